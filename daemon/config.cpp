@@ -1,0 +1,742 @@
+// Inventory parsing and validation.
+//
+// The parser walks the YAML tree once, checks every key against the allowed set for its block, and
+// records each problem with the node's position instead of stopping at the first. Cross-references
+// (parents, levels, cycles, profiles, auth) are checked after the walk. Only an inventory with no
+// error at all becomes a Config.
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace siteprobe {
+namespace {
+
+const std::set<std::string> kBuiltinRoles = {"router",      "switch", "firewall", "vc_endpoint",
+                                             "mcu",         "server", "other"};
+// Label names siteprobe itself puts on series; levels and free labels may not reuse them.
+const std::set<std::string> kReservedLabels = {
+    "site",     "device",   "role",     "level",  "name",  "parent", "latitude", "longitude",
+    "address",  "family",   "reason",   "type",   "probe", "le",     "job",      "instance",
+    "version",  "quantile", "__name__", "state"};
+
+struct IcmpOverride {
+  std::optional<Duration> interval, timeout, spacing;
+  std::optional<int> packets, payload_bytes;
+  std::optional<std::vector<double>> rtt_buckets;
+
+  void apply_to(IcmpSettings& s) const {
+    if (interval) s.interval = *interval;
+    if (timeout) s.timeout = *timeout;
+    if (spacing) s.spacing = *spacing;
+    if (packets) s.packets = *packets;
+    if (payload_bytes) s.payload_bytes = *payload_bytes;
+    if (rtt_buckets) s.rtt_buckets = *rtt_buckets;
+  }
+};
+
+struct Overrides {
+  IcmpOverride icmp;
+};
+
+bool valid_id(const std::string& s) {
+  if (s.empty() || s.size() > 64 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+bool valid_label_name(const std::string& s) {
+  if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+           c == '_';
+  });
+}
+
+bool valid_hostname(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::string label;
+  std::istringstream in(s);
+  bool all_numeric_tld = false;
+  while (std::getline(in, label, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    all_numeric_tld = std::all_of(label.begin(), label.end(),
+                                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  }
+  return s.back() != '.' ? !all_numeric_tld : true;
+}
+
+class Parser {
+ public:
+  Parser(std::string name, std::string base_dir) : name_(std::move(name)), base_(std::move(base_dir)) {}
+
+  LoadResult run(const std::string& text);
+
+ private:
+  std::string name_, base_;
+  std::vector<std::string> errors_;
+  Config cfg_;
+  IcmpSettings defaults_;
+  std::map<std::string, Overrides> roles_, profiles_;
+
+  void error(const YAML::Mark& m, const std::string& path, const std::string& what) {
+    std::ostringstream o;
+    o << name_ << ":";
+    if (m.line >= 0) o << m.line + 1 << ":" << m.column + 1 << ":";
+    o << " " << path << ": " << what;
+    errors_.push_back(o.str());
+  }
+
+  // Checks that `node` is a mapping whose keys are all in `allowed`; reports unknown and duplicate
+  // keys. Returns false if `node` is not a mapping.
+  bool check_map(const YAML::Node& node, const std::string& path,
+                 const std::vector<std::string>& allowed) {
+    if (!node.IsMap()) {
+      error(node.Mark(), path, "must be a mapping");
+      return false;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      const std::string kp = path.empty() ? key : path + "." + key;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        error(kv.first.Mark(), kp, "unknown key (allowed: " + list + ")");
+      } else if (!seen.insert(key).second) {
+        error(kv.first.Mark(), kp, "duplicate key");
+      }
+    }
+    return true;
+  }
+
+  std::optional<std::string> string_of(const YAML::Node& n, const std::string& path) {
+    if (!n.IsScalar()) {
+      error(n.Mark(), path, "must be a string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<long> int_of(const YAML::Node& n, const std::string& path, long lo, long hi) {
+    if (n.IsScalar()) {
+      const std::string& s = n.Scalar();
+      char* end = nullptr;
+      errno = 0;
+      long v = std::strtol(s.c_str(), &end, 10);
+      if (!s.empty() && *end == '\0' && errno == 0) {
+        if (v < lo || v > hi) {
+          error(n.Mark(), path,
+                "out of range: " + s + " (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) +
+                    ")");
+          return std::nullopt;
+        }
+        return v;
+      }
+    }
+    error(n.Mark(), path, "must be an integer (allowed: " + std::to_string(lo) + ".." +
+                              std::to_string(hi) + ")");
+    return std::nullopt;
+  }
+
+  std::optional<double> number_of(const YAML::Node& n, const std::string& path, double lo, double hi) {
+    if (n.IsScalar()) {
+      const std::string& s = n.Scalar();
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (!s.empty() && *end == '\0' && std::isfinite(v)) {
+        if (v < lo || v > hi) {
+          std::ostringstream o;
+          o << "out of range: " << s << " (allowed: " << lo << ".." << hi << ")";
+          error(n.Mark(), path, o.str());
+          return std::nullopt;
+        }
+        return v;
+      }
+    }
+    std::ostringstream o;
+    o << "must be a number (allowed: " << lo << ".." << hi << ")";
+    error(n.Mark(), path, o.str());
+    return std::nullopt;
+  }
+
+  std::optional<Duration> duration_of(const YAML::Node& n, const std::string& path, Duration lo,
+                                      Duration hi) {
+    auto allowed = "(allowed: " + format_duration(lo) + ".." + format_duration(hi) + ")";
+    if (!n.IsScalar()) {
+      error(n.Mark(), path, "must be a duration like 500ms, 10s, 5m " + allowed);
+      return std::nullopt;
+    }
+    auto d = parse_duration(n.Scalar());
+    if (!d) {
+      error(n.Mark(), path, "invalid duration \"" + n.Scalar() + "\" (use a number with unit ms, s, m or h)");
+      return std::nullopt;
+    }
+    if (*d < lo || *d > hi) {
+      error(n.Mark(), path, "out of range: " + n.Scalar() + " " + allowed);
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<std::string> secret_of(const YAML::Node& parent, const std::string& key,
+                                       const std::string& path);
+
+  IcmpOverride parse_icmp(const YAML::Node& n, const std::string& path);
+  Overrides parse_overrides(const YAML::Node& n, const std::string& path);
+  void parse_levels(const YAML::Node& n);
+  void parse_global(const YAML::Node& n);
+  void parse_auth(const YAML::Node& n);
+  void parse_sites(const YAML::Node& n);
+  void parse_device(const YAML::Node& n, const std::string& path, Site& site,
+                    std::set<std::string>& names);
+  void check_tree(const std::vector<YAML::Mark>& marks);
+};
+
+IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
+  IcmpOverride o;
+  if (!check_map(n, path,
+                 {"interval", "timeout", "spacing", "packets", "payload_bytes", "rtt_buckets"}))
+    return o;
+  using namespace std::chrono;
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", milliseconds(100), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(1), seconds(60));
+  if (auto v = n["spacing"]) o.spacing = duration_of(v, path + ".spacing", milliseconds(1), seconds(60));
+  if (auto v = n["packets"]) {
+    if (auto i = int_of(v, path + ".packets", 1, 100)) o.packets = static_cast<int>(*i);
+  }
+  if (auto v = n["payload_bytes"]) {
+    if (auto i = int_of(v, path + ".payload_bytes", 24, 1400)) o.payload_bytes = static_cast<int>(*i);
+  }
+  if (auto v = n["rtt_buckets"]) {
+    const std::string bp = path + ".rtt_buckets";
+    if (!v.IsSequence() || v.size() == 0 || v.size() > 40) {
+      error(v.Mark(), bp, "must be a list of 1..40 bucket bounds in seconds");
+    } else {
+      std::vector<double> b;
+      bool ok = true;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        auto x = number_of(v[i], bp + "[" + std::to_string(i) + "]", 0.000001, 3600);
+        if (!x) {
+          ok = false;
+        } else if (!b.empty() && *x <= b.back()) {
+          error(v[i].Mark(), bp + "[" + std::to_string(i) + "]", "bucket bounds must increase");
+          ok = false;
+        } else {
+          b.push_back(*x);
+        }
+      }
+      if (ok) o.rtt_buckets = b;
+    }
+  }
+  return o;
+}
+
+Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
+  Overrides o;
+  if (!check_map(n, path, {"icmp"})) return o;
+  if (auto v = n["icmp"]) o.icmp = parse_icmp(v, path + ".icmp");
+  return o;
+}
+
+void Parser::parse_levels(const YAML::Node& n) {
+  if (!n.IsSequence() || n.size() < 1 || n.size() > 6) {
+    error(n.Mark(), "levels", "must be a list of 1..6 level names, top level first");
+    return;
+  }
+  std::vector<std::string> levels;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string p = "levels[" + std::to_string(i) + "]";
+    auto s = string_of(n[i], p);
+    if (!s) continue;
+    if (!valid_label_name(*s) || kReservedLabels.count(*s)) {
+      error(n[i].Mark(), p,
+            "invalid level name \"" + *s +
+                "\" (allowed: lowercase [a-z_][a-z0-9_]*, not a label siteprobe uses itself)");
+    } else if (std::find(levels.begin(), levels.end(), *s) != levels.end()) {
+      error(n[i].Mark(), p, "duplicate level \"" + *s + "\"");
+    } else {
+      levels.push_back(*s);
+    }
+  }
+  if (levels.size() == n.size()) cfg_.levels = levels;
+}
+
+void Parser::parse_global(const YAML::Node& n) {
+  if (!check_map(n, "global", {"dns_refresh", "icmp_max_packets_per_second"})) return;
+  using namespace std::chrono;
+  if (auto v = n["dns_refresh"])
+    if (auto d = duration_of(v, "global.dns_refresh", seconds(10), hours(24))) cfg_.dns_refresh = *d;
+  if (auto v = n["icmp_max_packets_per_second"])
+    if (auto d = number_of(v, "global.icmp_max_packets_per_second", 10, 1e6))
+      cfg_.icmp_max_packets_per_second = *d;
+}
+
+std::optional<std::string> Parser::secret_of(const YAML::Node& parent, const std::string& key,
+                                             const std::string& path) {
+  const auto inline_node = parent[key];
+  const auto file_node = parent[key + "_file"];
+  if (inline_node && file_node) {
+    error(file_node.Mark(), path + "." + key + "_file",
+          "give either " + key + " or " + key + "_file, not both");
+    return std::nullopt;
+  }
+  if (inline_node) return string_of(inline_node, path + "." + key);
+  if (!file_node) return std::nullopt;
+  auto fname = string_of(file_node, path + "." + key + "_file");
+  if (!fname) return std::nullopt;
+  std::string full = (!fname->empty() && (*fname)[0] == '/') ? *fname : base_ + "/" + *fname;
+  std::ifstream in(full);
+  if (!in) {
+    error(file_node.Mark(), path + "." + key + "_file",
+          "cannot read secret file \"" + *fname + "\" (" + std::strerror(errno) + ")");
+    return std::nullopt;
+  }
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) {
+    error(file_node.Mark(), path + "." + key + "_file", "secret file \"" + *fname + "\" is empty");
+    return std::nullopt;
+  }
+  return secret;
+}
+
+void Parser::parse_auth(const YAML::Node& n) {
+  if (!n.IsMap()) {
+    error(n.Mark(), "auth", "must be a mapping of profile name to SNMP credentials");
+    return;
+  }
+  for (const auto& kv : n) {
+    const std::string name = kv.first.Scalar();
+    const std::string path = "auth." + name;
+    const YAML::Node& a = kv.second;
+    if (!valid_id(name)) error(kv.first.Mark(), path, "invalid profile name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
+    if (!check_map(a, path,
+                   {"version", "community", "community_file", "username", "security_level",
+                    "auth_protocol", "auth_passphrase", "auth_passphrase_file", "priv_protocol",
+                    "priv_passphrase", "priv_passphrase_file"}))
+      continue;
+    AuthProfile p;
+    p.name = name;
+    auto version = a["version"] ? string_of(a["version"], path + ".version") : std::optional<std::string>("2c");
+    if (version && *version != "1" && *version != "2c" && *version != "3") {
+      error(a["version"].Mark(), path + ".version", "unknown SNMP version \"" + *version + "\" (allowed: 1, 2c, 3)");
+      continue;
+    }
+    if (!version) continue;
+    p.version = *version;
+    if (p.version != "3") {
+      auto c = secret_of(a, "community", path);
+      if (c) p.community = *c;
+      else if (!a["community"] && !a["community_file"])
+        error(a.Mark(), path, "SNMP v" + p.version + " needs community or community_file");
+    } else {
+      if (auto u = a["username"] ? string_of(a["username"], path + ".username") : std::nullopt) p.username = *u;
+      else if (!a["username"]) error(a.Mark(), path, "SNMPv3 needs username");
+      p.security_level = "authPriv";
+      if (auto v = a["security_level"]) {
+        auto s = string_of(v, path + ".security_level");
+        if (s && *s != "noAuthNoPriv" && *s != "authNoPriv" && *s != "authPriv")
+          error(v.Mark(), path + ".security_level",
+                "unknown security level \"" + *s + "\" (allowed: noAuthNoPriv, authNoPriv, authPriv)");
+        else if (s) p.security_level = *s;
+      }
+      const bool need_auth = p.security_level != "noAuthNoPriv";
+      const bool need_priv = p.security_level == "authPriv";
+      const auto check_proto = [&](const std::string& key, const std::vector<std::string>& allowed,
+                                   std::string& out, const std::string& dflt) {
+        out = dflt;
+        if (auto v = a[key]) {
+          auto s = string_of(v, path + "." + key);
+          if (!s) return;
+          if (std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
+            std::string list;
+            for (const auto& x : allowed) list += (list.empty() ? "" : ", ") + x;
+            error(v.Mark(), path + "." + key, "unknown protocol \"" + *s + "\" (allowed: " + list + ")");
+          } else {
+            out = *s;
+          }
+        }
+      };
+      check_proto("auth_protocol", {"MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"},
+                  p.auth_protocol, "SHA");
+      check_proto("priv_protocol", {"DES", "AES", "AES-192", "AES-256"}, p.priv_protocol, "AES");
+      if (need_auth) {
+        if (auto s = secret_of(a, "auth_passphrase", path)) {
+          if (s->size() < 8) error(a.Mark(), path, "auth passphrase must be at least 8 characters");
+          p.auth_passphrase = *s;
+        } else if (!a["auth_passphrase"] && !a["auth_passphrase_file"]) {
+          error(a.Mark(), path, "security_level " + p.security_level + " needs auth_passphrase or auth_passphrase_file");
+        }
+      }
+      if (need_priv) {
+        if (auto s = secret_of(a, "priv_passphrase", path)) {
+          if (s->size() < 8) error(a.Mark(), path, "priv passphrase must be at least 8 characters");
+          p.priv_passphrase = *s;
+        } else if (!a["priv_passphrase"] && !a["priv_passphrase_file"]) {
+          error(a.Mark(), path, "security_level authPriv needs priv_passphrase or priv_passphrase_file");
+        }
+      }
+    }
+    cfg_.auth[name] = p;
+  }
+}
+
+void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
+                          std::set<std::string>& names) {
+  if (!check_map(n, path, {"name", "address", "role", "profile", "icmp"})) return;
+  Device d;
+  bool ok = true;
+  for (const char* req : {"name", "address", "role"})
+    if (!n[req]) {
+      error(n.Mark(), path, std::string("missing required key \"") + req + "\"");
+      ok = false;
+    }
+  if (auto v = n["name"]) {
+    if (auto s = string_of(v, path + ".name")) {
+      d.name = *s;
+      if (!valid_id(*s)) {
+        error(v.Mark(), path + ".name", "invalid device name \"" + *s + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
+        ok = false;
+      } else if (!names.insert(*s).second) {
+        error(v.Mark(), path + ".name", "duplicate device name \"" + *s + "\" in site \"" + site.id + "\"");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto v = n["address"]) {
+    if (auto s = string_of(v, path + ".address")) {
+      d.address = *s;
+      unsigned char buf[16];
+      bool valid;
+      if (s->find(':') != std::string::npos)
+        valid = inet_pton(AF_INET6, s->c_str(), buf) == 1;
+      else if (!s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+                 return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+               }))
+        valid = inet_pton(AF_INET, s->c_str(), buf) == 1;
+      else
+        valid = valid_hostname(*s);
+      if (!valid) {
+        error(v.Mark(), path + ".address", "invalid address \"" + *s + "\" (allowed: IPv4, IPv6 or DNS name)");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (auto v = n["role"]) {
+    if (auto s = string_of(v, path + ".role")) {
+      d.role = *s;
+      if (!kBuiltinRoles.count(*s) && !roles_.count(*s)) {
+        std::string list;
+        for (const auto& r : kBuiltinRoles) list += (list.empty() ? "" : ", ") + r;
+        error(v.Mark(), path + ".role", "unknown role \"" + *s + "\" (allowed: " + list + ", or one defined under roles)");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  IcmpSettings eff = defaults_;
+  if (ok && roles_.count(d.role)) roles_.at(d.role).icmp.apply_to(eff);
+  if (auto v = n["profile"]) {
+    if (auto s = string_of(v, path + ".profile")) {
+      d.profile = *s;
+      if (!profiles_.count(*s)) {
+        error(v.Mark(), path + ".profile", "unknown profile \"" + *s + "\" (define it under profiles)");
+        ok = false;
+      } else {
+        profiles_.at(*s).icmp.apply_to(eff);
+      }
+    }
+  }
+  if (auto v = n["icmp"]) parse_icmp(v, path + ".icmp").apply_to(eff);
+  const Duration round = eff.spacing * (eff.packets - 1) + eff.timeout;
+  if (round > eff.interval) {
+    error(n.Mark(), path,
+          "a round of packets does not fit in the interval: (packets-1)*spacing + timeout = " +
+              format_duration(round) + " > interval " + format_duration(eff.interval) +
+              " (lower packets, spacing or timeout, or raise interval)");
+    ok = false;
+  }
+  d.icmp = eff;
+  if (ok) site.devices.push_back(std::move(d));
+}
+
+void Parser::parse_sites(const YAML::Node& n) {
+  if (!n.IsSequence()) {
+    error(n.Mark(), "sites", "must be a list of sites");
+    return;
+  }
+  std::vector<YAML::Mark> marks;
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& s = n[i];
+    const std::string path = "sites[" + std::to_string(i) + "]";
+    if (!check_map(s, path, {"id", "name", "level", "parent", "lat", "lon", "labels", "devices"}))
+      continue;
+    Site site;
+    bool ok = true;
+    for (const char* req : {"id", "name", "level"})
+      if (!s[req]) {
+        error(s.Mark(), path, std::string("missing required key \"") + req + "\"");
+        ok = false;
+      }
+    if (auto v = s["id"]) {
+      if (auto x = string_of(v, path + ".id")) {
+        site.id = *x;
+        if (!valid_id(*x)) {
+          error(v.Mark(), path + ".id", "invalid site id \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
+          ok = false;
+        } else if (!ids.insert(*x).second) {
+          error(v.Mark(), path + ".id", "duplicate site id \"" + *x + "\"");
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
+    if (auto v = s["name"]) {
+      if (auto x = string_of(v, path + ".name")) site.name = *x;
+      if (site.name.empty()) {
+        error(v.Mark(), path + ".name", "must not be empty");
+        ok = false;
+      }
+    }
+    if (auto v = s["level"]) {
+      if (auto x = string_of(v, path + ".level")) {
+        auto it = std::find(cfg_.levels.begin(), cfg_.levels.end(), *x);
+        if (it == cfg_.levels.end()) {
+          std::string list;
+          for (const auto& l : cfg_.levels) list += (list.empty() ? "" : ", ") + l;
+          error(v.Mark(), path + ".level", "unknown level \"" + *x + "\" (allowed: " + list + ")");
+          ok = false;
+        } else {
+          site.level = *x;
+          site.level_index = static_cast<std::size_t>(it - cfg_.levels.begin());
+        }
+      } else {
+        ok = false;
+      }
+    }
+    if (auto v = s["parent"]) {
+      if (auto x = string_of(v, path + ".parent")) site.parent = *x;
+    }
+    if (auto v = s["lat"]) site.lat = number_of(v, path + ".lat", -90, 90);
+    if (auto v = s["lon"]) site.lon = number_of(v, path + ".lon", -180, 180);
+    if (s["lat"].IsDefined() != s["lon"].IsDefined())
+      error(s.Mark(), path, "give both lat and lon, or neither");
+    if (auto v = s["labels"]) {
+      if (!v.IsMap()) {
+        error(v.Mark(), path + ".labels", "must be a mapping of label name to value");
+      } else {
+        for (const auto& kv : v) {
+          const std::string k = kv.first.Scalar();
+          const std::string lp = path + ".labels." + k;
+          if (!valid_label_name(k) || kReservedLabels.count(k) ||
+              std::find(cfg_.levels.begin(), cfg_.levels.end(), k) != cfg_.levels.end()) {
+            error(kv.first.Mark(), lp,
+                  "invalid label name (allowed: [a-z_][a-z0-9_]*, not a level or a label siteprobe uses itself)");
+          } else if (auto x = string_of(kv.second, lp)) {
+            if (!site.labels.emplace(k, *x).second) error(kv.first.Mark(), lp, "duplicate key");
+          }
+        }
+      }
+    }
+    if (auto v = s["devices"]) {
+      if (!v.IsSequence()) {
+        error(v.Mark(), path + ".devices", "must be a list of devices");
+      } else {
+        std::set<std::string> names;
+        for (std::size_t j = 0; j < v.size(); ++j)
+          parse_device(v[j], path + ".devices[" + std::to_string(j) + "]", site, names);
+      }
+    }
+    if (ok) {
+      cfg_.sites.push_back(std::move(site));
+      marks.push_back(s.Mark());
+    }
+  }
+  check_tree(marks);
+}
+
+// Parents exist, levels descend, no cycles; then fill each site's chain of level ids.
+void Parser::check_tree(const std::vector<YAML::Mark>& marks) {
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < cfg_.sites.size(); ++i) index[cfg_.sites[i].id] = i;
+  bool tree_ok = true;
+  for (std::size_t i = 0; i < cfg_.sites.size(); ++i) {
+    const Site& s = cfg_.sites[i];
+    const std::string path = "site \"" + s.id + "\"";
+    if (s.parent.empty()) {
+      if (s.level_index != 0) {
+        error(marks[i], path + ".parent",
+              "missing parent (only top-level \"" + cfg_.levels[0] + "\" sites have no parent)");
+        tree_ok = false;
+      }
+      continue;
+    }
+    auto it = index.find(s.parent);
+    if (it == index.end()) {
+      error(marks[i], path + ".parent", "unknown parent \"" + s.parent + "\" (no site has this id)");
+      tree_ok = false;
+      continue;
+    }
+    const Site& p = cfg_.sites[it->second];
+    if (p.level_index >= s.level_index) {
+      error(marks[i], path + ".level",
+            "level \"" + s.level + "\" does not descend from parent \"" + p.id + "\" at level \"" +
+                p.level + "\" (a child's level must come after its parent's in levels)");
+      tree_ok = false;
+    }
+  }
+  // Cycle check independent of levels: follow parents, at most N steps.
+  for (std::size_t i = 0; i < cfg_.sites.size(); ++i) {
+    std::vector<std::string> chain = {cfg_.sites[i].id};
+    std::string cur = cfg_.sites[i].parent;
+    while (!cur.empty() && index.count(cur) && chain.size() <= cfg_.sites.size()) {
+      chain.push_back(cur);
+      if (cur == cfg_.sites[i].id) {
+        std::string c;
+        for (const auto& x : chain) c += (c.empty() ? "" : " -> ") + x;
+        error(marks[i], "site \"" + cfg_.sites[i].id + "\".parent", "parent chain forms a cycle: " + c);
+        tree_ok = false;
+        break;
+      }
+      cur = cfg_.sites[index[cur]].parent;
+    }
+  }
+  if (!tree_ok) return;
+  for (auto& s : cfg_.sites) {
+    s.chain.assign(cfg_.levels.size(), "");
+    for (const Site* cur = &s;; cur = &cfg_.sites[index[cur->parent]]) {
+      s.chain[cur->level_index] = cur->id;
+      if (cur->parent.empty()) break;
+    }
+  }
+}
+
+LoadResult Parser::run(const std::string& text) {
+  LoadResult r;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    error(e.mark, "(yaml)", "syntax error: " + e.msg);
+    r.errors = errors_;
+    return r;
+  }
+  if (!check_map(root, "", {"levels", "global", "defaults", "roles", "profiles", "auth", "sites"})) {
+    r.errors = errors_;
+    return r;
+  }
+  cfg_.file = name_;
+  if (auto n = root["levels"]) parse_levels(n);
+  if (auto n = root["global"]) parse_global(n);
+  if (auto n = root["defaults"]) parse_overrides(n, "defaults").icmp.apply_to(defaults_);
+  for (const char* block : {"roles", "profiles"}) {
+    auto n = root[block];
+    if (!n) continue;
+    auto& into = std::string(block) == "roles" ? roles_ : profiles_;
+    if (!n.IsMap()) {
+      error(n.Mark(), block, "must be a mapping of name to settings");
+      continue;
+    }
+    for (const auto& kv : n) {
+      const std::string name = kv.first.Scalar();
+      if (!valid_id(name))
+        error(kv.first.Mark(), std::string(block) + "." + name, "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
+      into[name] = parse_overrides(kv.second, std::string(block) + "." + name);
+    }
+  }
+  if (auto n = root["auth"]) parse_auth(n);
+  if (auto n = root["sites"]) parse_sites(n);
+  else error(root.Mark(), "sites", "missing required key \"sites\"");
+  if (errors_.empty() && cfg_.sites.empty()) error(root["sites"].Mark(), "sites", "must list at least one site");
+  r.errors = errors_;
+  if (errors_.empty()) r.config = std::make_shared<const Config>(std::move(cfg_));
+  return r;
+}
+
+}  // namespace
+
+std::size_t Config::device_count() const {
+  std::size_t n = 0;
+  for (const auto& s : sites) n += s.devices.size();
+  return n;
+}
+
+std::optional<Duration> parse_duration(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  Duration total{0};
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i || j - i > 9) return std::nullopt;
+    const long long v = std::stoll(s.substr(i, j - i));
+    std::size_t k = j;
+    while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
+    const std::string unit = s.substr(j, k - j);
+    if (unit == "ms") total += std::chrono::milliseconds(v);
+    else if (unit == "s") total += std::chrono::seconds(v);
+    else if (unit == "m") total += std::chrono::minutes(v);
+    else if (unit == "h") total += std::chrono::hours(v);
+    else return std::nullopt;
+    i = k;
+  }
+  return total;
+}
+
+std::string format_duration(Duration d) {
+  using namespace std::chrono;
+  const auto ms = duration_cast<milliseconds>(d).count();
+  if (ms % 3600000 == 0 && ms) return std::to_string(ms / 3600000) + "h";
+  if (ms % 60000 == 0 && ms) return std::to_string(ms / 60000) + "m";
+  if (ms % 1000 == 0 && ms) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string summarize(const Config& c) {
+  std::vector<std::size_t> per(c.levels.size(), 0);
+  std::size_t devices = 0;
+  for (const auto& s : c.sites) {
+    per[s.level_index]++;
+    devices += s.devices.size();
+  }
+  std::ostringstream o;
+  o << c.sites.size() << " sites (";
+  for (std::size_t i = 0; i < c.levels.size(); ++i) o << (i ? ", " : "") << per[i] << " " << c.levels[i];
+  o << "), " << devices << " devices, " << devices << " probes (icmp)";
+  return o.str();
+}
+
+LoadResult parse_config(const std::string& text, const std::string& name, const std::string& base_dir) {
+  return Parser(name, base_dir).run(text);
+}
+
+LoadResult load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {nullptr, {path + ": cannot open inventory (" + std::strerror(errno) + ")"}};
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto slash = path.rfind('/');
+  return parse_config(text.str(), path, slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+}  // namespace siteprobe

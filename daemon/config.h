@@ -1,0 +1,97 @@
+// The site inventory: plain structs filled by the parser, checked by the validator, then frozen.
+//
+// load_config() either returns a complete, validated Config or every error it found; it never
+// returns half a config. After loading, a Config is immutable and shared as shared_ptr<const Config>.
+// Pure functions, no I/O besides reading the inventory and the secret files it names.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace siteprobe {
+
+using Duration = std::chrono::nanoseconds;
+
+struct IcmpSettings {
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+  Duration spacing = std::chrono::milliseconds(200);
+  int packets = 5;
+  int payload_bytes = 56;  // ICMP payload after the 8-byte echo header
+  std::vector<double> rtt_buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+};
+
+// SNMP credentials, referenced by name. Secrets are read from files at load time and never printed.
+struct AuthProfile {
+  std::string name;
+  std::string version;  // "1", "2c" or "3"
+  std::string community;
+  std::string username;
+  std::string security_level;  // noAuthNoPriv, authNoPriv, authPriv
+  std::string auth_protocol;
+  std::string auth_passphrase;
+  std::string priv_protocol;
+  std::string priv_passphrase;
+};
+
+struct Device {
+  std::string name;
+  std::string address;  // IPv4 or IPv6 literal, or a DNS name
+  std::string role;
+  std::string profile;  // empty if none
+  IcmpSettings icmp;    // effective settings: defaults < role < profile < device
+};
+
+struct Site {
+  std::string id;
+  std::string name;
+  std::string level;
+  std::size_t level_index = 0;
+  std::string parent;  // empty for a top-level site
+  std::optional<double> lat, lon;
+  std::map<std::string, std::string> labels;
+  std::vector<Device> devices;
+  // chain[i] is the id of this site's ancestor (or itself) at levels[i], "" if none.
+  std::vector<std::string> chain;
+};
+
+struct Config {
+  std::string file;
+  std::vector<std::string> levels = {"province", "district", "commune"};
+  Duration dns_refresh = std::chrono::minutes(5);
+  double icmp_max_packets_per_second = 20000;
+  std::map<std::string, AuthProfile> auth;
+  std::vector<Site> sites;
+
+  // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
+  std::vector<std::string> chain_labels() const {
+    return {levels.begin(), levels.end() - 1};
+  }
+  std::size_t device_count() const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is not empty
+  std::vector<std::string> errors;       // "FILE:LINE:COL: key.path: what is wrong (allowed)"
+};
+
+LoadResult load_config(const std::string& path);
+// Parses inventory text; `name` is used in error messages and relative secret paths resolve
+// against `base_dir`.
+LoadResult parse_config(const std::string& text, const std::string& name,
+                        const std::string& base_dir = ".");
+
+// "250ms", "10s", "1m", "1h30m"; nullopt if malformed.
+std::optional<Duration> parse_duration(const std::string& s);
+std::string format_duration(Duration d);
+
+// One line: sites per level, devices, probes.
+std::string summarize(const Config& config);
+
+}  // namespace siteprobe

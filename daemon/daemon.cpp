@@ -1,0 +1,292 @@
+#include "daemon/daemon.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "daemon/log.h"
+#include "probes/icmp.h"
+
+#ifndef SITEPROBE_VERSION
+#define SITEPROBE_VERSION "dev"
+#endif
+
+namespace siteprobe {
+namespace {
+
+template <typename T>
+auto& build(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::detail::Builder<T>().Name(name).Help(help).Register(r);
+}
+
+prometheus::Labels target_labels(const Config& c, const Site& s, const Device& d) {
+  prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
+  const auto chain = c.chain_labels();
+  for (std::size_t i = 0; i < chain.size(); ++i) l[chain[i]] = s.chain[i];
+  return l;
+}
+
+// A literal IPv4/IPv6 address, or nullopt for a DNS name.
+std::optional<sockaddr_storage> literal_address(const std::string& a) {
+  sockaddr_storage ss{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, a.c_str(), &v4->sin_addr) == 1) {
+    ss.ss_family = AF_INET;
+    return ss;
+  }
+  if (inet_pton(AF_INET6, a.c_str(), &v6->sin6_addr) == 1) {
+    ss.ss_family = AF_INET6;
+    return ss;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct Daemon::DnsRequest {
+  uv_getaddrinfo_t req{};
+  Daemon* daemon = nullptr;
+  std::string key, host;
+};
+
+Daemon::Daemon(Options opts)
+    : opts_(std::move(opts)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      http_(registry_, ready_),
+      site_info_(build<prometheus::Gauge>(*registry_, "siteprobe_site_info",
+                                          "Inventory facts about a site; always 1.")),
+      device_info_(build<prometheus::Gauge>(*registry_, "siteprobe_device_info",
+                                            "Inventory facts about a device; always 1.")),
+      dns_failures_(build<prometheus::Counter>(*registry_, "siteprobe_dns_lookup_failures_total",
+                                               "Failed DNS lookups of a device's address.")),
+      reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful",
+                                          "1 if the last inventory load succeeded.")
+                     .Add({})),
+      reload_ts_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_success_timestamp_seconds",
+                                          "Unix time of the last successful inventory load.")
+                     .Add({})),
+      reloads_failed_(build<prometheus::Counter>(*registry_, "siteprobe_config_reload_failures_total",
+                                                 "Inventory reloads rejected because of errors.")
+                          .Add({})),
+      loop_lag_(build<prometheus::Gauge>(*registry_, "siteprobe_loop_lag_seconds",
+                                         "How late the event loop ran a 1 s timer, last measurement.")
+                    .Add({})) {
+  build<prometheus::Gauge>(*registry_, "siteprobe_build_info", "Build facts; always 1.")
+      .Add({{"version", SITEPROBE_VERSION}})
+      .Set(1);
+  if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
+}
+
+Daemon::~Daemon() = default;
+
+bool Daemon::start() {
+  auto r = load_config(opts_.config_file);
+  if (!r.config) {
+    for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
+    log(LogLevel::Error, "inventory rejected", {{"file", opts_.config_file},
+                                                {"errors", std::to_string(r.errors.size())}});
+    return false;
+  }
+  std::string err, mode;
+  auto icmp = probes::make_icmp_prober(&loop_, *registry_, r.config->icmp_max_packets_per_second, err, mode);
+  if (!icmp) {
+    log(LogLevel::Error, err);
+    return false;
+  }
+  log(LogLevel::Info, "icmp sockets open", {{"mode", mode}});
+  probers_.push_back(std::move(icmp));
+
+  auto on_signal = [](uv_signal_t* h, int signum) {
+    auto* self = static_cast<Daemon*>(h->data);
+    if (signum == SIGHUP) self->reload();
+    else self->shutdown();
+  };
+  for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}}) {
+    uv_signal_init(&loop_, h);
+    h->data = this;
+    uv_signal_start(h, on_signal, sig);
+  }
+  uv_timer_init(&loop_, &lag_timer_);
+  lag_timer_.data = this;
+  lag_last_ = uv_hrtime();
+  uv_timer_start(&lag_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Daemon*>(t->data);
+    const std::uint64_t now = uv_hrtime();
+    const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
+    self->loop_lag_.Set(lag > 0 ? lag : 0);
+    self->lag_last_ = now;
+  }, 1000, 1000);
+  uv_timer_init(&loop_, &dns_timer_);
+  dns_timer_.data = this;
+
+  apply(r.config);
+  if (auto e = http_.start(opts_.listen_address); !e.empty()) {
+    log(LogLevel::Error, e);
+    shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return false;
+  }
+  ready_ = true;
+  log(LogLevel::Info, "siteprobe started",
+      {{"version", SITEPROBE_VERSION}, {"listen", opts_.listen_address}, {"inventory", summarize(*config_)}});
+  return true;
+}
+
+int Daemon::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  const int rc = uv_loop_close(&loop_);
+  if (rc != 0) {
+    log(LogLevel::Error, "event loop closed with open handles", {{"error", uv_strerror(rc)}});
+    return 1;
+  }
+  log(LogLevel::Info, "siteprobe stopped");
+  return 0;
+}
+
+void Daemon::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  log(LogLevel::Info, "shutting down");
+  ready_ = false;
+  http_.stop();
+  for (auto& p : probers_) p->close();
+  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_})
+    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  for (auto* h : {&lag_timer_, &dns_timer_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  for (auto* r : dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+}
+
+bool Daemon::reload() {
+  log(LogLevel::Info, "reloading inventory", {{"file", opts_.config_file}});
+  auto r = load_config(opts_.config_file);
+  if (!r.config) {
+    for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
+    log(LogLevel::Error, "reload rejected; the previous inventory keeps running",
+        {{"errors", std::to_string(r.errors.size())}});
+    reload_ok_.Set(0);
+    reloads_failed_.Increment();
+    return false;
+  }
+  apply(r.config);
+  log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}});
+  return true;
+}
+
+void Daemon::apply(std::shared_ptr<const Config> cfg) {
+  std::vector<probes::Target> targets;
+  std::map<std::string, std::string> dns_names;
+  std::map<std::string, prometheus::Labels> dns_labels;
+  for (auto* g : info_series_) {
+    site_info_.Remove(g);
+    device_info_.Remove(g);
+  }
+  info_series_.clear();
+  const auto chain = cfg->chain_labels();
+  for (const auto& s : cfg->sites) {
+    prometheus::Labels sl{{"site", s.id}, {"name", s.name}, {"level", s.level}, {"parent", s.parent}};
+    for (std::size_t i = 0; i < chain.size(); ++i) sl[chain[i]] = s.chain[i];
+    if (s.lat) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.6g", *s.lat);
+      sl["latitude"] = b;
+      std::snprintf(b, sizeof b, "%.7g", *s.lon);
+      sl["longitude"] = b;
+    }
+    for (const auto& [k, v] : s.labels) sl[k] = v;
+    info_series_.push_back(&site_info_.Add(sl));
+    info_series_.back()->Set(1);
+    for (const auto& d : s.devices) {
+      probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
+      auto dl = t.labels;
+      dl["address"] = d.address;
+      if (!d.profile.empty()) dl["profile"] = d.profile;
+      info_series_.push_back(&device_info_.Add(dl));
+      info_series_.back()->Set(1);
+      if (!literal_address(d.address)) {
+        dns_names[t.key] = d.address;
+        dns_labels[t.key] = t.labels;
+      }
+      targets.push_back(std::move(t));
+    }
+  }
+  // DNS failure counters: keep those of unchanged devices, drop the rest.
+  for (const auto& [key, labels] : dns_labels_)
+    if (!dns_labels.count(key) || dns_labels.at(key) != labels) dns_failures_.Remove(&dns_failures_.Add(labels));
+  for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
+  for (auto& p : probers_) {
+    p->set_targets(targets);
+    for (const auto& t : targets)
+      if (auto a = literal_address(t.device->address)) p->set_address(t.key, *a);
+  }
+  config_ = std::move(cfg);
+  dns_names_ = std::move(dns_names);
+  dns_labels_ = std::move(dns_labels);
+  reload_ok_.Set(1);
+  reload_ts_.Set(std::floor(std::chrono::duration<double>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()));
+  resolve_all();
+  const auto refresh = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_->dns_refresh).count());
+  if (!dns_names_.empty())
+    uv_timer_start(&dns_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->resolve_all(); },
+                   refresh, refresh);
+  else
+    uv_timer_stop(&dns_timer_);
+}
+
+void Daemon::resolve_all() {
+  for (const auto& [key, host] : dns_names_) {
+    auto* r = new DnsRequest;
+    r->daemon = this;
+    r->key = key;
+    r->host = host;
+    r->req.data = r;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    const int rc = uv_getaddrinfo(&loop_, &r->req, [](uv_getaddrinfo_t* q, int status, addrinfo* res) {
+      auto* req = static_cast<DnsRequest*>(q->data);
+      req->daemon->on_resolved(req, status, res);
+    }, host.c_str(), nullptr, &hints);
+    if (rc != 0) {
+      on_resolved(r, rc, nullptr);
+      continue;
+    }
+    dns_pending_.insert(r);
+  }
+}
+
+void Daemon::on_resolved(DnsRequest* req, int status, addrinfo* res) {
+  std::unique_ptr<DnsRequest> owned(req);
+  dns_pending_.erase(req);
+  struct Free {
+    void operator()(addrinfo* a) const { uv_freeaddrinfo(a); }
+  };
+  std::unique_ptr<addrinfo, Free> guard(res);
+  if (stopping_ || status == UV_ECANCELED) return;
+  auto it = dns_names_.find(req->key);
+  if (it == dns_names_.end() || it->second != req->host) return;  // device changed by a reload
+  const addrinfo* a = res;
+  while (a && a->ai_family != AF_INET && a->ai_family != AF_INET6) a = a->ai_next;
+  if (status != 0 || !a) {
+    dns_failures_.Add(dns_labels_.at(req->key)).Increment();
+    if (dns_failing_.insert(req->key).second)
+      log(LogLevel::Warn, "DNS lookup failed; probing the last known address, if any",
+          {{"device", req->key}, {"host", req->host}, {"error", status ? uv_strerror(status) : "no address"}});
+    return;
+  }
+  if (dns_failing_.erase(req->key))
+    log(LogLevel::Info, "DNS lookup recovered", {{"device", req->key}, {"host", req->host}});
+  sockaddr_storage ss{};
+  std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+  for (auto& p : probers_) p->set_address(req->key, ss);
+}
+
+}  // namespace siteprobe

@@ -1,0 +1,82 @@
+// The daemon owns the libuv loop and everything on it: config, probers, DNS, signals, self metrics.
+// Components start in order and stop in reverse. Everything runs on the loop thread, except the
+// HTTP server's threads, which only read metrics.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "daemon/config.h"
+#include "daemon/http.h"
+#include "probes/probe.h"
+
+namespace siteprobe {
+
+struct Options {
+  std::string config_file;
+  std::string listen_address = ":9723";
+};
+
+class Daemon {
+ public:
+  explicit Daemon(Options opts);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Loads the inventory, opens the probe sockets and binds HTTP. Returns false (errors logged) on
+  // any failure; the caller exits non-zero.
+  bool start();
+  // Runs until SIGTERM/SIGINT, then closes every handle. Returns the process exit code.
+  int run();
+
+ private:
+  struct DnsRequest;
+
+  bool reload();
+  void apply(std::shared_ptr<const Config> cfg);
+  void resolve_all();
+  void on_resolved(DnsRequest* req, int status, addrinfo* res);
+  void shutdown();
+
+  Options opts_;
+  uv_loop_t loop_{};
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::atomic<bool> ready_{false};
+  HttpServer http_;
+  std::shared_ptr<const Config> config_;
+  std::vector<std::unique_ptr<probes::Prober>> probers_;
+
+  // DNS: device key -> host name, for devices whose address is not a literal.
+  std::map<std::string, std::string> dns_names_;
+  std::map<std::string, prometheus::Labels> dns_labels_;
+  std::set<DnsRequest*> dns_pending_;
+  std::set<std::string> dns_failing_;
+
+  uv_signal_t sig_term_{}, sig_int_{}, sig_hup_{};
+  uv_timer_t lag_timer_{}, dns_timer_{};
+  std::uint64_t lag_last_ = 0;
+  bool stopping_ = false;
+
+  prometheus::Family<prometheus::Gauge>& site_info_;
+  prometheus::Family<prometheus::Gauge>& device_info_;
+  prometheus::Family<prometheus::Counter>& dns_failures_;
+  prometheus::Gauge& reload_ok_;
+  prometheus::Gauge& reload_ts_;
+  prometheus::Counter& reloads_failed_;
+  prometheus::Gauge& loop_lag_;
+  std::vector<prometheus::Gauge*> info_series_;
+};
+
+}  // namespace siteprobe

@@ -1,0 +1,92 @@
+// Entry point: parses flags, then either checks an inventory or runs the daemon.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+#ifndef SITEPROBE_VERSION
+#define SITEPROBE_VERSION "dev"
+#endif
+
+namespace {
+
+const char* const kUsage =
+    "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--log.level LEVEL]\n"
+    "                 [--log.format logfmt|json]\n"
+    "       siteprobe check FILE...\n"
+    "       siteprobe --version\n"
+    "\n"
+    "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
+    "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready (default :9723)\n"
+    "  --log.level LEVEL           debug, info, warn or error (default info)\n"
+    "  --log.format FORMAT         logfmt or json (default logfmt)\n"
+    "  check FILE...               validate inventories, print every error, exit 1 if any\n";
+
+int check(int argc, char** argv) {
+  if (argc < 3) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  int rc = 0;
+  for (int i = 2; i < argc; ++i) {
+    auto r = siteprobe::load_config(argv[i]);
+    if (r.config) {
+      std::printf("%s: OK: %s\n", argv[i], siteprobe::summarize(*r.config).c_str());
+      continue;
+    }
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    std::fprintf(stderr, "%s: FAILED: %zu error%s\n", argv[i], r.errors.size(),
+                 r.errors.size() == 1 ? "" : "s");
+    rc = 1;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
+  siteprobe::Options opts;
+  siteprobe::LogLevel level = siteprobe::LogLevel::Info;
+  siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i], v;
+    if (a == "--version") {
+      std::printf("siteprobe %s\n", SITEPROBE_VERSION);
+      return 0;
+    }
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (i + 1 < argc) {
+      v = argv[++i];
+    } else {
+      std::fprintf(stderr, "siteprobe: %s needs a value\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    if (a == "--config") opts.config_file = v;
+    else if (a == "--web.listen-address") opts.listen_address = v;
+    else if (a == "--log.level" && siteprobe::parse_log_level(v, level)) {
+    } else if (a == "--log.format" && siteprobe::parse_log_format(v, format)) {
+    } else {
+      std::fprintf(stderr, "siteprobe: bad flag or value: %s %s\n%s", a.c_str(), v.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (opts.config_file.empty()) {
+    std::fprintf(stderr, "siteprobe: --config FILE is required\n%s", kUsage);
+    return 2;
+  }
+  siteprobe::log_setup(level, format);
+  siteprobe::Daemon d(opts);
+  if (!d.start()) return 1;
+  return d.run();
+}

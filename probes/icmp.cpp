@@ -1,0 +1,718 @@
+#include "probes/icmp.h"
+
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+namespace siteprobe::probes {
+
+// ---- Packet format -------------------------------------------------------------------------
+namespace {
+
+constexpr std::uint8_t kV4EchoRequest = 8, kV4EchoReply = 0, kV4Unreach = 3, kV4TimeExceeded = 11;
+constexpr std::uint8_t kV6EchoRequest = 128, kV6EchoReply = 129, kV6Unreach = 1, kV6TimeExceeded = 3;
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+template <typename T>
+void put_be(std::uint8_t* p, T v) {
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    p[i] = static_cast<std::uint8_t>(static_cast<std::uint64_t>(v) >> (8 * (sizeof(T) - 1 - i)));
+}
+template <typename T>
+T get_be(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v = v << 8 | p[i];
+  return static_cast<T>(v);
+}
+
+std::uint16_t checksum(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
+  if (n & 1) sum += static_cast<std::uint32_t>(p[n - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum);
+}
+
+// Decodes id, seq and our payload fields from an echo message at `p` (ICMP header first).
+bool decode_echo(const std::uint8_t* p, std::size_t len, EchoFields& f) {
+  if (len < kIcmpHeader + kPayloadMin) return false;
+  f.ident = get16(p + 4);
+  f.seq = get16(p + 6);
+  const std::uint8_t* d = p + kIcmpHeader;
+  f.cookie = get_be<std::uint64_t>(d);
+  f.slot = get_be<std::uint32_t>(d + 8);
+  f.generation = get_be<std::uint32_t>(d + 12);
+  f.send_ns = get_be<std::int64_t>(d + 16);
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes) {
+  std::vector<std::uint8_t> b(kIcmpHeader + std::max(payload_bytes, kPayloadMin), 0);
+  b[0] = ipv6 ? kV6EchoRequest : kV4EchoRequest;
+  put16(&b[4], f.ident);
+  put16(&b[6], f.seq);
+  std::uint8_t* d = &b[kIcmpHeader];
+  put_be(d, f.cookie);
+  put_be(d + 8, f.slot);
+  put_be(d + 12, f.generation);
+  put_be(d + 16, f.send_ns);
+  for (std::size_t i = kPayloadMin; i < b.size() - kIcmpHeader; ++i) d[i] = static_cast<std::uint8_t>(i);
+  if (!ipv6) put16(&b[2], checksum(b.data(), b.size()));
+  return b;
+}
+
+std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len) {
+  if (len < 20 || (data[0] >> 4) != 4) return 0;
+  const std::size_t ihl = static_cast<std::size_t>(data[0] & 0x0f) * 4;
+  return ihl >= 20 && ihl <= len ? ihl : 0;
+}
+
+ParsedIcmp parse_icmp(bool ipv6, const std::uint8_t* p, std::size_t len) {
+  ParsedIcmp r;
+  if (len < kIcmpHeader) {
+    r.kind = IcmpKind::Truncated;
+    return r;
+  }
+  const std::uint8_t type = p[0];
+  if (type == (ipv6 ? kV6EchoReply : kV4EchoReply)) {
+    r.kind = IcmpKind::EchoReply;
+    r.has_fields = decode_echo(p, len, r.fields);
+    if (!r.has_fields) {
+      r.kind = IcmpKind::Truncated;
+      r.fields.ident = get16(p + 4);
+    }
+    return r;
+  }
+  if (type == (ipv6 ? kV6Unreach : kV4Unreach)) r.kind = IcmpKind::Unreachable;
+  else if (type == (ipv6 ? kV6TimeExceeded : kV4TimeExceeded)) r.kind = IcmpKind::TimeExceeded;
+  else return r;
+  // The error quotes the request: its IP header, then our echo header and payload.
+  const std::uint8_t* q = p + kIcmpHeader;
+  std::size_t qlen = len - kIcmpHeader;
+  if (ipv6) {
+    if (qlen < 40 || (q[0] >> 4) != 6 || q[6] != IPPROTO_ICMPV6) return r;
+    auto* a = reinterpret_cast<sockaddr_in6*>(&r.quoted_dst);
+    a->sin6_family = AF_INET6;
+    std::memcpy(&a->sin6_addr, q + 24, 16);
+    q += 40;
+    qlen -= 40;
+  } else {
+    const std::size_t ihl = ipv4_header_len(q, qlen);
+    if (!ihl || q[9] != IPPROTO_ICMP) return r;
+    auto* a = reinterpret_cast<sockaddr_in*>(&r.quoted_dst);
+    a->sin_family = AF_INET;
+    std::memcpy(&a->sin_addr, q + 16, 4);
+    q += ihl;
+    qlen -= ihl;
+  }
+  if (qlen >= 1 && q[0] == (ipv6 ? kV6EchoRequest : kV4EchoRequest))
+    r.has_fields = decode_echo(q, qlen, r.fields);
+  return r;
+}
+
+bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
+  if (a.ss_family == AF_INET6)
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, 16) == 0;
+  return false;
+}
+
+std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, then a finaliser to spread low bits
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return interval_ns > 0 ? static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval_ns)) : 0;
+}
+
+// ---- Metrics --------------------------------------------------------------------------------
+namespace {
+template <typename B>
+auto& family(prometheus::Registry& r, const char* name, const char* help) {
+  return B().Name(name).Help(help).Register(r);
+}
+}  // namespace
+
+IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
+    : sent(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_packets_sent_total", "ICMP echo requests sent.")),
+      received(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_packets_received_total",
+          "ICMP echo replies received in time and matched to a request.")),
+      rtt(family<prometheus::detail::Builder<prometheus::Histogram>>(
+          r, "siteprobe_icmp_rtt_seconds", "Round-trip time of matched echo replies.")),
+      loss(family<prometheus::detail::Builder<prometheus::Gauge>>(
+          r, "siteprobe_icmp_loss_ratio", "Fraction of echo requests lost in the last complete round.")),
+      jitter(family<prometheus::detail::Builder<prometheus::Gauge>>(
+          r, "siteprobe_icmp_jitter_seconds",
+          "Mean absolute difference of consecutive RTTs in the last complete round.")),
+      rtt_mean(family<prometheus::detail::Builder<prometheus::Gauge>>(
+          r, "siteprobe_icmp_rtt_mean_seconds", "Mean RTT of the last complete round (NaN if none answered).")),
+      up(family<prometheus::detail::Builder<prometheus::Gauge>>(
+          r, "siteprobe_device_up", "1 if the device answered at least one echo request in the last round.")),
+      duplicates(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_duplicate_replies_total", "Echo replies received more than once.")),
+      late(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_late_replies_total", "Echo replies received after their timeout.")),
+      errors(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_errors_total",
+          "ICMP error messages (unreachable, time exceeded) quoting a request to this device.")),
+      invalid(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_invalid_replies_total",
+          "Echo replies dropped: wrong cookie, wrong source, truncated, or for an unknown target.")),
+      rx_drops(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_receive_queue_drops_total",
+          "Packets the kernel dropped because siteprobe's receive buffer was full (SO_RXQ_OVFL).")),
+      send_errors(family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_send_errors_total", "Echo requests the kernel refused to send.")),
+      in_flight(family<prometheus::detail::Builder<prometheus::Gauge>>(
+          r, "siteprobe_probes_in_flight", "Probes sent and not yet answered or timed out.")),
+      invalid_cookie(invalid.Add({{"reason", "cookie"}})),
+      invalid_source(invalid.Add({{"reason", "source"}})),
+      invalid_truncated(invalid.Add({{"reason", "truncated"}})),
+      invalid_unknown(invalid.Add({{"reason", "unknown_target"}})),
+      rx_drops_v4(&rx_drops.Add({{"family", "ipv4"}})),
+      rx_drops_v6(&rx_drops.Add({{"family", "ipv6"}})),
+      send_errors_v4(&send_errors.Add({{"family", "ipv4"}})),
+      send_errors_v6(&send_errors.Add({{"family", "ipv6"}})),
+      in_flight_icmp(in_flight.Add({{"probe", "icmp"}})) {}
+
+// ---- Engine ----------------------------------------------------------------------------------
+namespace {
+enum : std::uint8_t { kFree = 0, kPending, kReceived, kExpired };
+constexpr std::size_t kRing = 256;  // > max packets per round (100), so a round never wraps it
+}  // namespace
+
+struct IcmpEngine::Slot {
+  std::uint32_t idx = 0, generation = 0;
+  std::string key;
+  prometheus::Labels labels;
+  IcmpSettings s;
+  sockaddr_storage addr{};
+  std::uint16_t epoch = 0;  // invalidates queued RoundStart events when rescheduled
+  std::int64_t round_start = 0;
+  bool in_round = false;
+  int to_send = 0, outstanding = 0;
+  std::uint16_t next_seq = 0, round_first_seq = 0;
+  std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
+  struct Pkt {
+    std::uint16_t seq = 0;
+    std::uint8_t state = kFree;
+    std::int64_t sent_mono = 0;
+  };
+  std::array<Pkt, kRing> ring{};
+
+  prometheus::Counter *sent, *received, *duplicates, *late, *err_unreach, *err_ttl;
+  prometheus::Histogram* rtt;
+  prometheus::Gauge *loss, *jitter, *rtt_mean, *up;
+};
+
+IcmpEngine::IcmpEngine(IcmpFamilies& m, std::uint64_t cookie, SendFn send, Clock realtime)
+    : m_(m), cookie_(cookie), send_(std::move(send)), realtime_(std::move(realtime)) {}
+
+IcmpEngine::~IcmpEngine() {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i]) remove_slot(i);
+}
+
+void IcmpEngine::push(std::int64_t when, std::uint32_t slot, Ev kind, std::uint16_t seq) {
+  events_.push({when, slot, slots_[slot]->generation, kind, seq});
+}
+
+void IcmpEngine::remove_slot(std::uint32_t idx) {
+  Slot& s = *slots_[idx];
+  m_.sent.Remove(s.sent);
+  m_.received.Remove(s.received);
+  m_.duplicates.Remove(s.duplicates);
+  m_.late.Remove(s.late);
+  m_.errors.Remove(s.err_unreach);
+  m_.errors.Remove(s.err_ttl);
+  m_.rtt.Remove(s.rtt);
+  m_.loss.Remove(s.loss);
+  m_.jitter.Remove(s.jitter);
+  m_.rtt_mean.Remove(s.rtt_mean);
+  m_.up.Remove(s.up);
+  in_flight_ -= static_cast<std::size_t>(s.outstanding);
+  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
+  by_key_.erase(s.key);
+  slots_[idx].reset();
+  free_.push_back(idx);
+}
+
+void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t now) {
+  std::unordered_map<std::string, const Target*> wanted;
+  for (const auto& t : targets) wanted[t.key] = &t;
+  // Drop targets that are gone or whose series must be rebuilt (labels or buckets changed).
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i]) continue;
+    auto it = wanted.find(slots_[i]->key);
+    if (it == wanted.end() || it->second->labels != slots_[i]->labels ||
+        it->second->device->icmp.rtt_buckets != slots_[i]->s.rtt_buckets)
+      remove_slot(i);
+  }
+  for (const auto& t : targets) {
+    auto found = by_key_.find(t.key);
+    if (found != by_key_.end()) {
+      Slot& s = *slots_[found->second];
+      const bool reschedule = s.s.interval != t.device->icmp.interval;
+      s.s = t.device->icmp;
+      if (reschedule) {
+        const std::int64_t iv = s.s.interval.count();
+        const std::int64_t off = splay_offset_ns(s.key, iv);
+        s.round_start = now + (((off - now) % iv) + iv) % iv;
+        push(s.round_start, found->second, Ev::RoundStart, ++s.epoch);
+      }
+      continue;
+    }
+    std::uint32_t idx;
+    if (!free_.empty()) {
+      idx = free_.back();
+      free_.pop_back();
+    } else {
+      idx = static_cast<std::uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    slots_[idx] = std::make_unique<Slot>();
+    Slot& s = *slots_[idx];
+    s.idx = idx;
+    s.generation = next_generation_++;
+    s.key = t.key;
+    s.labels = t.labels;
+    s.s = t.device->icmp;
+    s.sent = &m_.sent.Add(t.labels);
+    s.received = &m_.received.Add(t.labels);
+    s.duplicates = &m_.duplicates.Add(t.labels);
+    s.late = &m_.late.Add(t.labels);
+    auto with = [&](const char* v) {
+      auto l = t.labels;
+      l["type"] = v;
+      return l;
+    };
+    s.err_unreach = &m_.errors.Add(with("unreachable"));
+    s.err_ttl = &m_.errors.Add(with("time_exceeded"));
+    s.rtt = &m_.rtt.Add(t.labels, prometheus::Histogram::BucketBoundaries(s.s.rtt_buckets));
+    s.loss = &m_.loss.Add(t.labels);
+    s.jitter = &m_.jitter.Add(t.labels);
+    s.rtt_mean = &m_.rtt_mean.Add(t.labels);
+    s.rtt_mean->Set(std::nan(""));
+    s.up = &m_.up.Add(t.labels);
+    by_key_[t.key] = idx;
+    const std::int64_t iv = s.s.interval.count();
+    const std::int64_t off = splay_offset_ns(s.key, iv);
+    s.round_start = now + (((off - now) % iv) + iv) % iv;
+    push(s.round_start, idx, Ev::RoundStart, s.epoch);
+  }
+}
+
+void IcmpEngine::set_address(const std::string& key, const sockaddr_storage& addr) {
+  auto it = by_key_.find(key);
+  if (it != by_key_.end()) slots_[it->second]->addr = addr;
+}
+
+std::optional<std::int64_t> IcmpEngine::next_due() const {
+  if (events_.empty()) return std::nullopt;
+  return events_.top().when;
+}
+
+void IcmpEngine::run(std::int64_t now) {
+  while (!events_.empty() && events_.top().when <= now) {
+    const Event e = events_.top();
+    events_.pop();
+    if (e.slot >= slots_.size() || !slots_[e.slot] || slots_[e.slot]->generation != e.generation)
+      continue;  // target removed since
+    Slot& s = *slots_[e.slot];
+    switch (e.kind) {
+      case Ev::RoundStart:
+        if (e.seq == s.epoch) start_round(s, now);
+        break;
+      case Ev::Send:
+        send_next(s, now);
+        break;
+      case Ev::Deadline:
+        expire(s, e.seq);
+        break;
+    }
+  }
+}
+
+void IcmpEngine::start_round(Slot& s, std::int64_t now) {
+  const std::uint32_t idx = s.idx;
+  if (s.in_round) {  // the previous round overran (paced sends): close it as it stands
+    for (int i = 0; i < static_cast<int>(s.round_rtts.size()); ++i)
+      expire(s, static_cast<std::uint16_t>(s.round_first_seq + i));
+    s.to_send = 0;
+    maybe_finish_round(s);
+  }
+  s.round_start += s.s.interval.count();
+  if (s.round_start <= now) s.round_start = now + s.s.interval.count();  // e.g. after a stall
+  push(s.round_start, idx, Ev::RoundStart, s.epoch);
+  s.in_round = true;
+  s.round_first_seq = s.next_seq;
+  s.round_rtts.assign(0, 0.0);
+  s.to_send = s.s.packets;
+  s.outstanding = 0;
+  send_next(s, now);
+}
+
+void IcmpEngine::send_next(Slot& s, std::int64_t now) {
+  const std::uint32_t idx = s.idx;
+  if (s.to_send <= 0) return;
+  // Token bucket: refill, and if empty come back when the next token is due.
+  tokens_ = std::min(tokens_ + static_cast<double>(now - tokens_at_) * rate_ / 1e9,
+                     std::max(1.0, rate_ / 100));  // burst of 10 ms worth
+  tokens_at_ = now;
+  if (tokens_ < 1) {
+    push(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, Ev::Send);
+    return;
+  }
+  tokens_ -= 1;
+  const std::uint16_t seq = s.next_seq++;
+  auto& p = s.ring[seq % kRing];
+  p = {seq, kPending, now};
+  s.round_rtts.push_back(std::nan(""));
+  s.to_send--;
+  s.outstanding++;
+  in_flight_++;
+  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
+  push(now + s.s.timeout.count(), idx, Ev::Deadline, seq);
+  if (s.to_send > 0) push(now + s.s.spacing.count(), idx, Ev::Send);
+  if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
+  const bool v6 = s.addr.ss_family == AF_INET6;
+  EchoFields f{ident_[v6], seq, cookie_, idx, s.generation, realtime_()};
+  if (send_(s.addr, build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes))))
+    s.sent->Increment();
+  else
+    (v6 ? m_.send_errors_v6 : m_.send_errors_v4)->Increment();
+}
+
+void IcmpEngine::expire(Slot& s, std::uint16_t seq) {
+  auto& p = s.ring[seq % kRing];
+  if (p.seq != seq || p.state != kPending) return;
+  p.state = kExpired;
+  s.outstanding--;
+  in_flight_--;
+  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
+  maybe_finish_round(s);
+}
+
+void IcmpEngine::maybe_finish_round(Slot& s) {
+  if (!s.in_round || s.to_send > 0 || s.outstanding > 0) return;
+  s.in_round = false;
+  double sum = 0, jsum = 0, prev = std::nan("");
+  int got = 0, pairs = 0;
+  for (double r : s.round_rtts) {
+    if (std::isnan(r)) continue;
+    sum += r;
+    ++got;
+    if (!std::isnan(prev)) {
+      jsum += std::fabs(r - prev);
+      ++pairs;
+    }
+    prev = r;
+  }
+  const auto n = static_cast<double>(s.round_rtts.size());
+  s.loss->Set(n > 0 ? (n - got) / n : 1.0);
+  s.jitter->Set(pairs ? jsum / pairs : 0.0);
+  s.rtt_mean->Set(got ? sum / got : std::nan(""));
+  s.up->Set(got > 0 ? 1 : 0);
+}
+
+void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
+                           const sockaddr_storage& src, std::int64_t rx_ns, std::int64_t now) {
+  const ParsedIcmp r = parse_icmp(ipv6, data, len);
+  if (r.kind == IcmpKind::Other) return;
+  if (r.kind == IcmpKind::Truncated) {
+    if (len >= kIcmpHeader && r.fields.ident == ident_[ipv6]) m_.invalid_truncated.Increment();
+    return;
+  }
+  if (!r.has_fields) return;  // an error quoting someone else's packet
+  const EchoFields& f = r.fields;
+  if (f.ident != ident_[ipv6]) return;  // another pinger's traffic on a raw socket
+  if (f.cookie != cookie_) {
+    m_.invalid_cookie.Increment();
+    return;
+  }
+  if (f.slot >= slots_.size() || !slots_[f.slot] || slots_[f.slot]->generation != f.generation) {
+    m_.invalid_unknown.Increment();
+    return;
+  }
+  Slot& s = *slots_[f.slot];
+  if (r.kind != IcmpKind::EchoReply) {
+    if (same_address(r.quoted_dst, s.addr))
+      (r.kind == IcmpKind::Unreachable ? s.err_unreach : s.err_ttl)->Increment();
+    else
+      m_.invalid_source.Increment();
+    return;
+  }
+  if (!same_address(src, s.addr)) {
+    m_.invalid_source.Increment();
+    return;
+  }
+  auto& p = s.ring[f.seq % kRing];
+  if (p.seq != f.seq || p.state == kFree || p.state == kExpired) {
+    s.late->Increment();
+    return;
+  }
+  if (p.state == kReceived) {
+    s.duplicates->Increment();
+    return;
+  }
+  double rtt = static_cast<double>(rx_ns - f.send_ns) / 1e9;
+  const double mono = static_cast<double>(now - p.sent_mono) / 1e9;
+  if (rtt < 0 || rtt > mono + 0.05) rtt = mono;  // wall clock stepped: fall back to monotonic
+  p.state = kReceived;
+  s.received->Increment();
+  s.rtt->Observe(rtt);
+  const auto i = static_cast<std::uint16_t>(f.seq - s.round_first_seq);
+  if (s.in_round && i < s.round_rtts.size()) s.round_rtts[i] = rtt;
+  s.outstanding--;
+  in_flight_--;
+  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
+  maybe_finish_round(s);
+}
+
+// ---- libuv shell ---------------------------------------------------------------------------
+namespace {
+
+std::int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+struct Socket {
+  int fd = -1;
+  bool raw = false;
+  uv_poll_t* poll = nullptr;
+  std::uint32_t drops = 0;  // last SO_RXQ_OVFL value
+};
+
+// Opens one ICMP socket for `af`: raw first, then unprivileged datagram. Returns errno of the
+// datagram attempt on failure.
+int open_icmp(int af, Socket& s) {
+  const int proto = af == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
+  s.fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  s.raw = s.fd >= 0;
+  if (s.fd < 0) s.fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (s.fd < 0) return errno;
+  const int one = 1, rcvbuf = 8 << 20, sndbuf = 2 << 20;
+  if (setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (setsockopt(s.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
+    setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  setsockopt(s.fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+  setsockopt(s.fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+  if (s.raw && af == AF_INET) {
+    // Only echo replies and the errors that quote our requests reach us.
+    icmp_filter filt{~((1u << kV4EchoReply) | (1u << kV4Unreach) | (1u << kV4TimeExceeded))};
+    setsockopt(s.fd, SOL_RAW, ICMP_FILTER, &filt, sizeof filt);
+  } else if (s.raw) {
+    icmp6_filter filt;
+    ICMP6_FILTER_SETBLOCKALL(&filt);
+    ICMP6_FILTER_SETPASS(kV6EchoReply, &filt);
+    ICMP6_FILTER_SETPASS(kV6Unreach, &filt);
+    ICMP6_FILTER_SETPASS(kV6TimeExceeded, &filt);
+    setsockopt(s.fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt, sizeof filt);
+  }
+  return 0;
+}
+
+class IcmpProber final : public Prober {
+ public:
+  IcmpProber(uv_loop_t* loop, prometheus::Registry& reg, double rate, Socket v4, Socket v6,
+             std::uint64_t cookie, std::uint16_t ident)
+      : loop_(loop),
+        families_(reg),
+        engine_(families_, cookie,
+                [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
+                  return send(to, pkt);
+                },
+                realtime_ns),
+        sock_{v4, v6} {
+    engine_.set_rate(rate);
+    for (int v6i = 0; v6i < 2; ++v6i) {
+      Socket& s = sock_[v6i];
+      if (s.fd < 0) continue;
+      std::uint16_t id = ident;
+      if (!s.raw) {  // the kernel owns the identifier of a datagram socket: it is the bound port
+        sockaddr_storage a{};
+        socklen_t al = sizeof a;
+        a.ss_family = static_cast<sa_family_t>(v6i ? AF_INET6 : AF_INET);
+        bind(s.fd, reinterpret_cast<sockaddr*>(&a), v6i ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+        getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &al);
+        id = ntohs(v6i ? reinterpret_cast<sockaddr_in6&>(a).sin6_port : reinterpret_cast<sockaddr_in&>(a).sin_port);
+      }
+      engine_.set_ident(v6i == 1, id);
+      s.poll = new uv_poll_t;
+      s.poll->data = this;
+      uv_poll_init(loop_, s.poll, s.fd);
+      uv_poll_start(s.poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
+        auto* self = static_cast<IcmpProber*>(h->data);
+        if (status >= 0) self->on_readable(h == self->sock_[1].poll);
+      });
+    }
+    timer_ = new uv_timer_t;
+    timer_->data = this;
+    uv_timer_init(loop_, timer_);
+  }
+  ~IcmpProber() override { close(); }
+
+  void set_targets(const std::vector<Target>& targets) override {
+    engine_.set_targets(targets, static_cast<std::int64_t>(uv_hrtime()));
+    arm();
+  }
+  void set_address(const std::string& key, const sockaddr_storage& addr) override {
+    engine_.set_address(key, addr);
+  }
+  void close() override {
+    auto close_cb = [](uv_handle_t* h) {
+      if (h->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(h);
+      else delete reinterpret_cast<uv_timer_t*>(h);
+    };
+    for (auto& s : sock_) {
+      if (s.poll) uv_close(reinterpret_cast<uv_handle_t*>(s.poll), close_cb);
+      if (s.fd >= 0) ::close(s.fd);
+      s.poll = nullptr;
+      s.fd = -1;
+    }
+    if (timer_) uv_close(reinterpret_cast<uv_handle_t*>(timer_), close_cb);
+    timer_ = nullptr;
+  }
+
+ private:
+  bool send(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
+    const bool v6 = to.ss_family == AF_INET6;
+    const Socket& s = sock_[v6];
+    if (s.fd < 0) return false;
+    const socklen_t al = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    return sendto(s.fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), al) ==
+           static_cast<ssize_t>(pkt.size());
+  }
+
+  void arm() {
+    if (!timer_) return;
+    auto due = engine_.next_due();
+    if (!due) {
+      uv_timer_stop(timer_);
+      return;
+    }
+    const auto now = static_cast<std::int64_t>(uv_hrtime());
+    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
+    uv_timer_start(timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<IcmpProber*>(t->data);
+      self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
+      self->arm();
+    }, ms, 0);
+  }
+
+  void on_readable(bool v6) {
+    auto& [bufs, ctrl, from, iov, msgs] = *rx_;
+    Socket& s = sock_[v6];
+    for (int rounds = 0; rounds < 64; ++rounds) {  // bounded, so sends are never starved
+      for (unsigned i = 0; i < kBatch; ++i) {
+        iov[i] = {bufs[i].data(), bufs[i].size()};
+        msgs[i].msg_hdr = {};
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = ctrl[i].data();
+        msgs[i].msg_hdr.msg_controllen = ctrl[i].size();
+      }
+      const int n = recvmmsg(s.fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) break;
+      const auto now = static_cast<std::int64_t>(uv_hrtime());
+      for (int i = 0; i < n; ++i) {
+        std::int64_t rx = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+          if (c->cmsg_level != SOL_SOCKET) continue;
+          if (c->cmsg_type == SCM_TIMESTAMPNS) {
+            timespec ts;
+            std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            rx = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+          } else if (c->cmsg_type == SO_RXQ_OVFL) {
+            std::uint32_t drops;
+            std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+            if (drops > s.drops)
+              (v6 ? families_.rx_drops_v6 : families_.rx_drops_v4)->Increment(drops - s.drops);
+            s.drops = drops;
+          }
+        }
+        if (!rx) rx = realtime_ns();
+        const std::uint8_t* p = bufs[static_cast<std::size_t>(i)].data();
+        std::size_t len = msgs[static_cast<std::size_t>(i)].msg_len;
+        if (!v6 && s.raw) {
+          const std::size_t ihl = ipv4_header_len(p, len);
+          if (!ihl) continue;
+          p += ihl;
+          len -= ihl;
+        }
+        engine_.on_packet(v6, p, len, from[static_cast<std::size_t>(i)], rx, now);
+      }
+      if (static_cast<unsigned>(n) < kBatch) break;
+    }
+    arm();
+  }
+
+  // Receive batch buffers, on the heap: CivetWeb threads have small stacks, so no big thread_local.
+  static constexpr unsigned kBatch = 64;
+  struct RxBuffers {
+    std::array<std::array<std::uint8_t, 2048>, kBatch> bufs;
+    std::array<std::array<char, 256>, kBatch> ctrl;
+    std::array<sockaddr_storage, kBatch> from;
+    std::array<iovec, kBatch> iov;
+    std::array<mmsghdr, kBatch> msgs;
+  };
+  std::unique_ptr<RxBuffers> rx_ = std::make_unique<RxBuffers>();
+  uv_loop_t* loop_;
+  IcmpFamilies families_;
+  IcmpEngine engine_;
+  Socket sock_[2];
+  uv_timer_t* timer_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
+                                         double max_packets_per_second, std::string& err,
+                                         std::string& mode) {
+  Socket v4, v6;
+  if (int e = open_icmp(AF_INET, v4)) {
+    err = std::string("cannot open an ICMP socket (") + std::strerror(e) +
+          "). Either grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or setcap "
+          "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group: "
+          "sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
+    return nullptr;
+  }
+  const int e6 = open_icmp(AF_INET6, v6);
+  mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") + " ipv6=" +
+         (v6.fd < 0 ? std::string("unavailable (") + std::strerror(e6) + ")"
+                    : (v6.raw ? "raw" : "datagram"));
+  std::random_device rd;
+  const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  const auto ident = static_cast<std::uint16_t>(rd());
+  return std::make_unique<IcmpProber>(loop, registry, max_packets_per_second, v4, v6, cookie, ident);
+}
+
+}  // namespace siteprobe::probes

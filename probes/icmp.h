@@ -1,0 +1,155 @@
+// ICMP echo prober: one socket per address family for all targets.
+//
+// Each target runs rounds: every `interval`, `packets` echo requests `spacing` apart, each with a
+// `timeout`. A request carries in its payload a per-process random cookie, the target's slot and
+// generation, and the send time, so a reply is matched in O(1) without a global sequence map, and
+// checked against the slot's sequence ring and the target's address. Receive times come from the
+// kernel (SO_TIMESTAMPNS). A round ends when every request is answered or timed out; then the
+// last-round gauges (loss, jitter, mean RTT, up) are set.
+//
+// IcmpEngine is the socket-free core (scheduling, matching, bookkeeping) driven by an explicit
+// clock, so it is unit-tested without sleeping. make_icmp_prober() wraps it in libuv handles.
+// Threading: loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "probes/probe.h"
+
+namespace siteprobe::probes {
+
+// ---- Packet format -------------------------------------------------------------------------
+constexpr std::size_t kIcmpHeader = 8;
+constexpr std::size_t kPayloadMin = 24;  // cookie(8) slot(4) generation(4) send time(8)
+
+struct EchoFields {
+  std::uint16_t ident = 0, seq = 0;
+  std::uint64_t cookie = 0;
+  std::uint32_t slot = 0, generation = 0;
+  std::int64_t send_ns = 0;  // CLOCK_REALTIME
+};
+
+// Builds an echo request of kIcmpHeader + payload_bytes into `out`. For IPv4 the checksum is
+// filled in; for IPv6 the kernel computes it.
+std::vector<std::uint8_t> build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes);
+
+enum class IcmpKind { EchoReply, Unreachable, TimeExceeded, Other, Truncated };
+
+struct ParsedIcmp {
+  IcmpKind kind = IcmpKind::Other;
+  bool has_fields = false;  // echo fields decoded (from the reply, or from the quoted request)
+  EchoFields fields;
+  sockaddr_storage quoted_dst{};  // for errors: destination of the quoted request, if present
+};
+
+// Parses one ICMP message that starts at the ICMP header (IPv4 header already stripped).
+ParsedIcmp parse_icmp(bool ipv6, const std::uint8_t* data, std::size_t len);
+// Length of the IPv4 header at `data`, or 0 if it is not a valid one.
+std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len);
+
+bool same_address(const sockaddr_storage& a, const sockaddr_storage& b);
+
+// ---- Metrics --------------------------------------------------------------------------------
+struct IcmpFamilies {
+  explicit IcmpFamilies(prometheus::Registry& r);
+  prometheus::Family<prometheus::Counter>& sent;
+  prometheus::Family<prometheus::Counter>& received;
+  prometheus::Family<prometheus::Histogram>& rtt;
+  prometheus::Family<prometheus::Gauge>& loss;
+  prometheus::Family<prometheus::Gauge>& jitter;
+  prometheus::Family<prometheus::Gauge>& rtt_mean;
+  prometheus::Family<prometheus::Gauge>& up;
+  prometheus::Family<prometheus::Counter>& duplicates;
+  prometheus::Family<prometheus::Counter>& late;
+  prometheus::Family<prometheus::Counter>& errors;   // per device, label type
+  prometheus::Family<prometheus::Counter>& invalid;  // global, label reason
+  prometheus::Family<prometheus::Counter>& rx_drops; // global, label family
+  prometheus::Family<prometheus::Counter>& send_errors;
+  prometheus::Family<prometheus::Gauge>& in_flight;
+  prometheus::Counter &invalid_cookie, &invalid_source, &invalid_truncated, &invalid_unknown;
+  prometheus::Counter *rx_drops_v4, *rx_drops_v6, *send_errors_v4, *send_errors_v6;
+  prometheus::Gauge& in_flight_icmp;
+};
+
+// ---- Engine ----------------------------------------------------------------------------------
+class IcmpEngine {
+ public:
+  // Sends one packet; returns false if the send failed (counted by the caller).
+  using SendFn = std::function<bool(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt)>;
+  using Clock = std::function<std::int64_t()>;  // CLOCK_REALTIME ns, written into payloads
+
+  IcmpEngine(IcmpFamilies& m, std::uint64_t cookie, SendFn send, Clock realtime);
+  ~IcmpEngine();
+
+  void set_rate(double packets_per_second) { rate_ = packets_per_second; }
+  void set_ident(bool ipv6, std::uint16_t ident) { ident_[ipv6] = ident; }
+  void set_targets(const std::vector<Target>& targets, std::int64_t now);
+  void set_address(const std::string& key, const sockaddr_storage& addr);
+  // Runs every event due at `now` (monotonic ns).
+  void run(std::int64_t now);
+  // Monotonic ns of the next event, or nullopt if none.
+  std::optional<std::int64_t> next_due() const;
+  // One received ICMP message (IPv4 header stripped). rx_ns is the kernel receive time
+  // (CLOCK_REALTIME), now the monotonic time.
+  void on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
+                 std::int64_t rx_ns, std::int64_t now);
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t size() const { return by_key_.size(); }
+
+ private:
+  struct Slot;
+  enum class Ev : std::uint8_t { RoundStart, Send, Deadline };
+  struct Event {
+    std::int64_t when;
+    std::uint32_t slot, generation;
+    Ev kind;
+    std::uint16_t seq;
+    bool operator>(const Event& o) const { return when > o.when; }
+  };
+
+  void push(std::int64_t when, std::uint32_t slot, Ev kind, std::uint16_t seq = 0);
+  void start_round(Slot& s, std::int64_t now);
+  void send_next(Slot& s, std::int64_t now);
+  void expire(Slot& s, std::uint16_t seq);
+  void maybe_finish_round(Slot& s);
+  void remove_slot(std::uint32_t idx);
+
+  IcmpFamilies& m_;
+  std::uint64_t cookie_;
+  SendFn send_;
+  Clock realtime_;
+  std::uint16_t ident_[2] = {0, 0};
+  std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
+  std::vector<std::uint32_t> free_;
+  std::uint32_t next_generation_ = 1;
+  std::unordered_map<std::string, std::uint32_t> by_key_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  std::size_t in_flight_ = 0;
+  // Token bucket pacing all sends.
+  double rate_ = 20000, tokens_ = 0;
+  std::int64_t tokens_at_ = 0;
+};
+
+// Opens the ICMP sockets (raw if permitted, else unprivileged datagram) and returns a prober
+// running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened. `mode`
+// says which sockets it got, for the startup log.
+std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
+                                         double max_packets_per_second, std::string& err,
+                                         std::string& mode);
+
+}  // namespace siteprobe::probes

@@ -1,0 +1,43 @@
+// The interface every probe type implements, and the target description the daemon hands it.
+//
+// Threading: everything here is called on the loop thread only. A prober owns its sockets, its
+// timers and the metric series of its targets; the daemon owns the config and DNS.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <prometheus/labels.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+
+namespace siteprobe::probes {
+
+struct Target {
+  std::string key;            // stable identity across reloads: "site/device"
+  prometheus::Labels labels;  // site, device, role, level and the parent-chain labels
+  std::shared_ptr<const Config> config;  // keeps `device` alive
+  const Device* device = nullptr;
+};
+
+class Prober {
+ public:
+  virtual ~Prober() = default;
+  // Replaces the target set. Targets whose key and labels survive keep their schedule, their
+  // counters and their histograms; new ones start at a splayed offset in their interval.
+  virtual void set_targets(const std::vector<Target>& targets) = 0;
+  // Sets the address to probe; ss_family AF_UNSPEC means "not resolved" (rounds fail, device down).
+  virtual void set_address(const std::string& key, const sockaddr_storage& addr) = 0;
+  // Stops all I/O and closes every handle; no callback runs afterwards.
+  virtual void close() = 0;
+};
+
+// Deterministic start offset of a target within its interval, from a hash of its key, so start
+// times spread evenly and stay put across reloads and restarts.
+std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns);
+
+}  // namespace siteprobe::probes
