@@ -1,0 +1,86 @@
+# Shared helpers for the integration tests. Each test is a bash script that gets the siteprobe
+# binary as $1, runs it for real, and exits 0 (pass), 1 (fail) or 77 (skipped: not root).
+set -euo pipefail
+
+SP_BIN=${1:?usage: $0 SITEPROBE_BINARY}
+SP_BIN=$(readlink -f "$SP_BIN")
+TMP=$(mktemp -d /tmp/siteprobe-it.XXXXXX)
+SP_PID=""
+SP_NETNS=""     # namespace siteprobe runs in, if any
+CLEANUPS=()
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (raw ICMP, ip netns, nftables)"; exit 77; fi
+}
+
+cleanup() {
+  local rc=$?
+  if [ -n "$SP_PID" ] && kill -0 "$SP_PID" 2>/dev/null; then kill -TERM "$SP_PID" 2>/dev/null || true; wait "$SP_PID" 2>/dev/null || true; fi
+  for ((i=${#CLEANUPS[@]}-1; i>=0; i--)); do eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
+  if [ $rc -ne 0 ] && [ -f "$TMP/siteprobe.log" ]; then echo "--- siteprobe log ---"; tail -n 40 "$TMP/siteprobe.log"; fi
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+in_ns() { if [ -n "$SP_NETNS" ]; then ip netns exec "$SP_NETNS" "$@"; else "$@"; fi; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_siteprobe CONFIG: runs the daemon (in $SP_NETNS if set) and waits until /-/ready.
+start_siteprobe() {
+  SP_PORT=$(free_port)
+  SP_URL="http://127.0.0.1:$SP_PORT"
+  # Not through a shell function: $! must be siteprobe itself (ip netns exec execs in place).
+  local ns=()
+  [ -n "$SP_NETNS" ] && ns=(ip netns exec "$SP_NETNS")
+  "${ns[@]}" "$SP_BIN" --config "$1" --web.listen-address "127.0.0.1:$SP_PORT" --log.level debug \
+    >>"$TMP/siteprobe.log" 2>&1 &
+  SP_PID=$!
+  for _ in $(seq 1 100); do
+    if in_ns curl -fsS "$SP_URL/-/ready" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SP_PID" 2>/dev/null || fail "siteprobe exited during startup"
+    sleep 0.1
+  done
+  fail "siteprobe not ready after 10 s"
+}
+
+scrape() { in_ns curl -fsS "$SP_URL/metrics"; }
+
+# metric NAME 'label="x",other="y"' -> the value of the one series whose labels include all given.
+metric() {
+  local name=$1 match=${2:-}
+  { if [ -n "${SNAPSHOT:-}" ]; then cat "$SNAPSHOT"; else scrape; fi; } | python3 -c '
+import sys, re
+name, match = sys.argv[1], sys.argv[2]
+want = dict(re.findall(r"(\w+)=\"([^\"]*)\"", match))
+for line in sys.stdin:
+    if not line.startswith(name + "{") and not line.startswith(name + " "):
+        continue
+    labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", line.split("}")[0])) if "{" in line else {}
+    if all(labels.get(k) == v for k, v in want.items()):
+        print(line.rsplit(" ", 1)[1].strip()); sys.exit(0)
+sys.exit(1)' "$name" "$match" || echo "absent"
+}
+
+# wait_for 'python-expression over v' NAME LABELS TIMEOUT_S: polls until the metric satisfies it.
+wait_for() {
+  local cond=$1 name=$2 labels=$3 timeout=${4:-20} v
+  for _ in $(seq 1 $((timeout * 4))); do
+    v=$(metric "$name" "$labels")
+    if [ "$v" != absent ] && python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if ($cond) else 1)" "$v"; then
+      return 0
+    fi
+    sleep 0.25
+  done
+  fail "$name{$labels}=$v, wanted $cond within ${timeout}s"
+}
+
+# snapshot: later `metric` calls read one consistent scrape until `unsnap`.
+snapshot() { scrape >"$TMP/snapshot"; SNAPSHOT="$TMP/snapshot"; }
+unsnap() { SNAPSHOT=""; }
+
+ge() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }

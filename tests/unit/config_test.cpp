@@ -1,0 +1,168 @@
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "daemon/config.h"
+
+using namespace siteprobe;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Site& site(const Config& c, const std::string& id) {
+  auto it = std::find_if(c.sites.begin(), c.sites.end(), [&](const Site& s) { return s.id == id; });
+  REQUIRE(it != c.sites.end());
+  return *it;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string o;
+  for (const auto& s : v) o += s + "\n";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("durations parse and print") {
+  CHECK(parse_duration("250ms") == Duration(250ms));
+  CHECK(parse_duration("10s") == Duration(10s));
+  CHECK(parse_duration("1h30m") == Duration(90min));
+  CHECK_FALSE(parse_duration(""));
+  CHECK_FALSE(parse_duration("10"));
+  CHECK_FALSE(parse_duration("10 s"));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration("1.5s"));
+  CHECK(format_duration(1500ms) == "1500ms");
+  CHECK(format_duration(2min) == "2m");
+}
+
+TEST_CASE("the reference inventory loads with 1/8/108 sites") {
+  auto r = load_config(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  std::map<std::string, int> per_level;
+  for (const auto& s : c.sites) per_level[s.level]++;
+  CHECK(per_level["province"] == 1);
+  CHECK(per_level["district"] == 8);
+  CHECK(per_level["commune"] == 108);
+  CHECK(summarize(c).rfind("117 sites (1 province, 8 district, 108 commune)", 0) == 0);
+  // Vietnamese diacritics survive byte for byte.
+  CHECK(site(c, "ba-be").name == "Huyện Ba Bể");
+  // Every address is loopback: the demo and the tests must never probe anything else.
+  for (const auto& s : c.sites)
+    for (const auto& d : s.devices) CHECK(d.address.rfind("127.", 0) == 0);
+}
+
+TEST_CASE("defaults < role < profile < device, and the chain labels follow the levels") {
+  const char* text = R"(
+levels: [central, province, district, commune]
+defaults:
+  icmp: {interval: 20s, timeout: 1s, packets: 4}
+roles:
+  vc_endpoint:
+    icmp: {packets: 10, spacing: 50ms}
+profiles:
+  satellite:
+    icmp: {timeout: 3s}
+sites:
+  - {id: vn, name: Trung ương, level: central}
+  - {id: bk, name: Bắc Kạn, level: province, parent: vn, lat: 22.1, lon: 105.8, labels: {zone: north}}
+  - id: bb
+    name: Ba Bể
+    level: district
+    parent: bk
+  - id: nm
+    name: Nam Mẫu
+    level: commune
+    parent: bb
+    devices:
+      - {name: r, address: 127.0.0.1, role: router}
+      - {name: vc, address: "::1", role: vc_endpoint, profile: satellite, icmp: {packets: 2}}
+      - {name: dns, address: localhost, role: router}
+)";
+  auto r = parse_config(text, "t.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  CHECK(c.chain_labels() == std::vector<std::string>{"central", "province", "district"});
+  const Site& nm = site(c, "nm");
+  CHECK(nm.chain == std::vector<std::string>{"vn", "bk", "bb", "nm"});
+  CHECK(site(c, "bk").chain == std::vector<std::string>{"vn", "bk", "", ""});
+  CHECK(site(c, "bk").labels.at("zone") == "north");
+  REQUIRE(nm.devices.size() == 3);
+  const auto& router = nm.devices[0].icmp;
+  CHECK(router.interval == Duration(20s));
+  CHECK(router.packets == 4);
+  CHECK(router.spacing == Duration(200ms));  // built-in default
+  const auto& vc = nm.devices[1].icmp;
+  CHECK(vc.packets == 2);                    // device beats role
+  CHECK(vc.spacing == Duration(50ms));       // role
+  CHECK(vc.timeout == Duration(3s));         // profile
+  CHECK(vc.interval == Duration(20s));       // defaults
+}
+
+TEST_CASE("a two-level tree works without code changes") {
+  auto r = parse_config(R"(
+levels: [province, commune]
+sites:
+  - {id: bk, name: Bắc Kạn, level: province}
+  - {id: c1, name: Xã 1, level: commune, parent: bk, devices: [{name: r, address: 127.0.0.1, role: router}]}
+)", "t.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  CHECK(r.config->chain_labels() == std::vector<std::string>{"province"});
+  CHECK(site(*r.config, "c1").chain == std::vector<std::string>{"bk", "c1"});
+}
+
+TEST_CASE("secrets are read from files and never appear in errors") {
+  const std::string dir = "/tmp/siteprobe-unit-secrets";
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/community") << "s3cr3t-community\n";
+  std::ofstream(dir + "/inv.yml") << R"(
+auth:
+  v2: {version: 2c, community_file: community}
+  v3: {version: 3, username: noc, security_level: authNoPriv, auth_protocol: SHA-256, auth_passphrase: short}
+sites:
+  - {id: bk, name: Bắc Kạn, level: province}
+)";
+  auto r = load_config(dir + "/inv.yml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0] == dir + "/inv.yml:4:7: auth.v3: auth passphrase must be at least 8 characters");
+  CHECK(r.errors[0].find("short") == std::string::npos);
+}
+
+// Table-driven: every file under tests/testdata/invalid/ starts with "# want: " lines giving the
+// exact errors `siteprobe check` must print for it, in order.
+TEST_CASE("every invalid inventory is rejected with exactly the expected messages") {
+  const std::string rel = "tests/testdata/invalid";
+  DIR* d = opendir((std::string(SITEPROBE_SOURCE_DIR) + "/" + rel).c_str());
+  REQUIRE(d);
+  std::vector<std::string> files;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > 4 && n.substr(n.size() - 4) == ".yml") files.push_back(n);
+  }
+  closedir(d);
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 25);
+  for (const auto& f : files) {
+    const std::string path = rel + "/" + f;
+    std::ifstream in(std::string(SITEPROBE_SOURCE_DIR) + "/" + path);
+    std::string line;
+    std::vector<std::string> want;
+    while (std::getline(in, line) && line.rfind("# want: ", 0) == 0) want.push_back(line.substr(8));
+    std::ifstream whole(std::string(SITEPROBE_SOURCE_DIR) + "/" + path);
+    std::stringstream text;
+    text << whole.rdbuf();
+    auto r = parse_config(text.str(), path, std::string(SITEPROBE_SOURCE_DIR) + "/" + rel);
+    INFO(path);
+    CHECK_FALSE(want.empty());
+    CHECK_FALSE(r.config);
+    CHECK(joined(r.errors) == joined(want));
+  }
+}

@@ -1,0 +1,300 @@
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "probes/icmp.h"
+
+using namespace siteprobe;
+using namespace siteprobe::probes;
+
+namespace {
+
+constexpr std::int64_t kMs = 1000000;
+
+sockaddr_storage v4(const char* a) {
+  sockaddr_storage ss{};
+  auto* s = reinterpret_cast<sockaddr_in*>(&ss);
+  s->sin_family = AF_INET;
+  inet_pton(AF_INET, a, &s->sin_addr);
+  return ss;
+}
+
+// An engine over a fake clock and a fake socket that records what it sends.
+struct Rig {
+  prometheus::Registry reg;
+  IcmpFamilies fam{reg};
+  std::int64_t realtime = 1'700'000'000'000'000'000;
+  std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> sent;
+  bool send_ok = true;
+  IcmpEngine engine{fam, 0x1122334455667788ull,
+                    [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& p) {
+                      sent.emplace_back(to, p);
+                      return send_ok;
+                    },
+                    [this] { return realtime; }};
+  std::shared_ptr<const Config> cfg;
+  std::vector<Target> targets;
+
+  explicit Rig(const std::string& icmp = "{interval: 1s, timeout: 500ms, packets: 3, spacing: 100ms}",
+               int n = 1) {
+    std::string text = "sites:\n  - id: s\n    name: S\n    level: province\n    devices:\n";
+    for (int i = 0; i < n; ++i)
+      text += "      - {name: d" + std::to_string(i) + ", address: 127.0.0." + std::to_string(i + 1) +
+              ", role: router, icmp: " + icmp + "}\n";
+    auto r = parse_config(text, "t.yml");
+    REQUIRE(r.config);
+    cfg = r.config;
+    for (const auto& d : cfg->sites[0].devices)
+      targets.push_back({"s/" + d.name, {{"site", "s"}, {"device", d.name}}, cfg, &d});
+    engine.set_ident(false, 0x4242);
+    engine.set_targets(targets, 0);
+    for (int i = 0; i < n; ++i)
+      engine.set_address("s/d" + std::to_string(i), v4(("127.0.0." + std::to_string(i + 1)).c_str()));
+  }
+  prometheus::Labels labels(int i = 0) { return targets[static_cast<std::size_t>(i)].labels; }
+  double counter(prometheus::Family<prometheus::Counter>& f, int i = 0) { return f.Add(labels(i)).Value(); }
+  double gauge(prometheus::Family<prometheus::Gauge>& f, int i = 0) { return f.Add(labels(i)).Value(); }
+  // Turns a request we sent into the reply the target would send.
+  static std::vector<std::uint8_t> reply_to(std::vector<std::uint8_t> p) {
+    p[0] = 0;
+    return p;
+  }
+  void deliver(const std::vector<std::uint8_t>& p, const char* from, std::int64_t now,
+               std::int64_t rtt_ns) {
+    EchoFields f;
+    const auto parsed = parse_icmp(false, p.data(), p.size());
+    f = parsed.fields;
+    engine.on_packet(false, p.data(), p.size(), v4(from), f.send_ns + rtt_ns, now);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("echo requests round-trip through build and parse") {
+  EchoFields f{0xbeef, 513, 0xdeadbeefcafef00dull, 7, 9, 123456789};
+  auto p = build_echo(false, f, 56);
+  REQUIRE(p.size() == 64);
+  CHECK(p[0] == 8);
+  // The IPv4 checksum over the whole message folds to zero.
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < p.size(); i += 2) sum += static_cast<std::uint32_t>(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  CHECK(sum == 0xffff);
+  p[0] = 0;  // as a reply
+  auto r = parse_icmp(false, p.data(), p.size());
+  CHECK(r.kind == IcmpKind::EchoReply);
+  REQUIRE(r.has_fields);
+  CHECK(r.fields.ident == 0xbeef);
+  CHECK(r.fields.seq == 513);
+  CHECK(r.fields.cookie == 0xdeadbeefcafef00dull);
+  CHECK(r.fields.slot == 7);
+  CHECK(r.fields.generation == 9);
+  CHECK(r.fields.send_ns == 123456789);
+  // Payload smaller than our fields is padded up to them.
+  CHECK(build_echo(true, f, 4).size() == kIcmpHeader + kPayloadMin);
+  CHECK(build_echo(true, f, 4)[0] == 128);
+}
+
+TEST_CASE("truncated and foreign packets are classified, never misread") {
+  EchoFields f{1, 2, 3, 4, 5, 6};
+  auto p = build_echo(false, f, 56);
+  p[0] = 0;
+  CHECK(parse_icmp(false, p.data(), 4).kind == IcmpKind::Truncated);
+  CHECK(parse_icmp(false, p.data(), 20).kind == IcmpKind::Truncated);
+  p[0] = 5;  // redirect
+  CHECK(parse_icmp(false, p.data(), p.size()).kind == IcmpKind::Other);
+  std::uint8_t ip[20] = {0x45};
+  CHECK(ipv4_header_len(ip, sizeof ip) == 20);
+  ip[0] = 0x4f;
+  CHECK(ipv4_header_len(ip, sizeof ip) == 0);  // IHL says 60 bytes, only 20 there
+  ip[0] = 0x65;
+  CHECK(ipv4_header_len(ip, sizeof ip) == 0);  // not IPv4
+}
+
+TEST_CASE("a full round: replies matched, loss and jitter from the round") {
+  Rig rig;  // 3 packets, 100 ms apart, 500 ms timeout
+  auto due = rig.engine.next_due();
+  REQUIRE(due);
+  CHECK(*due >= 0);
+  CHECK(*due < 1000 * kMs);  // splayed within the first interval
+  const std::int64_t t0 = *due;
+  rig.engine.run(t0);
+  REQUIRE(rig.sent.size() == 1);
+  rig.engine.run(t0 + 100 * kMs);
+  rig.engine.run(t0 + 200 * kMs);
+  REQUIRE(rig.sent.size() == 3);
+  CHECK(rig.engine.in_flight() == 3);
+  CHECK(rig.counter(rig.fam.sent) == 3);
+  // Replies to packets 0 and 2 with RTTs 10 ms and 14 ms; packet 1 is lost.
+  rig.deliver(Rig::reply_to(rig.sent[0].second), "127.0.0.1", t0 + 210 * kMs, 10 * kMs);
+  rig.deliver(Rig::reply_to(rig.sent[2].second), "127.0.0.1", t0 + 220 * kMs, 14 * kMs);
+  CHECK(rig.counter(rig.fam.received) == 2);
+  CHECK(rig.engine.in_flight() == 1);
+  rig.engine.run(t0 + 600 * kMs);  // packet 1 times out: the round ends
+  CHECK(rig.engine.in_flight() == 0);
+  CHECK(rig.gauge(rig.fam.loss) == Approx(1.0 / 3));
+  CHECK(rig.gauge(rig.fam.jitter) == Approx(0.004));
+  CHECK(rig.gauge(rig.fam.rtt_mean) == Approx(0.012));
+  CHECK(rig.gauge(rig.fam.up) == 1);
+  // The next round starts one interval after this one (stale deadlines in the queue do nothing).
+  std::int64_t now = t0;
+  while (rig.sent.size() == 3) {
+    now = *rig.engine.next_due();
+    rig.engine.run(now);
+  }
+  CHECK(now == t0 + 1000 * kMs);
+}
+
+TEST_CASE("duplicates, late replies, wrong cookie, wrong source and truncation are counted apart") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 2, spacing: 100ms}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  rig.engine.run(t0 + 100 * kMs);
+  REQUIRE(rig.sent.size() == 2);
+  auto r0 = Rig::reply_to(rig.sent[0].second);
+  auto r1 = Rig::reply_to(rig.sent[1].second);
+
+  auto bad_cookie = r0;
+  bad_cookie[kIcmpHeader] ^= 0xff;
+  rig.deliver(bad_cookie, "127.0.0.1", t0 + 5 * kMs, kMs);
+  CHECK(rig.fam.invalid_cookie.Value() == 1);
+
+  rig.deliver(r0, "127.0.0.99", t0 + 5 * kMs, kMs);  // right packet, wrong source
+  CHECK(rig.fam.invalid_source.Value() == 1);
+
+  rig.engine.on_packet(false, r0.data(), 20, v4("127.0.0.1"), 0, t0 + 6 * kMs);
+  CHECK(rig.fam.invalid_truncated.Value() == 1);
+
+  auto other_slot = r0;
+  other_slot[kIcmpHeader + 11] = 9;  // slot 9 does not exist
+  rig.deliver(other_slot, "127.0.0.1", t0 + 5 * kMs, kMs);
+  CHECK(rig.fam.invalid_unknown.Value() == 1);
+
+  auto foreign = r0;
+  foreign[4] = 0;  // another process's identifier: silently not ours
+  rig.deliver(foreign, "127.0.0.1", t0 + 5 * kMs, kMs);
+
+  CHECK(rig.counter(rig.fam.received) == 0);
+  rig.deliver(r0, "127.0.0.1", t0 + 8 * kMs, kMs);
+  rig.deliver(r0, "127.0.0.1", t0 + 9 * kMs, kMs);
+  CHECK(rig.counter(rig.fam.received) == 1);
+  CHECK(rig.counter(rig.fam.duplicates) == 1);
+
+  rig.engine.run(t0 + 700 * kMs);  // packet 1 expired
+  rig.deliver(r1, "127.0.0.1", t0 + 701 * kMs, 601 * kMs);
+  CHECK(rig.counter(rig.fam.late) == 1);
+  CHECK(rig.counter(rig.fam.received) == 1);
+  CHECK(rig.gauge(rig.fam.loss) == Approx(0.5));
+}
+
+TEST_CASE("ICMP errors quoting our request are counted per device, never as received") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  REQUIRE(rig.sent.size() == 1);
+  const auto& req = rig.sent[0].second;
+  // Destination unreachable from a router: ICMP header, then the quoted IPv4 header and request.
+  std::vector<std::uint8_t> err(8 + 20 + req.size(), 0);
+  err[0] = 3;
+  err[1] = 1;
+  std::uint8_t* ip = &err[8];
+  ip[0] = 0x45;
+  ip[9] = 1;  // ICMP
+  inet_pton(AF_INET, "127.0.0.1", ip + 16);
+  std::memcpy(&err[28], req.data(), req.size());
+  rig.engine.on_packet(false, err.data(), err.size(), v4("127.0.0.254"), 0, t0 + kMs);
+  CHECK(rig.fam.errors.Add({{"site", "s"}, {"device", "d0"}, {"type", "unreachable"}}).Value() == 1);
+  CHECK(rig.counter(rig.fam.received) == 0);
+  err[0] = 11;
+  rig.engine.on_packet(false, err.data(), err.size(), v4("127.0.0.254"), 0, t0 + kMs);
+  CHECK(rig.fam.errors.Add({{"site", "s"}, {"device", "d0"}, {"type", "time_exceeded"}}).Value() == 1);
+  rig.engine.run(t0 + 600 * kMs);
+  CHECK(rig.gauge(rig.fam.up) == 0);
+  CHECK(rig.gauge(rig.fam.loss) == 1);
+}
+
+TEST_CASE("failed sends and unresolved addresses count as loss, not as sent") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 2, spacing: 100ms}");
+  rig.send_ok = false;
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  rig.engine.run(t0 + 100 * kMs);
+  rig.engine.run(t0 + 700 * kMs);
+  CHECK(rig.counter(rig.fam.sent) == 0);
+  CHECK(rig.fam.send_errors_v4->Value() == 2);
+  CHECK(rig.gauge(rig.fam.loss) == 1);
+  CHECK(rig.gauge(rig.fam.up) == 0);
+  rig.engine.set_address("s/d0", sockaddr_storage{});  // DNS never answered
+  const std::size_t before = rig.sent.size();
+  rig.engine.run(t0 + 1000 * kMs);
+  rig.engine.run(t0 + 1100 * kMs);
+  rig.engine.run(t0 + 1700 * kMs);
+  CHECK(rig.sent.size() == before);
+  CHECK(rig.gauge(rig.fam.up) == 0);
+}
+
+TEST_CASE("start times spread across the interval: no thundering herd") {
+  Rig rig("{interval: 10s, timeout: 1s, packets: 1, spacing: 100ms}", 250);
+  // Count first-round starts per one-second bucket of the 10 s interval.
+  std::map<std::int64_t, int> per_second;
+  std::int64_t now = 0;
+  std::size_t seen = 0;
+  while (seen < 250) {
+    now = *rig.engine.next_due();
+    rig.engine.run(now);
+    for (; seen < rig.sent.size(); ++seen) per_second[now / (1000 * kMs)]++;
+  }
+  CHECK(now < 10000 * kMs);
+  CHECK(per_second.size() == 10);
+  for (const auto& [sec, n] : per_second) {
+    INFO("second " << sec);
+    CHECK(n >= 10);  // 25 expected per second
+    CHECK(n <= 45);
+  }
+  // The offset is a pure function of the key: stable across restarts and reloads.
+  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) == splay_offset_ns("bac-kan/router", 10'000'000'000));
+}
+
+TEST_CASE("a reload keeps counters and schedule of unchanged targets, drops removed ones") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}", 2);
+  std::int64_t now = 0;
+  while (rig.sent.size() < 2) {
+    now = *rig.engine.next_due();
+    rig.engine.run(now);
+  }
+  for (auto& [to, p] : rig.sent) {
+    char a[32];
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(to).sin_addr, a, sizeof a);
+    rig.deliver(Rig::reply_to(p), a, now + kMs, kMs);
+  }
+  CHECK(rig.counter(rig.fam.received, 0) == 1);
+  // Reload with only d0 left.
+  std::vector<Target> keep = {rig.targets[0]};
+  rig.engine.set_targets(keep, now + 2 * kMs);
+  CHECK(rig.engine.size() == 1);
+  CHECK(rig.counter(rig.fam.received, 0) == 1);
+  auto collected = rig.reg.Collect();
+  for (const auto& fam : collected)
+    for (const auto& m : fam.metric)
+      for (const auto& l : m.label) CHECK(l.value != "d1");
+  // d0 is probed again one interval after its previous round.
+  const std::size_t before = rig.sent.size();
+  rig.engine.run(now + 1000 * kMs);
+  CHECK(rig.sent.size() == before + 1);
+}
+
+TEST_CASE("pacing: sends beyond the rate are deferred, not dropped") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}", 200);
+  rig.engine.set_rate(100);  // 100 packets/s, burst 1
+  std::int64_t now = 0;
+  while (rig.sent.size() < 200 && now < 5000 * kMs) {
+    now = *rig.engine.next_due();
+    rig.engine.run(now);
+  }
+  CHECK(rig.sent.size() == 200);
+  CHECK(now >= 1900 * kMs);  // 200 packets at 100/s take about two seconds
+}
