@@ -45,7 +45,29 @@ struct IcmpOverride {
 
 struct Overrides {
   IcmpOverride icmp;
+  std::optional<std::pair<YAML::Mark, std::string>> icmp_at;  // where the icmp block is, if any
 };
+
+// Plain decimal for messages: 1000000, not 1e+06; 0.000001, not 1e-06.
+std::string fmt_num(double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6f", v);
+  std::string s = b;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+// Strict number syntax: no hex, no leading '+' or spaces (strtod would take them).
+bool plain_number(const std::string& s, bool integer) {
+  std::size_t i = s[0] == '-' ? 1 : 0, digits = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
+  if (!integer && i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
+  }
+  return digits > 0 && i == s.size();
+}
 
 bool valid_id(const std::string& s) {
   if (s.empty() || s.size() > 64 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
@@ -83,6 +105,7 @@ class Parser {
   Parser(std::string name, std::string base_dir) : name_(std::move(name)), base_(std::move(base_dir)) {}
 
   LoadResult run(const std::string& text);
+  void parse(const std::string& text);
 
  private:
   std::string name_, base_;
@@ -90,13 +113,21 @@ class Parser {
   Config cfg_;
   IcmpSettings defaults_;
   std::map<std::string, Overrides> roles_, profiles_;
+  Overrides defaults_block_;
+  std::set<std::string> round_reported_;  // report a round that does not fit once per cause
+
+  // Errors are kept with their position so they can be listed in file order.
+  struct Error {
+    int line, column;
+    std::string text;
+  };
+  std::vector<Error> found_;
+  bool levels_ok_ = true;
 
   void error(const YAML::Mark& m, const std::string& path, const std::string& what) {
-    std::ostringstream o;
-    o << name_ << ":";
-    if (m.line >= 0) o << m.line + 1 << ":" << m.column + 1 << ":";
-    o << " " << path << ": " << what;
-    errors_.push_back(o.str());
+    const int line = m.line >= 0 ? m.line + 1 : 1, col = m.line >= 0 ? m.column + 1 : 1;
+    found_.push_back({line, col, name_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
+                                     (path.empty() ? "(top level)" : path) + ": " + what});
   }
 
   // Checks that `node` is a mapping whose keys are all in `allowed`; reports unknown and duplicate
@@ -135,9 +166,9 @@ class Parser {
       const std::string& s = n.Scalar();
       char* end = nullptr;
       errno = 0;
-      long v = std::strtol(s.c_str(), &end, 10);
-      if (!s.empty() && *end == '\0' && errno == 0) {
-        if (v < lo || v > hi) {
+      long v = plain_number(s, true) ? std::strtol(s.c_str(), &end, 10) : 0;
+      if (end && *end == '\0') {
+        if (errno == ERANGE || v < lo || v > hi) {
           error(n.Mark(), path,
                 "out of range: " + s + " (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) +
                     ")");
@@ -155,20 +186,16 @@ class Parser {
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
       char* end = nullptr;
-      double v = std::strtod(s.c_str(), &end);
-      if (!s.empty() && *end == '\0' && std::isfinite(v)) {
+      double v = plain_number(s, false) ? std::strtod(s.c_str(), &end) : 0;
+      if (end && *end == '\0') {
         if (v < lo || v > hi) {
-          std::ostringstream o;
-          o << "out of range: " << s << " (allowed: " << lo << ".." << hi << ")";
-          error(n.Mark(), path, o.str());
+          error(n.Mark(), path, "out of range: " + s + " (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
           return std::nullopt;
         }
         return v;
       }
     }
-    std::ostringstream o;
-    o << "must be a number (allowed: " << lo << ".." << hi << ")";
-    error(n.Mark(), path, o.str());
+    error(n.Mark(), path, "must be a number (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
     return std::nullopt;
   }
 
@@ -181,7 +208,7 @@ class Parser {
     }
     auto d = parse_duration(n.Scalar());
     if (!d) {
-      error(n.Mark(), path, "invalid duration \"" + n.Scalar() + "\" (use a number with unit ms, s, m or h)");
+      error(n.Mark(), path, "invalid duration \"" + n.Scalar() + "\" (use e.g. 500ms, 10s, 5m or 1h30m: units h, m, s, ms in that order)");
       return std::nullopt;
     }
     if (*d < lo || *d > hi) {
@@ -202,7 +229,11 @@ class Parser {
   void parse_sites(const YAML::Node& n);
   void parse_device(const YAML::Node& n, const std::string& path, Site& site,
                     std::set<std::string>& names);
-  void check_tree(const std::vector<YAML::Mark>& marks);
+  struct SiteRef {
+    std::string path;
+    YAML::Mark site, parent, level;
+  };
+  void check_tree(const std::vector<SiteRef>& refs, const std::set<std::string>& all_ids);
 };
 
 IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
@@ -247,13 +278,17 @@ IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
 Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
   Overrides o;
   if (!check_map(n, path, {"icmp"})) return o;
-  if (auto v = n["icmp"]) o.icmp = parse_icmp(v, path + ".icmp");
+  if (auto v = n["icmp"]) {
+    o.icmp = parse_icmp(v, path + ".icmp");
+    o.icmp_at = {{v.Mark(), path + ".icmp"}};
+  }
   return o;
 }
 
 void Parser::parse_levels(const YAML::Node& n) {
   if (!n.IsSequence() || n.size() < 1 || n.size() > 6) {
     error(n.Mark(), "levels", "must be a list of 1..6 level names, top level first");
+    levels_ok_ = false;
     return;
   }
   std::vector<std::string> levels;
@@ -272,6 +307,7 @@ void Parser::parse_levels(const YAML::Node& n) {
     }
   }
   if (levels.size() == n.size()) cfg_.levels = levels;
+  else levels_ok_ = false;
 }
 
 void Parser::parse_global(const YAML::Node& n) {
@@ -298,13 +334,21 @@ std::optional<std::string> Parser::secret_of(const YAML::Node& parent, const std
   auto fname = string_of(file_node, path + "." + key + "_file");
   if (!fname) return std::nullopt;
   std::string full = (!fname->empty() && (*fname)[0] == '/') ? *fname : base_ + "/" + *fname;
-  std::ifstream in(full);
-  if (!in) {
+  std::string secret;
+  FILE* f = std::fopen(full.c_str(), "r");
+  int err = f ? 0 : errno;
+  if (f) {
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536) secret.append(buf, n);
+    if (std::ferror(f)) err = errno ? errno : EIO;
+    std::fclose(f);
+  }
+  if (err) {
     error(file_node.Mark(), path + "." + key + "_file",
-          "cannot read secret file \"" + *fname + "\" (" + std::strerror(errno) + ")");
+          "cannot read secret file \"" + *fname + "\" (" + std::strerror(err) + ")");
     return std::nullopt;
   }
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   if (secret.empty()) {
     error(file_node.Mark(), path + "." + key + "_file", "secret file \"" + *fname + "\" is empty");
@@ -337,6 +381,16 @@ void Parser::parse_auth(const YAML::Node& n) {
     }
     if (!version) continue;
     p.version = *version;
+    const auto not_for = [&](const std::vector<const char*>& keys, const std::string& why) {
+      for (const char* k : keys)
+        if (a[k]) error(a[k].Mark(), path + "." + k, why);
+    };
+    if (p.version != "3")
+      not_for({"username", "security_level", "auth_protocol", "auth_passphrase", "auth_passphrase_file",
+               "priv_protocol", "priv_passphrase", "priv_passphrase_file"},
+              "only used with SNMP version 3 (this profile is version " + p.version + ")");
+    else
+      not_for({"community", "community_file"}, "only used with SNMP version 1 and 2c (this profile is version 3)");
     if (p.version != "3") {
       auto c = secret_of(a, "community", path);
       if (c) p.community = *c;
@@ -348,13 +402,22 @@ void Parser::parse_auth(const YAML::Node& n) {
       p.security_level = "authPriv";
       if (auto v = a["security_level"]) {
         auto s = string_of(v, path + ".security_level");
-        if (s && *s != "noAuthNoPriv" && *s != "authNoPriv" && *s != "authPriv")
+        if (s && *s != "noAuthNoPriv" && *s != "authNoPriv" && *s != "authPriv") {
           error(v.Mark(), path + ".security_level",
                 "unknown security level \"" + *s + "\" (allowed: noAuthNoPriv, authNoPriv, authPriv)");
-        else if (s) p.security_level = *s;
+          continue;
+        }
+        if (!s) continue;
+        p.security_level = *s;
       }
       const bool need_auth = p.security_level != "noAuthNoPriv";
       const bool need_priv = p.security_level == "authPriv";
+      if (!need_auth)
+        not_for({"auth_protocol", "auth_passphrase", "auth_passphrase_file"},
+                "not used with security_level " + p.security_level);
+      if (!need_priv)
+        not_for({"priv_protocol", "priv_passphrase", "priv_passphrase_file"},
+                "not used with security_level " + p.security_level);
       const auto check_proto = [&](const std::string& key, const std::vector<std::string>& allowed,
                                    std::string& out, const std::string& dflt) {
         out = dflt;
@@ -465,13 +528,22 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       }
     }
   }
-  if (auto v = n["icmp"]) parse_icmp(v, path + ".icmp").apply_to(eff);
+  // The most specific block that sets ICMP settings is where a bad combination is reported.
+  std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
+  if (defaults_block_.icmp_at) culprit = *defaults_block_.icmp_at;
+  if (roles_.count(d.role) && roles_.at(d.role).icmp_at) culprit = *roles_.at(d.role).icmp_at;
+  if (profiles_.count(d.profile) && profiles_.at(d.profile).icmp_at) culprit = *profiles_.at(d.profile).icmp_at;
+  if (auto v = n["icmp"]) {
+    parse_icmp(v, path + ".icmp").apply_to(eff);
+    culprit = {v.Mark(), path + ".icmp"};
+  }
   const Duration round = eff.spacing * (eff.packets - 1) + eff.timeout;
   if (round > eff.interval) {
-    error(n.Mark(), path,
-          "a round of packets does not fit in the interval: (packets-1)*spacing + timeout = " +
-              format_duration(round) + " > interval " + format_duration(eff.interval) +
-              " (lower packets, spacing or timeout, or raise interval)");
+    if (round_reported_.insert(culprit.second).second)
+      error(culprit.first, culprit.second,
+            "a round of packets does not fit in the interval: (packets-1)*spacing + timeout = " +
+                format_duration(round) + " > interval " + format_duration(eff.interval) +
+                " (lower packets, spacing or timeout, or raise interval)");
     ok = false;
   }
   d.icmp = eff;
@@ -483,14 +555,17 @@ void Parser::parse_sites(const YAML::Node& n) {
     error(n.Mark(), "sites", "must be a list of sites");
     return;
   }
-  std::vector<YAML::Mark> marks;
-  std::set<std::string> ids;
+  std::vector<SiteRef> refs;
+  std::set<std::string> ids, all_ids;  // all_ids includes sites rejected for other errors
+  for (std::size_t i = 0; i < n.size(); ++i)
+    if (n[i].IsMap() && n[i]["id"] && n[i]["id"].IsScalar()) all_ids.insert(n[i]["id"].Scalar());
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& s = n[i];
     const std::string path = "sites[" + std::to_string(i) + "]";
     if (!check_map(s, path, {"id", "name", "level", "parent", "lat", "lon", "labels", "devices"}))
       continue;
     Site site;
+    SiteRef ref{path, s.Mark(), s.Mark(), s.Mark()};
     bool ok = true;
     for (const char* req : {"id", "name", "level"})
       if (!s[req]) {
@@ -512,19 +587,21 @@ void Parser::parse_sites(const YAML::Node& n) {
       }
     }
     if (auto v = s["name"]) {
-      if (auto x = string_of(v, path + ".name")) site.name = *x;
-      if (site.name.empty()) {
-        error(v.Mark(), path + ".name", "must not be empty");
-        ok = false;
+      if (auto x = string_of(v, path + ".name")) {
+        site.name = *x;
+        if (x->empty()) error(v.Mark(), path + ".name", "must not be empty");
       }
+      ok = ok && !site.name.empty();
     }
     if (auto v = s["level"]) {
+      ref.level = v.Mark();
       if (auto x = string_of(v, path + ".level")) {
         auto it = std::find(cfg_.levels.begin(), cfg_.levels.end(), *x);
         if (it == cfg_.levels.end()) {
           std::string list;
           for (const auto& l : cfg_.levels) list += (list.empty() ? "" : ", ") + l;
-          error(v.Mark(), path + ".level", "unknown level \"" + *x + "\" (allowed: " + list + ")");
+          if (levels_ok_)  // with a broken levels list every level would look unknown
+            error(v.Mark(), path + ".level", "unknown level \"" + *x + "\" (allowed: " + list + ")");
           ok = false;
         } else {
           site.level = *x;
@@ -535,7 +612,9 @@ void Parser::parse_sites(const YAML::Node& n) {
       }
     }
     if (auto v = s["parent"]) {
+      ref.parent = v.Mark();
       if (auto x = string_of(v, path + ".parent")) site.parent = *x;
+      else ok = false;
     }
     if (auto v = s["lat"]) site.lat = number_of(v, path + ".lat", -90, 90);
     if (auto v = s["lon"]) site.lon = number_of(v, path + ".lon", -180, 180);
@@ -569,23 +648,23 @@ void Parser::parse_sites(const YAML::Node& n) {
     }
     if (ok) {
       cfg_.sites.push_back(std::move(site));
-      marks.push_back(s.Mark());
+      refs.push_back(ref);
     }
   }
-  check_tree(marks);
+  check_tree(refs, all_ids);
 }
 
 // Parents exist, levels descend, no cycles; then fill each site's chain of level ids.
-void Parser::check_tree(const std::vector<YAML::Mark>& marks) {
+void Parser::check_tree(const std::vector<SiteRef>& refs, const std::set<std::string>& all_ids) {
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < cfg_.sites.size(); ++i) index[cfg_.sites[i].id] = i;
   bool tree_ok = true;
   for (std::size_t i = 0; i < cfg_.sites.size(); ++i) {
     const Site& s = cfg_.sites[i];
-    const std::string path = "site \"" + s.id + "\"";
+    const SiteRef& ref = refs[i];
     if (s.parent.empty()) {
       if (s.level_index != 0) {
-        error(marks[i], path + ".parent",
+        error(ref.site, ref.path,
               "missing parent (only top-level \"" + cfg_.levels[0] + "\" sites have no parent)");
         tree_ok = false;
       }
@@ -593,13 +672,15 @@ void Parser::check_tree(const std::vector<YAML::Mark>& marks) {
     }
     auto it = index.find(s.parent);
     if (it == index.end()) {
-      error(marks[i], path + ".parent", "unknown parent \"" + s.parent + "\" (no site has this id)");
+      // A parent that exists but was rejected for its own errors has already been reported.
+      if (!all_ids.count(s.parent))
+        error(ref.parent, ref.path + ".parent", "unknown parent \"" + s.parent + "\" (no site has this id)");
       tree_ok = false;
       continue;
     }
     const Site& p = cfg_.sites[it->second];
     if (p.level_index >= s.level_index) {
-      error(marks[i], path + ".level",
+      error(ref.level, ref.path + ".level",
             "level \"" + s.level + "\" does not descend from parent \"" + p.id + "\" at level \"" +
                 p.level + "\" (a child's level must come after its parent's in levels)");
       tree_ok = false;
@@ -614,7 +695,7 @@ void Parser::check_tree(const std::vector<YAML::Mark>& marks) {
       if (cur == cfg_.sites[i].id) {
         std::string c;
         for (const auto& x : chain) c += (c.empty() ? "" : " -> ") + x;
-        error(marks[i], "site \"" + cfg_.sites[i].id + "\".parent", "parent chain forms a cycle: " + c);
+        error(refs[i].parent, refs[i].path + ".parent", "parent chain forms a cycle: " + c);
         tree_ok = false;
         break;
       }
@@ -632,23 +713,32 @@ void Parser::check_tree(const std::vector<YAML::Mark>& marks) {
 }
 
 LoadResult Parser::run(const std::string& text) {
-  LoadResult r;
-  YAML::Node root;
   try {
-    root = YAML::Load(text);
+    parse(text);
   } catch (const YAML::ParserException& e) {
     error(e.mark, "(yaml)", "syntax error: " + e.msg);
-    r.errors = errors_;
-    return r;
+  } catch (const std::exception& e) {  // a conversion we did not foresee: still an error, not a crash
+    error(YAML::Mark::null_mark(), "(inventory)", std::string("cannot be read: ") + e.what());
   }
-  if (!check_map(root, "", {"levels", "global", "defaults", "roles", "profiles", "auth", "sites"})) {
-    r.errors = errors_;
-    return r;
-  }
+  std::stable_sort(found_.begin(), found_.end(), [](const Error& a, const Error& b) {
+    return a.line != b.line ? a.line < b.line : a.column < b.column;
+  });
+  LoadResult r;
+  for (auto& e : found_) r.errors.push_back(std::move(e.text));
+  if (r.errors.empty()) r.config = std::make_shared<const Config>(std::move(cfg_));
+  return r;
+}
+
+void Parser::parse(const std::string& text) {
+  const YAML::Node root = YAML::Load(text);
+  if (!check_map(root, "", {"levels", "global", "defaults", "roles", "profiles", "auth", "sites"})) return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
   if (auto n = root["global"]) parse_global(n);
-  if (auto n = root["defaults"]) parse_overrides(n, "defaults").icmp.apply_to(defaults_);
+  if (auto n = root["defaults"]) {
+    defaults_block_ = parse_overrides(n, "defaults");
+    defaults_block_.icmp.apply_to(defaults_);
+  }
   for (const char* block : {"roles", "profiles"}) {
     auto n = root[block];
     if (!n) continue;
@@ -665,12 +755,12 @@ LoadResult Parser::run(const std::string& text) {
     }
   }
   if (auto n = root["auth"]) parse_auth(n);
-  if (auto n = root["sites"]) parse_sites(n);
-  else error(root.Mark(), "sites", "missing required key \"sites\"");
-  if (errors_.empty() && cfg_.sites.empty()) error(root["sites"].Mark(), "sites", "must list at least one site");
-  r.errors = errors_;
-  if (errors_.empty()) r.config = std::make_shared<const Config>(std::move(cfg_));
-  return r;
+  if (auto n = root["sites"]) {
+    if (n.IsSequence() && n.size() == 0) error(n.Mark(), "sites", "must list at least one site");
+    parse_sites(n);
+  } else {
+    error(root.Mark(), "sites", "missing required key \"sites\"");
+  }
 }
 
 }  // namespace
@@ -682,25 +772,31 @@ std::size_t Config::device_count() const {
 }
 
 std::optional<Duration> parse_duration(const std::string& s) {
+  // Units in decreasing order, each at most once ("1h30m", not "30m1h" or "1h1h"); at most 9
+  // digits per part and 10000h in total, so nothing overflows.
+  static const std::pair<const char*, std::int64_t> kUnits[] = {
+      {"h", 3600000000000}, {"m", 60000000000}, {"s", 1000000000}, {"ms", 1000000}};
   if (s.empty()) return std::nullopt;
-  Duration total{0};
-  std::size_t i = 0;
+  std::int64_t total = 0;
+  std::size_t i = 0, next_unit = 0;
   while (i < s.size()) {
     std::size_t j = i;
     while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
     if (j == i || j - i > 9) return std::nullopt;
-    const long long v = std::stoll(s.substr(i, j - i));
+    const std::int64_t v = std::stoll(s.substr(i, j - i));
     std::size_t k = j;
     while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
     const std::string unit = s.substr(j, k - j);
-    if (unit == "ms") total += std::chrono::milliseconds(v);
-    else if (unit == "s") total += std::chrono::seconds(v);
-    else if (unit == "m") total += std::chrono::minutes(v);
-    else if (unit == "h") total += std::chrono::hours(v);
-    else return std::nullopt;
+    std::size_t u = next_unit;
+    while (u < 4 && unit != kUnits[u].first) ++u;
+    if (u == 4) return std::nullopt;
+    if (v > 10000 * (kUnits[0].second / kUnits[u].second)) return std::nullopt;
+    total += v * kUnits[u].second;
+    if (total > 10000 * kUnits[0].second) return std::nullopt;
+    next_unit = u + 1;
     i = k;
   }
-  return total;
+  return Duration(total);
 }
 
 std::string format_duration(Duration d) {

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Helper for bench/icmp/run.sh (stdlib only).
+
+Subcommands:
+  gen N INTERVAL_S DIR      write DIR/targets.txt and DIR/inventory.yml (loopback targets only)
+  port                      print a free TCP port on 127.0.0.1
+  scrape URL                print "sent received drops send_errors late invalid duplicates bytes"
+  fping-split FILE          sum the 2nd SIGQUIT split block of fping's stderr: "hosts xmt rcv"
+  fping-lines FILE          print how many per-host lines follow the last "[HH:MM:SS]" header
+  add FILE k=v ...          append one result record (JSON line)
+  table FILE MD             print the result table and write it as markdown to MD
+"""
+import json
+import re
+import socket
+import sys
+import urllib.request
+
+SITE_SIZE = 500  # devices per district site
+
+
+def target(i):
+    # as in shared/ANCHORS.md; always inside 127.0.0.0/8
+    return f"127.{1 + i // 65025}.{(i // 255) % 255}.{1 + i % 255}"
+
+
+def gen(n, interval_s, d):
+    n, interval_s = int(n), float(interval_s)
+    if n < 1 or n > 255 * 65025:
+        sys.exit("gen: N out of range")
+    addrs = [target(i) for i in range(n)]
+    assert all(a.startswith("127.") for a in addrs)
+    with open(f"{d}/targets.txt", "w") as f:
+        f.write("\n".join(addrs) + "\n")
+    interval = f"{int(interval_s * 1000)}ms" if interval_s < 1 else f"{int(interval_s)}s"
+    pps = int(4 * n / interval_s + 1000)
+    out = [
+        f"# siteprobe ICMP benchmark inventory: {n} loopback targets @ 1/{interval}",
+        "levels: [province, district]",
+        "global:",
+        f"  icmp_max_packets_per_second: {min(pps, 1000000)}",
+        "defaults:",
+        "  icmp:",
+        f"    interval: {interval}",
+        "    timeout: 500ms",
+        "    packets: 1",
+        "    spacing: 10ms",
+        "sites:",
+        "  - {id: bench, name: Bench province, level: province}",
+    ]
+    for s in range(0, n, SITE_SIZE):
+        out.append(f"  - id: d{s // SITE_SIZE:04d}")
+        out.append(f"    name: District {s // SITE_SIZE}")
+        out.append("    level: district")
+        out.append("    parent: bench")
+        out.append("    devices:")
+        for i in range(s, min(n, s + SITE_SIZE)):
+            out.append(f"      - {{name: h{i:06d}, address: {addrs[i]}, role: router}}")
+    with open(f"{d}/inventory.yml", "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+WANT = {
+    "siteprobe_icmp_packets_sent_total": 0,
+    "siteprobe_icmp_packets_received_total": 1,
+    "siteprobe_icmp_receive_queue_drops_total": 2,
+    "siteprobe_icmp_send_errors_total": 3,
+    "siteprobe_icmp_late_replies_total": 4,
+    "siteprobe_icmp_invalid_replies_total": 5,
+    "siteprobe_icmp_duplicate_replies_total": 6,
+}
+
+
+def scrape(url):
+    sums = [0.0] * len(WANT)
+    nbytes = 0
+    with urllib.request.urlopen(url, timeout=120) as r:
+        for line in r:
+            nbytes += len(line)
+            if not line.startswith(b"siteprobe_icmp_"):
+                continue
+            brace = line.find(b"{")
+            sp = line.find(b" ")
+            end = brace if 0 <= brace < sp else sp
+            k = WANT.get(line[:end].decode())
+            if k is None:
+                continue
+            rest = line[line.rfind(b"}") + 1:] if brace >= 0 else line[sp:]
+            sums[k] += float(rest.split()[0])
+    print(" ".join(str(int(x)) for x in sums), nbytes)
+
+
+HDR = re.compile(r"^\[\d\d:\d\d:\d\d\]$")
+LINE = re.compile(r"^\S+\s+: xmt/rcv/%loss = (\d+)/(\d+)/")
+
+
+def blocks(path):
+    """Split blocks printed on SIGQUIT, each a list of (xmt, rcv)."""
+    out, cur = [], None
+    for line in open(path, errors="replace"):
+        line = line.strip()
+        if HDR.match(line):
+            cur = []
+            out.append(cur)
+        elif not line:
+            cur = None  # blank line ends a block (the final summary has no header)
+        elif cur is not None:
+            m = LINE.match(line)
+            if m:
+                cur.append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def fping_split(path):
+    b = blocks(path)
+    if len(b) < 2:
+        print("0 0 0")
+        return
+    blk = b[1]
+    print(len(blk), sum(x for x, _ in blk), sum(r for _, r in blk))
+
+
+def fping_lines(path):
+    b = blocks(path)
+    print(len(b[-1]) if b else 0)
+
+
+def add(path, kvs):
+    rec = {}
+    for kv in kvs:
+        k, _, v = kv.partition("=")
+        rec[k] = v
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def num(r, k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError):
+        return None
+
+
+def fmt(x, spec):
+    return "—" if x is None else format(x, spec)
+
+
+def table(path, md):
+    recs = [json.loads(l) for l in open(path) if l.strip()]
+    cols = ["tool", "targets", "rate", "probes/s", "CPU ms/1k probes", "false loss %", "RSS MB",
+            "scrape ms", "scrape MB", "CPU vs fping"]
+    rows, notes = [], []
+    fp = {r["n"]: num(r, "cpu_ms_per_1k") for r in recs if r.get("tool") == "fping"}
+    for r in recs:
+        n, tool = r["n"], r["tool"]
+        if r.get("status", "ok") != "ok":
+            rows.append([tool, n, r.get("rate", ""), "—", "—", "—", "—", "—", "—", "—"])
+            notes.append(f"{tool} @ {n} targets, {r.get('rate', '')}: {r['status']}: "
+                         f"{r.get('msg', '').strip()}")
+            continue
+        cpu = num(r, "cpu_ms_per_1k")
+        ratio = "—"
+        if tool == "siteprobe" and fp.get(n) and cpu is not None:
+            ratio = f"{cpu / fp[n]:.2f}×"
+        rows.append([tool, n, r.get("rate", ""), fmt(num(r, "pps"), ".0f"), fmt(cpu, ".1f"),
+                     fmt(num(r, "loss_pct"), ".3f"), fmt(num(r, "rss_mb"), ".1f"),
+                     fmt(num(r, "scrape_ms"), ".1f"), fmt(num(r, "scrape_mb"), ".2f"), ratio])
+        if tool == "siteprobe":
+            notes.append(
+                f"siteprobe @ {n}: in window sent={r.get('sent')} received={r.get('received')} "
+                f"rx_queue_drops={r.get('drops')} send_errors={r.get('send_errors')} "
+                f"late={r.get('late')} invalid={r.get('invalid')} duplicates={r.get('dups')}; "
+                f"peak RSS {r.get('hwm_mb')} MB; CPU per scrape {r.get('scrape_cpu_ms')} ms")
+        else:
+            notes.append(f"fping @ {n}: in window xmt={r.get('sent')} rcv={r.get('received')}")
+    w = [max(len(str(c)), *(len(str(row[i])) for row in rows)) if rows else len(c)
+         for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(str(v).rjust(w[i]) if i else str(v).ljust(w[i])
+                                  for i, v in enumerate(vals))
+    print(line(cols))
+    print(line(["-" * x for x in w]))
+    for row in rows:
+        print(line(row))
+    print()
+    for n in notes:
+        print("  " + n)
+    with open(md, "w") as f:
+        meta = recs[0].get("meta", "") if recs else ""
+        f.write("# siteprobe vs fping, ICMP on loopback\n\n")
+        if meta:
+            f.write(meta + "\n\n")
+        f.write("| " + " | ".join(cols) + " |\n")
+        f.write("|" + "|".join("---" for _ in cols) + "|\n")
+        for row in rows:
+            f.write("| " + " | ".join(str(v) for v in row) + " |\n")
+        f.write("\n")
+        for n in notes:
+            f.write(f"- {n}\n")
+
+
+def main(a):
+    if not a:
+        sys.exit(__doc__)
+    cmd = a[0]
+    if cmd == "gen":
+        gen(*a[1:4])
+    elif cmd == "port":
+        port()
+    elif cmd == "scrape":
+        scrape(a[1])
+    elif cmd == "fping-split":
+        fping_split(a[1])
+    elif cmd == "fping-lines":
+        fping_lines(a[1])
+    elif cmd == "add":
+        add(a[1], a[2:])
+    elif cmd == "table":
+        table(a[1], a[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
