@@ -79,9 +79,23 @@ Daemon::Daemon(Options opts)
       .Add({{"version", SITEPROBE_VERSION}})
       .Set(1);
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
+  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) {
+    uv_signal_init(&loop_, h);
+    h->data = this;
+  }
+  for (auto* t : {&lag_timer_, &dns_timer_}) {
+    uv_timer_init(&loop_, t);
+    t->data = this;
+  }
 }
 
-Daemon::~Daemon() = default;
+// Also the path of a failed start: every handle is closed and the loop ends empty.
+Daemon::~Daemon() {
+  if (loop_closed_) return;
+  shutdown();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
 
 bool Daemon::start() {
   auto r = load_config(opts_.config_file);
@@ -105,13 +119,8 @@ bool Daemon::start() {
     if (signum == SIGHUP) self->reload();
     else self->shutdown();
   };
-  for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}}) {
-    uv_signal_init(&loop_, h);
-    h->data = this;
+  for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}})
     uv_signal_start(h, on_signal, sig);
-  }
-  uv_timer_init(&loop_, &lag_timer_);
-  lag_timer_.data = this;
   lag_last_ = uv_hrtime();
   uv_timer_start(&lag_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Daemon*>(t->data);
@@ -120,15 +129,10 @@ bool Daemon::start() {
     self->loop_lag_.Set(lag > 0 ? lag : 0);
     self->lag_last_ = now;
   }, 1000, 1000);
-  uv_timer_init(&loop_, &dns_timer_);
-  dns_timer_.data = this;
 
   apply(r.config);
   if (auto e = http_.start(opts_.listen_address); !e.empty()) {
     log(LogLevel::Error, e);
-    shutdown();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
     return false;
   }
   ready_ = true;
@@ -140,6 +144,7 @@ bool Daemon::start() {
 int Daemon::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   const int rc = uv_loop_close(&loop_);
+  loop_closed_ = rc == 0;
   if (rc != 0) {
     log(LogLevel::Error, "event loop closed with open handles", {{"error", uv_strerror(rc)}});
     return 1;
@@ -151,7 +156,7 @@ int Daemon::run() {
 void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
-  log(LogLevel::Info, "shutting down");
+  if (ready_) log(LogLevel::Info, "shutting down");
   ready_ = false;
   http_.stop();
   for (auto& p : probers_) p->close();

@@ -68,6 +68,7 @@ class Daemon {
   uv_timer_t lag_timer_{}, dns_timer_{};
   std::uint64_t lag_last_ = 0;
   bool stopping_ = false;
+  bool loop_closed_ = false;
 
   prometheus::Family<prometheus::Gauge>& site_info_;
   prometheus::Family<prometheus::Gauge>& device_info_;

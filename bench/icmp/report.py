@@ -4,7 +4,8 @@
 Subcommands:
   gen N INTERVAL_S DIR      write DIR/targets.txt and DIR/inventory.yml (loopback targets only)
   port                      print a free TCP port on 127.0.0.1
-  scrape URL                print "sent received drops send_errors late invalid duplicates bytes"
+  scrape URL                print "sent received drops send_errors late invalid duplicates bytes
+                            loop_lag_ms" (counters summed over all series)
   fping-split FILE          sum the 2nd SIGQUIT split block of fping's stderr: "hosts xmt rcv"
   fping-lines FILE          print how many per-host lines follow the last "[HH:MM:SS]" header
   add FILE k=v ...          append one result record (JSON line)
@@ -75,6 +76,7 @@ WANT = {
     "siteprobe_icmp_late_replies_total": 4,
     "siteprobe_icmp_invalid_replies_total": 5,
     "siteprobe_icmp_duplicate_replies_total": 6,
+    "siteprobe_loop_lag_seconds": 7,
 }
 
 
@@ -84,7 +86,7 @@ def scrape(url):
     with urllib.request.urlopen(url, timeout=120) as r:
         for line in r:
             nbytes += len(line)
-            if not line.startswith(b"siteprobe_icmp_"):
+            if not line.startswith(b"siteprobe_icmp_") and not line.startswith(b"siteprobe_loop"):
                 continue
             brace = line.find(b"{")
             sp = line.find(b" ")
@@ -94,7 +96,7 @@ def scrape(url):
                 continue
             rest = line[line.rfind(b"}") + 1:] if brace >= 0 else line[sp:]
             sums[k] += float(rest.split()[0])
-    print(" ".join(str(int(x)) for x in sums), nbytes)
+    print(" ".join(str(int(x)) for x in sums[:7]), nbytes, f"{sums[7] * 1000:.1f}")
 
 
 HDR = re.compile(r"^\[\d\d:\d\d:\d\d\]$")
@@ -177,6 +179,7 @@ def table(path, md):
                 f"siteprobe @ {n}: in window sent={r.get('sent')} received={r.get('received')} "
                 f"rx_queue_drops={r.get('drops')} send_errors={r.get('send_errors')} "
                 f"late={r.get('late')} invalid={r.get('invalid')} duplicates={r.get('dups')}; "
+                f"loop lag {r.get('loop_lag_ms')} ms; RSS before first scrape {r.get('rss0_mb')} MB, "
                 f"peak RSS {r.get('hwm_mb')} MB; CPU per scrape {r.get('scrape_cpu_ms')} ms")
         else:
             notes.append(f"fping @ {n}: in window xmt={r.get('sent')} rcv={r.get('received')}")
@@ -192,7 +195,7 @@ def table(path, md):
     for n in notes:
         print("  " + n)
     with open(md, "w") as f:
-        meta = recs[0].get("meta", "") if recs else ""
+        meta = next((r["meta"] for r in recs if r.get("meta")), "")
         f.write("# siteprobe vs fping, ICMP on loopback\n\n")
         if meta:
             f.write(meta + "\n\n")

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# ICMP benchmark: siteprobe vs fping (loop mode) on N loopback targets.
+#
+#   sudo bench/icmp/run.sh                      # NS="1000 5000 10000 100000", WINDOW=30, WARMUP=5
+#   sudo NS="1000 5000" WINDOW=20 bench/icmp/run.sh
+#
+# Env: NS, WINDOW (s), WARMUP (s), SITEPROBE (binary), FPING_I (fping -i, ms, default 0.05),
+#      KEEP=1 (keep the work directory with inventories and logs).
+# Only 127.0.0.0/8 is ever probed. See bench/icmp/README.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+NS=${NS:-"1000 5000 10000 100000"}
+WINDOW=${WINDOW:-30}
+WARMUP=${WARMUP:-5}
+FPING_I=${FPING_I:-0.05}
+SITEPROBE=${SITEPROBE:-$ROOT/build/daemon/siteprobe}
+REPORT="python3 $HERE/report.py"
+OUT_MD=$HERE/results-latest.md
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+for c in fping curl python3; do
+  command -v "$c" >/dev/null ||
+    die "$c not found; install it with: apt-get install -y ${c/python3/python3-minimal}"
+done
+[[ -x $SITEPROBE ]] || die "no siteprobe binary at $SITEPROBE (build: cmake --build $ROOT/build -j2)"
+[[ $(id -u) == 0 ]] || die "run as root (raw ICMP sockets for siteprobe and fping)"
+for n in $NS; do [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 1000000 ]] || die "bad N in NS: $n"; done
+
+HZ=$(getconf CLK_TCK)
+WORK=$(mktemp -d /tmp/siteprobe-bench-icmp.XXXXXX)
+RESULTS=$WORK/results.jsonl
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || continue
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  if [[ ${KEEP:-0} == 1 ]]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+# utime+stime of PID in clock ticks (fields 14 and 15 of /proc/PID/stat; comm may hold spaces).
+ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
+rss_mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+calc() { python3 -c "print($1)"; }
+alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+stop() { # stop PID with SIGNAL, wait up to 15 s
+  local p=$1 sig=${2:-TERM}
+  kill -"$sig" "$p" 2>/dev/null || true
+  for _ in $(seq 150); do alive "$p" || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+# sleep SECONDS while checking that PID stays alive; returns 1 if it died
+watch_for() {
+  local p=$1 end
+  end=$(( $(date +%s%N) + $(calc "int($2 * 1e9)") ))
+  while (( $(date +%s%N) < end )); do
+    alive "$p" || return 1
+    sleep 0.2
+  done
+  alive "$p"
+}
+
+META="host $(hostname), $(nproc) CPUs, kernel $(uname -r), $(fping -v 2>&1 | head -1), \
+siteprobe $("$SITEPROBE" --version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)); \
+window ${WINDOW}s after ${WARMUP}s warm-up; $(date -u +%FT%TZ)"
+echo "$META"
+echo "work directory: $WORK"
+
+bench_siteprobe() {
+  local n=$1 ival=$2 rate=$3 d=$4 port sp url warm
+  echo "-- siteprobe: $n targets @ $rate"
+  if ! "$SITEPROBE" check "$d/inventory.yml" >"$d/check.log" 2>&1; then
+    cat "$d/check.log" >&2
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status=invalid-inventory \
+      msg="$(tail -3 "$d/check.log")"
+    return
+  fi
+  sed 's/^/   /' "$d/check.log"
+  port=$($REPORT port)
+  url=http://127.0.0.1:$port
+  "$SITEPROBE" --config "$d/inventory.yml" --web.listen-address "127.0.0.1:$port" \
+    >"$d/siteprobe.log" 2>&1 &
+  sp=$!
+  PIDS+=("$sp")
+  local t0 ok=0
+  t0=$(now)
+  for _ in $(seq 600); do
+    alive "$sp" || break
+    curl -sf -o /dev/null --max-time 2 "$url/-/ready" && { ok=1; break; }
+    sleep 0.2
+  done
+  if (( !ok )); then
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status=failed-to-start \
+      msg="$(tail -5 "$d/siteprobe.log")"
+    stop "$sp"
+    return
+  fi
+  echo "   ready after $(calc "round($(now) - $t0, 1)") s"
+  # warm-up: at least one interval, so every target's splayed schedule has started
+  warm=$(calc "max($WARMUP, $ival)")
+  local crashed=0 ts0 tc0 tc1 ts1 c0 c1 s0 s1 rss0=""
+  watch_for "$sp" "$warm" || crashed=1
+  if (( !crashed )); then
+    # counters are collected at the start of a scrape; CPU is read outside the scrapes
+    rss0=$(rss_mb "$sp" VmRSS)
+    ts0=$(now); s0=$($REPORT scrape "$url/metrics") || s0=""
+    c0=$(ticks "$sp"); tc0=$(now)
+    watch_for "$sp" "$WINDOW" || crashed=1
+  fi
+  if (( crashed )); then
+    local rc=0; wait "$sp" || rc=$?
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status="crashed (exit $rc)" \
+      msg="$(tail -5 "$d/siteprobe.log")"
+    return
+  fi
+  c1=$(ticks "$sp"); tc1=$(now)
+  local rss; rss=$(rss_mb "$sp" VmRSS)
+  ts1=$(now); s1=$($REPORT scrape "$url/metrics") || s1=""
+  if [[ -z $s0 || -z $s1 ]]; then
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status="scrape of /metrics failed" \
+      msg="$(tail -3 "$d/siteprobe.log")"
+    stop "$sp"
+    return
+  fi
+  local hwm; hwm=$(rss_mb "$sp" VmHWM)
+  # scrape timing: median of 5 curl runs; CPU spent per scrape beyond the probing rate
+  local times=() size=0 ca cb ta tb out
+  ca=$(ticks "$sp"); ta=$(now)
+  for _ in 1 2 3 4 5; do
+    out=$(curl -s -o /dev/null --max-time 120 -w '%{time_total} %{size_download}' "$url/metrics")
+    times+=("${out% *}"); size=${out#* }
+  done
+  cb=$(ticks "$sp"); tb=$(now)
+  alive "$sp" || crashed=1
+  read -r sent0 recv0 drop0 serr0 late0 inv0 dup0 _ <<<"$s0"
+  read -r sent1 recv1 drop1 serr1 late1 inv1 dup1 _ lag1 <<<"$s1"
+  local sent=$((sent1 - sent0)) recv=$((recv1 - recv0))
+  local pps cpu_rate cpu_per_1k loss med scrape_cpu
+  pps=$(calc "$sent / ($ts1 - $ts0)")
+  cpu_rate=$(calc "($c1 - $c0) / $HZ / ($tc1 - $tc0)")            # CPU seconds per second
+  cpu_per_1k=$(calc "($cpu_rate / $pps * 1e6) if $pps > 0 else 'nan'")
+  loss=$(calc "(100 * (1 - $recv / $sent)) if $sent > 0 else 'nan'")
+  med=$(printf '%s\n' "${times[@]}" | sort -g | sed -n 3p)
+  scrape_cpu=$(calc "round(max(0, (($cb - $ca) / $HZ - $cpu_rate * ($tb - $ta))) / 5 * 1000, 1)")
+  echo "   sent $sent received $recv in window, CPU $(calc "round($cpu_rate * 100, 1)") %"
+  $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status=ok pps="$pps" \
+    cpu_ms_per_1k="$cpu_per_1k" loss_pct="$loss" rss_mb="$rss" rss0_mb="$rss0" hwm_mb="$hwm" \
+    scrape_ms="$(calc "$med * 1000")" scrape_mb="$(calc "$size / 1e6")" scrape_cpu_ms="$scrape_cpu" \
+    sent="$sent" received="$recv" drops="$((drop1 - drop0))" send_errors="$((serr1 - serr0))" \
+    late="$((late1 - late0))" invalid="$((inv1 - inv0))" dups="$((dup1 - dup0))" loop_lag_ms="$lag1" meta="$META"
+  if (( crashed )); then
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status="crashed during scrapes" \
+      msg="$(tail -5 "$d/siteprobe.log")"
+  fi
+  stop "$sp"
+  grep -E 'level=(warn|error)' "$d/siteprobe.log" | head -5 | sed 's/^/   log: /' || true
+}
+
+bench_fping() {
+  local n=$1 ival=$2 rate=$3 d=$4 fp period err
+  period=$(calc "int($ival * 1000)")
+  err=$d/fping.err
+  echo "-- fping -l -q -p $period -i $FPING_I: $n targets @ $rate"
+  fping -l -q -p "$period" -i "$FPING_I" -f "$d/targets.txt" >/dev/null 2>"$err" &
+  fp=$!
+  PIDS+=("$fp")
+  # warm-up: long enough for fping's first pass over all targets (n * -i)
+  local warm c0 c1 t0 t1 died=0
+  warm=$(calc "max($WARMUP, $n * $FPING_I / 1000 + 1)")
+  watch_for "$fp" "$warm" || died=1
+  if (( !died )); then
+    c0=$(ticks "$fp"); t0=$(now)
+    kill -QUIT "$fp"   # prints and resets the per-host split counters
+    watch_for "$fp" "$WINDOW" || died=1
+  fi
+  if (( died )); then
+    local rc=0; wait "$fp" || rc=$?
+    echo "   fping exited (status $rc): $(grep -v '^\s*$' "$err" | grep -v xmt/rcv | head -1)"
+    $REPORT add "$RESULTS" tool=fping n="$n" rate="$rate" status="refused (exit $rc)" \
+      msg="$(grep -v '^\s*$' "$err" | grep -v xmt/rcv | grep -v '^\[' | head -2)"
+    return
+  fi
+  c1=$(ticks "$fp"); t1=$(now)
+  local rss; rss=$(rss_mb "$fp" VmRSS)
+  kill -QUIT "$fp"
+  for _ in $(seq 100); do  # wait for the 2nd split block to be printed completely
+    [[ $(grep -c '^\[' "$err") -ge 2 && $($REPORT fping-lines "$err") -ge $n ]] && break
+    sleep 0.1
+  done
+  stop "$fp" INT
+  local hosts xmt rcv
+  read -r hosts xmt rcv <<<"$($REPORT fping-split "$err")"
+  if (( xmt == 0 )); then
+    $REPORT add "$RESULTS" tool=fping n="$n" rate="$rate" status="no split stats" msg="$(head -3 "$err")"
+    return
+  fi
+  local pps cpu_per_1k loss
+  pps=$(calc "$xmt / ($t1 - $t0)")
+  cpu_per_1k=$(calc "($c1 - $c0) / $HZ * 1e6 / $xmt")
+  loss=$(calc "100 * (1 - $rcv / $xmt)")
+  echo "   xmt $xmt rcv $rcv over $hosts hosts in window, CPU $(calc "round(($c1 - $c0) / $HZ / ($t1 - $t0) * 100, 1)") %"
+  $REPORT add "$RESULTS" tool=fping n="$n" rate="$rate" status=ok pps="$pps" \
+    cpu_ms_per_1k="$cpu_per_1k" loss_pct="$loss" rss_mb="$rss" sent="$xmt" received="$rcv"
+}
+
+for n in $NS; do
+  if (( n >= 100000 )); then ival=10; rate="0.1 Hz"; else ival=1; rate="1 Hz"; fi
+  d=$WORK/n$n
+  mkdir -p "$d"
+  $REPORT gen "$n" "$ival" "$d"
+  bench_siteprobe "$n" "$ival" "$rate" "$d"
+  bench_fping "$n" "$ival" "$rate" "$d"
+done
+
+echo
+$REPORT table "$RESULTS" "$OUT_MD"
+echo
+echo "markdown table written to $OUT_MD"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything siteprobe needs to build, run its demo and run its tests, from Debian 12
+# packages only. Run as root. Safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  # build
+  build-essential cmake pkg-config git
+  libuv1-dev libsnmp-dev prometheus-cpp-dev libyaml-cpp-dev catch2
+  # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
+  iproute2 nftables curl python3 procps
+  # benchmarks (bench/): the anchors siteprobe is measured against
+  fping
+)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: all ${#pkgs[@]} packages present"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: installs dependencies, then builds twice (plain -Werror, and ASan+UBSan) and
+# runs the unit and integration tests under ctest in both builds. Needs root (raw ICMP, netns).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+rc=0
+for variant in build build-asan; do
+  args=()
+  [ "$variant" = build-asan ] && args=(-DSITEPROBE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+  echo "=== $variant: build"
+  scripts/build.sh "$variant" "${args[@]}"
+  echo "=== $variant: ctest"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$variant" --output-on-failure --timeout 600 || rc=1
+done
+exit $rc
