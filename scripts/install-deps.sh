@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake pkg-config git
   libuv1-dev libsnmp-dev prometheus-cpp-dev libyaml-cpp-dev catch2
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
-  iproute2 nftables curl python3 procps
+  iproute2 nftables curl python3 procps systemd
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
 )
