@@ -20,13 +20,12 @@
 namespace siteprobe {
 namespace {
 
-const std::set<std::string> kBuiltinRoles = {"router",      "switch", "firewall", "vc_endpoint",
-                                             "mcu",         "server", "other"};
+const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewall", "vc_endpoint",
+                                             "mcu",    "server", "other"};
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
 const std::set<std::string> kReservedLabels = {
-    "site",     "device",   "role",     "level",  "name",  "parent", "latitude", "longitude",
-    "address",  "family",   "reason",   "type",   "probe", "le",     "job",      "instance",
-    "version",  "quantile", "__name__", "state"};
+    "site",   "device", "role",  "level", "name", "parent",   "latitude", "longitude", "address",  "family",
+    "reason", "type",   "probe", "le",    "job",  "instance", "version",  "quantile",  "__name__", "state"};
 
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
@@ -90,8 +89,7 @@ bool valid_hostname(const std::string& s) {
   std::istringstream in(s);
   bool all_numeric_tld = false;
   while (std::getline(in, label, '.')) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-      return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
     for (char c : label)
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
     all_numeric_tld = std::all_of(label.begin(), label.end(),
@@ -126,14 +124,14 @@ class Parser {
 
   void error(const YAML::Mark& m, const std::string& path, const std::string& what) {
     const int line = m.line >= 0 ? m.line + 1 : 1, col = m.line >= 0 ? m.column + 1 : 1;
-    found_.push_back({line, col, name_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
-                                     (path.empty() ? "(top level)" : path) + ": " + what});
+    found_.push_back({line, col,
+                      name_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " +
+                          (path.empty() ? "(top level)" : path) + ": " + what});
   }
 
   // Checks that `node` is a mapping whose keys are all in `allowed`; reports unknown and duplicate
   // keys. Returns false if `node` is not a mapping.
-  bool check_map(const YAML::Node& node, const std::string& path,
-                 const std::vector<std::string>& allowed) {
+  bool check_map(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed) {
     if (!node.IsMap()) {
       error(node.Mark(), path, "must be a mapping");
       return false;
@@ -170,15 +168,14 @@ class Parser {
       if (end && *end == '\0') {
         if (errno == ERANGE || v < lo || v > hi) {
           error(n.Mark(), path,
-                "out of range: " + s + " (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) +
-                    ")");
+                "out of range: " + s + " (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) + ")");
           return std::nullopt;
         }
         return v;
       }
     }
-    error(n.Mark(), path, "must be an integer (allowed: " + std::to_string(lo) + ".." +
-                              std::to_string(hi) + ")");
+    error(n.Mark(), path,
+          "must be an integer (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) + ")");
     return std::nullopt;
   }
 
@@ -189,7 +186,8 @@ class Parser {
       double v = plain_number(s, false) ? std::strtod(s.c_str(), &end) : 0;
       if (end && *end == '\0') {
         if (v < lo || v > hi) {
-          error(n.Mark(), path, "out of range: " + s + " (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
+          error(n.Mark(), path,
+                "out of range: " + s + " (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
           return std::nullopt;
         }
         return v;
@@ -208,7 +206,9 @@ class Parser {
     }
     auto d = parse_duration(n.Scalar());
     if (!d) {
-      error(n.Mark(), path, "invalid duration \"" + n.Scalar() + "\" (use e.g. 500ms, 10s, 5m or 1h30m: units h, m, s, ms in that order)");
+      error(n.Mark(), path,
+            "invalid duration \"" + n.Scalar() +
+                "\" (use e.g. 500ms, 10s, 5m or 1h30m: units h, m, s, ms in that order)");
       return std::nullopt;
     }
     if (*d < lo || *d > hi) {
@@ -227,8 +227,7 @@ class Parser {
   void parse_global(const YAML::Node& n);
   void parse_auth(const YAML::Node& n);
   void parse_sites(const YAML::Node& n);
-  void parse_device(const YAML::Node& n, const std::string& path, Site& site,
-                    std::set<std::string>& names);
+  void parse_device(const YAML::Node& n, const std::string& path, Site& site, std::set<std::string>& names);
   struct SiteRef {
     std::string path;
     YAML::Mark site, parent, level;
@@ -238,8 +237,7 @@ class Parser {
 
 IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
   IcmpOverride o;
-  if (!check_map(n, path,
-                 {"interval", "timeout", "spacing", "packets", "payload_bytes", "rtt_buckets"}))
+  if (!check_map(n, path, {"interval", "timeout", "spacing", "packets", "payload_bytes", "rtt_buckets"}))
     return o;
   using namespace std::chrono;
   if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", milliseconds(100), hours(1));
@@ -306,8 +304,10 @@ void Parser::parse_levels(const YAML::Node& n) {
       levels.push_back(*s);
     }
   }
-  if (levels.size() == n.size()) cfg_.levels = levels;
-  else levels_ok_ = false;
+  if (levels.size() == n.size())
+    cfg_.levels = levels;
+  else
+    levels_ok_ = false;
 }
 
 void Parser::parse_global(const YAML::Node& n) {
@@ -366,17 +366,20 @@ void Parser::parse_auth(const YAML::Node& n) {
     const std::string name = kv.first.Scalar();
     const std::string path = "auth." + name;
     const YAML::Node& a = kv.second;
-    if (!valid_id(name)) error(kv.first.Mark(), path, "invalid profile name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
+    if (!valid_id(name))
+      error(kv.first.Mark(), path, "invalid profile name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
     if (!check_map(a, path,
-                   {"version", "community", "community_file", "username", "security_level",
-                    "auth_protocol", "auth_passphrase", "auth_passphrase_file", "priv_protocol",
-                    "priv_passphrase", "priv_passphrase_file"}))
+                   {"version", "community", "community_file", "username", "security_level", "auth_protocol",
+                    "auth_passphrase", "auth_passphrase_file", "priv_protocol", "priv_passphrase",
+                    "priv_passphrase_file"}))
       continue;
     AuthProfile p;
     p.name = name;
-    auto version = a["version"] ? string_of(a["version"], path + ".version") : std::optional<std::string>("2c");
+    auto version =
+        a["version"] ? string_of(a["version"], path + ".version") : std::optional<std::string>("2c");
     if (version && *version != "1" && *version != "2c" && *version != "3") {
-      error(a["version"].Mark(), path + ".version", "unknown SNMP version \"" + *version + "\" (allowed: 1, 2c, 3)");
+      error(a["version"].Mark(), path + ".version",
+            "unknown SNMP version \"" + *version + "\" (allowed: 1, 2c, 3)");
       continue;
     }
     if (!version) continue;
@@ -390,15 +393,19 @@ void Parser::parse_auth(const YAML::Node& n) {
                "priv_protocol", "priv_passphrase", "priv_passphrase_file"},
               "only used with SNMP version 3 (this profile is version " + p.version + ")");
     else
-      not_for({"community", "community_file"}, "only used with SNMP version 1 and 2c (this profile is version 3)");
+      not_for({"community", "community_file"},
+              "only used with SNMP version 1 and 2c (this profile is version 3)");
     if (p.version != "3") {
       auto c = secret_of(a, "community", path);
-      if (c) p.community = *c;
+      if (c)
+        p.community = *c;
       else if (!a["community"] && !a["community_file"])
         error(a.Mark(), path, "SNMP v" + p.version + " needs community or community_file");
     } else {
-      if (auto u = a["username"] ? string_of(a["username"], path + ".username") : std::nullopt) p.username = *u;
-      else if (!a["username"]) error(a.Mark(), path, "SNMPv3 needs username");
+      if (auto u = a["username"] ? string_of(a["username"], path + ".username") : std::nullopt)
+        p.username = *u;
+      else if (!a["username"])
+        error(a.Mark(), path, "SNMPv3 needs username");
       p.security_level = "authPriv";
       if (auto v = a["security_level"]) {
         auto s = string_of(v, path + ".security_level");
@@ -441,7 +448,8 @@ void Parser::parse_auth(const YAML::Node& n) {
           if (s->size() < 8) error(a.Mark(), path, "auth passphrase must be at least 8 characters");
           p.auth_passphrase = *s;
         } else if (!a["auth_passphrase"] && !a["auth_passphrase_file"]) {
-          error(a.Mark(), path, "security_level " + p.security_level + " needs auth_passphrase or auth_passphrase_file");
+          error(a.Mark(), path,
+                "security_level " + p.security_level + " needs auth_passphrase or auth_passphrase_file");
         }
       }
       if (need_priv) {
@@ -471,7 +479,8 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
     if (auto s = string_of(v, path + ".name")) {
       d.name = *s;
       if (!valid_id(*s)) {
-        error(v.Mark(), path + ".name", "invalid device name \"" + *s + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
+        error(v.Mark(), path + ".name",
+              "invalid device name \"" + *s + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
         ok = false;
       } else if (!names.insert(*s).second) {
         error(v.Mark(), path + ".name", "duplicate device name \"" + *s + "\" in site \"" + site.id + "\"");
@@ -495,7 +504,8 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       else
         valid = valid_hostname(*s);
       if (!valid) {
-        error(v.Mark(), path + ".address", "invalid address \"" + *s + "\" (allowed: IPv4, IPv6 or DNS name)");
+        error(v.Mark(), path + ".address",
+              "invalid address \"" + *s + "\" (allowed: IPv4, IPv6 or DNS name)");
         ok = false;
       }
     } else {
@@ -508,7 +518,8 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       if (!kBuiltinRoles.count(*s) && !roles_.count(*s)) {
         std::string list;
         for (const auto& r : kBuiltinRoles) list += (list.empty() ? "" : ", ") + r;
-        error(v.Mark(), path + ".role", "unknown role \"" + *s + "\" (allowed: " + list + ", or one defined under roles)");
+        error(v.Mark(), path + ".role",
+              "unknown role \"" + *s + "\" (allowed: " + list + ", or one defined under roles)");
         ok = false;
       }
     } else {
@@ -532,7 +543,8 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
   std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
   if (defaults_block_.icmp_at) culprit = *defaults_block_.icmp_at;
   if (roles_.count(d.role) && roles_.at(d.role).icmp_at) culprit = *roles_.at(d.role).icmp_at;
-  if (profiles_.count(d.profile) && profiles_.at(d.profile).icmp_at) culprit = *profiles_.at(d.profile).icmp_at;
+  if (profiles_.count(d.profile) && profiles_.at(d.profile).icmp_at)
+    culprit = *profiles_.at(d.profile).icmp_at;
   if (auto v = n["icmp"]) {
     parse_icmp(v, path + ".icmp").apply_to(eff);
     culprit = {v.Mark(), path + ".icmp"};
@@ -562,8 +574,7 @@ void Parser::parse_sites(const YAML::Node& n) {
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& s = n[i];
     const std::string path = "sites[" + std::to_string(i) + "]";
-    if (!check_map(s, path, {"id", "name", "level", "parent", "lat", "lon", "labels", "devices"}))
-      continue;
+    if (!check_map(s, path, {"id", "name", "level", "parent", "lat", "lon", "labels", "devices"})) continue;
     Site site;
     SiteRef ref{path, s.Mark(), s.Mark(), s.Mark()};
     bool ok = true;
@@ -576,7 +587,8 @@ void Parser::parse_sites(const YAML::Node& n) {
       if (auto x = string_of(v, path + ".id")) {
         site.id = *x;
         if (!valid_id(*x)) {
-          error(v.Mark(), path + ".id", "invalid site id \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
+          error(v.Mark(), path + ".id",
+                "invalid site id \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
           ok = false;
         } else if (!ids.insert(*x).second) {
           error(v.Mark(), path + ".id", "duplicate site id \"" + *x + "\"");
@@ -613,8 +625,10 @@ void Parser::parse_sites(const YAML::Node& n) {
     }
     if (auto v = s["parent"]) {
       ref.parent = v.Mark();
-      if (auto x = string_of(v, path + ".parent")) site.parent = *x;
-      else ok = false;
+      if (auto x = string_of(v, path + ".parent"))
+        site.parent = *x;
+      else
+        ok = false;
     }
     if (auto v = s["lat"]) site.lat = number_of(v, path + ".lat", -90, 90);
     if (auto v = s["lon"]) site.lon = number_of(v, path + ".lon", -180, 180);
@@ -630,7 +644,8 @@ void Parser::parse_sites(const YAML::Node& n) {
           if (!valid_label_name(k) || kReservedLabels.count(k) ||
               std::find(cfg_.levels.begin(), cfg_.levels.end(), k) != cfg_.levels.end()) {
             error(kv.first.Mark(), lp,
-                  "invalid label name (allowed: [a-z_][a-z0-9_]*, not a level or a label siteprobe uses itself)");
+                  "invalid label name (allowed: [a-z_][a-z0-9_]*, not a level or a label siteprobe uses "
+                  "itself)");
           } else if (auto x = string_of(kv.second, lp)) {
             if (!site.labels.emplace(k, *x).second) error(kv.first.Mark(), lp, "duplicate key");
           }
@@ -681,8 +696,8 @@ void Parser::check_tree(const std::vector<SiteRef>& refs, const std::set<std::st
     const Site& p = cfg_.sites[it->second];
     if (p.level_index >= s.level_index) {
       error(ref.level, ref.path + ".level",
-            "level \"" + s.level + "\" does not descend from parent \"" + p.id + "\" at level \"" +
-                p.level + "\" (a child's level must come after its parent's in levels)");
+            "level \"" + s.level + "\" does not descend from parent \"" + p.id + "\" at level \"" + p.level +
+                "\" (a child's level must come after its parent's in levels)");
       tree_ok = false;
     }
   }
@@ -750,7 +765,8 @@ void Parser::parse(const std::string& text) {
     for (const auto& kv : n) {
       const std::string name = kv.first.Scalar();
       if (!valid_id(name))
-        error(kv.first.Mark(), std::string(block) + "." + name, "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
+        error(kv.first.Mark(), std::string(block) + "." + name,
+              "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)");
       into[name] = parse_overrides(kv.second, std::string(block) + "." + name);
     }
   }

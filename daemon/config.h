@@ -70,9 +70,7 @@ struct Config {
   std::vector<Site> sites;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
-  std::vector<std::string> chain_labels() const {
-    return {levels.begin(), levels.end() - 1};
-  }
+  std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }
   std::size_t device_count() const;
 };
 
@@ -84,8 +82,7 @@ struct LoadResult {
 LoadResult load_config(const std::string& path);
 // Parses inventory text; `name` is used in error messages and relative secret paths resolve
 // against `base_dir`.
-LoadResult parse_config(const std::string& text, const std::string& name,
-                        const std::string& base_dir = ".");
+LoadResult parse_config(const std::string& text, const std::string& name, const std::string& base_dir = ".");
 
 // "250ms", "10s", "1m", "1h30m"; nullopt if malformed.
 std::optional<Duration> parse_duration(const std::string& s);

@@ -66,7 +66,8 @@ Daemon::Daemon(Options opts)
       reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful",
                                           "1 if the last inventory load succeeded.")
                      .Add({})),
-      reload_ts_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_success_timestamp_seconds",
+      reload_ts_(build<prometheus::Gauge>(*registry_,
+                                          "siteprobe_config_last_reload_success_timestamp_seconds",
                                           "Unix time of the last successful inventory load.")
                      .Add({})),
       reloads_failed_(build<prometheus::Counter>(*registry_, "siteprobe_config_reload_failures_total",
@@ -101,8 +102,8 @@ bool Daemon::start() {
   auto r = load_config(opts_.config_file);
   if (!r.config) {
     for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
-    log(LogLevel::Error, "inventory rejected", {{"file", opts_.config_file},
-                                                {"errors", std::to_string(r.errors.size())}});
+    log(LogLevel::Error, "inventory rejected",
+        {{"file", opts_.config_file}, {"errors", std::to_string(r.errors.size())}});
     return false;
   }
   std::string err, mode;
@@ -116,19 +117,24 @@ bool Daemon::start() {
 
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* self = static_cast<Daemon*>(h->data);
-    if (signum == SIGHUP) self->reload();
-    else self->shutdown();
+    if (signum == SIGHUP)
+      self->reload();
+    else
+      self->shutdown();
   };
   for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}})
     uv_signal_start(h, on_signal, sig);
   lag_last_ = uv_hrtime();
-  uv_timer_start(&lag_timer_, [](uv_timer_t* t) {
-    auto* self = static_cast<Daemon*>(t->data);
-    const std::uint64_t now = uv_hrtime();
-    const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
-    self->loop_lag_.Set(lag > 0 ? lag : 0);
-    self->lag_last_ = now;
-  }, 1000, 1000);
+  uv_timer_start(
+      &lag_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        const std::uint64_t now = uv_hrtime();
+        const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
+        self->loop_lag_.Set(lag > 0 ? lag : 0);
+        self->lag_last_ = now;
+      },
+      1000, 1000);
 
   apply(r.config);
   if (auto e = http_.start(opts_.listen_address); !e.empty()) {
@@ -160,8 +166,7 @@ void Daemon::shutdown() {
   ready_ = false;
   http_.stop();
   for (auto& p : probers_) p->close();
-  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_})
-    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   for (auto* h : {&lag_timer_, &dns_timer_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   for (auto* r : dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
 }
@@ -221,7 +226,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   }
   // DNS failure counters: keep those of unchanged devices, drop the rest.
   for (const auto& [key, labels] : dns_labels_)
-    if (!dns_labels.count(key) || dns_labels.at(key) != labels) dns_failures_.Remove(&dns_failures_.Add(labels));
+    if (!dns_labels.count(key) || dns_labels.at(key) != labels)
+      dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
   for (auto& p : probers_) {
     p->set_targets(targets);
@@ -232,15 +238,14 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   dns_names_ = std::move(dns_names);
   dns_labels_ = std::move(dns_labels);
   reload_ok_.Set(1);
-  reload_ts_.Set(std::floor(std::chrono::duration<double>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()));
+  reload_ts_.Set(
+      std::floor(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()));
   resolve_all();
   const auto refresh = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(config_->dns_refresh).count());
   if (!dns_names_.empty())
-    uv_timer_start(&dns_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->resolve_all(); },
-                   refresh, refresh);
+    uv_timer_start(
+        &dns_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->resolve_all(); }, refresh, refresh);
   else
     uv_timer_stop(&dns_timer_);
 }
@@ -256,10 +261,13 @@ void Daemon::resolve_all() {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     hints.ai_flags = AI_ADDRCONFIG;
-    const int rc = uv_getaddrinfo(&loop_, &r->req, [](uv_getaddrinfo_t* q, int status, addrinfo* res) {
-      auto* req = static_cast<DnsRequest*>(q->data);
-      req->daemon->on_resolved(req, status, res);
-    }, host.c_str(), nullptr, &hints);
+    const int rc = uv_getaddrinfo(
+        &loop_, &r->req,
+        [](uv_getaddrinfo_t* q, int status, addrinfo* res) {
+          auto* req = static_cast<DnsRequest*>(q->data);
+          req->daemon->on_resolved(req, status, res);
+        },
+        host.c_str(), nullptr, &hints);
     if (rc != 0) {
       on_resolved(r, rc, nullptr);
       continue;
@@ -284,7 +292,9 @@ void Daemon::on_resolved(DnsRequest* req, int status, addrinfo* res) {
     dns_failures_.Add(dns_labels_.at(req->key)).Increment();
     if (dns_failing_.insert(req->key).second)
       log(LogLevel::Warn, "DNS lookup failed; probing the last known address, if any",
-          {{"device", req->key}, {"host", req->host}, {"error", status ? uv_strerror(status) : "no address"}});
+          {{"device", req->key},
+           {"host", req->host},
+           {"error", status ? uv_strerror(status) : "no address"}});
     return;
   }
   if (dns_failing_.erase(req->key))

@@ -3,6 +3,10 @@
 // HTTP server's threads, which only read metrics.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <uv.h>
 
 #include <atomic>
@@ -11,11 +15,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "daemon/config.h"
 #include "daemon/http.h"

@@ -13,8 +13,7 @@ void reply(mg_connection* c, int status, const char* type, const std::string& bo
             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
             "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
             status, mg_get_response_code_text(c, status), type, body.size());
-  if (std::strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0)
-    mg_write(c, body.data(), body.size());
+  if (std::strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0) mg_write(c, body.data(), body.size());
 }
 
 bool method_ok(mg_connection* c) {
@@ -35,8 +34,8 @@ std::string HttpServer::start(const std::string& listen) {
   std::string ports = listen;
   if (!ports.empty() && ports[0] == ':') ports = ports.substr(1);
   if (ports.rfind("0.0.0.0:", 0) == 0) ports = ports.substr(8);
-  const char* options[] = {"listening_ports", ports.c_str(),
-                           "request_timeout_ms", "30000", "enable_keep_alive", "no", nullptr};
+  const char* options[] = {
+      "listening_ports", ports.c_str(), "request_timeout_ms", "30000", "enable_keep_alive", "no", nullptr};
   static thread_local std::string start_error;  // CivetWeb reports bind errors through log_message
   start_error.clear();
   mg_callbacks cb{};
@@ -46,31 +45,44 @@ std::string HttpServer::start(const std::string& listen) {
   };
   mg_init_library(0);
   ctx_ = mg_start(&cb, this, options);
-  if (!ctx_) return "cannot listen on " + listen + ": " + (start_error.empty() ? "unknown error" : start_error);
-  mg_set_request_handler(ctx_, "/metrics$", [](mg_connection* c, void* self) {
-    if (method_ok(c))
-      reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", static_cast<HttpServer*>(self)->render());
-    return 1;
-  }, this);
-  mg_set_request_handler(ctx_, "/-/healthy$", [](mg_connection* c, void*) {
-    if (method_ok(c)) reply(c, 200, "text/plain; charset=utf-8", "siteprobe is Healthy.\n");
-    return 1;
-  }, this);
-  mg_set_request_handler(ctx_, "/-/ready$", [](mg_connection* c, void* self) {
-    if (!method_ok(c)) return 1;
-    if (static_cast<HttpServer*>(self)->ready_.load())
-      reply(c, 200, "text/plain; charset=utf-8", "siteprobe is Ready.\n");
-    else
-      reply(c, 503, "text/plain; charset=utf-8", "siteprobe is not ready.\n");
-    return 1;
-  }, this);
-  mg_set_request_handler(ctx_, "/$", [](mg_connection* c, void*) {
-    if (method_ok(c))
-      reply(c, 200, "text/html; charset=utf-8",
-            "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
-            "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
-    return 1;
-  }, this);
+  if (!ctx_)
+    return "cannot listen on " + listen + ": " + (start_error.empty() ? "unknown error" : start_error);
+  mg_set_request_handler(
+      ctx_, "/metrics$",
+      [](mg_connection* c, void* self) {
+        if (method_ok(c))
+          reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", static_cast<HttpServer*>(self)->render());
+        return 1;
+      },
+      this);
+  mg_set_request_handler(
+      ctx_, "/-/healthy$",
+      [](mg_connection* c, void*) {
+        if (method_ok(c)) reply(c, 200, "text/plain; charset=utf-8", "siteprobe is Healthy.\n");
+        return 1;
+      },
+      this);
+  mg_set_request_handler(
+      ctx_, "/-/ready$",
+      [](mg_connection* c, void* self) {
+        if (!method_ok(c)) return 1;
+        if (static_cast<HttpServer*>(self)->ready_.load())
+          reply(c, 200, "text/plain; charset=utf-8", "siteprobe is Ready.\n");
+        else
+          reply(c, 503, "text/plain; charset=utf-8", "siteprobe is not ready.\n");
+        return 1;
+      },
+      this);
+  mg_set_request_handler(
+      ctx_, "/$",
+      [](mg_connection* c, void*) {
+        if (method_ok(c))
+          reply(c, 200, "text/html; charset=utf-8",
+                "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
+                "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
+        return 1;
+      },
+      this);
   return "";
 }
 

@@ -4,11 +4,11 @@
 // prometheus-cpp) and the atomic ready flag. start()/stop() are called from the loop thread.
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include <prometheus/registry.h>
 
 struct mg_context;
 

@@ -14,13 +14,16 @@ const char* const kNames[] = {"debug", "info", "warn", "error"};
 std::string json_escape(const std::string& s) {
   std::string o;
   for (unsigned char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += static_cast<char>(c);
-    else if (c == '\n') o += "\\n";
+    if (c == '"' || c == '\\')
+      o += '\\', o += static_cast<char>(c);
+    else if (c == '\n')
+      o += "\\n";
     else if (c < 0x20) {
       char b[8];
       std::snprintf(b, sizeof b, "\\u%04x", c);
       o += b;
-    } else o += static_cast<char>(c);
+    } else
+      o += static_cast<char>(c);
   }
   return o;
 }
@@ -44,9 +47,12 @@ bool parse_log_level(const std::string& s, LogLevel& out) {
 }
 
 bool parse_log_format(const std::string& s, LogFormat& out) {
-  if (s == "logfmt") out = LogFormat::Logfmt;
-  else if (s == "json") out = LogFormat::Json;
-  else return false;
+  if (s == "logfmt")
+    out = LogFormat::Logfmt;
+  else if (s == "json")
+    out = LogFormat::Json;
+  else
+    return false;
   return true;
 }
 
@@ -62,13 +68,13 @@ void log(LogLevel level, const std::string& msg, LogFields fields) {
   tm t{};
   gmtime_r(&ts.tv_sec, &t);
   char when[64];
-  std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
-                t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
+  std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900, t.tm_mon + 1,
+                t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000);
   const char* lvl = kNames[static_cast<int>(level)];
   std::string line;
   if (g_format == LogFormat::Json) {
-    line = std::string("{\"ts\":\"") + when + "\",\"level\":\"" + lvl + "\",\"msg\":\"" +
-           json_escape(msg) + "\"";
+    line = std::string("{\"ts\":\"") + when + "\",\"level\":\"" + lvl + "\",\"msg\":\"" + json_escape(msg) +
+           "\"";
     for (const auto& [k, v] : fields) line += std::string(",\"") + k + "\":\"" + json_escape(v) + "\"";
     line += "}\n";
   } else {

@@ -72,8 +72,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "siteprobe: %s needs a value\n%s", a.c_str(), kUsage);
       return 2;
     }
-    if (a == "--config") opts.config_file = v;
-    else if (a == "--web.listen-address") opts.listen_address = v;
+    if (a == "--config")
+      opts.config_file = v;
+    else if (a == "--web.listen-address")
+      opts.listen_address = v;
     else if (a == "--log.level" && siteprobe::parse_log_level(v, level)) {
     } else if (a == "--log.format" && siteprobe::parse_log_format(v, format)) {
     } else {

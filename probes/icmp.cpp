@@ -26,7 +26,9 @@ void put16(std::uint8_t* p, std::uint16_t v) {
   p[0] = static_cast<std::uint8_t>(v >> 8);
   p[1] = static_cast<std::uint8_t>(v);
 }
-std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
+std::uint16_t get16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
 template <typename T>
 void put_be(std::uint8_t* p, T v) {
   for (std::size_t i = 0; i < sizeof(T); ++i)
@@ -99,9 +101,12 @@ ParsedIcmp parse_icmp(bool ipv6, const std::uint8_t* p, std::size_t len) {
     }
     return r;
   }
-  if (type == (ipv6 ? kV6Unreach : kV4Unreach)) r.kind = IcmpKind::Unreachable;
-  else if (type == (ipv6 ? kV6TimeExceeded : kV4TimeExceeded)) r.kind = IcmpKind::TimeExceeded;
-  else return r;
+  if (type == (ipv6 ? kV6Unreach : kV4Unreach))
+    r.kind = IcmpKind::Unreachable;
+  else if (type == (ipv6 ? kV6TimeExceeded : kV4TimeExceeded))
+    r.kind = IcmpKind::TimeExceeded;
+  else
+    return r;
   // The error quotes the request: its IP header, then our echo header and payload.
   const std::uint8_t* q = p + kIcmpHeader;
   std::size_t qlen = len - kIcmpHeader;
@@ -155,8 +160,8 @@ auto& family(prometheus::Registry& r, const char* name, const char* help) {
 }  // namespace
 
 IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
-    : sent(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_packets_sent_total", "ICMP echo requests sent.")),
+    : sent(family<prometheus::detail::Builder<prometheus::Counter>>(r, "siteprobe_icmp_packets_sent_total",
+                                                                    "ICMP echo requests sent.")),
       received(family<prometheus::detail::Builder<prometheus::Counter>>(
           r, "siteprobe_icmp_packets_received_total",
           "ICMP echo replies received in time and matched to a request.")),
@@ -168,7 +173,8 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
           r, "siteprobe_icmp_jitter_seconds",
           "Mean absolute difference of consecutive RTTs in the last complete round.")),
       rtt_mean(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_icmp_rtt_mean_seconds", "Mean RTT of the last complete round (NaN if none answered).")),
+          r, "siteprobe_icmp_rtt_mean_seconds",
+          "Mean RTT of the last complete round (NaN if none answered).")),
       up(family<prometheus::detail::Builder<prometheus::Gauge>>(
           r, "siteprobe_device_up", "1 if the device answered at least one echo request in the last round.")),
       duplicates(family<prometheus::detail::Builder<prometheus::Counter>>(
@@ -438,8 +444,8 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
   s.up->Set(got > 0 ? 1 : 0);
 }
 
-void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
-                           const sockaddr_storage& src, std::int64_t rx_ns, std::int64_t now) {
+void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
+                           std::int64_t rx_ns, std::int64_t now) {
   const ParsedIcmp r = parse_icmp(ipv6, data, len);
   if (r.kind == IcmpKind::Other) return;
   if (r.kind == IcmpKind::Truncated) {
@@ -544,11 +550,12 @@ class IcmpProber final : public Prober {
              std::uint64_t cookie, std::uint16_t ident)
       : loop_(loop),
         families_(reg),
-        engine_(families_, cookie,
-                [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
-                  return send(to, pkt);
-                },
-                realtime_ns),
+        engine_(
+            families_, cookie,
+            [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
+              return send(to, pkt);
+            },
+            realtime_ns),
         sock_{v4, v6} {
     engine_.set_rate(rate);
     for (int v6i = 0; v6i < 2; ++v6i) {
@@ -561,7 +568,8 @@ class IcmpProber final : public Prober {
         a.ss_family = static_cast<sa_family_t>(v6i ? AF_INET6 : AF_INET);
         bind(s.fd, reinterpret_cast<sockaddr*>(&a), v6i ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
         getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &al);
-        id = ntohs(v6i ? reinterpret_cast<sockaddr_in6&>(a).sin6_port : reinterpret_cast<sockaddr_in&>(a).sin_port);
+        id = ntohs(v6i ? reinterpret_cast<sockaddr_in6&>(a).sin6_port
+                       : reinterpret_cast<sockaddr_in&>(a).sin_port);
       }
       engine_.set_ident(v6i == 1, id);
       s.poll = new uv_poll_t;
@@ -587,8 +595,10 @@ class IcmpProber final : public Prober {
   }
   void close() override {
     auto close_cb = [](uv_handle_t* h) {
-      if (h->type == UV_POLL) delete reinterpret_cast<uv_poll_t*>(h);
-      else delete reinterpret_cast<uv_timer_t*>(h);
+      if (h->type == UV_POLL)
+        delete reinterpret_cast<uv_poll_t*>(h);
+      else
+        delete reinterpret_cast<uv_timer_t*>(h);
     };
     for (auto& s : sock_) {
       if (s.poll) uv_close(reinterpret_cast<uv_handle_t*>(s.poll), close_cb);
@@ -619,11 +629,14 @@ class IcmpProber final : public Prober {
     }
     const auto now = static_cast<std::int64_t>(uv_hrtime());
     const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
-    uv_timer_start(timer_, [](uv_timer_t* t) {
-      auto* self = static_cast<IcmpProber*>(t->data);
-      self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
-      self->arm();
-    }, ms, 0);
+    uv_timer_start(
+        timer_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<IcmpProber*>(t->data);
+          self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
+          self->arm();
+        },
+        ms, 0);
   }
 
   void on_readable(bool v6) {
@@ -695,8 +708,7 @@ class IcmpProber final : public Prober {
 }  // namespace
 
 std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
-                                         double max_packets_per_second, std::string& err,
-                                         std::string& mode) {
+                                         double max_packets_per_second, std::string& err, std::string& mode) {
   Socket v4, v6;
   if (int e = open_icmp(AF_INET, v4)) {
     err = std::string("cannot open an ICMP socket (") + std::strerror(e) +
@@ -707,8 +719,7 @@ std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& 
   }
   const int e6 = open_icmp(AF_INET6, v6);
   mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") + " ipv6=" +
-         (v6.fd < 0 ? std::string("unavailable (") + std::strerror(e6) + ")"
-                    : (v6.raw ? "raw" : "datagram"));
+         (v6.fd < 0 ? std::string("unavailable (") + std::strerror(e6) + ")" : (v6.raw ? "raw" : "datagram"));
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   const auto ident = static_cast<std::uint16_t>(rd());

@@ -12,6 +12,11 @@
 // Threading: loop thread only.
 #pragma once
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -22,12 +27,6 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include "probes/probe.h"
 
@@ -76,9 +75,9 @@ struct IcmpFamilies {
   prometheus::Family<prometheus::Gauge>& up;
   prometheus::Family<prometheus::Counter>& duplicates;
   prometheus::Family<prometheus::Counter>& late;
-  prometheus::Family<prometheus::Counter>& errors;   // per device, label type
-  prometheus::Family<prometheus::Counter>& invalid;  // global, label reason
-  prometheus::Family<prometheus::Counter>& rx_drops; // global, label family
+  prometheus::Family<prometheus::Counter>& errors;    // per device, label type
+  prometheus::Family<prometheus::Counter>& invalid;   // global, label reason
+  prometheus::Family<prometheus::Counter>& rx_drops;  // global, label family
   prometheus::Family<prometheus::Counter>& send_errors;
   prometheus::Family<prometheus::Gauge>& in_flight;
   prometheus::Counter &invalid_cookie, &invalid_source, &invalid_truncated, &invalid_unknown;
@@ -149,7 +148,6 @@ class IcmpEngine {
 // running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened. `mode`
 // says which sockets it got, for the startup log.
 std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
-                                         double max_packets_per_second, std::string& err,
-                                         std::string& mode);
+                                         double max_packets_per_second, std::string& err, std::string& mode);
 
 }  // namespace siteprobe::probes

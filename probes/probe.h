@@ -5,9 +5,8 @@
 #pragma once
 
 #include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <prometheus/labels.h>
+#include <sys/socket.h>
 
 #include <memory>
 #include <string>
@@ -18,8 +17,8 @@
 namespace siteprobe::probes {
 
 struct Target {
-  std::string key;            // stable identity across reloads: "site/device"
-  prometheus::Labels labels;  // site, device, role, level and the parent-chain labels
+  std::string key;                       // stable identity across reloads: "site/device"
+  prometheus::Labels labels;             // site, device, role, level and the parent-chain labels
   std::shared_ptr<const Config> config;  // keeps `device` alive
   const Device* device = nullptr;
 };

@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   # build
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git clang-format
   libuv1-dev libsnmp-dev prometheus-cpp-dev libyaml-cpp-dev catch2
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
   iproute2 nftables curl python3 procps systemd

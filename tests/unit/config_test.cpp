@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
+#include "daemon/config.h"
 
 #include <dirent.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
-
-#include "daemon/config.h"
 
 using namespace siteprobe;
 using namespace std::chrono_literals;
@@ -100,10 +99,10 @@ sites:
   CHECK(router.packets == 4);
   CHECK(router.spacing == Duration(200ms));  // built-in default
   const auto& vc = nm.devices[1].icmp;
-  CHECK(vc.packets == 2);                    // device beats role
-  CHECK(vc.spacing == Duration(50ms));       // role
-  CHECK(vc.timeout == Duration(3s));         // profile
-  CHECK(vc.interval == Duration(20s));       // defaults
+  CHECK(vc.packets == 2);               // device beats role
+  CHECK(vc.spacing == Duration(50ms));  // role
+  CHECK(vc.timeout == Duration(3s));    // profile
+  CHECK(vc.interval == Duration(20s));  // defaults
 }
 
 TEST_CASE("a two-level tree works without code changes") {
@@ -112,7 +111,8 @@ levels: [province, commune]
 sites:
   - {id: bk, name: Bắc Kạn, level: province}
   - {id: c1, name: Xã 1, level: commune, parent: bk, devices: [{name: r, address: 127.0.0.1, role: router}]}
-)", "t.yml");
+)",
+                        "t.yml");
   INFO(joined(r.errors));
   REQUIRE(r.config);
   CHECK(r.config->chain_labels() == std::vector<std::string>{"province"});

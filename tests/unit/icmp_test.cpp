@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
+#include "probes/icmp.h"
 
 #include <arpa/inet.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <map>
-
-#include "probes/icmp.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -63,8 +62,7 @@ struct Rig {
     p[0] = 0;
     return p;
   }
-  void deliver(const std::vector<std::uint8_t>& p, const char* from, std::int64_t now,
-               std::int64_t rtt_ns) {
+  void deliver(const std::vector<std::uint8_t>& p, const char* from, std::int64_t now, std::int64_t rtt_ns) {
     EchoFields f;
     const auto parsed = parse_icmp(false, p.data(), p.size());
     f = parsed.fields;
@@ -256,7 +254,8 @@ TEST_CASE("start times spread across the interval: no thundering herd") {
     CHECK(n <= 45);
   }
   // The offset is a pure function of the key: stable across restarts and reloads.
-  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) == splay_offset_ns("bac-kan/router", 10'000'000'000));
+  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) ==
+        splay_offset_ns("bac-kan/router", 10'000'000'000));
 }
 
 TEST_CASE("a reload keeps counters and schedule of unchanged targets, drops removed ones") {
