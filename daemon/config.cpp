@@ -24,8 +24,8 @@ const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewall", "vc
                                              "mcu",    "server", "other"};
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
 const std::set<std::string> kReservedLabels = {
-    "site",   "device", "role",  "level", "name", "parent",   "latitude", "longitude", "address",  "family",
-    "reason", "type",   "probe", "le",    "job",  "instance", "version",  "quantile",  "__name__", "state"};
+    "site",   "device", "role",  "level", "name", "parent",   "latitude", "longitude", "address", "family",
+    "reason", "type",   "probe", "le",    "job",  "instance", "version",  "quantile",  "profile", "state"};
 
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
@@ -77,6 +77,7 @@ bool valid_id(const std::string& s) {
 
 bool valid_label_name(const std::string& s) {
   if (s.empty() || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  if (s.rfind("__", 0) == 0) return false;  // reserved for Prometheus itself
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
            c == '_';
@@ -397,7 +398,9 @@ void Parser::parse_auth(const YAML::Node& n) {
               "only used with SNMP version 1 and 2c (this profile is version 3)");
     if (p.version != "3") {
       auto c = secret_of(a, "community", path);
-      if (c)
+      if (c && c->empty())
+        error(a["community"].Mark(), path + ".community", "must not be empty");
+      else if (c)
         p.community = *c;
       else if (!a["community"] && !a["community_file"])
         error(a.Mark(), path, "SNMP v" + p.version + " needs community or community_file");

@@ -57,10 +57,7 @@ Daemon::Daemon(Options opts)
     : opts_(std::move(opts)),
       registry_(std::make_shared<prometheus::Registry>()),
       http_(registry_, ready_),
-      site_info_(build<prometheus::Gauge>(*registry_, "siteprobe_site_info",
-                                          "Inventory facts about a site; always 1.")),
-      device_info_(build<prometheus::Gauge>(*registry_, "siteprobe_device_info",
-                                            "Inventory facts about a device; always 1.")),
+      info_(std::make_shared<probes::StaticText>()),
       dns_failures_(build<prometheus::Counter>(*registry_, "siteprobe_dns_lookup_failures_total",
                                                "Failed DNS lookups of a device's address.")),
       reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful",
@@ -107,12 +104,14 @@ bool Daemon::start() {
     return false;
   }
   std::string err, mode;
-  auto icmp = probes::make_icmp_prober(&loop_, *registry_, r.config->icmp_max_packets_per_second, err, mode);
+  auto icmp = probes::make_icmp_prober(&loop_, *registry_, err, mode);
   if (!icmp) {
     log(LogLevel::Error, err);
     return false;
   }
   log(LogLevel::Info, "icmp sockets open", {{"mode", mode}});
+  http_.add(icmp->exposition());
+  http_.add(info_);
   probers_.push_back(std::move(icmp));
 
   auto on_signal = [](uv_signal_t* h, int signum) {
@@ -191,11 +190,11 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::vector<probes::Target> targets;
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
-  for (auto* g : info_series_) {
-    site_info_.Remove(g);
-    device_info_.Remove(g);
-  }
-  info_series_.clear();
+  // The info series change only here, so they are rendered once, not on every scrape.
+  std::string site_info, device_info;
+  probes::append_header(site_info, "siteprobe_site_info", "gauge", "Inventory facts about a site; always 1.");
+  probes::append_header(device_info, "siteprobe_device_info", "gauge",
+                        "Inventory facts about a device; always 1.");
   const auto chain = cfg->chain_labels();
   for (const auto& s : cfg->sites) {
     prometheus::Labels sl{{"site", s.id}, {"name", s.name}, {"level", s.level}, {"parent", s.parent}};
@@ -208,15 +207,13 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       sl["longitude"] = b;
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
-    info_series_.push_back(&site_info_.Add(sl));
-    info_series_.back()->Set(1);
+    site_info += "siteprobe_site_info{" + probes::render_labels(sl) + "} 1\n";
     for (const auto& d : s.devices) {
       probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
       auto dl = t.labels;
       dl["address"] = d.address;
       if (!d.profile.empty()) dl["profile"] = d.profile;
-      info_series_.push_back(&device_info_.Add(dl));
-      info_series_.back()->Set(1);
+      device_info += "siteprobe_device_info{" + probes::render_labels(dl) + "} 1\n";
       if (!literal_address(d.address)) {
         dns_names[t.key] = d.address;
         dns_labels[t.key] = t.labels;
@@ -229,8 +226,9 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     if (!dns_labels.count(key) || dns_labels.at(key) != labels)
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
+  info_->set(site_info + device_info);
   for (auto& p : probers_) {
-    p->set_targets(targets);
+    p->set_targets(*cfg, targets);
     for (const auto& t : targets)
       if (auto a = literal_address(t.device->address)) p->set_address(t.key, *a);
   }

@@ -69,14 +69,12 @@ class Daemon {
   bool stopping_ = false;
   bool loop_closed_ = false;
 
-  prometheus::Family<prometheus::Gauge>& site_info_;
-  prometheus::Family<prometheus::Gauge>& device_info_;
+  std::shared_ptr<probes::StaticText> info_;
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;
   prometheus::Counter& reloads_failed_;
   prometheus::Gauge& loop_lag_;
-  std::vector<prometheus::Gauge*> info_series_;
 };
 
 }  // namespace siteprobe

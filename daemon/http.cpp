@@ -26,7 +26,9 @@ bool method_ok(mg_connection* c) {
 }  // namespace
 
 std::string HttpServer::render() const {
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::string out = prometheus::TextSerializer().Serialize(registry_->Collect());
+  for (const auto& e : expositions_) e->render(out);
+  return out;
 }
 
 std::string HttpServer::start(const std::string& listen) {

@@ -9,6 +9,9 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "probes/series.h"
 
 struct mg_context;
 
@@ -22,6 +25,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // Adds series to /metrics; only before start().
+  void add(std::shared_ptr<const probes::Exposition> e) { expositions_.push_back(std::move(e)); }
   // Binds `listen` ("HOST:PORT", "[V6]:PORT" or ":PORT"); returns "" or an error message.
   std::string start(const std::string& listen);
   void stop();
@@ -30,6 +35,7 @@ class HttpServer {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
   const std::atomic<bool>& ready_;
   mg_context* ctx_ = nullptr;
 };

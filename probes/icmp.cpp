@@ -160,31 +160,7 @@ auto& family(prometheus::Registry& r, const char* name, const char* help) {
 }  // namespace
 
 IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
-    : sent(family<prometheus::detail::Builder<prometheus::Counter>>(r, "siteprobe_icmp_packets_sent_total",
-                                                                    "ICMP echo requests sent.")),
-      received(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_packets_received_total",
-          "ICMP echo replies received in time and matched to a request.")),
-      rtt(family<prometheus::detail::Builder<prometheus::Histogram>>(
-          r, "siteprobe_icmp_rtt_seconds", "Round-trip time of matched echo replies.")),
-      loss(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_icmp_loss_ratio", "Fraction of echo requests lost in the last complete round.")),
-      jitter(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_icmp_jitter_seconds",
-          "Mean absolute difference of consecutive RTTs in the last complete round.")),
-      rtt_mean(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_icmp_rtt_mean_seconds",
-          "Mean RTT of the last complete round (NaN if none answered).")),
-      up(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_device_up", "1 if the device answered at least one echo request in the last round.")),
-      duplicates(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_duplicate_replies_total", "Echo replies received more than once.")),
-      late(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_late_replies_total", "Echo replies received after their timeout.")),
-      errors(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_errors_total",
-          "ICMP error messages (unreachable, time exceeded) quoting a request to this device.")),
-      invalid(family<prometheus::detail::Builder<prometheus::Counter>>(
+    : invalid(family<prometheus::detail::Builder<prometheus::Counter>>(
           r, "siteprobe_icmp_invalid_replies_total",
           "Echo replies dropped: wrong cookie, wrong source, truncated, or for an unknown target.")),
       rx_drops(family<prometheus::detail::Builder<prometheus::Counter>>(
@@ -204,10 +180,82 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
       send_errors_v6(&send_errors.Add({{"family", "ipv6"}})),
       in_flight_icmp(in_flight.Add({{"probe", "icmp"}})) {}
 
+void IcmpExposition::render(std::string& out) const {
+  const auto all = series.snapshot();
+  out.reserve(out.size() + all.size() * 2600);
+  const auto each = [&](const char* name, const char* type, const char* help, auto&& value) {
+    append_header(out, name, type, help);
+    for (const auto& s : all) {
+      out += name;
+      out += '{';
+      out += s->labels;
+      out += "} ";
+      append_value(out, value(*s));
+      out += '\n';
+    }
+  };
+  each("siteprobe_device_up", "gauge",
+       "1 if the device answered at least one echo request in its last round.",
+       [](const IcmpSeries& s) { return s.up.get(); });
+  each("siteprobe_icmp_packets_sent_total", "counter", "ICMP echo requests sent.",
+       [](const IcmpSeries& s) { return s.sent.get(); });
+  each("siteprobe_icmp_packets_received_total", "counter",
+       "ICMP echo replies received in time and matched to a request.",
+       [](const IcmpSeries& s) { return s.received.get(); });
+  each("siteprobe_icmp_duplicate_replies_total", "counter", "Echo replies received more than once.",
+       [](const IcmpSeries& s) { return s.duplicates.get(); });
+  each("siteprobe_icmp_late_replies_total", "counter", "Echo replies received after their timeout.",
+       [](const IcmpSeries& s) { return s.late.get(); });
+  each("siteprobe_icmp_loss_ratio", "gauge", "Fraction of echo requests lost in the last complete round.",
+       [](const IcmpSeries& s) { return s.loss.get(); });
+  each("siteprobe_icmp_jitter_seconds", "gauge",
+       "Mean absolute difference of consecutive RTTs in the last complete round.",
+       [](const IcmpSeries& s) { return s.jitter.get(); });
+  each("siteprobe_icmp_rtt_mean_seconds", "gauge",
+       "Mean RTT of the last complete round (NaN if none answered).",
+       [](const IcmpSeries& s) { return s.rtt_mean.get(); });
+  append_header(out, "siteprobe_icmp_errors_total", "counter",
+                "ICMP errors (unreachable, time exceeded) quoting a request to this device.");
+  for (const auto& s : all)
+    for (const auto& [type, c] :
+         {std::pair{"unreachable", &s->err_unreach}, {"time_exceeded", &s->err_ttl}}) {
+      out += "siteprobe_icmp_errors_total{";
+      out += s->labels;
+      out += ",type=\"";
+      out += type;
+      out += "\"} ";
+      append_value(out, c->get());
+      out += '\n';
+    }
+  append_header(out, "siteprobe_icmp_rtt_seconds", "histogram", "Round-trip time of matched echo replies.");
+  for (const auto& s : all) {
+    const Histogram& h = s->rtt;
+    std::uint64_t cum = 0;
+    for (std::size_t i = 0; i <= h.bounds.size(); ++i) {
+      cum += h.buckets[i].get();
+      out += "siteprobe_icmp_rtt_seconds_bucket{";
+      out += s->labels;
+      out += ',';
+      out += i < h.bounds.size() ? h.le[i] : "le=\"+Inf\"";
+      out += "} ";
+      append_value(out, cum);
+      out += '\n';
+    }
+    out += "siteprobe_icmp_rtt_seconds_sum{";
+    out += s->labels;
+    out += "} ";
+    append_value(out, h.sum.get());
+    out += "\nsiteprobe_icmp_rtt_seconds_count{";
+    out += s->labels;
+    out += "} ";
+    append_value(out, cum);
+    out += '\n';
+  }
+}
+
 // ---- Engine ----------------------------------------------------------------------------------
 namespace {
 enum : std::uint8_t { kFree = 0, kPending, kReceived, kExpired };
-constexpr std::size_t kRing = 256;  // > max packets per round (100), so a round never wraps it
 }  // namespace
 
 struct IcmpEngine::Slot {
@@ -216,7 +264,8 @@ struct IcmpEngine::Slot {
   prometheus::Labels labels;
   IcmpSettings s;
   sockaddr_storage addr{};
-  std::uint16_t epoch = 0;  // invalidates queued RoundStart events when rescheduled
+  std::uint16_t epoch = 0;     // invalidates queued RoundStart events when rescheduled
+  std::uint16_t round_no = 0;  // invalidates queued Send events of an earlier round
   std::int64_t round_start = 0;
   bool in_round = false;
   int to_send = 0, outstanding = 0;
@@ -227,15 +276,14 @@ struct IcmpEngine::Slot {
     std::uint8_t state = kFree;
     std::int64_t sent_mono = 0;
   };
-  std::array<Pkt, kRing> ring{};
+  std::vector<Pkt> ring;  // a power of two larger than a round, indexed by seq
+  Pkt& pkt(std::uint16_t seq) { return ring[seq & (ring.size() - 1)]; }
 
-  prometheus::Counter *sent, *received, *duplicates, *late, *err_unreach, *err_ttl;
-  prometheus::Histogram* rtt;
-  prometheus::Gauge *loss, *jitter, *rtt_mean, *up;
+  std::shared_ptr<IcmpSeries> m;
 };
 
-IcmpEngine::IcmpEngine(IcmpFamilies& m, std::uint64_t cookie, SendFn send, Clock realtime)
-    : m_(m), cookie_(cookie), send_(std::move(send)), realtime_(std::move(realtime)) {}
+IcmpEngine::IcmpEngine(IcmpFamilies& m, IcmpExposition& x, std::uint64_t cookie, SendFn send, Clock realtime)
+    : m_(m), x_(x), cookie_(cookie), send_(std::move(send)), realtime_(std::move(realtime)) {}
 
 IcmpEngine::~IcmpEngine() {
   for (std::uint32_t i = 0; i < slots_.size(); ++i)
@@ -248,17 +296,7 @@ void IcmpEngine::push(std::int64_t when, std::uint32_t slot, Ev kind, std::uint1
 
 void IcmpEngine::remove_slot(std::uint32_t idx) {
   Slot& s = *slots_[idx];
-  m_.sent.Remove(s.sent);
-  m_.received.Remove(s.received);
-  m_.duplicates.Remove(s.duplicates);
-  m_.late.Remove(s.late);
-  m_.errors.Remove(s.err_unreach);
-  m_.errors.Remove(s.err_ttl);
-  m_.rtt.Remove(s.rtt);
-  m_.loss.Remove(s.loss);
-  m_.jitter.Remove(s.jitter);
-  m_.rtt_mean.Remove(s.rtt_mean);
-  m_.up.Remove(s.up);
+  x_.series.remove(s.m);
   in_flight_ -= static_cast<std::size_t>(s.outstanding);
   m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   by_key_.erase(s.key);
@@ -306,29 +344,23 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     s.key = t.key;
     s.labels = t.labels;
     s.s = t.device->icmp;
-    s.sent = &m_.sent.Add(t.labels);
-    s.received = &m_.received.Add(t.labels);
-    s.duplicates = &m_.duplicates.Add(t.labels);
-    s.late = &m_.late.Add(t.labels);
-    auto with = [&](const char* v) {
-      auto l = t.labels;
-      l["type"] = v;
-      return l;
-    };
-    s.err_unreach = &m_.errors.Add(with("unreachable"));
-    s.err_ttl = &m_.errors.Add(with("time_exceeded"));
-    s.rtt = &m_.rtt.Add(t.labels, prometheus::Histogram::BucketBoundaries(s.s.rtt_buckets));
-    s.loss = &m_.loss.Add(t.labels);
-    s.jitter = &m_.jitter.Add(t.labels);
-    s.rtt_mean = &m_.rtt_mean.Add(t.labels);
-    s.rtt_mean->Set(std::nan(""));
-    s.up = &m_.up.Add(t.labels);
+    s.m = std::make_shared<IcmpSeries>(t.labels, s.s.rtt_buckets);
+    x_.series.add(s.m);
+    // Room for two rounds, so a late reply from the previous round is still recognised.
+    std::size_t ring = 8;
+    while (ring < 2 * static_cast<std::size_t>(s.s.packets)) ring *= 2;
+    s.ring.resize(ring);
     by_key_[t.key] = idx;
     const std::int64_t iv = s.s.interval.count();
     const std::int64_t off = splay_offset_ns(s.key, iv);
     s.round_start = now + (((off - now) % iv) + iv) % iv;
     push(s.round_start, idx, Ev::RoundStart, s.epoch);
   }
+}
+
+std::shared_ptr<const IcmpSeries> IcmpEngine::series(const std::string& key) const {
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? nullptr : slots_[it->second]->m;
 }
 
 void IcmpEngine::set_address(const std::string& key, const sockaddr_storage& addr) {
@@ -353,7 +385,7 @@ void IcmpEngine::run(std::int64_t now) {
         if (e.seq == s.epoch) start_round(s, now);
         break;
       case Ev::Send:
-        send_next(s, now);
+        if (e.seq == s.round_no) send_next(s, now);  // not a leftover of an overrun round
         break;
       case Ev::Deadline:
         expire(s, e.seq);
@@ -374,6 +406,7 @@ void IcmpEngine::start_round(Slot& s, std::int64_t now) {
   if (s.round_start <= now) s.round_start = now + s.s.interval.count();  // e.g. after a stall
   push(s.round_start, idx, Ev::RoundStart, s.epoch);
   s.in_round = true;
+  s.round_no++;
   s.round_first_seq = s.next_seq;
   s.round_rtts.assign(0, 0.0);
   s.to_send = s.s.packets;
@@ -389,12 +422,12 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
                      std::max(1.0, rate_ / 100));  // burst of 10 ms worth
   tokens_at_ = now;
   if (tokens_ < 1) {
-    push(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, Ev::Send);
+    push(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, Ev::Send, s.round_no);
     return;
   }
   tokens_ -= 1;
   const std::uint16_t seq = s.next_seq++;
-  auto& p = s.ring[seq % kRing];
+  auto& p = s.pkt(seq);
   p = {seq, kPending, now};
   s.round_rtts.push_back(std::nan(""));
   s.to_send--;
@@ -402,18 +435,18 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   in_flight_++;
   m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   push(now + s.s.timeout.count(), idx, Ev::Deadline, seq);
-  if (s.to_send > 0) push(now + s.s.spacing.count(), idx, Ev::Send);
+  if (s.to_send > 0) push(now + s.s.spacing.count(), idx, Ev::Send, s.round_no);
   if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
   const bool v6 = s.addr.ss_family == AF_INET6;
   EchoFields f{ident_[v6], seq, cookie_, idx, s.generation, realtime_()};
   if (send_(s.addr, build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes))))
-    s.sent->Increment();
+    s.m->sent.inc();
   else
     (v6 ? m_.send_errors_v6 : m_.send_errors_v4)->Increment();
 }
 
 void IcmpEngine::expire(Slot& s, std::uint16_t seq) {
-  auto& p = s.ring[seq % kRing];
+  auto& p = s.pkt(seq);
   if (p.seq != seq || p.state != kPending) return;
   p.state = kExpired;
   s.outstanding--;
@@ -438,10 +471,10 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
     prev = r;
   }
   const auto n = static_cast<double>(s.round_rtts.size());
-  s.loss->Set(n > 0 ? (n - got) / n : 1.0);
-  s.jitter->Set(pairs ? jsum / pairs : 0.0);
-  s.rtt_mean->Set(got ? sum / got : std::nan(""));
-  s.up->Set(got > 0 ? 1 : 0);
+  s.m->loss.set(n > 0 ? (n - got) / n : 1.0);
+  s.m->jitter.set(pairs ? jsum / pairs : 0.0);
+  s.m->rtt_mean.set(got ? sum / got : std::nan(""));
+  s.m->up.set(got > 0 ? 1 : 0);
 }
 
 void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
@@ -466,7 +499,7 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
   Slot& s = *slots_[f.slot];
   if (r.kind != IcmpKind::EchoReply) {
     if (same_address(r.quoted_dst, s.addr))
-      (r.kind == IcmpKind::Unreachable ? s.err_unreach : s.err_ttl)->Increment();
+      (r.kind == IcmpKind::Unreachable ? s.m->err_unreach : s.m->err_ttl).inc();
     else
       m_.invalid_source.Increment();
     return;
@@ -475,21 +508,21 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
     m_.invalid_source.Increment();
     return;
   }
-  auto& p = s.ring[f.seq % kRing];
+  auto& p = s.pkt(f.seq);
   if (p.seq != f.seq || p.state == kFree || p.state == kExpired) {
-    s.late->Increment();
+    s.m->late.inc();
     return;
   }
   if (p.state == kReceived) {
-    s.duplicates->Increment();
+    s.m->duplicates.inc();
     return;
   }
   double rtt = static_cast<double>(rx_ns - f.send_ns) / 1e9;
   const double mono = static_cast<double>(now - p.sent_mono) / 1e9;
   if (rtt < 0 || rtt > mono + 0.05) rtt = mono;  // wall clock stepped: fall back to monotonic
   p.state = kReceived;
-  s.received->Increment();
-  s.rtt->Observe(rtt);
+  s.m->received.inc();
+  s.m->rtt.observe(rtt);
   const auto i = static_cast<std::uint16_t>(f.seq - s.round_first_seq);
   if (s.in_round && i < s.round_rtts.size()) s.round_rtts[i] = rtt;
   s.outstanding--;
@@ -546,18 +579,18 @@ int open_icmp(int af, Socket& s) {
 
 class IcmpProber final : public Prober {
  public:
-  IcmpProber(uv_loop_t* loop, prometheus::Registry& reg, double rate, Socket v4, Socket v6,
-             std::uint64_t cookie, std::uint16_t ident)
+  IcmpProber(uv_loop_t* loop, prometheus::Registry& reg, Socket v4, Socket v6, std::uint64_t cookie,
+             std::uint16_t ident)
       : loop_(loop),
         families_(reg),
+        exposition_(std::make_shared<IcmpExposition>()),
         engine_(
-            families_, cookie,
+            families_, *exposition_, cookie,
             [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
               return send(to, pkt);
             },
             realtime_ns),
         sock_{v4, v6} {
-    engine_.set_rate(rate);
     for (int v6i = 0; v6i < 2; ++v6i) {
       Socket& s = sock_[v6i];
       if (s.fd < 0) continue;
@@ -586,10 +619,12 @@ class IcmpProber final : public Prober {
   }
   ~IcmpProber() override { close(); }
 
-  void set_targets(const std::vector<Target>& targets) override {
+  void set_targets(const Config& config, const std::vector<Target>& targets) override {
+    engine_.set_rate(config.icmp_max_packets_per_second);
     engine_.set_targets(targets, static_cast<std::int64_t>(uv_hrtime()));
     arm();
   }
+  std::shared_ptr<const Exposition> exposition() const override { return exposition_; }
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     engine_.set_address(key, addr);
   }
@@ -700,6 +735,7 @@ class IcmpProber final : public Prober {
   std::unique_ptr<RxBuffers> rx_ = std::make_unique<RxBuffers>();
   uv_loop_t* loop_;
   IcmpFamilies families_;
+  std::shared_ptr<IcmpExposition> exposition_;
   IcmpEngine engine_;
   Socket sock_[2];
   uv_timer_t* timer_ = nullptr;
@@ -707,8 +743,8 @@ class IcmpProber final : public Prober {
 
 }  // namespace
 
-std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
-                                         double max_packets_per_second, std::string& err, std::string& mode) {
+std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
+                                         std::string& mode) {
   Socket v4, v6;
   if (int e = open_icmp(AF_INET, v4)) {
     err = std::string("cannot open an ICMP socket (") + std::strerror(e) +
@@ -723,7 +759,7 @@ std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& 
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   const auto ident = static_cast<std::uint16_t>(rd());
-  return std::make_unique<IcmpProber>(loop, registry, max_packets_per_second, v4, v6, cookie, ident);
+  return std::make_unique<IcmpProber>(loop, registry, v4, v6, cookie, ident);
 }
 
 }  // namespace siteprobe::probes

@@ -19,6 +19,7 @@
 #include <prometheus/registry.h>
 #include <uv.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@
 #include <vector>
 
 #include "probes/probe.h"
+#include "probes/series.h"
 
 namespace siteprobe::probes {
 
@@ -64,22 +66,30 @@ std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len);
 bool same_address(const sockaddr_storage& a, const sockaddr_storage& b);
 
 // ---- Metrics --------------------------------------------------------------------------------
+// One device's series, rendered by IcmpExposition.
+struct IcmpSeries {
+  IcmpSeries(const prometheus::Labels& l, const std::vector<double>& rtt_bounds)
+      : labels(render_labels(l)), rtt(rtt_bounds) {}
+  std::size_t pos = 0;  // in the SeriesSet
+  std::string labels;
+  Count sent, received, duplicates, late, err_unreach, err_ttl;
+  Histogram rtt;
+  Value loss{std::nan("")}, jitter{std::nan("")}, rtt_mean{std::nan("")}, up;  // NaN: no round yet
+};
+
+class IcmpExposition final : public Exposition {
+ public:
+  void render(std::string& out) const override;
+  SeriesSet<IcmpSeries> series;
+};
+
+// ICMP metrics that are not per device, in the registry.
 struct IcmpFamilies {
   explicit IcmpFamilies(prometheus::Registry& r);
-  prometheus::Family<prometheus::Counter>& sent;
-  prometheus::Family<prometheus::Counter>& received;
-  prometheus::Family<prometheus::Histogram>& rtt;
-  prometheus::Family<prometheus::Gauge>& loss;
-  prometheus::Family<prometheus::Gauge>& jitter;
-  prometheus::Family<prometheus::Gauge>& rtt_mean;
-  prometheus::Family<prometheus::Gauge>& up;
-  prometheus::Family<prometheus::Counter>& duplicates;
-  prometheus::Family<prometheus::Counter>& late;
-  prometheus::Family<prometheus::Counter>& errors;    // per device, label type
-  prometheus::Family<prometheus::Counter>& invalid;   // global, label reason
-  prometheus::Family<prometheus::Counter>& rx_drops;  // global, label family
-  prometheus::Family<prometheus::Counter>& send_errors;
-  prometheus::Family<prometheus::Gauge>& in_flight;
+  prometheus::Family<prometheus::Counter>& invalid;      // label reason
+  prometheus::Family<prometheus::Counter>& rx_drops;     // label family
+  prometheus::Family<prometheus::Counter>& send_errors;  // label family
+  prometheus::Family<prometheus::Gauge>& in_flight;      // label probe
   prometheus::Counter &invalid_cookie, &invalid_source, &invalid_truncated, &invalid_unknown;
   prometheus::Counter *rx_drops_v4, *rx_drops_v6, *send_errors_v4, *send_errors_v6;
   prometheus::Gauge& in_flight_icmp;
@@ -92,7 +102,7 @@ class IcmpEngine {
   using SendFn = std::function<bool(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt)>;
   using Clock = std::function<std::int64_t()>;  // CLOCK_REALTIME ns, written into payloads
 
-  IcmpEngine(IcmpFamilies& m, std::uint64_t cookie, SendFn send, Clock realtime);
+  IcmpEngine(IcmpFamilies& m, IcmpExposition& x, std::uint64_t cookie, SendFn send, Clock realtime);
   ~IcmpEngine();
 
   void set_rate(double packets_per_second) { rate_ = packets_per_second; }
@@ -109,6 +119,8 @@ class IcmpEngine {
                  std::int64_t rx_ns, std::int64_t now);
   std::size_t in_flight() const { return in_flight_; }
   std::size_t size() const { return by_key_.size(); }
+  // The series of a target, or null.
+  std::shared_ptr<const IcmpSeries> series(const std::string& key) const;
 
  private:
   struct Slot;
@@ -129,6 +141,7 @@ class IcmpEngine {
   void remove_slot(std::uint32_t idx);
 
   IcmpFamilies& m_;
+  IcmpExposition& x_;
   std::uint64_t cookie_;
   SendFn send_;
   Clock realtime_;
@@ -147,7 +160,7 @@ class IcmpEngine {
 // Opens the ICMP sockets (raw if permitted, else unprivileged datagram) and returns a prober
 // running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened. `mode`
 // says which sockets it got, for the startup log.
-std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry,
-                                         double max_packets_per_second, std::string& err, std::string& mode);
+std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
+                                         std::string& mode);
 
 }  // namespace siteprobe::probes

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "probes/series.h"
 
 namespace siteprobe::probes {
 
@@ -28,9 +29,12 @@ class Prober {
   virtual ~Prober() = default;
   // Replaces the target set. Targets whose key and labels survive keep their schedule, their
   // counters and their histograms; new ones start at a splayed offset in their interval.
-  virtual void set_targets(const std::vector<Target>& targets) = 0;
+  // Global settings (rates and the like) come from `config`.
+  virtual void set_targets(const Config& config, const std::vector<Target>& targets) = 0;
   // Sets the address to probe; ss_family AF_UNSPEC means "not resolved" (rounds fail, device down).
   virtual void set_address(const std::string& key, const sockaddr_storage& addr) = 0;
+  // The per-target series this prober renders on /metrics.
+  virtual std::shared_ptr<const Exposition> exposition() const = 0;
   // Stops all I/O and closes every handle; no callback runs afterwards.
   virtual void close() = 0;
 };

@@ -26,10 +26,11 @@ sockaddr_storage v4(const char* a) {
 struct Rig {
   prometheus::Registry reg;
   IcmpFamilies fam{reg};
+  IcmpExposition expo;
   std::int64_t realtime = 1'700'000'000'000'000'000;
   std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> sent;
   bool send_ok = true;
-  IcmpEngine engine{fam, 0x1122334455667788ull,
+  IcmpEngine engine{fam, expo, 0x1122334455667788ull,
                     [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& p) {
                       sent.emplace_back(to, p);
                       return send_ok;
@@ -55,8 +56,11 @@ struct Rig {
       engine.set_address("s/d" + std::to_string(i), v4(("127.0.0." + std::to_string(i + 1)).c_str()));
   }
   prometheus::Labels labels(int i = 0) { return targets[static_cast<std::size_t>(i)].labels; }
-  double counter(prometheus::Family<prometheus::Counter>& f, int i = 0) { return f.Add(labels(i)).Value(); }
-  double gauge(prometheus::Family<prometheus::Gauge>& f, int i = 0) { return f.Add(labels(i)).Value(); }
+  std::shared_ptr<const IcmpSeries> m(int i = 0) {
+    auto s = engine.series("s/d" + std::to_string(i));
+    REQUIRE(s);
+    return s;
+  }
   // Turns a request we sent into the reply the target would send.
   static std::vector<std::uint8_t> reply_to(std::vector<std::uint8_t> p) {
     p[0] = 0;
@@ -126,18 +130,18 @@ TEST_CASE("a full round: replies matched, loss and jitter from the round") {
   rig.engine.run(t0 + 200 * kMs);
   REQUIRE(rig.sent.size() == 3);
   CHECK(rig.engine.in_flight() == 3);
-  CHECK(rig.counter(rig.fam.sent) == 3);
+  CHECK(rig.m()->sent.get() == 3);
   // Replies to packets 0 and 2 with RTTs 10 ms and 14 ms; packet 1 is lost.
   rig.deliver(Rig::reply_to(rig.sent[0].second), "127.0.0.1", t0 + 210 * kMs, 10 * kMs);
   rig.deliver(Rig::reply_to(rig.sent[2].second), "127.0.0.1", t0 + 220 * kMs, 14 * kMs);
-  CHECK(rig.counter(rig.fam.received) == 2);
+  CHECK(rig.m()->received.get() == 2);
   CHECK(rig.engine.in_flight() == 1);
   rig.engine.run(t0 + 600 * kMs);  // packet 1 times out: the round ends
   CHECK(rig.engine.in_flight() == 0);
-  CHECK(rig.gauge(rig.fam.loss) == Approx(1.0 / 3));
-  CHECK(rig.gauge(rig.fam.jitter) == Approx(0.004));
-  CHECK(rig.gauge(rig.fam.rtt_mean) == Approx(0.012));
-  CHECK(rig.gauge(rig.fam.up) == 1);
+  CHECK(rig.m()->loss.get() == Approx(1.0 / 3));
+  CHECK(rig.m()->jitter.get() == Approx(0.004));
+  CHECK(rig.m()->rtt_mean.get() == Approx(0.012));
+  CHECK(rig.m()->up.get() == 1);
   // The next round starts one interval after this one (stale deadlines in the queue do nothing).
   std::int64_t now = t0;
   while (rig.sent.size() == 3) {
@@ -176,17 +180,17 @@ TEST_CASE("duplicates, late replies, wrong cookie, wrong source and truncation a
   foreign[4] = 0;  // another process's identifier: silently not ours
   rig.deliver(foreign, "127.0.0.1", t0 + 5 * kMs, kMs);
 
-  CHECK(rig.counter(rig.fam.received) == 0);
+  CHECK(rig.m()->received.get() == 0);
   rig.deliver(r0, "127.0.0.1", t0 + 8 * kMs, kMs);
   rig.deliver(r0, "127.0.0.1", t0 + 9 * kMs, kMs);
-  CHECK(rig.counter(rig.fam.received) == 1);
-  CHECK(rig.counter(rig.fam.duplicates) == 1);
+  CHECK(rig.m()->received.get() == 1);
+  CHECK(rig.m()->duplicates.get() == 1);
 
   rig.engine.run(t0 + 700 * kMs);  // packet 1 expired
   rig.deliver(r1, "127.0.0.1", t0 + 701 * kMs, 601 * kMs);
-  CHECK(rig.counter(rig.fam.late) == 1);
-  CHECK(rig.counter(rig.fam.received) == 1);
-  CHECK(rig.gauge(rig.fam.loss) == Approx(0.5));
+  CHECK(rig.m()->late.get() == 1);
+  CHECK(rig.m()->received.get() == 1);
+  CHECK(rig.m()->loss.get() == Approx(0.5));
 }
 
 TEST_CASE("ICMP errors quoting our request are counted per device, never as received") {
@@ -205,14 +209,14 @@ TEST_CASE("ICMP errors quoting our request are counted per device, never as rece
   inet_pton(AF_INET, "127.0.0.1", ip + 16);
   std::memcpy(&err[28], req.data(), req.size());
   rig.engine.on_packet(false, err.data(), err.size(), v4("127.0.0.254"), 0, t0 + kMs);
-  CHECK(rig.fam.errors.Add({{"site", "s"}, {"device", "d0"}, {"type", "unreachable"}}).Value() == 1);
-  CHECK(rig.counter(rig.fam.received) == 0);
+  CHECK(rig.m()->err_unreach.get() == 1);
+  CHECK(rig.m()->received.get() == 0);
   err[0] = 11;
   rig.engine.on_packet(false, err.data(), err.size(), v4("127.0.0.254"), 0, t0 + kMs);
-  CHECK(rig.fam.errors.Add({{"site", "s"}, {"device", "d0"}, {"type", "time_exceeded"}}).Value() == 1);
+  CHECK(rig.m()->err_ttl.get() == 1);
   rig.engine.run(t0 + 600 * kMs);
-  CHECK(rig.gauge(rig.fam.up) == 0);
-  CHECK(rig.gauge(rig.fam.loss) == 1);
+  CHECK(rig.m()->up.get() == 0);
+  CHECK(rig.m()->loss.get() == 1);
 }
 
 TEST_CASE("failed sends and unresolved addresses count as loss, not as sent") {
@@ -222,17 +226,17 @@ TEST_CASE("failed sends and unresolved addresses count as loss, not as sent") {
   rig.engine.run(t0);
   rig.engine.run(t0 + 100 * kMs);
   rig.engine.run(t0 + 700 * kMs);
-  CHECK(rig.counter(rig.fam.sent) == 0);
+  CHECK(rig.m()->sent.get() == 0);
   CHECK(rig.fam.send_errors_v4->Value() == 2);
-  CHECK(rig.gauge(rig.fam.loss) == 1);
-  CHECK(rig.gauge(rig.fam.up) == 0);
+  CHECK(rig.m()->loss.get() == 1);
+  CHECK(rig.m()->up.get() == 0);
   rig.engine.set_address("s/d0", sockaddr_storage{});  // DNS never answered
   const std::size_t before = rig.sent.size();
   rig.engine.run(t0 + 1000 * kMs);
   rig.engine.run(t0 + 1100 * kMs);
   rig.engine.run(t0 + 1700 * kMs);
   CHECK(rig.sent.size() == before);
-  CHECK(rig.gauge(rig.fam.up) == 0);
+  CHECK(rig.m()->up.get() == 0);
 }
 
 TEST_CASE("start times spread across the interval: no thundering herd") {
@@ -270,16 +274,16 @@ TEST_CASE("a reload keeps counters and schedule of unchanged targets, drops remo
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(to).sin_addr, a, sizeof a);
     rig.deliver(Rig::reply_to(p), a, now + kMs, kMs);
   }
-  CHECK(rig.counter(rig.fam.received, 0) == 1);
+  CHECK(rig.m(0)->received.get() == 1);
   // Reload with only d0 left.
   std::vector<Target> keep = {rig.targets[0]};
   rig.engine.set_targets(keep, now + 2 * kMs);
   CHECK(rig.engine.size() == 1);
-  CHECK(rig.counter(rig.fam.received, 0) == 1);
-  auto collected = rig.reg.Collect();
-  for (const auto& fam : collected)
-    for (const auto& m : fam.metric)
-      for (const auto& l : m.label) CHECK(l.value != "d1");
+  CHECK(rig.m(0)->received.get() == 1);
+  std::string text;
+  rig.expo.render(text);
+  CHECK(text.find("device=\"d1\"") == std::string::npos);
+  CHECK(text.find("device=\"d0\"") != std::string::npos);
   // d0 is probed again one interval after its previous round.
   const std::size_t before = rig.sent.size();
   rig.engine.run(now + 1000 * kMs);
@@ -296,4 +300,35 @@ TEST_CASE("pacing: sends beyond the rate are deferred, not dropped") {
   }
   CHECK(rig.sent.size() == 200);
   CHECK(now >= 1900 * kMs);  // 200 packets at 100/s take about two seconds
+}
+
+TEST_CASE("the exposition renders every series in the text format") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 2, spacing: 100ms, rtt_buckets: [0.001, 0.01]}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  rig.engine.run(t0 + 100 * kMs);
+  rig.deliver(Rig::reply_to(rig.sent[0].second), "127.0.0.1", t0 + 101 * kMs, 500000);   // 0.5 ms
+  rig.deliver(Rig::reply_to(rig.sent[1].second), "127.0.0.1", t0 + 102 * kMs, 5 * kMs);  // 5 ms
+  std::string text;
+  rig.expo.render(text);
+  const std::string l = "device=\"d0\",site=\"s\"";
+  for (const std::string& line : {
+           std::string("# TYPE siteprobe_icmp_rtt_seconds histogram"),
+           "siteprobe_device_up{" + l + "} 1",
+           "siteprobe_icmp_packets_sent_total{" + l + "} 2",
+           "siteprobe_icmp_packets_received_total{" + l + "} 2",
+           "siteprobe_icmp_loss_ratio{" + l + "} 0",
+           "siteprobe_icmp_errors_total{" + l + ",type=\"unreachable\"} 0",
+           "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"0.001\"} 1",
+           "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"0.01\"} 2",
+           "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"+Inf\"} 2",
+           "siteprobe_icmp_rtt_seconds_sum{" + l + "} 0.0055",
+           "siteprobe_icmp_rtt_seconds_count{" + l + "} 2",
+       }) {
+    INFO(line);
+    CHECK(text.find(line + "\n") != std::string::npos);
+  }
+  // Label values are escaped.
+  CHECK(render_labels({{"name", "a\"b\\c\nd"}, {"a", "Bắc Kạn"}}) ==
+        "a=\"Bắc Kạn\",name=\"a\\\"b\\\\c\\nd\"");
 }

@@ -1,0 +1,71 @@
+#include "probes/series.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace siteprobe::probes {
+
+std::string render_labels(const prometheus::Labels& labels) {
+  std::string out;
+  for (const auto& [k, v] : labels) {
+    if (!out.empty()) out += ',';
+    out += k;
+    out += "=\"";
+    for (char c : v) {
+      if (c == '\\' || c == '"')
+        out += '\\', out += c;
+      else if (c == '\n')
+        out += "\\n";
+      else
+        out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+void append_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    char b[32];
+    out.append(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, v).ptr - b));
+  }
+}
+
+void append_header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+Histogram::Histogram(std::vector<double> b)
+    : bounds(std::move(b)), buckets(std::make_unique<Count[]>(bounds.size() + 1)) {
+  for (double x : bounds) {
+    std::string s = "le=\"";
+    append_value(s, x);
+    le.push_back(s + "\"");
+  }
+}
+
+void Histogram::observe(double x) {
+  const auto i = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), x) - bounds.begin());
+  buckets[i].inc();
+  sum.set(sum.get() + x);  // the loop thread is the only writer
+}
+
+std::uint64_t Histogram::count() const {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i <= bounds.size(); ++i) n += buckets[i].get();
+  return n;
+}
+
+}  // namespace siteprobe::probes
