@@ -749,8 +749,8 @@ std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& 
   if (int e = open_icmp(AF_INET, v4)) {
     err = std::string("cannot open an ICMP socket (") + std::strerror(e) +
           "). Either grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or setcap "
-          "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group: "
-          "sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
+          "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group (gid " +
+          std::to_string(getgid()) + "): sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
     return nullptr;
   }
   const int e6 = open_icmp(AF_INET6, v6);
