@@ -226,6 +226,7 @@ class Parser {
   Overrides parse_overrides(const YAML::Node& n, const std::string& path);
   void parse_levels(const YAML::Node& n);
   void parse_global(const YAML::Node& n);
+  void parse_site_state(const YAML::Node& n);
   void parse_auth(const YAML::Node& n);
   void parse_sites(const YAML::Node& n);
   void parse_device(const YAML::Node& n, const std::string& path, Site& site, std::set<std::string>& names);
@@ -319,6 +320,33 @@ void Parser::parse_global(const YAML::Node& n) {
   if (auto v = n["icmp_max_packets_per_second"])
     if (auto d = number_of(v, "global.icmp_max_packets_per_second", 10, 1e6))
       cfg_.icmp_max_packets_per_second = *d;
+}
+
+void Parser::parse_site_state(const YAML::Node& n) {
+  if (!check_map(n, "site_state",
+                 {"down_after", "up_after", "window", "degraded_loss", "degraded_rtt", "reachability_roles"}))
+    return;
+  auto& st = cfg_.site_state;
+  for (auto [key, into] :
+       {std::pair{"down_after", &st.down_after}, {"up_after", &st.up_after}, {"window", &st.window}})
+    if (auto v = n[key])
+      if (auto i = int_of(v, std::string("site_state.") + key, 1, 100)) *into = static_cast<int>(*i);
+  if (auto v = n["degraded_loss"])
+    if (auto d = number_of(v, "site_state.degraded_loss", 0, 1)) st.degraded_loss = *d;
+  if (auto v = n["degraded_rtt"])
+    if (auto d =
+            duration_of(v, "site_state.degraded_rtt", std::chrono::milliseconds(1), std::chrono::seconds(60)))
+      st.degraded_rtt = *d;
+  if (auto v = n["reachability_roles"]) {
+    if (!v.IsSequence() || v.size() == 0) {
+      error(v.Mark(), "site_state.reachability_roles", "must be a non-empty list of roles");
+    } else {
+      st.reachability_roles.clear();
+      for (std::size_t i = 0; i < v.size(); ++i)
+        if (auto r = string_of(v[i], "site_state.reachability_roles[" + std::to_string(i) + "]"))
+          st.reachability_roles.push_back(*r);
+    }
+  }
 }
 
 std::optional<std::string> Parser::secret_of(const YAML::Node& parent, const std::string& key,
@@ -470,7 +498,7 @@ void Parser::parse_auth(const YAML::Node& n) {
 
 void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
                           std::set<std::string>& names) {
-  if (!check_map(n, path, {"name", "address", "role", "profile", "icmp"})) return;
+  if (!check_map(n, path, {"name", "address", "role", "profile", "reachability", "icmp"})) return;
   Device d;
   bool ok = true;
   for (const char* req : {"name", "address", "role"})
@@ -562,6 +590,14 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
     ok = false;
   }
   d.icmp = eff;
+  const auto& rr = cfg_.site_state.reachability_roles;
+  d.reachability = std::find(rr.begin(), rr.end(), d.role) != rr.end();
+  if (auto v = n["reachability"]) {
+    if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+      d.reachability = v.Scalar() == "true";
+    else
+      error(v.Mark(), path + ".reachability", "must be true or false");
+  }
   if (ok) site.devices.push_back(std::move(d));
 }
 
@@ -749,10 +785,13 @@ LoadResult Parser::run(const std::string& text) {
 
 void Parser::parse(const std::string& text) {
   const YAML::Node root = YAML::Load(text);
-  if (!check_map(root, "", {"levels", "global", "defaults", "roles", "profiles", "auth", "sites"})) return;
+  if (!check_map(root, "",
+                 {"levels", "global", "site_state", "defaults", "roles", "profiles", "auth", "sites"}))
+    return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
   if (auto n = root["global"]) parse_global(n);
+  if (auto n = root["site_state"]) parse_site_state(n);
   if (auto n = root["defaults"]) {
     defaults_block_ = parse_overrides(n, "defaults");
     defaults_block_.icmp.apply_to(defaults_);

@@ -44,8 +44,9 @@ struct Device {
   std::string name;
   std::string address;  // IPv4 or IPv6 literal, or a DNS name
   std::string role;
-  std::string profile;  // empty if none
-  IcmpSettings icmp;    // effective settings: defaults < role < profile < device
+  std::string profile;        // empty if none
+  IcmpSettings icmp;          // effective settings: defaults < role < profile < device
+  bool reachability = false;  // decides whether its site is reachable (site_state.reachability_roles)
 };
 
 struct Site {
@@ -61,11 +62,22 @@ struct Site {
   std::vector<std::string> chain;
 };
 
+// How site states are derived from probe rounds (daemon/site_state.h).
+struct SiteStateSettings {
+  int down_after = 2;  // consecutive failed rounds before a device counts as down
+  int up_after = 2;    // consecutive good rounds before it counts as up again
+  int window = 10;     // rounds over which loss and RTT are averaged for "degraded" and MOS
+  double degraded_loss = 0.1;
+  Duration degraded_rtt = std::chrono::milliseconds(150);
+  std::vector<std::string> reachability_roles = {"router"};
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
   Duration dns_refresh = std::chrono::minutes(5);
   double icmp_max_packets_per_second = 20000;
+  SiteStateSettings site_state;
   std::map<std::string, AuthProfile> auth;
   std::vector<Site> sites;
 

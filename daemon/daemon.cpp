@@ -58,6 +58,15 @@ Daemon::Daemon(Options opts)
       registry_(std::make_shared<prometheus::Registry>()),
       http_(registry_, ready_),
       info_(std::make_shared<probes::StaticText>()),
+      states_(std::make_shared<SiteStates>([](const Site& s, SiteState from, SiteState to) {
+        // Logged once per change, never per round.
+        log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
+            {{"site", s.id},
+             {"name", s.name},
+             {"level", s.level},
+             {"from", to_string(from)},
+             {"to", to_string(to)}});
+      })),
       dns_failures_(build<prometheus::Counter>(*registry_, "siteprobe_dns_lookup_failures_total",
                                                "Failed DNS lookups of a device's address.")),
       reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful",
@@ -112,6 +121,10 @@ bool Daemon::start() {
   log(LogLevel::Info, "icmp sockets open", {{"mode", mode}});
   http_.add(icmp->exposition());
   http_.add(info_);
+  http_.add(states_);
+  http_.add(states_->quality());
+  icmp->on_round(
+      [this](const std::string& key, const probes::RoundResult& round) { states_->on_round(key, round); });
   probers_.push_back(std::move(icmp));
 
   auto on_signal = [](uv_signal_t* h, int signum) {
@@ -132,6 +145,7 @@ bool Daemon::start() {
         const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
         self->loop_lag_.Set(lag > 0 ? lag : 0);
         self->lag_last_ = now;
+        self->states_->evaluate();
       },
       1000, 1000);
 
@@ -227,6 +241,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
   info_->set(site_info + device_info);
+  states_->configure(cfg);
   for (auto& p : probers_) {
     p->set_targets(*cfg, targets);
     for (const auto& t : targets)

@@ -18,6 +18,7 @@
 
 #include "daemon/config.h"
 #include "daemon/http.h"
+#include "daemon/site_state.h"
 #include "probes/probe.h"
 
 namespace siteprobe {
@@ -70,6 +71,7 @@ class Daemon {
   bool loop_closed_ = false;
 
   std::shared_ptr<probes::StaticText> info_;
+  std::shared_ptr<SiteStates> states_;
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;

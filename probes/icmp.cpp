@@ -475,6 +475,8 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
   s.m->jitter.set(pairs ? jsum / pairs : 0.0);
   s.m->rtt_mean.set(got ? sum / got : std::nan(""));
   s.m->up.set(got > 0 ? 1 : 0);
+  if (on_round_)
+    on_round_(s.key, {static_cast<int>(n), got, got ? sum / got : 0.0, pairs ? jsum / pairs : 0.0});
 }
 
 void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
@@ -625,6 +627,7 @@ class IcmpProber final : public Prober {
     arm();
   }
   std::shared_ptr<const Exposition> exposition() const override { return exposition_; }
+  void on_round(RoundFn fn) override { engine_.on_round(std::move(fn)); }
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     engine_.set_address(key, addr);
   }

@@ -106,6 +106,7 @@ class IcmpEngine {
   ~IcmpEngine();
 
   void set_rate(double packets_per_second) { rate_ = packets_per_second; }
+  void on_round(RoundFn fn) { on_round_ = std::move(fn); }
   void set_ident(bool ipv6, std::uint16_t ident) { ident_[ipv6] = ident; }
   void set_targets(const std::vector<Target>& targets, std::int64_t now);
   void set_address(const std::string& key, const sockaddr_storage& addr);
@@ -145,6 +146,7 @@ class IcmpEngine {
   std::uint64_t cookie_;
   SendFn send_;
   Clock realtime_;
+  RoundFn on_round_;
   std::uint16_t ident_[2] = {0, 0};
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
   std::vector<std::uint32_t> free_;

@@ -8,6 +8,7 @@
 #include <prometheus/labels.h>
 #include <sys/socket.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,9 +25,18 @@ struct Target {
   const Device* device = nullptr;
 };
 
+// What one completed round of a target measured.
+struct RoundResult {
+  int attempted = 0, received = 0;
+  double rtt_mean = 0, jitter = 0;  // seconds; meaningful only if received > 0
+};
+using RoundFn = std::function<void(const std::string& key, const RoundResult&)>;
+
 class Prober {
  public:
   virtual ~Prober() = default;
+  // Called on the loop after each completed round of a target.
+  virtual void on_round(RoundFn fn) = 0;
   // Replaces the target set. Targets whose key and labels survive keep their schedule, their
   // counters and their histograms; new ones start at a splayed offset in their interval.
   // Global settings (rates and the like) come from `config`.

@@ -1,0 +1,228 @@
+#include "daemon/site_state.h"
+
+#include <algorithm>
+
+namespace siteprobe {
+
+const char* to_string(SiteState s) {
+  switch (s) {
+    case SiteState::Up:
+      return "up";
+    case SiteState::Degraded:
+      return "degraded";
+    case SiteState::Down:
+      return "down";
+    case SiteState::Unreachable:
+      return "unreachable";
+    case SiteState::Unknown:
+      break;
+  }
+  return "unknown";
+}
+
+EModel emodel(double rtt_s, double jitter_s, double loss_ratio) {
+  const double eff = rtt_s * 1000 + 2 * jitter_s * 1000 + 10;
+  double r = eff < 160 ? 93.2 - eff / 40 : 93.2 - (eff - 120) / 10;
+  r -= 2.5 * loss_ratio * 100;
+  r = std::clamp(r, 0.0, 100.0);
+  const double mos = 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r);
+  return {r, std::clamp(mos, 1.0, 4.5)};
+}
+
+bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
+  int att = 0, rec = 0;
+  double rtt = 0;
+  for (const auto& w : window) {
+    att += w.attempted;
+    rec += w.received;
+    rtt += w.rtt_mean * w.received;
+  }
+  if (att == 0 || rec == 0) return false;
+  return 1.0 - static_cast<double>(rec) / att > st.degraded_loss ||
+         rtt / rec > std::chrono::duration<double>(st.degraded_rtt).count();
+}
+
+void SiteStates::configure(std::shared_ptr<const Config> config) {
+  std::map<std::string, DeviceTrack> devices;
+  std::vector<SiteTrack> sites(config->sites.size());
+  std::map<std::string, std::size_t> index;
+  const auto chain = config->chain_labels();
+  for (std::size_t i = 0; i < config->sites.size(); ++i) {
+    const Site& s = config->sites[i];
+    index[s.id] = i;
+    prometheus::Labels l{{"site", s.id}, {"level", s.level}};
+    for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
+    sites[i].labels = probes::render_labels(l);
+    if (auto old = site_index_.find(s.id);
+        old != site_index_.end() && sites_[old->second].labels == sites[i].labels) {
+      sites[i].state = sites_[old->second].state;
+      sites[i].changes = sites_[old->second].changes;
+    }
+    for (const auto& d : s.devices) {
+      const std::string key = s.id + "/" + d.name;
+      prometheus::Labels dl = l;
+      dl["device"] = d.name;
+      dl["role"] = d.role;
+      DeviceTrack t;
+      if (auto old = devices_.find(key); old != devices_.end()) t = std::move(old->second);
+      t.site = i;
+      t.reachability = d.reachability;
+      const std::string labels = probes::render_labels(dl);
+      if (!t.q || t.q->labels != labels) {
+        if (t.q) quality_->set.remove(t.q);
+        t.q = std::make_shared<Quality>();
+        t.q->labels = labels;
+        quality_->set.add(t.q);
+      }
+      t.window.resize(std::min(t.window.size(), static_cast<std::size_t>(config->site_state.window)));
+      devices[key] = std::move(t);
+    }
+  }
+  for (auto& [key, t] : devices_)
+    if (t.q && !devices.count(key)) quality_->set.remove(t.q);
+  config_ = std::move(config);
+  devices_ = std::move(devices);
+  sites_ = std::move(sites);
+  site_index_ = std::move(index);
+  evaluate();
+}
+
+void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) {
+  auto it = devices_.find(key);
+  if (it == devices_.end()) return;
+  DeviceTrack& t = it->second;
+  const auto& st = config_->site_state;
+  if (r.received > 0) {
+    t.goods++;
+    t.fails = 0;
+    if (t.verdict == -1 || t.goods >= st.up_after) t.verdict = 1;
+  } else {
+    t.fails++;
+    t.goods = 0;
+    if (t.fails >= st.down_after) t.verdict = 0;
+  }
+  t.window.push_back({r.attempted, r.received, r.rtt_mean, r.jitter});
+  while (t.window.size() > static_cast<std::size_t>(st.window)) t.window.pop_front();
+  int att = 0, rec = 0;
+  double rtt = 0, jitter = 0;
+  for (const auto& w : t.window) {
+    att += w.attempted;
+    rec += w.received;
+    rtt += w.rtt_mean * w.received;
+    jitter += w.jitter * w.received;
+  }
+  if (rec > 0) {
+    const EModel e = emodel(rtt / rec, jitter / rec, 1.0 - static_cast<double>(rec) / att);
+    t.q->r.set(e.r);
+    t.q->mos.set(e.mos);
+  } else {
+    t.q->r.set(0);
+    t.q->mos.set(1);
+  }
+}
+
+void SiteStates::evaluate() {
+  const auto& st = config_->site_state;
+  const std::size_t n = config_->sites.size();
+  // Own status per site from its reachability devices (all devices if none is marked).
+  std::vector<int> ok(n, 0), failing(n, 0), degraded(n, 0), reach(n, 0), total(n, 0);
+  for (const auto& [key, t] : devices_) total[t.site]++, reach[t.site] += t.reachability;
+  for (const auto& [key, t] : devices_) {
+    if (reach[t.site] > 0 && !t.reachability) continue;
+    if (t.verdict == 1) {
+      ok[t.site]++;
+      if (t.degraded(st)) degraded[t.site]++;
+    } else if (t.verdict == 0) {
+      failing[t.site]++;
+    }
+  }
+  // Parents come before children in level order, so one pass in that order settles the tree.
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return config_->sites[a].level_index < config_->sites[b].level_index;
+  });
+  bool any_top = false, top_reached = false;
+  for (std::size_t i : order) {
+    const Site& s = config_->sites[i];
+    const int considered = reach[i] > 0 ? reach[i] : total[i];
+    SiteState next = SiteState::Unknown;
+    if (ok[i] > 0)
+      next = degraded[i] > 0 ? SiteState::Degraded : SiteState::Up;
+    else if (considered > 0 && failing[i] == considered)
+      next = SiteState::Down;
+    if (next == SiteState::Down && !s.parent.empty()) {
+      const SiteState p = sites_[site_index_.at(s.parent)].state;
+      if (p == SiteState::Down || p == SiteState::Unreachable) next = SiteState::Unreachable;
+    }
+    if (s.parent.empty()) {
+      any_top = true;
+      top_reached = top_reached || next != SiteState::Down;
+    }
+    SiteTrack& t = sites_[i];
+    if (next != t.state) {
+      const SiteState from = t.state;
+      t.state = next;
+      t.changes++;
+      if (on_change_) on_change_(s, from, next);
+    }
+  }
+  vantage_up_ = !any_top || top_reached;
+
+  std::string out;
+  probes::append_header(out, "siteprobe_site_state", "gauge",
+                        "Site state: 0 unknown, 1 up, 2 degraded, 3 down, 4 unreachable (parent down).");
+  for (const auto& t : sites_) {
+    out += "siteprobe_site_state{" + t.labels + "} ";
+    probes::append_value(out, static_cast<std::uint64_t>(t.state));
+    out += '\n';
+  }
+  probes::append_header(out, "siteprobe_site_status", "gauge",
+                        "1 for the site's current state, 0 for the others.");
+  for (const auto& t : sites_)
+    for (auto s :
+         {SiteState::Up, SiteState::Degraded, SiteState::Down, SiteState::Unreachable, SiteState::Unknown})
+      out += "siteprobe_site_status{" + t.labels + ",state=\"" + to_string(s) + "\"} " +
+             (s == t.state ? "1\n" : "0\n");
+  probes::append_header(out, "siteprobe_site_state_changes_total", "counter", "Changes of the site's state.");
+  for (const auto& t : sites_) {
+    out += "siteprobe_site_state_changes_total{" + t.labels + "} ";
+    probes::append_value(out, t.changes);
+    out += '\n';
+  }
+  probes::append_header(out, "siteprobe_vantage_up", "gauge",
+                        "0 when every top-level site is down: siteprobe cannot reach the network core, so "
+                        "nothing below can be judged.");
+  out += std::string("siteprobe_vantage_up ") + (vantage_up_ ? "1\n" : "0\n");
+  text_.set(std::move(out));
+}
+
+SiteState SiteStates::state(const std::string& site_id) const {
+  auto it = site_index_.find(site_id);
+  return it == site_index_.end() ? SiteState::Unknown : sites_[it->second].state;
+}
+
+void SiteStates::render(std::string& out) const {
+  text_.render(out);
+}
+
+void SiteStates::QualityExposition::render(std::string& out) const {
+  const auto all = set.snapshot();
+  probes::append_header(out, "siteprobe_device_r_factor", "gauge",
+                        "E-model R-factor estimated from RTT, jitter and loss over the last rounds "
+                        "(audio-path proxy, ITU-T G.107 simplified).");
+  for (const auto& q : all) {
+    out += "siteprobe_device_r_factor{" + q->labels + "} ";
+    probes::append_value(out, q->r.get());
+    out += '\n';
+  }
+  probes::append_header(out, "siteprobe_device_mos", "gauge",
+                        "Mean opinion score (1..4.5) estimated from the R-factor (audio-path proxy).");
+  for (const auto& q : all) {
+    out += "siteprobe_device_mos{" + q->labels + "} ";
+    probes::append_value(out, q->mos.get());
+    out += '\n';
+  }
+}
+
+}  // namespace siteprobe

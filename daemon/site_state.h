@@ -1,0 +1,99 @@
+// Topology-aware site state, with Nagios "parents" semantics.
+//
+// Each device's rounds are damped into ok/failing (down_after consecutive failed rounds to fail,
+// up_after good ones to recover) and averaged over a window of rounds (loss, RTT, jitter). A site's
+// own status comes from its reachability devices (routers by default): up if any is ok (degraded
+// if an ok one is over the loss or RTT threshold), down if all are failing, unknown before that.
+// Then the tree decides: a site whose own status is down is `unreachable` when its parent is down
+// or unreachable, else `down`. Only the verdict is suppressed; probing and device metrics go on.
+//
+// The same window gives each device an E-model (ITU-T G.107, simplified) R-factor and MOS, an
+// audio-path proxy for the video endpoints.
+//
+// Threading: on_round() and evaluate() run on the loop; render() on HTTP threads.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "probes/probe.h"
+#include "probes/series.h"
+
+namespace siteprobe {
+
+enum class SiteState { Unknown = 0, Up = 1, Degraded = 2, Down = 3, Unreachable = 4 };
+const char* to_string(SiteState s);
+
+struct EModel {
+  double r, mos;
+};
+// effective latency = rtt + 2*jitter + 10 ms (round trip, in ms);
+// R = 93.2 - eff/40 if eff < 160 else 93.2 - (eff - 120)/10; R -= 2.5 * loss%; R in [0, 100];
+// MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), in [1, 4.5].
+EModel emodel(double rtt_s, double jitter_s, double loss_ratio);
+
+class SiteStates final : public probes::Exposition {
+ public:
+  using ChangeFn = std::function<void(const Site& site, SiteState from, SiteState to)>;
+
+  explicit SiteStates(ChangeFn on_change)
+      : on_change_(std::move(on_change)), quality_(std::make_shared<QualityExposition>()) {}
+  // Takes a new inventory, keeping what is known about sites and devices that are still there (a
+  // reload must not reset states, damping or change counters).
+  void configure(std::shared_ptr<const Config> config);
+
+  void on_round(const std::string& key, const probes::RoundResult& r);
+  // Recomputes every site's state (cheap: once a second, not per round) and re-renders.
+  void evaluate();
+  SiteState state(const std::string& site_id) const;
+  bool vantage_up() const { return vantage_up_; }
+  void render(std::string& out) const override;
+  std::shared_ptr<const probes::Exposition> quality() const { return quality_; }
+
+ private:
+  struct Quality {  // one device's path quality series
+    std::size_t pos = 0;
+    std::string labels;
+    probes::Value r{std::nan("")}, mos{std::nan("")};
+  };
+  struct QualityExposition final : probes::Exposition {
+    probes::SeriesSet<Quality> set;
+    void render(std::string& out) const override;
+  };
+  struct DeviceTrack {
+    std::size_t site = 0;
+    bool reachability = false;
+    int verdict = -1;  // -1 unknown, 0 failing, 1 ok
+    int fails = 0, goods = 0;
+    struct Round {
+      int attempted, received;
+      double rtt_mean, jitter;
+    };
+    std::deque<Round> window;
+    std::shared_ptr<Quality> q;
+    bool degraded(const SiteStateSettings& st) const;
+  };
+  struct SiteTrack {
+    SiteState state = SiteState::Unknown;
+    std::uint64_t changes = 0;
+    std::string labels;  // rendered, without `state`
+  };
+
+  std::shared_ptr<const Config> config_;
+  ChangeFn on_change_;
+  std::map<std::string, DeviceTrack> devices_;  // by "site/device"
+  std::vector<SiteTrack> sites_;                // parallel to config_->sites
+  std::map<std::string, std::size_t> site_index_;
+  std::shared_ptr<QualityExposition> quality_;
+  bool vantage_up_ = true;
+  probes::StaticText text_;
+};
+
+}  // namespace siteprobe
