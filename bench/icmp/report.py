@@ -162,6 +162,9 @@ def table(path, md):
     fp = {r["n"]: num(r, "cpu_ms_per_1k") for r in recs if r.get("tool") == "fping"}
     for r in recs:
         n, tool = r["n"], r["tool"]
+        if r.get("status") == "slow shutdown":  # a note, not a row
+            notes.append(f"{tool} @ {n}: slow shutdown: {r.get('msg', '').strip()}")
+            continue
         if r.get("status", "ok") != "ok":
             rows.append([tool, n, r.get("rate", ""), "—", "—", "—", "—", "—", "—", "—"])
             notes.append(f"{tool} @ {n} targets, {r.get('rate', '')}: {r['status']}: "
@@ -177,7 +180,7 @@ def table(path, md):
         if tool == "siteprobe":
             notes.append(
                 f"siteprobe @ {n}: in window sent={r.get('sent')} received={r.get('received')} "
-                f"rx_queue_drops={r.get('drops')} send_errors={r.get('send_errors')} "
+                f"rx_queue_drops={r.get('drops')} (since start {r.get('drops_since_start')}) send_errors={r.get('send_errors')} "
                 f"late={r.get('late')} invalid={r.get('invalid')} duplicates={r.get('dups')}; "
                 f"loop lag {r.get('loop_lag_ms')} ms; RSS before first scrape {r.get('rss0_mb')} MB, "
                 f"peak RSS {r.get('hwm_mb')} MB; CPU per scrape {r.get('scrape_cpu_ms')} ms")

@@ -54,12 +54,15 @@ ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12}
 rss_mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 calc() { python3 -c "print($1)"; }
 alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-stop() { # stop PID with SIGNAL, wait up to 15 s
-  local p=$1 sig=${2:-TERM}
+STOP_S=0 STOP_KILLED=0
+stop() { # stop PID with SIGNAL, wait up to 20 s, then SIGKILL; sets STOP_S and STOP_KILLED
+  local p=$1 sig=${2:-TERM} t0 i
+  t0=$(now); STOP_KILLED=0
   kill -"$sig" "$p" 2>/dev/null || true
-  for _ in $(seq 150); do alive "$p" || break; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
+  for i in $(seq 200); do alive "$p" || break; sleep 0.1; done
+  if alive "$p"; then STOP_KILLED=1; kill -KILL "$p" 2>/dev/null || true; fi
   wait "$p" 2>/dev/null || true
+  STOP_S=$(calc "round($(now) - $t0, 1)")
 }
 # sleep SECONDS while checking that PID stays alive; returns 1 if it died
 watch_for() {
@@ -159,12 +162,20 @@ bench_siteprobe() {
     cpu_ms_per_1k="$cpu_per_1k" loss_pct="$loss" rss_mb="$rss" rss0_mb="$rss0" hwm_mb="$hwm" \
     scrape_ms="$(calc "$med * 1000")" scrape_mb="$(calc "$size / 1e6")" scrape_cpu_ms="$scrape_cpu" \
     sent="$sent" received="$recv" drops="$((drop1 - drop0))" send_errors="$((serr1 - serr0))" \
-    late="$((late1 - late0))" invalid="$((inv1 - inv0))" dups="$((dup1 - dup0))" loop_lag_ms="$lag1" meta="$META"
+    late="$((late1 - late0))" invalid="$((inv1 - inv0))" dups="$((dup1 - dup0))" loop_lag_ms="$lag1" \
+    drops_since_start="$drop1" meta="$META"
   if (( crashed )); then
     $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status="crashed during scrapes" \
       msg="$(tail -5 "$d/siteprobe.log")"
   fi
   stop "$sp"
+  if (( STOP_KILLED )); then
+    echo "   siteprobe did not exit within 20 s of SIGTERM; killed"
+    $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status="slow shutdown" \
+      msg="still running 20 s after SIGTERM (SIGKILLed); log: $(tail -1 "$d/siteprobe.log")"
+  else
+    echo "   siteprobe exited $STOP_S s after SIGTERM"
+  fi
   grep -E 'level=(warn|error)' "$d/siteprobe.log" | head -5 | sed 's/^/   log: /' || true
 }
 

@@ -1,0 +1,179 @@
+#include "daemon/site_state.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+using namespace siteprobe;
+
+namespace {
+
+// Province P, districts D1 and D2, communes C1 and C2 under D1 and C3 under D2. Each site has a
+// router (decides reachability) and a video endpoint (does not).
+struct Tree {
+  std::shared_ptr<const Config> cfg;
+  std::vector<std::tuple<std::string, SiteState, SiteState>> changes;
+  SiteStates st{
+      [this](const Site& s, SiteState from, SiteState to) { changes.emplace_back(s.id, from, to); }};
+
+  explicit Tree(const std::string& extra = "") {
+    std::string text = extra + "sites:\n";
+    for (auto [id, level, parent] : {std::tuple{"P", "province", ""},
+                                     {"D1", "district", "P"},
+                                     {"D2", "district", "P"},
+                                     {"C1", "commune", "D1"},
+                                     {"C2", "commune", "D1"},
+                                     {"C3", "commune", "D2"}}) {
+      text += std::string("  - {id: ") + id + ", name: " + id + ", level: " + level;
+      if (*parent) text += std::string(", parent: ") + parent;
+      text +=
+          ", devices: [{name: r, address: 127.0.0.1, role: router}, {name: vc, address: 127.0.0.2, role: "
+          "vc_endpoint}]}\n";
+    }
+    auto r = parse_config(text, "t.yml");
+    REQUIRE(r.config);
+    cfg = r.config;
+    st.configure(cfg);
+  }
+  void round(const std::string& key, bool up, double rtt = 0.01, int attempted = 5, int received = -1) {
+    st.on_round(key, {attempted, up ? (received < 0 ? attempted : received) : 0, rtt, 0.001});
+  }
+  // Every device answers except those listed, for `n` rounds, then the states are evaluated.
+  void rounds(int n, const std::vector<std::string>& dead = {}) {
+    for (int i = 0; i < n; ++i)
+      for (const auto& s : cfg->sites)
+        for (const auto& d : s.devices) {
+          const std::string key = s.id + "/" + d.name;
+          round(key, std::find(dead.begin(), dead.end(), key) == dead.end());
+        }
+    st.evaluate();
+  }
+  std::string text() {
+    std::string out;
+    st.render(out);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the E-model maps RTT, jitter and loss to R and MOS as documented") {
+  auto good = emodel(0.020, 0.002, 0);  // eff 34 ms: R = 93.2 - 0.85
+  CHECK(good.r == Approx(92.35));
+  CHECK(good.mos == Approx(4.4).epsilon(0.01));
+  auto far = emodel(0.300, 0.010, 0);  // eff 330 ms: R = 93.2 - 21
+  CHECK(far.r == Approx(72.2));
+  auto lossy = emodel(0.020, 0.002, 0.04);  // 4 % loss costs 10 points
+  CHECK(lossy.r == Approx(82.35));
+  CHECK(emodel(2.0, 0.5, 1.0).mos == 1.0);  // clamped
+  CHECK(emodel(0, 0, 0).mos <= 4.5);
+}
+
+TEST_CASE("sites start unknown and become up after their first good round") {
+  Tree t;
+  t.st.evaluate();
+  CHECK(t.st.state("P") == SiteState::Unknown);
+  t.rounds(1);
+  for (const auto& s : t.cfg->sites) CHECK(t.st.state(s.id) == SiteState::Up);
+  CHECK(t.st.vantage_up());
+}
+
+TEST_CASE("a dead district: the district is down, its communes unreachable, the rest untouched") {
+  Tree t;
+  t.rounds(3);
+  t.changes.clear();
+  const std::vector<std::string> dead = {"D1/r", "D1/vc", "C1/r", "C1/vc", "C2/r", "C2/vc"};
+  t.rounds(1, dead);  // one failed round is not enough (down_after 2): only the window's loss shows
+  CHECK(t.st.state("D1") == SiteState::Degraded);
+  t.rounds(1, dead);
+  CHECK(t.st.state("D1") == SiteState::Down);
+  CHECK(t.st.state("C1") == SiteState::Unreachable);
+  CHECK(t.st.state("C2") == SiteState::Unreachable);
+  CHECK(t.st.state("D2") == SiteState::Up);
+  CHECK(t.st.state("C3") == SiteState::Up);
+  CHECK(t.changes.size() == 6);  // D1, C1, C2: up -> degraded -> down/unreachable
+  const std::string text = t.text();
+  CHECK(
+      text.find("siteprobe_site_state{district=\"D1\",level=\"district\",province=\"P\",site=\"D1\"} 3\n") !=
+      std::string::npos);
+  CHECK(text.find("siteprobe_site_status{district=\"D1\",level=\"commune\",province=\"P\",site=\"C1\",state="
+                  "\"unreachable\"} 1\n") != std::string::npos);
+  // Back after up_after good rounds (degraded while the lost rounds are in the window).
+  t.rounds(1);
+  CHECK(t.st.state("D1") == SiteState::Down);
+  t.rounds(1);
+  CHECK(t.st.state("D1") == SiteState::Degraded);
+  CHECK(t.st.state("C1") == SiteState::Degraded);
+  t.rounds(10);
+  CHECK(t.st.state("D1") == SiteState::Up);
+}
+
+TEST_CASE("a commune down alone is down; a dead video endpoint does not take its site down") {
+  Tree t;
+  t.rounds(2);
+  t.rounds(2, {"C3/r", "C3/vc", "C2/vc"});
+  CHECK(t.st.state("C3") == SiteState::Down);
+  CHECK(t.st.state("C2") == SiteState::Up);
+  CHECK(t.st.state("D2") == SiteState::Up);
+}
+
+TEST_CASE("a flapping router makes its site degraded, never down") {
+  Tree t;
+  t.rounds(2);
+  for (int i = 0; i < 10; ++i)
+    t.rounds(1, i % 2 ? std::vector<std::string>{"C1/r"} : std::vector<std::string>{});
+  CHECK(t.st.state("C1") == SiteState::Degraded);
+  CHECK(t.changes.size() == 7);  // each site's unknown -> up, then C1 up -> degraded once
+}
+
+TEST_CASE("degraded over the loss or RTT threshold of the window; 2 % loss stays up") {
+  Tree t;
+  for (int i = 0; i < 10; ++i) {
+    for (const auto& s : t.cfg->sites)
+      for (const auto& d : s.devices) t.round(s.id + "/" + d.name, true, 0.01, 50, i == 3 ? 49 : 50);
+  }
+  t.st.evaluate();
+  CHECK(t.st.state("C1") == SiteState::Up);
+  for (int i = 0; i < 10; ++i) t.round("C1/r", true, 0.01, 5, 4);  // 20 % loss
+  for (int i = 0; i < 10; ++i) t.round("C2/r", true, 0.4);         // slow
+  t.st.evaluate();
+  CHECK(t.st.state("C1") == SiteState::Degraded);
+  CHECK(t.st.state("C2") == SiteState::Degraded);
+}
+
+TEST_CASE("the vantage is lost when every top-level site is down") {
+  Tree t;
+  t.rounds(2);
+  std::vector<std::string> all;
+  for (const auto& s : t.cfg->sites)
+    for (const auto& d : s.devices) all.push_back(s.id + "/" + d.name);
+  t.rounds(2, all);
+  CHECK_FALSE(t.st.vantage_up());
+  CHECK(t.st.state("P") == SiteState::Down);
+  CHECK(t.st.state("D1") == SiteState::Unreachable);
+  CHECK(t.text().find("siteprobe_vantage_up 0\n") != std::string::npos);
+}
+
+TEST_CASE("reachability roles and the per-device override are honoured") {
+  Tree t("site_state: {reachability_roles: [vc_endpoint], down_after: 1}\n");
+  t.rounds(1);
+  t.rounds(1, {"C1/r"});
+  CHECK(t.st.state("C1") == SiteState::Up);  // the router does not decide here
+  t.rounds(1, {"C1/vc"});
+  CHECK(t.st.state("C1") == SiteState::Down);
+}
+
+TEST_CASE("a reload keeps site states, damping and change counters of what stays") {
+  Tree t;
+  t.rounds(2);
+  t.rounds(1, {"C1/r"});  // one failure counted, not yet down
+  t.st.configure(t.cfg);  // the same inventory again
+  CHECK(t.st.state("C1") == SiteState::Degraded);
+  t.rounds(1, {"C1/r"});  // the second consecutive failure
+  CHECK(t.st.state("C1") == SiteState::Down);
+  CHECK(t.text().find("siteprobe_site_state_changes_total{district=\"D1\",level=\"commune\",province=\"P\","
+                      "site=\"C1\"} 3\n") != std::string::npos);
+  std::string q;
+  t.st.quality()->render(q);
+  CHECK(q.find("siteprobe_device_mos{device=\"vc\",district=\"D1\",level=\"commune\",province=\"P\",role="
+               "\"vc_endpoint\",site=\"C1\"}") != std::string::npos);
+}
