@@ -1,15 +1,94 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds siteprobe and runs it on the reference inventory
-# (config/bac-kan.yml: 117 sites of Bắc Kạn province, every address a loopback stand-in) until
-# Ctrl-C. Needs root for raw ICMP.
+# The demo: installs dependencies, builds siteprobe, and runs it on the reference inventory of Bắc
+# Kạn province (117 sites) next to a real Prometheus (with siteprobe's alert rules) and Alertmanager,
+# all on loopback. One district, Pác Nặm, and its communes are test hosts in a network namespace
+# this script creates; after a minute the script takes that district's link down, so the Prometheus
+# UI shows exactly one critical alert (SiteDown pac-nam) and its communes as unreachable.
+# Runs until Ctrl-C, then removes everything it started. Needs root (raw ICMP, ip netns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh build
-listen=${SITEPROBE_LISTEN:-127.0.0.1:9723}
-build/daemon/siteprobe check config/bac-kan.yml
-echo
-echo "siteprobe demo: metrics at http://$listen/metrics  (Ctrl-C to stop)"
-echo "  try: curl -s http://$listen/metrics | grep 'siteprobe_device_up{' | head"
-echo
-exec build/daemon/siteprobe --config config/bac-kan.yml --web.listen-address "$listen"
+ROOT=$(pwd)
+RUN=$(mktemp -d /tmp/siteprobe-demo.XXXXXX)
+NS=siteprobe-demo-pacnam
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip link del spdemo0 2>/dev/null || true
+  ip netns del $NS 2>/dev/null || true
+  rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+# Pác Nặm (district 8) lives behind a veth link: 127.10.8.N -> 10.199.8.N, its communes
+# 127.18.J.N -> 10.199.(100+J).N, all addresses of the namespace's loopback.
+ip netns del $NS 2>/dev/null || true
+ip netns add $NS
+ip link add spdemo0 type veth peer name spdemo1 netns $NS
+ip addr add 10.199.0.1/30 dev spdemo0
+ip -n $NS addr add 10.199.0.2/30 dev spdemo1
+ip link set spdemo0 up; ip -n $NS link set spdemo1 up; ip -n $NS link set lo up
+ip route replace 10.199.0.0/16 via 10.199.0.2
+python3 - config/bac-kan.yml "$RUN/inventory.yml" >"$RUN/addresses" <<'PY'
+import re, sys
+src, dst = sys.argv[1], sys.argv[2]
+def move(m):
+    a = m.group(1).split(".")
+    if a[1] == "10" and a[2] == "8": new = f"10.199.8.{a[3]}"
+    elif a[1] == "18": new = f"10.199.{100 + int(a[2])}.{a[3]}"
+    else: return m.group(0)
+    print(new)
+    return f"address: {new}"
+open(dst, "w").write(re.sub(r"address: (127\.\d+\.\d+\.\d+)", move, open(src).read()))
+PY
+while read -r a; do ip -n $NS addr add "$a/32" dev lo; done <"$RUN/addresses"
+
+listen=127.0.0.1:9723
+build/daemon/siteprobe check "$RUN/inventory.yml"
+build/daemon/siteprobe --config "$RUN/inventory.yml" --web.listen-address $listen 2>"$RUN/siteprobe.log" &
+pids+=($!)
+cat >"$RUN/prometheus.yml" <<YAML
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+rule_files: ["$ROOT/alerts/siteprobe.rules.yml"]
+alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:9093"]}]}]}
+scrape_configs:
+  - job_name: siteprobe
+    static_configs: [{targets: ["$listen"]}]
+YAML
+prometheus --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus" \
+  --web.listen-address=127.0.0.1:9090 >"$RUN/prometheus.log" 2>&1 &
+pids+=($!)
+alertmanager --config.file="$ROOT/alerts/alertmanager.yml" --storage.path="$RUN/alertmanager" \
+  --web.listen-address=127.0.0.1:9093 --cluster.listen-address= >"$RUN/alertmanager.log" 2>&1 &
+pids+=($!)
+
+cat <<MSG
+
+siteprobe demo (Ctrl-C to stop)
+  siteprobe metrics   http://$listen/metrics
+  Prometheus          http://127.0.0.1:9090/alerts   (rules: alerts/siteprobe.rules.yml)
+  Alertmanager        http://127.0.0.1:9093
+In 60 s the demo takes Pác Nặm's district link down. About a minute later Prometheus shows one
+critical alert, SiteDown for pac-nam, and its communes are unreachable, not down:
+  curl -s http://$listen/metrics | grep 'siteprobe_site_state{district="pac-nam"'
+
+MSG
+sleep 60
+ip -n $NS link set spdemo1 down
+echo "$(date +%T) Pác Nặm's link is down."
+for _ in $(seq 1 36); do
+  sleep 5
+  if curl -s 'http://127.0.0.1:9090/api/v1/alerts' | grep -q '"alertname":"SiteDown".*"state":"firing"'; then
+    echo "$(date +%T) Prometheus alerts now firing:"
+    curl -s 'http://127.0.0.1:9090/api/v1/alerts' | python3 -c 'import json,sys
+for a in json.load(sys.stdin)["data"]["alerts"]:
+    if a["state"] == "firing": print("  ", a["labels"]["alertname"], a["labels"].get("severity"), a["labels"].get("site", ""))'
+    curl -s "http://$listen/metrics" | grep -E '^siteprobe_site_state\{district="pac-nam"' | sed 's/^/   /'
+    break
+  fi
+done
+echo "Leave it running to explore; Ctrl-C to stop and clean up."
+wait

@@ -11,6 +11,8 @@ pkgs=(
   iproute2 nftables curl python3 procps systemd
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
+  # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
+  prometheus prometheus-alertmanager
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

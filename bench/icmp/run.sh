@@ -198,7 +198,7 @@ bench_fping() {
   fi
   if (( died )); then
     local rc=0; wait "$fp" || rc=$?
-    echo "   fping exited (status $rc): $(grep -v '^\s*$' "$err" | grep -v xmt/rcv | head -1)"
+    echo "   fping exited (status $rc): $(grep -v '^\s*$' "$err" | grep -v xmt/rcv | grep -v '^\[' | head -1)"
     $REPORT add "$RESULTS" tool=fping n="$n" rate="$rate" status="refused (exit $rc)" \
       msg="$(grep -v '^\s*$' "$err" | grep -v xmt/rcv | grep -v '^\[' | head -2)"
     return
