@@ -9,6 +9,7 @@
 #  and nothing else is ever notified (2 % loss must not page or warn).
 source "$(dirname "$0")/lib.sh"
 need_root
+need_netns
 for b in prometheus alertmanager; do command -v $b >/dev/null || fail "$b not installed (scripts/install-deps.sh)"; done
 ROOT=$(pwd)
 

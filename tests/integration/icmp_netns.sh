@@ -7,6 +7,7 @@
 # siteprobe runs inside its own namespace too, so no packet touches the host's network.
 source "$(dirname "$0")/lib.sh"
 need_root
+need_netns
 command -v nft >/dev/null || fail "nft not installed (apt-get install nftables)"
 
 P=spp$$ A=spa$$ B=spb$$

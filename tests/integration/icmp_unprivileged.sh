@@ -4,6 +4,7 @@
 # names both fixes. Runs as user nobody inside a namespace of its own (the sysctl is per namespace).
 source "$(dirname "$0")/lib.sh"
 need_root
+need_netns
 command -v setpriv >/dev/null || fail "setpriv missing (util-linux)"
 
 NS=spu$$

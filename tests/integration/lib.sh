@@ -13,6 +13,16 @@ need_root() {
   if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (raw ICMP, ip netns, nftables)"; exit 77; fi
 }
 
+# need_netns: skip (77) where network namespaces cannot be made at all, e.g. inside a plain chroot
+# whose / is not a mount point; on a real machine (CI) they work and the test runs.
+need_netns() {
+  local probe=spprobe$$
+  if ! ip netns add $probe 2>"$TMP/netns.err"; then
+    echo "SKIP: cannot create network namespaces here: $(cat "$TMP/netns.err")"; exit 77
+  fi
+  ip netns del $probe
+}
+
 cleanup() {
   local rc=$?
   if [ -n "$SP_PID" ] && kill -0 "$SP_PID" 2>/dev/null; then kill -TERM "$SP_PID" 2>/dev/null || true; wait "$SP_PID" 2>/dev/null || true; fi

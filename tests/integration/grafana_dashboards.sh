@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The Grafana dashboards against live data: siteprobe runs on the reference inventory
+# (config/bac-kan.yml, loopback stand-ins only), a real Prometheus scrapes it every second, and
+# grafana/check-dashboards.py runs every dashboard query (variables resolved from the live data)
+# on Prometheus's /api/v1/query. Each must parse and return data. Everything listens on
+# 127.0.0.1 only. Needs root (raw ICMP to the 127.x stand-ins) and /usr/bin/prometheus.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+need_root
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+WARMUP=${WARMUP:-25}     # seconds of data before the queries run
+LIMIT=${LIMIT:-110}      # seconds for the whole test
+[ -x "$PROMETHEUS" ] || fail "$PROMETHEUS not found (apt-get install -y prometheus)"
+
+# Bounded runtime: every wait below is bounded, and a watchdog fails the test after $LIMIT s.
+trap 'fail "timeout after $LIMIT s"' TERM
+( trap 'kill $s; exit 0' TERM; sleep "$LIMIT" & s=$!; wait $s; kill -TERM $$ ) >/dev/null 2>&1 &
+WATCHDOG=$!
+CLEANUPS+=("kill -TERM $WATCHDOG")
+
+python3 "$ROOT/grafana/check-dashboards.py" || fail "static dashboard checks"
+
+start_siteprobe "$ROOT/config/bac-kan.yml"
+pass "siteprobe ready on $SP_URL"
+
+PROM_PORT=$(free_port)
+PROM_URL="http://127.0.0.1:$PROM_PORT"
+cat >"$TMP/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: siteprobe
+    static_configs:
+      - targets: ['127.0.0.1:$SP_PORT']
+YAML
+"$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prometheus-data" \
+  --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$TMP/prometheus.log" 2>&1 &
+PROM_PID=$!
+CLEANUPS+=("kill -TERM $PROM_PID; wait $PROM_PID")
+for _ in $(seq 1 100); do
+  curl -fsS -m 2 "$PROM_URL/-/ready" >/dev/null 2>&1 && break
+  kill -0 "$PROM_PID" 2>/dev/null || { cat "$TMP/prometheus.log"; fail "prometheus exited"; }
+  sleep 0.1
+done
+curl -fsS -m 2 "$PROM_URL/-/ready" >/dev/null || fail "prometheus not ready after 10 s"
+pass "prometheus ready on $PROM_URL"
+
+# Wait until Prometheus scrapes siteprobe, then let every device finish a couple of rounds
+# (interval 10 s in the reference inventory) so rates and histograms have data.
+for _ in $(seq 1 50); do
+  curl -fsS -m 2 "$PROM_URL/api/v1/query" --data-urlencode 'query=up{job="siteprobe"} == 1' |
+    grep -q '"value"' && break
+  sleep 0.2
+done
+curl -fsS -m 2 "$PROM_URL/api/v1/query" --data-urlencode 'query=up{job="siteprobe"} == 1' |
+  grep -q '"value"' || fail "prometheus does not scrape siteprobe"
+pass "prometheus scrapes siteprobe; waiting ${WARMUP}s for data"
+sleep "$WARMUP" & wait $!
+
+rc=0
+python3 "$ROOT/grafana/check-dashboards.py" --prometheus "$PROM_URL" &
+CLEANUPS+=("kill $!")
+wait $! || rc=$?
+[ $rc -eq 0 ] || fail "dashboard queries (see BAD lines above)"
+pass "every dashboard query parses and returns data"
