@@ -65,7 +65,13 @@ bool decode_echo(const std::uint8_t* p, std::size_t len, EchoFields& f) {
 }  // namespace
 
 std::vector<std::uint8_t> build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes) {
-  std::vector<std::uint8_t> b(kIcmpHeader + std::max(payload_bytes, kPayloadMin), 0);
+  std::vector<std::uint8_t> b;
+  build_echo(ipv6, f, payload_bytes, b);
+  return b;
+}
+
+void build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes, std::vector<std::uint8_t>& b) {
+  b.assign(kIcmpHeader + std::max(payload_bytes, kPayloadMin), 0);
   b[0] = ipv6 ? kV6EchoRequest : kV4EchoRequest;
   put16(&b[4], f.ident);
   put16(&b[6], f.seq);
@@ -76,7 +82,6 @@ std::vector<std::uint8_t> build_echo(bool ipv6, const EchoFields& f, std::size_t
   put_be(d + 16, f.send_ns);
   for (std::size_t i = kPayloadMin; i < b.size() - kIcmpHeader; ++i) d[i] = static_cast<std::uint8_t>(i);
   if (!ipv6) put16(&b[2], checksum(b.data(), b.size()));
-  return b;
 }
 
 std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len) {
@@ -197,11 +202,12 @@ void IcmpExposition::render(std::string& out) const {
   each("siteprobe_device_up", "gauge",
        "1 if the device answered at least one echo request in its last round.",
        [](const IcmpSeries& s) { return s.up.get(); });
-  each("siteprobe_icmp_packets_sent_total", "counter", "ICMP echo requests sent.",
-       [](const IcmpSeries& s) { return s.sent.get(); });
+  // Received before sent: a reply counted during the scrape never shows without its request.
   each("siteprobe_icmp_packets_received_total", "counter",
        "ICMP echo replies received in time and matched to a request.",
        [](const IcmpSeries& s) { return s.received.get(); });
+  each("siteprobe_icmp_packets_sent_total", "counter", "ICMP echo requests sent.",
+       [](const IcmpSeries& s) { return s.sent.get(); });
   each("siteprobe_icmp_duplicate_replies_total", "counter", "Echo replies received more than once.",
        [](const IcmpSeries& s) { return s.duplicates.get(); });
   each("siteprobe_icmp_late_replies_total", "counter", "Echo replies received after their timeout.",
@@ -439,7 +445,8 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
   const bool v6 = s.addr.ss_family == AF_INET6;
   EchoFields f{ident_[v6], seq, cookie_, idx, s.generation, realtime_()};
-  if (send_(s.addr, build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes))))
+  build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes), pkt_);  // reuses one buffer
+  if (send_(s.addr, pkt_))
     s.m->sent.inc();
   else
     (v6 ? m_.send_errors_v6 : m_.send_errors_v4)->Increment();

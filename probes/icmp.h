@@ -48,6 +48,7 @@ struct EchoFields {
 // Builds an echo request of kIcmpHeader + payload_bytes into `out`. For IPv4 the checksum is
 // filled in; for IPv6 the kernel computes it.
 std::vector<std::uint8_t> build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes);
+void build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes, std::vector<std::uint8_t>& out);
 
 enum class IcmpKind { EchoReply, Unreachable, TimeExceeded, Other, Truncated };
 
@@ -146,6 +147,7 @@ class IcmpEngine {
   std::uint64_t cookie_;
   SendFn send_;
   Clock realtime_;
+  std::vector<std::uint8_t> pkt_;
   RoundFn on_round_;
   std::uint16_t ident_[2] = {0, 0};
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free

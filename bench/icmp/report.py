@@ -5,7 +5,7 @@ Subcommands:
   gen N INTERVAL_S DIR      write DIR/targets.txt and DIR/inventory.yml (loopback targets only)
   port                      print a free TCP port on 127.0.0.1
   scrape URL                print "sent received drops send_errors late invalid duplicates bytes
-                            loop_lag_ms" (counters summed over all series)
+                            loop_lag_ms unanswered" (counters summed over all series)
   fping-split FILE          sum the 2nd SIGQUIT split block of fping's stderr: "hosts xmt rcv"
   fping-lines FILE          print how many per-host lines follow the last "[HH:MM:SS]" header
   add FILE k=v ...          append one result record (JSON line)
@@ -81,8 +81,12 @@ WANT = {
 
 
 def scrape(url):
+    """Sum the counters over all series. `unanswered` is the sum over targets of
+    max(0, sent - received): a reply counted before its request (the two families are rendered
+    one after the other while probing goes on) cancels out instead of hiding a lost packet."""
     sums = [0.0] * len(WANT)
     nbytes = 0
+    per = {}  # label set -> [sent, received]
     with urllib.request.urlopen(url, timeout=120) as r:
         for line in r:
             nbytes += len(line)
@@ -94,9 +98,14 @@ def scrape(url):
             k = WANT.get(line[:end].decode())
             if k is None:
                 continue
-            rest = line[line.rfind(b"}") + 1:] if brace >= 0 else line[sp:]
-            sums[k] += float(rest.split()[0])
-    print(" ".join(str(int(x)) for x in sums[:7]), nbytes, f"{sums[7] * 1000:.1f}")
+            close = line.rfind(b"}")
+            rest = line[close + 1:] if brace >= 0 else line[sp:]
+            v = float(rest.split()[0])
+            sums[k] += v
+            if k <= 1:
+                per.setdefault(line[brace:close], [0.0, 0.0])[k] = v
+    unanswered = sum(max(0.0, s - r) for s, r in per.values())
+    print(" ".join(str(int(x)) for x in sums[:7]), nbytes, f"{sums[7] * 1000:.1f}", int(unanswered))
 
 
 HDR = re.compile(r"^\[\d\d:\d\d:\d\d\]$")
@@ -180,6 +189,7 @@ def table(path, md):
         if tool == "siteprobe":
             notes.append(
                 f"siteprobe @ {n}: in window sent={r.get('sent')} received={r.get('received')} "
+                f"(naive loss {r.get('naive_loss_pct')} %) "
                 f"rx_queue_drops={r.get('drops')} (since start {r.get('drops_since_start')}) send_errors={r.get('send_errors')} "
                 f"late={r.get('late')} invalid={r.get('invalid')} duplicates={r.get('dups')}; "
                 f"loop lag {r.get('loop_lag_ms')} ms; RSS before first scrape {r.get('rss0_mb')} MB, "

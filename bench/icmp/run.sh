@@ -147,21 +147,23 @@ bench_siteprobe() {
   done
   cb=$(ticks "$sp"); tb=$(now)
   alive "$sp" || crashed=1
-  read -r sent0 recv0 drop0 serr0 late0 inv0 dup0 _ <<<"$s0"
-  read -r sent1 recv1 drop1 serr1 late1 inv1 dup1 _ lag1 <<<"$s1"
+  read -r sent0 recv0 drop0 serr0 late0 inv0 dup0 _ _ unans0 <<<"$s0"
+  read -r sent1 recv1 drop1 serr1 late1 inv1 dup1 _ lag1 unans1 <<<"$s1"
   local sent=$((sent1 - sent0)) recv=$((recv1 - recv0))
-  local pps cpu_rate cpu_per_1k loss med scrape_cpu
+  local pps cpu_rate cpu_per_1k loss naive med scrape_cpu
   pps=$(calc "$sent / ($ts1 - $ts0)")
   cpu_rate=$(calc "($c1 - $c0) / $HZ / ($tc1 - $tc0)")            # CPU seconds per second
   cpu_per_1k=$(calc "($cpu_rate / $pps * 1e6) if $pps > 0 else 'nan'")
-  loss=$(calc "(100 * (1 - $recv / $sent)) if $sent > 0 else 'nan'")
+  # false loss: growth of sum over targets of max(0, sent - received), over packets sent
+  loss=$(calc "(100 * ($unans1 - $unans0) / $sent) if $sent > 0 else 'nan'")
+  naive=$(calc "round(100 * (1 - $recv / $sent), 4) if $sent > 0 else 'nan'")
   med=$(printf '%s\n' "${times[@]}" | sort -g | sed -n 3p)
   scrape_cpu=$(calc "round(max(0, (($cb - $ca) / $HZ - $cpu_rate * ($tb - $ta))) / 5 * 1000, 1)")
   echo "   sent $sent received $recv in window, CPU $(calc "round($cpu_rate * 100, 1)") %"
   $REPORT add "$RESULTS" tool=siteprobe n="$n" rate="$rate" status=ok pps="$pps" \
     cpu_ms_per_1k="$cpu_per_1k" loss_pct="$loss" rss_mb="$rss" rss0_mb="$rss0" hwm_mb="$hwm" \
     scrape_ms="$(calc "$med * 1000")" scrape_mb="$(calc "$size / 1e6")" scrape_cpu_ms="$scrape_cpu" \
-    sent="$sent" received="$recv" drops="$((drop1 - drop0))" send_errors="$((serr1 - serr0))" \
+    sent="$sent" received="$recv" naive_loss_pct="$naive" drops="$((drop1 - drop0))" send_errors="$((serr1 - serr0))" \
     late="$((late1 - late0))" invalid="$((inv1 - inv0))" dups="$((dup1 - dup0))" loop_lag_ms="$lag1" \
     drops_since_start="$drop1" meta="$META"
   if (( crashed )); then
