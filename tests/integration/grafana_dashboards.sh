@@ -59,7 +59,9 @@ done
 curl -fsS -m 2 "$PROM_URL/api/v1/query" --data-urlencode 'query=up{job="siteprobe"} == 1' |
   grep -q '"value"' || fail "prometheus does not scrape siteprobe"
 pass "prometheus scrapes siteprobe; waiting ${WARMUP}s for data"
-sleep "$WARMUP" & wait $!
+sleep "$WARMUP" >/dev/null 2>&1 &
+CLEANUPS+=("kill $!")
+wait $!
 
 rc=0
 python3 "$ROOT/grafana/check-dashboards.py" --prometheus "$PROM_URL" &
