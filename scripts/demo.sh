@@ -61,7 +61,7 @@ YAML
 prometheus --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prometheus" \
   --web.listen-address=127.0.0.1:9090 >"$RUN/prometheus.log" 2>&1 &
 pids+=($!)
-alertmanager --config.file="$ROOT/alerts/alertmanager.yml" --storage.path="$RUN/alertmanager" \
+prometheus-alertmanager --config.file="$ROOT/alerts/alertmanager.yml" --storage.path="$RUN/alertmanager" \
   --web.listen-address=127.0.0.1:9093 --cluster.listen-address= >"$RUN/alertmanager.log" 2>&1 &
 pids+=($!)
 

@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
-for b in prometheus alertmanager; do command -v $b >/dev/null || fail "$b not installed (scripts/install-deps.sh)"; done
+for b in prometheus prometheus-alertmanager; do command -v $b >/dev/null || fail "$b not installed (scripts/install-deps.sh)"; done
 ROOT=$(pwd)
 
 P=spep$$ A=spea$$ B=speb$$
@@ -57,7 +57,7 @@ scrape_configs:
 YAML
 ip netns exec $P python3 "$ROOT/tests/integration/webhook.py" $WH "$TMP/notes.jsonl" &
 CLEANUPS+=("kill $!")
-ip netns exec $P alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
+ip netns exec $P prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
   --web.listen-address=127.0.0.1:$AM --cluster.listen-address= >"$TMP/am.log" 2>&1 &
 CLEANUPS+=("kill $!")
 ip netns exec $P prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \

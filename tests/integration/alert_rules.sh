@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Alerting rules and the example Alertmanager config: promtool check rules, promtool test rules,
+# amtool check-config, and every alert covered by at least one test in which it fires.
+# Takes the siteprobe binary as $1 like the other integration tests, and does not use it.
+# Needs promtool and amtool (Debian: prometheus, prometheus-alertmanager; scripts/install-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RULES=alerts/siteprobe.rules.yml
+TESTS=alerts/siteprobe.rules.test.yml
+AM=alerts/alertmanager.yml
+RUNBOOK=docs/runbook.md
+
+failed=()
+
+for tool in promtool amtool; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "FAIL: $tool not found (apt-get install prometheus prometheus-alertmanager, or scripts/install-deps.sh)" >&2
+    exit 1
+  fi
+done
+
+run() {  # run NAME COMMAND...: runs it, shows its output, records a failure
+  local name=$1
+  shift
+  echo "--- $name: $*"
+  if "$@"; then
+    echo "ok: $name"
+  else
+    echo "FAIL: $name (exit $?)" >&2
+    failed+=("$name")
+  fi
+}
+
+run "promtool check rules" promtool check rules "$RULES"
+run "promtool test rules" promtool test rules "$TESTS"
+run "amtool check-config" amtool check-config "$AM"
+
+# Every alert name must have at least one test case that expects it to fire (a non-empty
+# exp_alerts under its alertname).
+echo "--- coverage: every alert of $RULES fires in $TESTS"
+alerts=$(sed -n 's/^ *- alert: *\([A-Za-z0-9_]*\).*/\1/p' "$RULES" | sort -u)
+fired=$(awk '
+  /^ *alertname:/ { name = $2 }
+  /^ *exp_alerts: *$/ { if (name != "") print name }
+' "$TESTS" | sort -u)
+missing=$(comm -23 <(echo "$alerts") <(echo "$fired"))
+if [ -n "$missing" ]; then
+  echo "FAIL: no test where these alerts fire: $(echo $missing)" >&2
+  failed+=("coverage")
+else
+  echo "ok: all $(echo "$alerts" | wc -l) alerts fire in at least one test"
+fi
+
+# runbook_url anchors should exist as headings in docs/runbook.md (GitHub anchor rules). Reported
+# as warnings only, so the rules can land before the runbook sections.
+echo "--- runbook anchors"
+anchors=$(sed -n 's/^#\{1,6\} \(.*\)$/\1/p' "$RUNBOOK" |
+  tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9 _-]//g; s/ /-/g' | sort -u)
+for a in $(sed -n 's/.*runbook_url:.*runbook\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u); do
+  if ! grep -qx -- "$a" <<<"$anchors"; then
+    echo "WARNING: $RUNBOOK has no section for #$a"
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "PASS: alert rules, rule tests and Alertmanager config"
