@@ -29,17 +29,23 @@ EModel emodel(double rtt_s, double jitter_s, double loss_ratio) {
   return {r, std::clamp(mos, 1.0, 4.5)};
 }
 
-bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
+SiteStates::DeviceTrack::Average SiteStates::DeviceTrack::average() const {
   int att = 0, rec = 0;
-  double rtt = 0;
+  double rtt = 0, jitter = 0;
   for (const auto& w : window) {
     att += w.attempted;
     rec += w.received;
     rtt += w.rtt_mean * w.received;
+    jitter += w.jitter * w.received;
   }
-  if (att == 0 || rec == 0) return false;
-  return 1.0 - static_cast<double>(rec) / att > st.degraded_loss ||
-         rtt / rec > std::chrono::duration<double>(st.degraded_rtt).count();
+  if (rec == 0) return {att == 0 ? 0.0 : 1.0, 0, 0, false};
+  return {1.0 - static_cast<double>(rec) / att, rtt / rec, jitter / rec, true};
+}
+
+bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
+  const Average a = average();
+  return a.answered &&
+         (a.loss > st.degraded_loss || a.rtt > std::chrono::duration<double>(st.degraded_rtt).count());
 }
 
 void SiteStates::configure(std::shared_ptr<const Config> config) {
@@ -103,16 +109,9 @@ void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) 
   }
   t.window.push_back({r.attempted, r.received, r.rtt_mean, r.jitter});
   while (t.window.size() > static_cast<std::size_t>(st.window)) t.window.pop_front();
-  int att = 0, rec = 0;
-  double rtt = 0, jitter = 0;
-  for (const auto& w : t.window) {
-    att += w.attempted;
-    rec += w.received;
-    rtt += w.rtt_mean * w.received;
-    jitter += w.jitter * w.received;
-  }
-  if (rec > 0) {
-    const EModel e = emodel(rtt / rec, jitter / rec, 1.0 - static_cast<double>(rec) / att);
+  const auto a = t.average();
+  if (a.answered) {
+    const EModel e = emodel(a.rtt, a.jitter, a.loss);
     t.q->r.set(e.r);
     t.q->mos.set(e.mos);
   } else {

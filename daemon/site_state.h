@@ -78,6 +78,11 @@ class SiteStates final : public probes::Exposition {
     };
     std::deque<Round> window;
     std::shared_ptr<Quality> q;
+    struct Average {
+      double loss, rtt, jitter;  // over the window, RTT and jitter weighted by replies
+      bool answered;             // any reply in the window
+    };
+    Average average() const;
     bool degraded(const SiteStateSettings& st) const;
   };
   struct SiteTrack {
