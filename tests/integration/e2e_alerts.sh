@@ -7,8 +7,8 @@
 #     district's SiteDown), within 60 s; its communes are unreachable and silent;
 #  2. the link comes back -> a resolved notification; at the same moment one commune of the other
 #     district goes down -> exactly one notification for that commune;
-#  3. nothing else is ever notified, and Prometheus never has any other alert even pending:
-#     2 % loss pages nobody and warns nobody.
+#  3. nothing else is ever notified, and Prometheus never has any other alert firing: 2 % loss
+#     pages nobody and warns nobody. (Over longer windows the promtool tests check that too.)
 # Faster than the shipped example only where the shipped values are about long waits: Prometheus
 # scrapes and evaluates every 5 s, and Alertmanager's group_interval is 10 s (so the resolved
 # notification comes soon); group_wait, the rules and every siteprobe setting are as shipped.
@@ -109,20 +109,18 @@ wait_note() {  # wait_note STATUS "ALERTNAME SITE" TIMEOUT_S START_EPOCH -> seco
   done
   echo $(($(date +%s) - $4))
 }
-# alerts_except NAME SITE... -> every alert Prometheus holds (pending or firing) that is not NAME
-# for one of the SITEs, as "alertname site state".
-alerts_except() {
+# quiet_except NAME SITE...: fails if Prometheus has any firing alert other than NAME for one of the
+# SITEs. Pending ones are only shown: a loss rule can be pending in the first minutes, when its
+# 10-minute window holds a single lost request among a few dozen; its 5m `for` outlasts that.
+quiet_except() {
   ip netns exec $P curl -fsS "http://127.0.0.1:$PR/api/v1/alerts" | python3 -c 'import json,sys
-name, sites = sys.argv[1], sys.argv[2:]
+name, sites, bad = sys.argv[1], sys.argv[2:], 0
 for a in json.load(sys.stdin)["data"]["alerts"]:
     l = a["labels"]
     if not (l["alertname"] == name and l.get("site") in sites):
-        print(l["alertname"], l.get("site", "-"), a["state"])' "$@"
-}
-quiet_except() {  # quiet_except NAME SITE...: fails if Prometheus holds any other alert
-  local other
-  other=$(alerts_except "$@")
-  [ -z "$other" ] || { echo "$other"; fail "unexpected alerts in Prometheus (pending or firing)"; }
+        print(a["state"], l["alertname"], l.get("site", "-"))
+        bad |= a["state"] == "firing"
+sys.exit(bad)' "$@" || fail "unexpected firing alerts in Prometheus"
 }
 
 for s in bk d1 d1.c1 d1.c2 d2 d2.c1 d2.c2; do wait_for 'v == 1 or v == 2' siteprobe_site_state "site=\"$s\"" 40; done
@@ -157,4 +155,4 @@ for ns in $K $A $B; do  # the loss was real: every link's rule dropped requests
   [ "${dropped:-0}" -gt 0 ] || fail "nftables dropped nothing in $ns"
   echo "2 % loss rule in $ns dropped $dropped echo requests"
 done
-pass "nothing else notified or even pending under 2 % loss on every link"
+pass "nothing else notified or firing under 2 % loss on every link"
