@@ -52,14 +52,14 @@ else
   echo "ok: all $(echo "$alerts" | wc -l) alerts fire in at least one test"
 fi
 
-# runbook_url anchors should exist as headings in docs/runbook.md (GitHub anchor rules). Reported
-# as warnings only, so the rules can land before the runbook sections.
+# Every runbook_url anchor must exist as a heading in docs/runbook.md (GitHub anchor rules).
 echo "--- runbook anchors"
 anchors=$(sed -n 's/^#\{1,6\} \(.*\)$/\1/p' "$RUNBOOK" |
   tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9 _-]//g; s/ /-/g' | sort -u)
 for a in $(sed -n 's/.*runbook_url:.*runbook\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u); do
   if ! grep -qx -- "$a" <<<"$anchors"; then
-    echo "WARNING: $RUNBOOK has no section for #$a"
+    echo "FAIL: $RUNBOOK has no section for #$a" >&2
+    failed+=("runbook #$a")
   fi
 done
 
