@@ -30,11 +30,12 @@ trap 'exit 0' INT TERM
 # link goes down; the rest of the demo is the same.
 INV=config/bac-kan.yml
 ip netns del $NS 2>/dev/null || true
-if ip netns add $NS 2>"$RUN/netns.err"; then
+# `ip netns add` alone can succeed where entering the namespace cannot (a chroot with /run mounted).
+if ip netns add $NS 2>"$RUN/netns.err" && ip -n $NS link set lo up 2>"$RUN/netns.err"; then
   ip link add spdemo0 type veth peer name spdemo1 netns $NS
   ip addr add 10.199.0.1/30 dev spdemo0
   ip -n $NS addr add 10.199.0.2/30 dev spdemo1
-  ip link set spdemo0 up; ip -n $NS link set spdemo1 up; ip -n $NS link set lo up
+  ip link set spdemo0 up; ip -n $NS link set spdemo1 up
   ip route replace 10.199.0.0/16 via 10.199.0.2
   python3 - config/bac-kan.yml "$RUN/inventory.yml" >"$RUN/addresses" <<'PY'
 import re, sys
@@ -51,6 +52,7 @@ PY
   while read -r a; do ip -n $NS addr add "$a/32" dev lo; done <"$RUN/addresses"
   INV=$RUN/inventory.yml
 else
+  ip netns del $NS 2>/dev/null || true
   cat <<MSG
 
 NOTE: cannot create a network namespace here ($(head -n1 "$RUN/netns.err")).
