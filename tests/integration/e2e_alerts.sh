@@ -105,7 +105,7 @@ for l in open(sys.argv[1]):
 wait_note() {  # wait_note STATUS "ALERTNAME SITE" TIMEOUT_S START_EPOCH -> seconds since START
   until notes "$1" | grep -q "^$2 "; do
     sleep 0.5
-    [ $(($(date +%s) - $4)) -le "$3" ] || { cat "$TMP/notes.jsonl"; fail "no $1 notification '$2' within $3 s"; }
+    [ $(($(date +%s) - $4)) -le "$3" ] || { cat "$TMP/notes.jsonl" >&2; fail "no $1 notification '$2' within $3 s"; }
   done
   echo $(($(date +%s) - $4))
 }
@@ -150,9 +150,14 @@ pass "commune d2.c1 down: notified after ${t} s"
 for _ in 1 2 3 4; do quiet_except SiteDown d1 d2.c1; sleep 5; done
 [ "$(notes firing | sort)" = "$(printf 'SiteDown d1 critical pager\nSiteDown d2.c1 critical pager')" ] &&
   [ "$(notes resolved)" = "SiteDown d1 critical pager" ] || { cat "$TMP/notes.jsonl"; fail "unexpected notifications"; }
-for ns in $K $A $B; do  # the loss was real: every link's rule dropped requests
+# The loss was real. Per link only a handful of requests are expected (the province's link carries
+# one device: about 90 requests in the test, so 2 drops on average and none 1 time in 6); all
+# together about 10.
+total=0
+for ns in $K $A $B; do
   dropped=$(ip netns exec $ns nft list table inet siteprobe_test | sed -nE 's/.*counter packets ([0-9]+).*/\1/p')
-  [ "${dropped:-0}" -gt 0 ] || fail "nftables dropped nothing in $ns"
-  echo "2 % loss rule in $ns dropped $dropped echo requests"
+  echo "2 % loss rule in $ns dropped ${dropped:-0} echo requests"
+  total=$((total + ${dropped:-0}))
 done
+[ $total -gt 0 ] || fail "nftables dropped no echo request at all"
 pass "nothing else notified or firing under 2 % loss on every link"
