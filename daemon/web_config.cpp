@@ -3,6 +3,7 @@
 #include <crypt.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstring>
@@ -32,7 +33,7 @@ class Parser {
  public:
   explicit Parser(std::string file) : file_(std::move(file)) {
     const auto slash = file_.rfind('/');
-    dir_ = slash == std::string::npos ? "." : file_.substr(0, slash);
+    if (slash != std::string::npos) dir_ = file_.substr(0, slash + 1);
   }
 
   WebConfigResult run() {
@@ -97,7 +98,7 @@ class Parser {
 
   std::string path_of(const YAML::Node& n, const std::string& path) {
     std::string p = str(n, path);
-    return p.empty() || p[0] == '/' ? p : dir_ + "/" + p;
+    return p.empty() || p[0] == '/' ? p : dir_ + p;
   }
 
   void tls(const YAML::Node& t) {
@@ -174,9 +175,14 @@ std::string configure_tls(void* ssl_ctx, const WebConfig& c) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx, c.cert_file.c_str()) != 1)
     return "cannot load cert_file \"" + c.cert_file + "\": " + ssl_error();
-  if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx) != 1) {
+    if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return "key_file \"" + c.key_file + "\" does not match cert_file \"" + c.cert_file + "\"";
+    }
     return "cannot load key_file \"" + c.key_file + "\": " + ssl_error();
-  if (SSL_CTX_check_private_key(ctx) != 1) return "key_file does not match cert_file: " + ssl_error();
+  }
   if (!c.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, c.client_ca_file.c_str(), nullptr) != 1)
       return "cannot load client_ca_file \"" + c.client_ca_file + "\": " + ssl_error();
