@@ -175,13 +175,17 @@ std::string configure_tls(void* ssl_ctx, const WebConfig& c) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx, c.cert_file.c_str()) != 1)
     return "cannot load cert_file \"" + c.cert_file + "\": " + ssl_error();
-  if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
-    if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      ERR_clear_error();
-      return "key_file \"" + c.key_file + "\" does not match cert_file \"" + c.cert_file + "\"";
-    }
-    return "cannot load key_file \"" + c.key_file + "\": " + ssl_error();
+  const std::string mismatch =
+      "key_file \"" + c.key_file + "\" does not match cert_file \"" + c.cert_file + "\"";
+  if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH)
+      return "cannot load key_file \"" + c.key_file + "\": " + ssl_error();
+    ERR_clear_error();
+    return mismatch;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {  // e.g. an EC key for an RSA certificate
+    ERR_clear_error();
+    return mismatch;
   }
   if (!c.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, c.client_ca_file.c_str(), nullptr) != 1)
