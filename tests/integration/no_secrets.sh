@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # No SNMP secret (community, auth/priv passphrase; inline or from a file) ever shows up in
 # `siteprobe check` output, in the daemon's log at debug level (start, reloads good and bad), in a
-# POST /-/reload error body or on /metrics, including for inventories whose errors sit right at a
+# POST /-/reload error body or on /metrics (the devices are polled over SNMP with those secrets,
+# against a closed port), including for inventories whose errors sit right at a
 # secret. And site state changes are logged once per change, not once per round.
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -34,8 +35,9 @@ sites:
     name: Bắc Kạn
     level: province
     devices:
-      - {name: r1, address: 127.0.0.1, role: router}
-      - {name: dead, address: 127.0.0.2, role: switch}
+      - {name: r1, address: 127.0.0.1, role: router, snmp: {auth: v2-inline, port: 9, interval: 1s, timeout: 200ms}}
+      - {name: dead, address: 127.0.0.2, role: switch, snmp: {auth: v2-file, port: 9, interval: 1s, timeout: 200ms}}
+      - {name: v3, address: 127.0.0.3, role: switch, snmp: {auth: v3, port: 9, interval: 1s, timeout: 200ms}}
 YAML
 }
 good >inv.yml
@@ -77,7 +79,10 @@ done
 good >inv.yml
 kill -HUP "$SP_PID"
 wait_for 'v == 1' siteprobe_config_last_reload_successful '' 5
+sleep 2
 scrape >metrics.out
+sent=$(SNAPSHOT=metrics.out metric siteprobe_snmp_pdus_sent_total 'device="r1"')
+[ "$sent" != absent ] && ge "$sent" 1 || fail "r1 was not polled over SNMP ($sent)"
 [ "$(grep -c 'reload rejected' siteprobe.log)" -ge 16 ] || fail "broken reloads were not all rejected"
 [ "$(grep -c '^Inventory rejected' reload-bodies.out)" = "$(ls bad-*.yml | wc -l)" ] || fail "HTTP reloads not rejected"
 [ -z "$(leaks siteprobe.log reload-bodies.out metrics.out)" ] ||
