@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <cstring>
+#include <thread>
 
 namespace siteprobe {
 namespace {
@@ -157,11 +158,15 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
   if (web_.tls()) ports += "s";
   const char* options[] = {
       "listening_ports", ports.c_str(), "request_timeout_ms", "30000", "enable_keep_alive", "no", nullptr};
-  static thread_local std::string start_error;  // CivetWeb reports bind errors through log_message
+  // CivetWeb reports bind errors through log_message, on this thread. Its worker threads report
+  // per-connection trouble (failed TLS handshakes) the same way; those are dropped.
+  static std::string start_error;
+  static std::thread::id starter;
   start_error.clear();
+  starter = std::this_thread::get_id();
   mg_callbacks cb{};
   cb.log_message = [](const mg_connection*, const char* msg) {
-    if (start_error.empty()) start_error = msg;
+    if (std::this_thread::get_id() == starter && start_error.empty()) start_error = msg;
     return 1;
   };
   // Returning 1 tells CivetWeb the context is fully set up: certificate, key, versions, client CA.

