@@ -159,8 +159,8 @@ bool Daemon::start() {
   apply(r.config);
   if (opts_.enable_lifecycle)
     http_.enable_reload(&loop_, [this] {
-      std::vector<std::string> errors;
-      if (!reload(&errors) && errors.empty()) errors.push_back("reload failed");
+      std::vector<std::string> errors;  // empty after a successful reload
+      reload(&errors);
       return errors;
     });
   if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {

@@ -27,8 +27,7 @@ namespace siteprobe {
 struct Options {
   std::string config_file;
   std::string listen_address = ":9723";
-  WebConfig web;  // --web.config.file: TLS and basic auth
-
+  WebConfig web;                  // --web.config.file: TLS and basic auth
   bool enable_lifecycle = false;  // POST /-/reload
 };
 
