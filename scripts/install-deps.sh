@@ -14,7 +14,7 @@ pkgs=(
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager snmpd snmp
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
