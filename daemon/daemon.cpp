@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -124,8 +125,10 @@ bool Daemon::start() {
   http_.add(info_);
   http_.add(states_);
   http_.add(states_->quality());
-  icmp->on_round(
-      [this](const std::string& key, const probes::RoundResult& round) { states_->on_round(key, round); });
+  icmp->on_round([this](const std::string& key, const probes::RoundResult& round) {
+    watchdog_.progress();
+    states_->on_round(key, round);
+  });
   probers_.push_back(std::move(icmp));
   auto snmp = probes::make_snmp_prober(&loop_);
   http_.add(snmp->exposition());
@@ -154,13 +157,21 @@ bool Daemon::start() {
       1000, 1000);
 
   apply(r.config);
-  if (auto e = http_.start(opts_.listen_address); !e.empty()) {
+  if (opts_.enable_lifecycle)
+    http_.enable_reload(&loop_, [this] {
+      std::vector<std::string> errors;  // empty after a successful reload
+      reload(&errors);
+      return errors;
+    });
+  if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {
     log(LogLevel::Error, e);
     return false;
   }
   ready_ = true;
   log(LogLevel::Info, "siteprobe started",
       {{"version", SITEPROBE_VERSION}, {"listen", opts_.listen_address}, {"inventory", summarize(*config_)}});
+  notify("READY=1\nSTATUS=" + summarize(*config_));
+  watchdog_.start(&loop_);
   return true;
 }
 
@@ -180,7 +191,9 @@ void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   if (ready_) log(LogLevel::Info, "shutting down");
+  notify("STOPPING=1");
   ready_ = false;
+  watchdog_.close();
   http_.stop();
   for (auto& p : probers_) p->close();
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
@@ -188,19 +201,23 @@ void Daemon::shutdown() {
   for (auto* r : dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
 }
 
-bool Daemon::reload() {
+bool Daemon::reload(std::vector<std::string>* errors) {
   log(LogLevel::Info, "reloading inventory", {{"file", opts_.config_file}});
+  notify("RELOADING=1\n" + monotonic_usec());
   auto r = load_config(opts_.config_file);
+  if (errors) *errors = r.errors;
   if (!r.config) {
     for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
     log(LogLevel::Error, "reload rejected; the previous inventory keeps running",
         {{"errors", std::to_string(r.errors.size())}});
     reload_ok_.Set(0);
     reloads_failed_.Increment();
+    notify("READY=1");
     return false;
   }
   apply(r.config);
   log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}});
+  notify("READY=1\nSTATUS=" + summarize(*config_));
   return true;
 }
 
@@ -214,6 +231,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   probes::append_header(device_info, "siteprobe_device_info", "gauge",
                         "Inventory facts about a device; always 1.");
   const auto chain = cfg->chain_labels();
+  Duration longest{0};
   for (const auto& s : cfg->sites) {
     prometheus::Labels sl{{"site", s.id}, {"name", s.name}, {"level", s.level}, {"parent", s.parent}};
     for (std::size_t i = 0; i < chain.size(); ++i) sl[chain[i]] = s.chain[i];
@@ -227,6 +245,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     for (const auto& [k, v] : s.labels) sl[k] = v;
     site_info += "siteprobe_site_info{" + probes::render_labels(sl) + "} 1\n";
     for (const auto& d : s.devices) {
+      longest = std::max(longest, d.icmp.interval);
       probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
       auto dl = t.labels;
       dl["address"] = d.address;
@@ -245,6 +264,9 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
   info_->set(site_info + device_info);
+  // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
+  using ms = std::chrono::milliseconds;
+  watchdog_.expect(targets.empty() ? 0 : std::chrono::duration_cast<ms>(2 * longest + ms(5000)).count());
   states_->configure(cfg);
   for (auto& p : probers_) {
     p->set_targets(*cfg, targets);

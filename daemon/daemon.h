@@ -18,6 +18,7 @@
 
 #include "daemon/config.h"
 #include "daemon/http.h"
+#include "daemon/notify.h"
 #include "daemon/site_state.h"
 #include "probes/probe.h"
 
@@ -26,6 +27,8 @@ namespace siteprobe {
 struct Options {
   std::string config_file;
   std::string listen_address = ":9723";
+  WebConfig web;                  // --web.config.file: TLS and basic auth
+  bool enable_lifecycle = false;  // POST /-/reload
 };
 
 class Daemon {
@@ -44,7 +47,8 @@ class Daemon {
  private:
   struct DnsRequest;
 
-  bool reload();
+  // SIGHUP and POST /-/reload. `errors`, if given, receives the inventory's errors.
+  bool reload(std::vector<std::string>* errors = nullptr);
   void apply(std::shared_ptr<const Config> cfg);
   void resolve_all();
   void on_resolved(DnsRequest* req, int status, addrinfo* res);
@@ -66,6 +70,7 @@ class Daemon {
 
   uv_signal_t sig_term_{}, sig_int_{}, sig_hup_{};
   uv_timer_t lag_timer_{}, dns_timer_{};
+  Watchdog watchdog_;
   std::uint64_t lag_last_ = 0;
   bool stopping_ = false;
   bool loop_closed_ = false;

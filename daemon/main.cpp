@@ -15,13 +15,15 @@
 namespace {
 
 const char* const kUsage =
-    "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--log.level LEVEL]\n"
-    "                 [--log.format logfmt|json]\n"
+    "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]\n"
+    "                 [--web.enable-lifecycle] [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe --version\n"
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
     "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready (default :9723)\n"
+    "  --web.config.file FILE      TLS and basic auth, exporter-toolkit format (default: none)\n"
+    "  --web.enable-lifecycle      allow POST /-/reload (same as SIGHUP; default off)\n"
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n";
@@ -53,8 +55,13 @@ int main(int argc, char** argv) {
   siteprobe::Options opts;
   siteprobe::LogLevel level = siteprobe::LogLevel::Info;
   siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;
+  std::string web_config;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], v;
+    if (a == "--web.enable-lifecycle") {
+      opts.enable_lifecycle = true;
+      continue;
+    }
     if (a == "--version") {
       std::printf("siteprobe %s\n", SITEPROBE_VERSION);
       return 0;
@@ -76,6 +83,8 @@ int main(int argc, char** argv) {
       opts.config_file = v;
     else if (a == "--web.listen-address")
       opts.listen_address = v;
+    else if (a == "--web.config.file")
+      web_config = v;
     else if (a == "--log.level" && siteprobe::parse_log_level(v, level)) {
     } else if (a == "--log.format" && siteprobe::parse_log_format(v, format)) {
     } else {
@@ -88,6 +97,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   siteprobe::log_setup(level, format);
+  if (!web_config.empty()) {
+    auto w = siteprobe::load_web_config(web_config);
+    for (const auto& e : w.errors)
+      siteprobe::log(siteprobe::LogLevel::Error, "invalid web config", {{"error", e}});
+    if (!w.config) return 1;
+    opts.web = *w.config;
+  }
   siteprobe::Daemon d(opts);
   if (!d.start()) return 1;
   return d.run();

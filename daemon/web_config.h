@@ -1,0 +1,47 @@
+// The web config file (--web.config.file), in the format of Prometheus' exporter-toolkit:
+//
+//   tls_server_config:
+//     cert_file: server.crt           # both required for TLS; paths relative to this file
+//     key_file: server.key
+//     client_auth_type: RequireAndVerifyClientCert   # default NoClientCert
+//     client_ca_file: clients-ca.crt
+//     min_version: TLS12              # TLS10..TLS13, default TLS12; max_version likewise
+//   basic_auth_users:
+//     prometheus: $2y$10$...          # bcrypt hashes
+//
+// Read once at start; unknown keys and exporter-toolkit keys siteprobe does not implement are
+// errors. TLS files are loaded into a throwaway OpenSSL context at load time, so a wrong path, a
+// key that does not match its certificate or an unreadable CA file is reported before binding.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace siteprobe {
+
+struct WebConfig {
+  std::string cert_file, key_file, client_ca_file;  // resolved paths; cert_file empty = plain HTTP
+  std::string client_auth_type = "NoClientCert";
+  int min_version = 0, max_version = 0;      // OpenSSL TLS1_x_VERSION, 0 = no limit
+  std::map<std::string, std::string> users;  // user -> bcrypt hash; empty = no authentication
+  bool tls() const { return !cert_file.empty(); }
+};
+
+struct WebConfigResult {
+  std::optional<WebConfig> config;
+  std::vector<std::string> errors;  // "FILE:LINE:COL: path: message", or "FILE: message"
+};
+
+WebConfigResult load_web_config(const std::string& file);
+
+// Applies the TLS settings to an OpenSSL SSL_CTX (void* keeps OpenSSL out of this header).
+// Returns "" or what is wrong.
+std::string configure_tls(void* ssl_ctx, const WebConfig& c);
+
+// True if `password` matches the bcrypt `hash` ($2a$, $2b$ or $2y$). Thread-safe; uses the heap,
+// not the (small) stack of CivetWeb's worker threads.
+bool bcrypt_matches(const std::string& hash, const std::string& password);
+
+}  // namespace siteprobe
