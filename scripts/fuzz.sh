@@ -28,7 +28,7 @@ for t in "${targets[@]}"; do
   [ -f tests/fuzz/$t.dict ] && dict=(-dict=tests/fuzz/$t.dict)
   mkdir -p build-fuzz/tests/fuzz/corpus-$t
   echo "=== fuzz_$t ${limit[*]}"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=64 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     build-fuzz/tests/fuzz/fuzz_$t "${limit[@]}" "${par[@]}" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$t- "${dict[@]}" \
     build-fuzz/tests/fuzz/corpus-$t tests/fuzz/corpus/$t || rc=1
