@@ -9,6 +9,7 @@
 
 #include "daemon/log.h"
 #include "probes/icmp.h"
+#include "probes/snmp.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -126,6 +127,9 @@ bool Daemon::start() {
   icmp->on_round(
       [this](const std::string& key, const probes::RoundResult& round) { states_->on_round(key, round); });
   probers_.push_back(std::move(icmp));
+  auto snmp = probes::make_snmp_prober(&loop_);
+  http_.add(snmp->exposition());
+  probers_.push_back(std::move(snmp));
 
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* self = static_cast<Daemon*>(h->data);
