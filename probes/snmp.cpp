@@ -252,7 +252,10 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
         if (idx.size() == 1 && v.type != SnmpVal::T::Missing) rows[idx[0]][{table, c.back()}] = &v;
     }
     std::map<std::uint32_t, Iface> next;
-    for (const auto& [ifindex, r] : rows) {
+    for (const auto& row : rows) {
+      // Not a structured binding: lambdas may capture those only from C++20 (clang rejects it).
+      const std::uint32_t ifindex = row.first;
+      const auto& r = row.second;
       const auto get = [&](int t, std::uint32_t c) -> const SnmpVal* {
         auto it = r.find({t, c});
         return it == r.end() ? nullptr : it->second;
