@@ -14,7 +14,7 @@ pkgs=(
   # hardening (docs/reliability.md): libFuzzer targets need clang and its runtime; leak checks
   clang libclang-rt-14-dev valgrind
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager snmpd snmp
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
