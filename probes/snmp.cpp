@@ -10,6 +10,7 @@
 #undef non_repeaters
 
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -489,6 +490,10 @@ void init_net_snmp() {
   static bool done = false;
   if (done) return;
   done = true;
+  // net-snmp mallocs and frees a 64 KB receive buffer for every datagram it reads; freeing a chunk
+  // that large from the heap makes glibc consolidate its fastbins and trim the heap every time (a
+  // quarter of the poller's CPU in perf). Served by mmap instead, it costs two cheap syscalls.
+  mallopt(M_MMAP_THRESHOLD, 32 << 10);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_READ_CONFIGS, 1);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
