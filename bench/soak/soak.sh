@@ -8,7 +8,7 @@
 #   sudo DURATION=1800 nice bench/soak/soak.sh               # 30 minutes
 #
 # Env: N (targets, default 10000), DURATION (s, 3600), INTERVAL (1s), PACKETS (1), SAMPLE (s, 60),
-#      SCRAPE (s, 15), WARMUP (s, a sixth of DURATION, at most 600), GOAL (%, 5),
+#      SCRAPE (s, 15), WARMUP (s, a third of DURATION, at most 600), GOAL (%, 5),
 #      RELOAD (s, 0 = never: SIGHUP with the same inventory every RELOAD s),
 #      SITEPROBE (binary, build/daemon/siteprobe), OUT (CSV, default soak-<date>.csv in the cwd).
 # siteprobe runs in a network namespace of its own with only loopback, so it probes nothing else
@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-10000} DURATION=${DURATION:-3600} INTERVAL=${INTERVAL:-1s} PACKETS=${PACKETS:-1}
 SAMPLE=${SAMPLE:-60} SCRAPE=${SCRAPE:-15} GOAL=${GOAL:-5} RELOAD=${RELOAD:-0}
-WARMUP=${WARMUP:-$((DURATION / 6 < 600 ? DURATION / 6 : 600))}
+WARMUP=${WARMUP:-$((DURATION / 3 < 600 ? DURATION / 3 : 600))}
 SITEPROBE=$(readlink -f "${SITEPROBE:-$ROOT/build/daemon/siteprobe}")
 OUT=${OUT:-$PWD/soak-$(date -u +%Y%m%dT%H%M%SZ).csv}
 [ "$(id -u)" = 0 ] || { echo "soak.sh: run as root (network namespace, raw ICMP)" >&2; exit 2; }
