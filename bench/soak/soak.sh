@@ -105,7 +105,7 @@ python3 - "$OUT" "$WARMUP" "$GOAL" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 warm, goal = float(sys.argv[2]), float(sys.argv[3])
-base = next(r for r in rows if float(r["elapsed_s"]) >= warm)
+base = next((r for r in rows if float(r["elapsed_s"]) >= warm), rows[-1])
 last = rows[-1]
 ok = True
 for k, label in (("rss_kb", "RSS"), ("fds", "open fds")):
