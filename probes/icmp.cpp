@@ -526,7 +526,10 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
     s.m->duplicates.inc();
     return;
   }
-  double rtt = static_cast<double>(rx_ns - f.send_ns) / 1e9;
+  // send_ns comes from the wire (a peer may echo a changed payload): subtract without overflow.
+  double rtt = static_cast<double>(static_cast<std::int64_t>(static_cast<std::uint64_t>(rx_ns) -
+                                                             static_cast<std::uint64_t>(f.send_ns))) /
+               1e9;
   const double mono = static_cast<double>(now - p.sent_mono) / 1e9;
   if (rtt < 0 || rtt > mono + 0.05) rtt = mono;  // wall clock stepped: fall back to monotonic
   p.state = kReceived;

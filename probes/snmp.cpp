@@ -253,7 +253,10 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
         if (idx.size() == 1 && v.type != SnmpVal::T::Missing) rows[idx[0]][{table, c.back()}] = &v;
     }
     std::map<std::uint32_t, Iface> next;
-    for (const auto& [ifindex, r] : rows) {
+    for (const auto& row : rows) {
+      // Not a structured binding: lambdas may capture those only from C++20 (clang rejects it).
+      const std::uint32_t ifindex = row.first;
+      const auto& r = row.second;
       const auto get = [&](int t, std::uint32_t c) -> const SnmpVal* {
         auto it = r.find({t, c});
         return it == r.end() ? nullptr : it->second;
@@ -1085,12 +1088,17 @@ void SnmpProber::arm_io() {
 void SnmpProber::finish(Poll* p, bool aborted) {
   Dev& d = *p->dev;
   if (p->wake) wake_.erase({p->wake, p});
+  // Closing the session calls back for its pending requests (with this Poll as magic): no reqid
+  // matches any more, and the Poll lives until the session is closed.
+  p->reqid = -1;
   if (p->io) {
     uv_poll_stop(p->io);
     // The session (and its socket) is closed only once libuv has let go of the fd.
-    p->io->data = p->sess;
+    p->io->data = p;
     uv_close(reinterpret_cast<uv_handle_t*>(p->io), [](uv_handle_t* h) {
-      snmp_sess_close(h->data);
+      auto* poll = static_cast<Poll*>(h->data);
+      snmp_sess_close(poll->sess);
+      delete poll;
       delete reinterpret_cast<uv_poll_t*>(h);
     });
   } else if (p->sess) {
@@ -1122,7 +1130,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     d.state.poll_done(p->ok, static_cast<double>(uv_hrtime() - p->started_ns) / 1e9, d.max_rep);
     publish(d);
   }
-  delete p;
+  if (!p->io) delete p;  // else in the close callback above
   if (!closed_ && !aborted) run_due();
   arm_io();
 }

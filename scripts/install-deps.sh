@@ -13,6 +13,8 @@ pkgs=(
   iproute2 nftables curl python3 procps systemd openssl util-linux
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
+  # hardening (docs/reliability.md): libFuzzer targets need clang and its runtime; leak checks
+  clang libclang-rt-14-dev valgrind
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
   prometheus prometheus-alertmanager snmpd snmp
 )

@@ -25,11 +25,20 @@ need_netns() {
   ip netns del $probe
 }
 
+# The daemon must exit 0 on SIGTERM: under ASan that is also where LeakSanitizer reports leaks
+# (and exits non-zero), so a test whose daemon leaked fails here.
 cleanup() {
-  local rc=$?
-  if [ -n "$SP_PID" ] && kill -0 "$SP_PID" 2>/dev/null; then kill -TERM "$SP_PID" 2>/dev/null || true; wait "$SP_PID" 2>/dev/null || true; fi
+  local rc=$? sp_rc=0
+  if [ -n "$SP_PID" ] && kill -0 "$SP_PID" 2>/dev/null; then
+    kill -TERM "$SP_PID" 2>/dev/null || true
+    wait "$SP_PID" 2>/dev/null || sp_rc=$?
+    if [ $sp_rc -ne 0 ] && [ $rc -eq 0 ]; then
+      echo "FAIL: siteprobe exited $sp_rc on SIGTERM (a sanitizer report is in the log below)" >&2
+      rc=1
+    fi
+  fi
   for ((i=${#CLEANUPS[@]}-1; i>=0; i--)); do eval "${CLEANUPS[$i]}" >/dev/null 2>&1 || true; done
-  if [ $rc -ne 0 ] && [ -f "$TMP/siteprobe.log" ]; then echo "--- siteprobe log ---"; tail -n 40 "$TMP/siteprobe.log"; fi
+  if [ $rc -ne 0 ] && [ -f "$TMP/siteprobe.log" ]; then echo "--- siteprobe log ---"; tail -n 60 "$TMP/siteprobe.log"; fi
   rm -rf "$TMP"
   exit $rc
 }

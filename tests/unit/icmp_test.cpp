@@ -151,6 +151,20 @@ TEST_CASE("a full round: replies matched, loss and jitter from the round") {
   CHECK(now == t0 + 1000 * kMs);
 }
 
+TEST_CASE("a reply with an absurd send time gets the monotonic RTT, without overflow") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  REQUIRE(rig.sent.size() == 1);
+  auto reply = Rig::reply_to(rig.sent[0].second);
+  // The send time in the payload (bytes 16..23 after the 8-byte header) as far from now as it
+  // gets: rx_ns - send_ns would overflow int64_t (found by tests/fuzz/icmp_fuzz.cpp).
+  for (std::size_t i = 0; i < 8; ++i) reply[kIcmpHeader + 16 + i] = i == 0 ? 0x80 : 0x00;
+  rig.engine.on_packet(false, reply.data(), reply.size(), v4("127.0.0.1"), rig.realtime, t0 + 30 * kMs);
+  CHECK(rig.m()->received.get() == 1);
+  CHECK(rig.m()->rtt.sum.get() == Approx(0.030));
+}
+
 TEST_CASE("duplicates, late replies, wrong cookie, wrong source and truncation are counted apart") {
   Rig rig("{interval: 1s, timeout: 500ms, packets: 2, spacing: 100ms}");
   const std::int64_t t0 = *rig.engine.next_due();
