@@ -9,6 +9,8 @@
 
 #include "daemon/log.h"
 #include "probes/icmp.h"
+#include "probes/sip.h"
+#include "probes/tcp.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -126,6 +128,24 @@ bool Daemon::start() {
   icmp->on_round(
       [this](const std::string& key, const probes::RoundResult& round) { states_->on_round(key, round); });
   probers_.push_back(std::move(icmp));
+  auto sip = probes::make_sip_prober(&loop_, *registry_, err);
+  if (!sip) {
+    log(LogLevel::Error, err);
+    return false;
+  }
+  http_.add(sip->exposition());
+  probers_.push_back(std::move(sip));
+  probers_.push_back(probes::make_tcp_prober(&loop_));
+  http_.add(probers_.back()->exposition());
+  http_.add(readiness_);
+  http_.add_page("/readiness", [r = readiness_] {
+    bool all_ready = false;
+    std::string body = r->report(all_ready);
+    return std::pair{all_ready ? 200 : 503, body};
+  });
+  for (auto& p : probers_)
+    p->on_check(
+        [this](const std::string& key, const probes::CheckResult& c) { readiness_->on_check(key, c); });
 
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* self = static_cast<Daemon*>(h->data);
@@ -146,6 +166,7 @@ bool Daemon::start() {
         self->loop_lag_.Set(lag > 0 ? lag : 0);
         self->lag_last_ = now;
         self->states_->evaluate();
+        self->readiness_->evaluate(*self->states_);
       },
       1000, 1000);
 
@@ -242,6 +263,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
   info_->set(site_info + device_info);
   states_->configure(cfg);
+  readiness_->configure(cfg);
   for (auto& p : probers_) {
     p->set_targets(*cfg, targets);
     for (const auto& t : targets)

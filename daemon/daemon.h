@@ -18,6 +18,7 @@
 
 #include "daemon/config.h"
 #include "daemon/http.h"
+#include "daemon/readiness.h"
 #include "daemon/site_state.h"
 #include "probes/probe.h"
 
@@ -72,6 +73,7 @@ class Daemon {
 
   std::shared_ptr<probes::StaticText> info_;
   std::shared_ptr<SiteStates> states_;
+  std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;

@@ -75,6 +75,16 @@ std::string HttpServer::start(const std::string& listen) {
         return 1;
       },
       this);
+  for (const auto& p : pages_)
+    mg_set_request_handler(
+        ctx_, (p->first + "$").c_str(),
+        [](mg_connection* c, void* page) {
+          if (!method_ok(c)) return 1;
+          const auto [status, body] = static_cast<std::pair<std::string, Page>*>(page)->second();
+          reply(c, status, "text/plain; charset=utf-8", body);
+          return 1;
+        },
+        p.get());
   mg_set_request_handler(
       ctx_, "/$",
       [](mg_connection* c, void*) {

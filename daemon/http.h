@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,12 @@ class HttpServer {
 
   // Adds series to /metrics; only before start().
   void add(std::shared_ptr<const probes::Exposition> e) { expositions_.push_back(std::move(e)); }
+  // Serves `uri` as plain text from `page` (status code, body); only before start(). `page` runs
+  // on HTTP threads.
+  using Page = std::function<std::pair<int, std::string>()>;
+  void add_page(const std::string& uri, Page page) {
+    pages_.push_back(std::make_unique<std::pair<std::string, Page>>(uri, std::move(page)));
+  }
   // Binds `listen` ("HOST:PORT", "[V6]:PORT" or ":PORT"); returns "" or an error message.
   std::string start(const std::string& listen);
   void stop();
@@ -36,6 +43,7 @@ class HttpServer {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
+  std::vector<std::unique_ptr<std::pair<std::string, Page>>> pages_;
   const std::atomic<bool>& ready_;
   mg_context* ctx_ = nullptr;
 };
