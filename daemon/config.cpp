@@ -350,14 +350,13 @@ std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, cons
   }
   std::vector<TcpCheck> out;
   std::set<std::string> names;
-  bool ok = true;
+  bool all_ok = true;
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& e = n[i];
     const std::string p = path + "[" + std::to_string(i) + "]";
-    if (!check_map(e, p, {"name", "port", "interval", "timeout"})) {
-      ok = false;
-      continue;
-    }
+    bool ok = check_map(e, p, {"name", "port", "interval", "timeout"});
+    all_ok = all_ok && ok;
+    if (!ok) continue;
     TcpCheck c;
     for (const char* req : {"name", "port"})
       if (!e[req]) {
@@ -398,9 +397,10 @@ std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, cons
             "timeout " + format_duration(c.timeout) + " exceeds interval " + format_duration(c.interval));
       ok = false;
     }
+    all_ok = all_ok && ok;
     out.push_back(c);
   }
-  if (!ok) return std::nullopt;
+  if (!all_ok) return std::nullopt;
   return out;
 }
 

@@ -256,7 +256,7 @@ void ServiceEngine::begin(std::uint32_t idx, std::int64_t now) {
   if (t1_ > 0 && !s.c.tcp && t1_ < s.c.timeout.count())
     events_.push({now + t1_, idx, s.generation, s.probe, Ev::Resend});
   if (s.addr.ss_family == AF_UNSPEC) {  // DNS name not resolved (yet)
-    finish(id, static_cast<int>(std::find(kinds_.begin(), kinds_.end(), "other") - kinds_.begin()), 0, now);
+    finish(id, static_cast<int>(kinds_.size()) - 1, 0, now);  // the last kind is "other"
     return;
   }
   start_(id, s.c, s.addr);

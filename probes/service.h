@@ -71,7 +71,8 @@ class ServiceEngine {
   using IdFn = std::function<void(std::uint64_t id)>;
   static constexpr int kAnswered = -1, kTimeout = 0;  // kinds_[0] is always "timeout"
 
-  // `kinds` names the error kinds, "timeout" first; `stop` aborts a probe's I/O.
+  // `kinds` names the error kinds, "timeout" first and "other" last (also used for a check whose
+  // address is not resolved); `stop` aborts a probe's I/O.
   ServiceEngine(bool sip, std::vector<std::string> kinds, StartFn start, IdFn stop);
   ~ServiceEngine();
   // UDP retransmission (RFC 3261 timer E): `resend` at t1, 3·t1, 7·t1, … while a probe is in flight.

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -66,7 +67,7 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
   const std::size_t end = d.find("\r\n\r\n");
   const bool complete = end != std::string_view::npos;
   // Only whole lines are looked at, so a stream cut mid-line is incomplete, not malformed.
-  std::string_view head = complete ? d.substr(0, end + 2) : d.substr(0, d.rfind("\r\n") + 1);
+  std::string_view head = complete ? d.substr(0, end + 2) : d.substr(0, d.rfind("\r\n") + 2);
   if (!complete && d.rfind("\r\n") == std::string_view::npos) head = {};
   const char* problem = nullptr;
   const auto fail = [&](const char* w) {
@@ -100,8 +101,10 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
     const std::size_t colon = line.find(':');
     std::string_view name =
         colon == std::string_view::npos ? std::string_view{} : trim(line.substr(0, colon));
-    if (name.empty()) {
-      fail("header line without a name");
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c);
+        })) {
+      fail("bad header line");
       prev = nullptr;
       continue;
     }
