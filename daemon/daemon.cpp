@@ -264,6 +264,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   info_->set(site_info + device_info);
   states_->configure(cfg);
   readiness_->configure(cfg);
+  readiness_->evaluate(*states_);  // every endpoint series exists from load
   for (auto& p : probers_) {
     p->set_targets(*cfg, targets);
     for (const auto& t : targets)
