@@ -46,6 +46,14 @@ open(dst, "w").write(re.sub(r"address: (127\.\d+\.\d+\.\d+)", move, open(src).re
 PY
 while read -r a; do ip -n $NS addr add "$a/32" dev lo; done <"$RUN/addresses"
 
+# Stand-in endpoints answer SIP OPTIONS and accept H.323 connections, so the VC readiness view has
+# live data: all ready except one commune codec that answers 503 (Ba Bể, Bành Trạch) and one that
+# never answers (Chợ Đồn, Nam Cường).
+python3 scripts/demo-endpoints.py "$RUN/inventory.yml" --skip 10.199. --busy 127.12.2.2 --mute 127.14.3.2 &
+pids+=($!)
+ip netns exec $NS python3 scripts/demo-endpoints.py "$RUN/inventory.yml" --only 10.199. &
+pids+=($!)
+
 listen=127.0.0.1:9723
 build/daemon/siteprobe check "$RUN/inventory.yml"
 build/daemon/siteprobe --config "$RUN/inventory.yml" --web.listen-address $listen 2>"$RUN/siteprobe.log" &
@@ -71,6 +79,7 @@ siteprobe demo (Ctrl-C to stop)
   siteprobe metrics   http://$listen/metrics
   Prometheus          http://127.0.0.1:9090/alerts   (rules: alerts/siteprobe.rules.yml)
   Alertmanager        http://127.0.0.1:9093
+  Endpoint readiness  http://$listen/readiness   (or: build/daemon/siteprobe readiness --url http://$listen)
 In 60 s the demo takes Pác Nặm's district link down. About a minute later Prometheus shows one
 critical alert, SiteDown for pac-nam, and its communes are unreachable, not down:
   curl -s http://$listen/metrics | grep 'siteprobe_site_state{district="pac-nam"'
