@@ -255,7 +255,7 @@ void ServiceEngine::begin(std::uint32_t idx, std::int64_t now) {
   events_.push({now + s.c.timeout.count(), idx, s.generation, s.probe, Ev::Deadline});
   if (t1_ > 0 && !s.c.tcp && t1_ < s.c.timeout.count())
     events_.push({now + t1_, idx, s.generation, s.probe, Ev::Resend});
-  if (s.addr.ss_family == AF_UNSPEC) {  // DNS name not resolved (yet)
+  if (s.addr.ss_family == AF_UNSPEC) {                        // DNS name not resolved (yet)
     finish(id, static_cast<int>(kinds_.size()) - 1, 0, now);  // the last kind is "other"
     return;
   }

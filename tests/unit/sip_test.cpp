@@ -1,10 +1,11 @@
+#include "probes/sip.h"
+
 #include <arpa/inet.h>
 
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "probes/service.h"
-#include "probes/sip.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -151,7 +152,8 @@ namespace {
 constexpr std::int64_t kS = 1000000000;
 
 ServiceCheck check(const std::string& key, const std::string& svc, bool tcp = false) {
-  return {key, svc, {{"site", "s"}, {"device", key}}, 5060, std::chrono::seconds(10), std::chrono::seconds(2), tcp};
+  return {key, svc, {{"site", "s"}, {"device", key}}, 5060, std::chrono::seconds(10), std::chrono::seconds(2),
+          tcp};
 }
 sockaddr_storage loopback() {
   sockaddr_storage a{};
@@ -219,7 +221,8 @@ TEST_CASE("service engine: one probe per interval, splayed, each finished exactl
 TEST_CASE("service engine: reloads keep unchanged checks, drop removed ones, and stop their probes") {
   std::vector<std::uint64_t> started, stopped;
   ServiceEngine e(
-      false, {"timeout", "refused", "other"}, [&](std::uint64_t id, const ServiceCheck&, const sockaddr_storage&) { started.push_back(id); },
+      false, {"timeout", "refused", "other"},
+      [&](std::uint64_t id, const ServiceCheck&, const sockaddr_storage&) { started.push_back(id); },
       [&](std::uint64_t id) { stopped.push_back(id); });
   e.set_checks({check("a", "h323", true), check("a", "https", true), check("b", "h323", true)}, 0);
   e.set_address("a", loopback());
