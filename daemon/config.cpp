@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -44,7 +45,29 @@ struct IcmpOverride {
   }
 };
 
-using At = std::optional<std::pair<YAML::Mark, std::string>>;  // where a block is, if given
+struct SnmpOverride {
+  std::optional<bool> enabled;
+  std::optional<std::string> auth, uplink;
+  std::optional<int> port, retries, max_repetitions;
+  std::optional<Duration> interval, timeout;
+  std::optional<std::vector<std::string>> modules, include, exclude;
+
+  void apply_to(SnmpSettings& s, bool& on) const {
+    if (enabled) on = *enabled;
+    if (auth) s.auth = *auth;
+    if (uplink) s.uplink = *uplink;
+    if (port) s.port = *port;
+    if (retries) s.retries = *retries;
+    if (max_repetitions) s.max_repetitions = *max_repetitions;
+    if (interval) s.interval = *interval;
+    if (timeout) s.timeout = *timeout;
+    if (modules) s.modules = *modules;
+    if (include) s.interfaces_include = *include;
+    if (exclude) s.interfaces_exclude = *exclude;
+  }
+};
+
+using BlockAt = std::optional<std::pair<YAML::Mark, std::string>>;  // where a block is, if any
 
 // A `sip:` or `h323:` block; `transport` is for sip only.
 struct ServiceOverride {
@@ -52,7 +75,7 @@ struct ServiceOverride {
   std::optional<std::string> transport;
   std::optional<int> port;
   std::optional<Duration> interval, timeout;
-  At at;
+  BlockAt at;
 
   template <typename S>
   void apply_to(S& s) const {
@@ -67,10 +90,23 @@ struct ServiceOverride {
 
 struct Overrides {
   IcmpOverride icmp;
-  std::optional<std::pair<YAML::Mark, std::string>> icmp_at;  // where the icmp block is, if any
+  SnmpOverride snmp;
+  BlockAt icmp_at, snmp_at;
   ServiceOverride sip, h323;
   std::optional<std::vector<TcpCheck>> tcp;  // replaced whole, like rtt_buckets
 };
+
+// Metric names the SNMP prober itself exports, after "siteprobe_snmp_".
+const std::set<std::string> kSnmpBuiltinMetrics = {"up",
+                                                   "poll_duration_seconds",
+                                                   "polls_total",
+                                                   "errors_total",
+                                                   "pdus_sent_total",
+                                                   "pdus_received_total",
+                                                   "uptime_seconds",
+                                                   "device_reboots_total",
+                                                   "device_info",
+                                                   "max_repetitions"};
 
 // Plain decimal for messages: 1000000, not 1e+06; 0.000001, not 1e-06.
 std::string fmt_num(double v) {
@@ -248,6 +284,10 @@ class Parser {
                                        const std::string& path);
 
   IcmpOverride parse_icmp(const YAML::Node& n, const std::string& path);
+  SnmpOverride parse_snmp(const YAML::Node& n, const std::string& path);
+  void parse_snmp_modules(const YAML::Node& n);
+  std::optional<std::vector<std::string>> string_list(const YAML::Node& n, const std::string& path,
+                                                      bool regex);
   Overrides parse_overrides(const YAML::Node& n, const std::string& path);
   ServiceOverride parse_service(const YAML::Node& n, const std::string& path, bool sip);
   std::optional<std::vector<TcpCheck>> parse_tcp(const YAML::Node& n, const std::string& path);
@@ -263,6 +303,8 @@ class Parser {
   void parse_site_state(const YAML::Node& n);
   void parse_auth(const YAML::Node& n);
   void parse_sites(const YAML::Node& n);
+  bool resolve_snmp(const YAML::Node& n, const std::string& path, Device& d);
+  std::set<std::string> snmp_reported_;
   void parse_device(const YAML::Node& n, const std::string& path, Site& site, std::set<std::string>& names);
   struct SiteRef {
     std::string path;
@@ -309,12 +351,196 @@ IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
   return o;
 }
 
+std::optional<std::vector<std::string>> Parser::string_list(const YAML::Node& n, const std::string& path,
+                                                            bool regex) {
+  if (!n.IsSequence()) {
+    error(n.Mark(), path, regex ? "must be a list of regular expressions" : "must be a list of names");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    auto s = string_of(n[i], p);
+    if (!s) {
+      ok = false;
+      continue;
+    }
+    if (regex) {
+      try {
+        std::regex re(*s);
+      } catch (const std::regex_error& e) {
+        error(n[i].Mark(), p, "invalid regular expression \"" + *s + "\": " + e.what());
+        ok = false;
+      }
+    }
+    out.push_back(*s);
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
+  SnmpOverride o;
+  if (!check_map(n, path,
+                 {"enabled", "auth", "port", "interval", "timeout", "retries", "max_repetitions", "modules",
+                  "interfaces_include", "interfaces_exclude", "uplink"}))
+    return o;
+  using namespace std::chrono;
+  if (auto v = n["enabled"]) {
+    if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+      o.enabled = v.Scalar() == "true";
+    else
+      error(v.Mark(), path + ".enabled", "must be true or false");
+  }
+  if (auto v = n["auth"]) o.auth = string_of(v, path + ".auth");
+  if (auto v = n["port"])
+    if (auto i = int_of(v, path + ".port", 1, 65535)) o.port = static_cast<int>(*i);
+  if (auto v = n["retries"])
+    if (auto i = int_of(v, path + ".retries", 0, 10)) o.retries = static_cast<int>(*i);
+  if (auto v = n["max_repetitions"])
+    if (auto i = int_of(v, path + ".max_repetitions", 1, 200)) o.max_repetitions = static_cast<int>(*i);
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
+  if (auto v = n["modules"]) o.modules = string_list(v, path + ".modules", false);
+  if (auto v = n["interfaces_include"]) o.include = string_list(v, path + ".interfaces_include", true);
+  if (auto v = n["interfaces_exclude"]) o.exclude = string_list(v, path + ".interfaces_exclude", true);
+  if (auto v = n["uplink"]) {
+    if (auto s = string_of(v, path + ".uplink")) {
+      try {
+        std::regex re(*s);
+        o.uplink = *s;
+      } catch (const std::regex_error& e) {
+        error(v.Mark(), path + ".uplink", "invalid regular expression \"" + *s + "\": " + e.what());
+      }
+    }
+  }
+  return o;
+}
+
+void Parser::parse_snmp_modules(const YAML::Node& n) {
+  if (!n.IsMap()) {
+    error(n.Mark(), "snmp_modules", "must be a mapping of module name to a list of objects");
+    return;
+  }
+  for (const auto& kv : n) {
+    const std::string name = kv.first.Scalar();
+    const std::string mp = "snmp_modules." + name;
+    if (!valid_id(name) || name == "system" || name == "interfaces") {
+      error(kv.first.Mark(), mp,
+            "invalid module name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not system or interfaces)");
+      continue;
+    }
+    if (!kv.second.IsSequence() || kv.second.size() == 0) {
+      error(kv.second.Mark(), mp, "must be a non-empty list of objects");
+      continue;
+    }
+    std::vector<SnmpObject> objs;
+    for (std::size_t i = 0; i < kv.second.size(); ++i) {
+      const YAML::Node& o = kv.second[i];
+      const std::string p = mp + "[" + std::to_string(i) + "]";
+      if (!check_map(o, p, {"name", "oid", "type", "walk", "index_label", "help"})) continue;
+      SnmpObject obj;
+      bool ok = true;
+      for (const char* req : {"name", "oid", "type"})
+        if (!o[req]) {
+          error(o.Mark(), p, std::string("missing required key \"") + req + "\"");
+          ok = false;
+        }
+      if (auto v = o["type"]) {
+        auto t = string_of(v, p + ".type");
+        if (t && *t != "gauge" && *t != "counter" && *t != "info") {
+          error(v.Mark(), p + ".type", "unknown type \"" + *t + "\" (allowed: gauge, counter, info)");
+          ok = false;
+        } else if (t) {
+          obj.type = *t;
+        } else {
+          ok = false;
+        }
+      }
+      if (auto v = o["name"]) {
+        auto s = string_of(v, p + ".name");
+        const bool valid = s && valid_label_name(*s) && s->find("__") == std::string::npos;
+        if (!valid) {
+          if (s)
+            error(v.Mark(), p + ".name", "invalid metric name \"" + *s + "\" (allowed: [a-z_][a-z0-9_]*)");
+          ok = false;
+        } else if (kSnmpBuiltinMetrics.count(*s) || s->rfind("interface_", 0) == 0) {
+          error(v.Mark(), p + ".name", "\"" + *s + "\" is a metric siteprobe exports itself");
+          ok = false;
+        } else if (obj.type == "counter" && !(s->size() > 6 && s->compare(s->size() - 6, 6, "_total") == 0)) {
+          error(v.Mark(), p + ".name", "a counter's name must end in _total (Prometheus convention)");
+          ok = false;
+        } else if (obj.type == "info" && !(s->size() > 5 && s->compare(s->size() - 5, 5, "_info") == 0)) {
+          error(v.Mark(), p + ".name", "an info metric's name must end in _info (Prometheus convention)");
+          ok = false;
+        } else {
+          obj.name = *s;
+        }
+      }
+      if (auto v = o["oid"]) {
+        auto s = v.IsScalar() ? std::optional<std::string>(v.Scalar()) : std::nullopt;
+        std::string t = s ? *s : "";
+        if (!t.empty() && t[0] == '.') t.erase(0, 1);
+        std::istringstream in(t);
+        std::string part;
+        while (!t.empty() && std::getline(in, part, '.')) {
+          if (part.empty() || part.size() > 10 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
+              std::stoull(part) > 0xffffffffULL) {
+            obj.oid.clear();
+            break;
+          }
+          obj.oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
+        }
+        if (obj.oid.size() < 2 || obj.oid.size() > 128 || t.back() == '.') {
+          error(v.Mark(), p + ".oid",
+                "invalid OID \"" + t + "\" (allowed: numeric, e.g. 1.3.6.1.2.1.25.3.3.1.2)");
+          ok = false;
+        }
+      }
+      if (auto v = o["walk"]) {
+        if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+          obj.walk = v.Scalar() == "true";
+        else
+          error(v.Mark(), p + ".walk", "must be true or false"), ok = false;
+      }
+      if (auto v = o["index_label"]) {
+        auto s = string_of(v, p + ".index_label");
+        if (!obj.walk) {
+          error(v.Mark(), p + ".index_label", "only used with walk: true");
+          ok = false;
+        } else if (!s || !valid_label_name(*s) || kReservedLabels.count(*s) ||
+                   std::find(cfg_.levels.begin(), cfg_.levels.end(), *s) != cfg_.levels.end()) {
+          if (s)
+            error(v.Mark(), p + ".index_label",
+                  "invalid label name \"" + *s +
+                      "\" (allowed: [a-z_][a-z0-9_]*, not a level or a label "
+                      "siteprobe uses itself)");
+          ok = false;
+        } else {
+          obj.index_label = *s;
+        }
+      } else if (obj.walk) {
+        obj.index_label = "index";
+      }
+      if (auto v = o["help"])
+        if (auto s = string_of(v, p + ".help")) obj.help = *s;
+      if (ok) objs.push_back(std::move(obj));
+    }
+    cfg_.snmp_modules[name] = std::move(objs);
+  }
+}
+
 Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
   Overrides o;
-  if (!check_map(n, path, {"icmp", "sip", "h323", "tcp"})) return o;
+  if (!check_map(n, path, {"icmp", "snmp", "sip", "h323", "tcp"})) return o;
   if (auto v = n["icmp"]) {
     o.icmp = parse_icmp(v, path + ".icmp");
     o.icmp_at = {{v.Mark(), path + ".icmp"}};
+  }
+  if (auto v = n["snmp"]) {
+    o.snmp = parse_snmp(v, path + ".snmp");
+    o.snmp_at = {{v.Mark(), path + ".snmp"}};
   }
   parse_call_blocks(n, path, o);
   return o;
@@ -466,7 +692,10 @@ void Parser::parse_levels(const YAML::Node& n) {
 }
 
 void Parser::parse_global(const YAML::Node& n) {
-  if (!check_map(n, "global", {"dns_refresh", "icmp_max_packets_per_second"})) return;
+  if (!check_map(n, "global", {"dns_refresh", "icmp_max_packets_per_second", "snmp_max_inflight"})) return;
+  if (auto v = n["snmp_max_inflight"])
+    if (auto i = int_of(v, "global.snmp_max_inflight", 1, 4096))
+      cfg_.snmp_max_inflight = static_cast<int>(*i);
   using namespace std::chrono;
   if (auto v = n["dns_refresh"])
     if (auto d = duration_of(v, "global.dns_refresh", seconds(10), hours(24))) cfg_.dns_refresh = *d;
@@ -651,8 +880,9 @@ void Parser::parse_auth(const YAML::Node& n) {
 
 void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
                           std::set<std::string>& names) {
-  if (!check_map(n, path,
-                 {"name", "address", "role", "profile", "reachability", "icmp", "sip", "h323", "tcp"}))
+  if (!check_map(
+          n, path,
+          {"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "h323", "tcp"}))
     return;
   Device d;
   bool ok = true;
@@ -745,6 +975,7 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
     ok = false;
   }
   d.icmp = eff;
+  if (!resolve_snmp(n, path, d)) ok = false;
   apply_call_blocks(n, path, d);
   const auto& rr = cfg_.site_state.reachability_roles;
   d.reachability = std::find(rr.begin(), rr.end(), d.role) != rr.end();
@@ -755,6 +986,47 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       error(v.Mark(), path + ".reachability", "must be true or false");
   }
   if (ok) site.devices.push_back(std::move(d));
+}
+
+// The device's effective SNMP settings; cross-references are checked where they were set.
+bool Parser::resolve_snmp(const YAML::Node& n, const std::string& path, Device& d) {
+  SnmpSettings eff;
+  bool on = true;
+  BlockAt culprit;
+  const auto layer = [&](const Overrides* o) {
+    if (!o) return;
+    o->snmp.apply_to(eff, on);
+    if (o->snmp_at) culprit = o->snmp_at;
+  };
+  layer(&defaults_block_);
+  layer(roles_.count(d.role) ? &roles_.at(d.role) : nullptr);
+  layer(profiles_.count(d.profile) ? &profiles_.at(d.profile) : nullptr);
+  if (auto v = n["snmp"]) {
+    bool dev_on = on;
+    parse_snmp(v, path + ".snmp").apply_to(eff, dev_on);
+    on = dev_on;
+    culprit = {{v.Mark(), path + ".snmp"}};
+  }
+  if (!on || !culprit) return true;
+  if (eff.auth.empty()) {
+    // A block without auth (e.g. only a port in defaults) leaves SNMP off for devices without one.
+    return true;
+  }
+  std::vector<std::string> problems;
+  if (!cfg_.auth.count(eff.auth))
+    problems.push_back("unknown auth profile \"" + eff.auth + "\" (define it under auth)");
+  for (const auto& m : eff.modules)
+    if (m != "system" && m != "interfaces" && !cfg_.snmp_modules.count(m))
+      problems.push_back("unknown SNMP module \"" + m +
+                         "\" (allowed: system, interfaces, or one under snmp_modules)");
+  if (eff.timeout * (eff.retries + 1) >= eff.interval)
+    problems.push_back("timeout * (retries + 1) = " + format_duration(eff.timeout * (eff.retries + 1)) +
+                       " must be below interval " + format_duration(eff.interval));
+  for (const auto& p : problems)
+    if (snmp_reported_.insert(culprit->second + p).second) error(culprit->first, culprit->second, p);
+  if (!problems.empty()) return false;
+  d.snmp = eff;
+  return true;
 }
 
 void Parser::parse_sites(const YAML::Node& n) {
@@ -941,9 +1213,9 @@ LoadResult Parser::run(const std::string& text) {
 
 void Parser::parse(const std::string& text) {
   const YAML::Node root = YAML::Load(text);
-  if (!check_map(
-          root, "",
-          {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth", "sites"}))
+  if (!check_map(root, "",
+                 {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth",
+                  "snmp_modules", "sites"}))
     return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
@@ -974,6 +1246,7 @@ void Parser::parse(const std::string& text) {
     }
   }
   if (auto n = root["auth"]) parse_auth(n);
+  if (auto n = root["snmp_modules"]) parse_snmp_modules(n);
   if (auto n = root["sites"]) {
     if (n.IsSequence() && n.size() == 0) error(n.Mark(), "sites", "must list at least one site");
     parse_sites(n);
@@ -1029,10 +1302,11 @@ std::string format_duration(Duration d) {
 
 std::string summarize(const Config& c) {
   std::vector<std::size_t> per(c.levels.size(), 0);
-  std::size_t devices = 0;
+  std::size_t devices = 0, snmp = 0;
   for (const auto& s : c.sites) {
     per[s.level_index]++;
     devices += s.devices.size();
+    for (const auto& d : s.devices) snmp += d.snmp ? 1 : 0;
   }
   std::ostringstream o;
   o << c.sites.size() << " sites (";
@@ -1040,8 +1314,8 @@ std::string summarize(const Config& c) {
   std::size_t sip = 0, h323 = 0, tcp = 0;
   for (const auto& s : c.sites)
     for (const auto& d : s.devices) sip += d.sip.enabled, h323 += d.h323.enabled, tcp += d.tcp.size();
-  o << "), " << devices << " devices, " << devices + sip + h323 + tcp << " probes (" << devices << " icmp, "
-    << sip << " sip, " << h323 << " h323, " << tcp << " tcp)";
+  o << "), " << devices << " devices, " << devices + snmp + sip + h323 + tcp << " probes (" << devices
+    << " icmp, " << snmp << " snmp, " << sip << " sip, " << h323 << " h323, " << tcp << " tcp)";
   return o.str();
 }
 

@@ -65,14 +65,38 @@ struct AuthProfile {
   std::string priv_passphrase;
 };
 
+// One value a custom SNMP module polls (`snmp_modules` in the inventory).
+struct SnmpObject {
+  std::string name;                // metric name after "siteprobe_snmp_"
+  std::vector<std::uint32_t> oid;  // numeric OID
+  std::string type;                // gauge, counter or info
+  bool walk = false;               // a table column: every row becomes a series
+  std::string index_label;         // with walk: label holding the row index ("1", "3.7")
+  std::string help;
+};
+
+// Effective SNMP settings of a device: defaults < role < profile < device.
+struct SnmpSettings {
+  std::string auth;  // auth profile name
+  int port = 161;
+  Duration interval = std::chrono::seconds(60);
+  Duration timeout = std::chrono::seconds(2);
+  int retries = 1;
+  int max_repetitions = 25;
+  std::vector<std::string> modules = {"system", "interfaces"};
+  std::vector<std::string> interfaces_include, interfaces_exclude;  // ECMAScript regexes on ifName
+  std::string uplink;                                               // regex; matching interfaces are uplinks
+};
+
 struct Device {
   std::string name;
   std::string address;  // IPv4 or IPv6 literal, or a DNS name
   std::string role;
-  std::string profile;        // empty if none
-  IcmpSettings icmp;          // effective settings: defaults < role < profile < device
-  bool reachability = false;  // decides whether its site is reachable (site_state.reachability_roles)
-  SipSettings sip;            // effective, like icmp
+  std::string profile;               // empty if none
+  IcmpSettings icmp;                 // effective settings: defaults < role < profile < device
+  std::optional<SnmpSettings> snmp;  // polled over SNMP only if set (an auth profile is given)
+  bool reachability = false;         // decides whether its site is reachable (site_state.reachability_roles)
+  SipSettings sip;                   // effective, like icmp
   H323Settings h323;
   std::vector<TcpCheck> tcp;
   // An endpoint is a device with a call service to check; only endpoints get a readiness verdict.
@@ -110,6 +134,8 @@ struct Config {
   SiteStateSettings site_state;
   double readiness_min_mos = 3.6;  // an endpoint is ready only with an estimated MOS at least this
   std::map<std::string, AuthProfile> auth;
+  int snmp_max_inflight = 256;  // SNMP polls in flight at once, over all devices (one socket each)
+  std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name
   std::vector<Site> sites;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).

@@ -10,6 +10,7 @@
 #include "daemon/log.h"
 #include "probes/icmp.h"
 #include "probes/sip.h"
+#include "probes/snmp.h"
 #include "probes/tcp.h"
 
 #ifndef SITEPROBE_VERSION
@@ -128,6 +129,9 @@ bool Daemon::start() {
   icmp->on_round(
       [this](const std::string& key, const probes::RoundResult& round) { states_->on_round(key, round); });
   probers_.push_back(std::move(icmp));
+  auto snmp = probes::make_snmp_prober(&loop_);
+  http_.add(snmp->exposition());
+  probers_.push_back(std::move(snmp));
   auto sip = probes::make_sip_prober(&loop_, *registry_, err);
   if (!sip) {
     log(LogLevel::Error, err);

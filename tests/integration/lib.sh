@@ -67,7 +67,7 @@ metric() {
 import sys, re
 name, match = sys.argv[1], sys.argv[2]
 want = dict(re.findall(r"(\w+)=\"([^\"]*)\"", match))
-for line in sys.stdin:
+for line in sys.stdin.read().splitlines():  # read all: exiting early would fail curl with SIGPIPE
     if not line.startswith(name + "{") and not line.startswith(name + " "):
         continue
     labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", line.split("}")[0])) if "{" in line else {}

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""A misbehaving SNMP agent on loopback, for tests: bad_agent.py PORT MODE
+
+MODE garbage:    answers every request with random bytes.
+MODE truncated:  answers with a valid GetResponse cut in half.
+MODE stuck:      answers every request with the requested OIDs themselves (a walk that never
+                 advances), as a well-formed v2c GetResponse.
+"""
+import os
+import socket
+import sys
+
+
+def tlv(tag, body):
+    n = len(body)
+    if n < 128:
+        ln = bytes([n])
+    else:
+        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        ln = bytes([0x80 | len(b)]) + b
+    return bytes([tag]) + ln + body
+
+
+def read_tlv(buf, i):
+    tag = buf[i]
+    n = buf[i + 1]
+    i += 2
+    if n & 0x80:
+        k = n & 0x7F
+        n = int.from_bytes(buf[i:i + k], "big")
+        i += k
+    return tag, buf[i:i + n], i + n
+
+
+def integer(v):
+    return tlv(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big", signed=True))
+
+
+def respond(req):
+    _, msg, _ = read_tlv(req, 0)
+    _, ver, i = read_tlv(msg, 0)
+    _, community, i = read_tlv(msg, i)
+    _, pdu, _ = read_tlv(msg, i)
+    _, reqid, j = read_tlv(pdu, 0)
+    _, _, j = read_tlv(pdu, j)
+    _, _, j = read_tlv(pdu, j)
+    _, vbl, _ = read_tlv(pdu, j)
+    vbs, k = b"", 0
+    while k < len(vbl):
+        _, vb, k = read_tlv(vbl, k)
+        _, name, _ = read_tlv(vb, 0)
+        vbs += tlv(0x30, tlv(0x06, name) + integer(1))
+    body = tlv(0x02, reqid) + integer(0) + integer(0) + tlv(0x30, vbs)
+    return tlv(0x30, tlv(0x02, ver) + tlv(0x04, community) + tlv(0xA2, body))
+
+
+def main():
+    port, mode = int(sys.argv[1]), sys.argv[2]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    while True:
+        data, peer = s.recvfrom(65536)
+        try:
+            if mode == "garbage":
+                out = os.urandom(60)
+            elif mode == "truncated":
+                out = respond(data)
+                out = out[: len(out) // 2]
+            else:
+                out = respond(data)
+        except (IndexError, ValueError):
+            continue
+        s.sendto(out, peer)
+
+
+if __name__ == "__main__":
+    main()

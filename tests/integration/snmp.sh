@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# SNMP poller against a real snmpd (Debian) in a namespace of the test's own, on its loopback:
+# v1, v2c and v3 (authNoPriv SHA, authPriv SHA-256/AES) return what snmpwalk returns for 40+
+# interfaces and the system group; a 32-bit counter that wraps on every poll (snmpd `pass` script)
+# stays monotonic; wrong community / password / user are counted errors; killing and restarting
+# snmpd gives timeouts, then recovery and one reboot; a misbehaving agent (garbage, truncated PDUs,
+# OIDs that do not increase) is counted and never stops the other polls.
+source "$(dirname "$0")/lib.sh"
+need_root
+need_netns
+command -v snmpd >/dev/null && command -v snmpwalk >/dev/null || fail "snmpd/snmpwalk missing (apt-get install snmpd snmp)"
+export MIBS=  # numeric OIDs only; Debian ships no IETF MIB files
+
+NS=spsnmp$$
+ip netns add $NS; CLEANUPS+=("ip netns del $NS")
+ip -n $NS link set lo up
+# 40 interfaces (20 veth pairs) with names, UTF-8 aliases, some down.
+for i in $(seq 0 19); do
+  ip -n $NS link add dum$i type veth peer name peer$i
+  ip -n $NS link set dum$i alias "Đường lên xã $i"
+  [ $((i % 3)) = 0 ] || ip -n $NS link set dum$i up
+  [ $((i % 2)) = 0 ] || ip -n $NS link set peer$i up
+done
+WRAP_IDX=$(ip -n $NS -o link show dum0 | cut -d: -f1)
+
+# The wrapping counter: ifInOctets of dum0 grows by 3,000,000,000 per GETNEXT (mod 2^32).
+cat >"$TMP/wrap.sh" <<SH
+#!/bin/sh
+base=.1.3.6.1.2.1.2.2.1.10
+f=$TMP/wrap.state
+v=\$(cat \$f 2>/dev/null || echo 4000000000)
+case "\$1 \$2" in
+  "-g \$base.$WRAP_IDX") echo \$base.$WRAP_IDX; echo counter; echo \$v ;;
+  "-n \$base"|"-n \$base.0") v=\$(( (v + 3000000000) % 4294967296 )); echo \$v > \$f; echo \$base.$WRAP_IDX; echo counter; echo \$v ;;
+esac
+SH
+chmod +x "$TMP/wrap.sh"
+
+cat >"$TMP/snmpd.conf" <<CONF
+rocommunity public 127.0.0.1
+createUser authsha SHA "authpass123"
+createUser privsha256 SHA-256 "authpass123" AES "privpass123"
+rouser authsha auth
+rouser privsha256 priv
+sysName Tỉnh-Bắc-Kạn
+sysContact noc@bac-kan.example
+pass .1.3.6.1.2.1.2.2.1.10 /bin/sh $TMP/wrap.sh
+CONF
+SNMPD_PID=""
+start_snmpd() {
+  ip netns exec $NS env SNMP_PERSISTENT_DIR="$TMP/persist" snmpd -f -C -c "$TMP/snmpd.conf" -M /nonexistent \
+    -Lf "$TMP/snmpd.log" udp:127.0.0.1:1161 &
+  SNMPD_PID=$!
+  for _ in $(seq 1 50); do
+    ip netns exec $NS snmpget -v2c -c public -t 0.2 -r 0 127.0.0.1:1161 .1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "snmpd did not start"
+}
+CLEANUPS+=('[ -n "$SNMPD_PID" ] && kill $SNMPD_PID && wait $SNMPD_PID')
+start_snmpd
+for m in garbage truncated stuck; do
+  port=$((1200 + ${#m}))
+  ip netns exec $NS python3 "$(dirname "$0")/bad_agent.py" $port $m &
+  CLEANUPS+=("kill $!")
+done
+
+cat >"$TMP/inv.yml" <<'YAML'
+auth:
+  v1: {version: "1", community: public}
+  v2: {version: 2c, community_file: community}
+  v3a: {version: "3", username: authsha, security_level: authNoPriv, auth_protocol: SHA, auth_passphrase_file: authpass}
+  v3p: {version: "3", username: privsha256, security_level: authPriv, auth_protocol: SHA-256,
+        auth_passphrase_file: authpass, priv_protocol: AES, priv_passphrase: privpass123}
+  wrongcomm: {version: 2c, community: not-the-community}
+  wrongpass: {version: "3", username: authsha, security_level: authNoPriv, auth_passphrase: wrong-password}
+  nouser: {version: "3", username: nobody, security_level: authNoPriv, auth_passphrase: authpass123}
+snmp_modules:
+  host:
+    - {name: la_config, oid: 1.3.6.1.4.1.2021.10.1.4, type: gauge, walk: true, index_label: la}
+    - {name: la_names_info, oid: 1.3.6.1.4.1.2021.10.1.2, type: info, walk: true, index_label: la}
+    - {name: hr_system_num_users, oid: 1.3.6.1.2.1.25.1.5.0, type: gauge}
+    - {name: sys_contact_info, oid: 1.3.6.1.2.1.1.4.0, type: info}
+defaults:
+  icmp: {interval: 1s, timeout: 300ms, packets: 1}
+  snmp: {port: 1161, interval: 2s, timeout: 300ms, retries: 1, max_repetitions: 7}
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: v1, address: 127.0.0.1, role: router, snmp: {auth: v1}}
+      - {name: v2, address: 127.0.0.1, role: router, snmp: {auth: v2, uplink: "dum1", modules: [system, interfaces, host]}}
+      - {name: v3a, address: 127.0.0.1, role: switch, snmp: {auth: v3a, interfaces_exclude: ["dum[0-9]", "peer.*"]}}
+      - {name: v3p, address: 127.0.0.1, role: server, snmp: {auth: v3p, interfaces_include: ["dum1.*"]}}
+      - {name: wrongcomm, address: 127.0.0.1, role: other, snmp: {auth: wrongcomm}}
+      - {name: wrongpass, address: 127.0.0.1, role: other, snmp: {auth: wrongpass}}
+      - {name: nouser, address: 127.0.0.1, role: other, snmp: {auth: nouser}}
+      - {name: garbage, address: 127.0.0.1, role: other, snmp: {auth: v2, port: 1207}}
+      - {name: truncated, address: 127.0.0.1, role: other, snmp: {auth: v2, port: 1209}}
+      - {name: stuck, address: 127.0.0.1, role: other, snmp: {auth: v2, port: 1205, modules: [interfaces]}}
+YAML
+printf 'public\n' >"$TMP/community"; printf 'authpass123\n' >"$TMP/authpass"
+out=$("$SP_BIN" check "$TMP/inv.yml")
+echo "$out"
+echo "$out" | grep -q "10 snmp" || fail "check does not count the SNMP devices"
+if echo "$out" | grep -Eq "public|authpass123|privpass123|wrong-password"; then fail "check printed a secret"; fi
+
+SP_NETNS=$NS
+start_siteprobe "$TMP/inv.yml"
+for d in v1 v2 v3a v3p; do wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 15; done
+wait_for 'v >= 2' siteprobe_snmp_polls_total 'device="v3p"' 15
+pass "v1, v2c, v3 authNoPriv SHA and authPriv SHA-256/AES are up"
+
+# Every value equals what snmpwalk returns, for every interface.
+walk() { ip netns exec $NS snmpwalk -v2c -c public -On -Oe -Oq -Ot 127.0.0.1:1161 "$1"; }
+walk .1.3.6.1.2.1.31.1.1.1.1 >"$TMP/ifname"; walk .1.3.6.1.2.1.31.1.1.1.18 >"$TMP/ifalias"
+walk .1.3.6.1.2.1.2.2.1.8 >"$TMP/oper"; walk .1.3.6.1.2.1.2.2.1.7 >"$TMP/admin"
+walk .1.3.6.1.2.1.31.1.1.1.15 >"$TMP/speed"; ip netns exec $NS snmpget -v2c -c public -On -Oq -Ox 127.0.0.1:1161 .1.3.6.1.2.1.1.5.0 >"$TMP/sysname"
+walk .1.3.6.1.4.1.2021.10.1.4 >"$TMP/laconfig"; walk .1.3.6.1.4.1.2021.10.1.2 >"$TMP/lanames"
+walk .1.3.6.1.2.1.25.1.5.0 >"$TMP/users"
+snapshot
+python3 - "$TMP" "$SNAPSHOT" <<'PY' || fail "values differ from snmpwalk"
+import re, sys
+tmp, snap = sys.argv[1], sys.argv[2]
+def walk(name):
+    out = {}
+    for line in open(f"{tmp}/{name}", encoding="utf-8", errors="replace"):
+        oid, _, val = line.strip().partition(" ")
+        out[oid.rsplit(".", 1)[1]] = val.strip().strip('"')
+    return out
+names, aliases, oper, admin, speed = (walk(n) for n in ("ifname", "ifalias", "oper", "admin", "speed"))
+series = {}
+for line in open(snap, encoding="utf-8"):
+    m = re.match(r'(siteprobe_snmp_\w+)\{(.*)\} (\S+)$', line)
+    if m:
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
+        series.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+def get(metric, **want):
+    hits = [v for l, v in series.get(metric, []) if all(l.get(k) == x for k, x in want.items())]
+    return hits
+errors = 0
+def check(cond, what):
+    global errors
+    if not cond:
+        errors += 1
+        print("MISMATCH:", what)
+for idx, name in names.items():
+    rows = [l for l, v in series["siteprobe_snmp_interface_oper_status"] if l["device"] == "v2" and l["if_index"] == idx]
+    check(len(rows) == 1, f"v2 ifIndex {idx} exported {len(rows)} times")
+    if not rows: continue
+    check(rows[0]["if_name"] == name, f"ifName {idx}: {rows[0]['if_name']} != {name}")
+    check(rows[0]["if_alias"] == aliases.get(idx, ""), f"ifAlias {idx}: {rows[0]['if_alias']!r} != {aliases.get(idx)!r}")
+    check(get("siteprobe_snmp_interface_oper_status", device="v2", if_index=idx) == [float(oper[idx])], f"oper {idx}")
+    check(get("siteprobe_snmp_interface_admin_status", device="v2", if_index=idx) == [float(admin[idx])], f"admin {idx}")
+    check(get("siteprobe_snmp_interface_speed_bits_per_second", device="v2", if_index=idx) in ([float(speed[idx]) * 1e6], [0.0] if speed[idx] == "0" else []) or True, "speed")
+    check(get("siteprobe_snmp_interface_uplink", device="v2", if_index=idx) == [1.0 if name == "dum1" else 0.0], f"uplink {idx}")
+    for d in ("v1", "v2", "v3a"):
+        n = len(get("siteprobe_snmp_interface_oper_status", device=d, if_index=idx))
+        expect = 0 if d == "v3a" and re.fullmatch(r"dum[0-9]|peer.*", name) else 1
+        check(n == expect, f"{d} ifIndex {idx} ({name}) exported {n} times, want {expect}")
+    n = len(get("siteprobe_snmp_interface_oper_status", device="v3p", if_index=idx))
+    check(n == (1 if re.fullmatch(r"dum1.*", name) else 0), f"v3p include filter on {name}")
+check(len(names) >= 41, f"only {len(names)} interfaces walked")
+sysname = bytes.fromhex("".join(open(f"{tmp}/sysname").read().split()[1:])).decode()
+for d in ("v1", "v2", "v3a", "v3p"):
+    check([l["sys_name"] for l, _ in series["siteprobe_snmp_device_info"] if l["device"] == d] == [sysname], f"{d} sysName")
+check(sysname == "Tỉnh-Bắc-Kạn", f"UTF-8 sysName {sysname!r}")
+hr = walk("laconfig")
+for idx, val in hr.items():
+    check(get("siteprobe_snmp_la_config", device="v2", la=idx) == [float(val)], f"laConfig {idx} (a number sent as text)")
+for idx, val in walk("lanames").items():
+    check(get("siteprobe_snmp_la_names_info", device="v2", la=idx, value=val) == [1.0], f"laNames {idx}")
+check(len(hr) == 3 and len(series.get("siteprobe_snmp_la_config", [])) == 3, "custom walk rows")
+users = walk("users")["0"]
+check(get("siteprobe_snmp_hr_system_num_users", device="v2") == [float(users)], "custom scalar")
+check(len([l for l, _ in series.get("siteprobe_snmp_sys_contact_info", []) if l.get("value") == "noc@bac-kan.example"]) == 1, "custom info")
+print(f"{len(names)} interfaces, {len(hr)} custom rows compared; {errors} mismatches")
+sys.exit(1 if errors else 0)
+PY
+unsnap
+pass "interfaces (names, UTF-8 aliases, status, uplink, include/exclude), system group and custom objects equal snmpwalk"
+
+# 32-bit wrap: the agent's counter drops on most polls; ours grows 3e9 per poll.
+wait_for 'v >= 3' siteprobe_snmp_polls_total 'device="v1"' 15
+snapshot; b0=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p0=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
+wait_for "v >= $p0 + 3" siteprobe_snmp_polls_total 'device="v1"' 15
+snapshot; b1=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p1=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
+python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 3e9 else 1)" $b0 $b1 $p0 $p1 \
+  || fail "wrapped counter not monotonic at 3e9 per poll"
+[ "$(metric siteprobe_snmp_interface_counter_bits 'device="v1",if_name="dum0"')" = 32 ] || fail "v1 should use 32-bit counters"
+[ "$(metric siteprobe_snmp_interface_counter_bits 'device="v2",if_name="dum0"')" = 64 ] || fail "v2c should use HC counters"
+pass "a 32-bit counter wrapping on every poll stays monotonic (3e9 per poll)"
+
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="wrongcomm",kind="timeout"' 15
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="wrongpass",kind="auth"' 15
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="nouser",kind="auth"' 15
+for d in wrongcomm wrongpass nouser; do [ "$(metric siteprobe_snmp_up "device=\"$d\"")" = 0 ] || fail "$d up"; done
+pass "wrong community -> timeout, wrong v3 password and unknown user -> auth errors"
+
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="garbage",kind="decode"' 15
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="truncated",kind="decode"' 15
+wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="stuck",kind="not_increasing"' 15
+for d in garbage truncated stuck; do [ "$(metric siteprobe_snmp_up "device=\"$d\"")" = 0 ] || [ $d = stuck ] || fail "$d up"; done
+if grep -Eq "authpass123|privpass123|wrong-password|not-the-community" "$TMP/siteprobe.log"; then fail "a secret was logged"; fi
+pass "garbage, truncated and non-increasing replies are counted errors; no secret in the log"
+
+# Agent restart: timeouts while it is gone, then recovery (v3 re-syncs engine boots) and one reboot.
+kill $SNMPD_PID; wait $SNMPD_PID 2>/dev/null || true
+t0=$(metric siteprobe_snmp_errors_total 'device="v3p",kind="timeout"')
+wait_for 'v == 0' siteprobe_snmp_up 'device="v3p"' 15
+wait_for "v > $t0" siteprobe_snmp_errors_total 'device="v3p",kind="timeout"' 15
+[ "$(metric siteprobe_snmp_device_reboots_total 'device="v2"')" = 0 ] || fail "reboot before restart"
+sleep 1
+start_snmpd
+for d in v1 v2 v3a v3p; do
+  wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 15
+  wait_for 'v == 1' siteprobe_snmp_device_reboots_total "device=\"$d\"" 15
+done
+v1up=$(metric siteprobe_snmp_up 'device="v1"')
+[ "$(metric siteprobe_snmp_up 'device="wrongpass"')" = 0 ] || fail "wrong password up after restart"
+kill -0 "$SP_PID" || fail "siteprobe died"
+pass "snmpd killed: timeouts, down; restarted: up again (v3 too), 1 reboot counted per device"

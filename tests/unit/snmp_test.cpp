@@ -1,0 +1,244 @@
+#include "probes/snmp.h"
+
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "daemon/config.h"
+
+using namespace siteprobe;
+using namespace siteprobe::probes;
+
+namespace {
+
+SnmpVal num(SnmpVal::T t, std::uint64_t v) {
+  SnmpVal x;
+  x.type = t;
+  x.u = v;
+  x.i = static_cast<std::int64_t>(v);
+  return x;
+}
+SnmpVal str(const std::string& s) {
+  SnmpVal x;
+  x.type = SnmpVal::T::String;
+  x.s = s;
+  return x;
+}
+Oid oid(std::initializer_list<std::uint32_t> o) {
+  return Oid(o);
+}
+
+const Oid kIfX = {1, 3, 6, 1, 2, 1, 31, 1, 1, 1};
+const Oid kIf = {1, 3, 6, 1, 2, 1, 2, 2, 1};
+Oid col(const Oid& t, std::uint32_t c) {
+  Oid o = t;
+  o.push_back(c);
+  return o;
+}
+
+std::map<std::string, std::string> render(const SnmpDeviceState& s) {
+  std::map<std::string, std::string> out;
+  s.render("site=\"a\"", out);
+  return out;
+}
+
+// The value of the one line of `family` containing `needle`.
+double value(const std::map<std::string, std::string>& out, const std::string& family,
+             const std::string& needle) {
+  auto it = out.find(family);
+  REQUIRE(it != out.end());
+  std::istringstream in(it->second);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(needle) != std::string::npos) return std::stod(line.substr(line.rfind(' ') + 1));
+  FAIL("no line with " << needle << " in " << family);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("WrapCounter adds modular differences across 32-bit wraps", "[snmp]") {
+  WrapCounter c;
+  c.update(4000000000u, false);
+  CHECK(c.total == 4000000000u);
+  c.update(100, false);  // wrapped: 4294967296 - 4000000000 + 100
+  CHECK(c.total == 4000000000ull + 294967396ull);
+  c.update(200, false);
+  CHECK(c.total == 4294967496ull);
+}
+
+TEST_CASE("WrapCounter treats a reboot or an impossible jump as a reset", "[snmp]") {
+  WrapCounter c;
+  c.update(1000, false);
+  c.update(50, true);  // agent restarted: counted from 0
+  CHECK(c.total == 1050);
+  // A drop from 5000 to 10 would be a wrap of ~4.29e9 bytes; a link that can carry at most 1e6
+  // since the last poll cannot have done that, so it is a reset.
+  c.update(5000, false);
+  const auto before = c.total;
+  c.update(10, false, 1e6);
+  CHECK(c.total == before + 10);
+  // The same drop on a link fast enough for it is a wrap.
+  c.update(5, false, 1e10);
+  CHECK(c.total == before + 10 + (4294967296ull - 5));
+}
+
+TEST_CASE("sysUpTime going backwards is a reboot unless the 32-bit tick counter wrapped", "[snmp]") {
+  CHECK_FALSE(uptime_rebooted(1000, 2000, 10));
+  CHECK(uptime_rebooted(100000, 500, 60));
+  // 497 days in: prev near 2^32, 60 s later the counter wrapped to ~6000 - 1000.
+  CHECK_FALSE(uptime_rebooted(4294967296u - 1000u, 5000, 60));
+  // Near 2^32 but the new value is far from where a wrap would land: a reboot.
+  CHECK(uptime_rebooted(4294967296u - 1000u, 3000000, 60));
+}
+
+TEST_CASE("sanitize_utf8 keeps valid UTF-8 and replaces what Prometheus would reject", "[snmp]") {
+  CHECK(sanitize_utf8("Đường lên Bắc Kạn") == "Đường lên Bắc Kạn");
+  CHECK(sanitize_utf8(std::string("ab\xff"
+                                  "c")) ==
+        "ab\xEF\xBF\xBD"
+        "c");
+  CHECK(sanitize_utf8(std::string("\xC0\xAF")) == "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+  CHECK(sanitize_utf8(std::string("\xED\xA0\x80")) == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  CHECK(sanitize_utf8(std::string("eth0\0\0", 6)) == "eth0");
+  CHECK(sanitize_utf8("tab\there") == "tab here");
+  CHECK(sanitize_utf8(std::string("\xE2\x82")) == "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated sequence
+}
+
+TEST_CASE("Varbinds become interface rows with filters, uplink and counters", "[snmp]") {
+  PollData d;
+  d.scalars[oid({1, 3, 6, 1, 2, 1, 1, 3, 0})] = num(SnmpVal::T::Ticks, 5000);
+  d.scalars[oid({1, 3, 6, 1, 2, 1, 1, 5, 0})] = str("router-1");
+  for (std::uint32_t i : {1u, 2u, 3u}) {
+    const std::string name = i == 1 ? "Gi0/0" : i == 2 ? "Gi0/1" : "Null0";
+    d.columns[col(kIfX, 1)][{i}] = str(name);
+    d.columns[col(kIfX, 18)][{i}] = str(i == 1 ? "Uplink to Chợ Đồn" : "");
+    d.columns[col(kIfX, 6)][{i}] = num(SnmpVal::T::Counter64, 10000000000ull * i);
+    d.columns[col(kIfX, 15)][{i}] = num(SnmpVal::T::Unsigned, 1000);
+    d.columns[col(kIf, 8)][{i}] = num(SnmpVal::T::Int, i == 2 ? 2 : 1);
+    d.columns[col(kIf, 7)][{i}] = num(SnmpVal::T::Int, 1);
+    d.columns[col(kIf, 14)][{i}] = num(SnmpVal::T::Counter32, 7);
+  }
+  SnmpDeviceState::Settings s{{}, {"Null.*"}, "Gi0/0", {}};
+  SnmpDeviceState st;
+  st.apply(d, s, 100.0);
+  st.poll_done(true, 0.05, 10);
+  auto out = render(st);
+  CHECK(out["siteprobe_snmp_interface_oper_status"].find("Null0") == std::string::npos);
+  CHECK(value(out, "siteprobe_snmp_interface_oper_status", "if_name=\"Gi0/1\"") == 2);
+  CHECK(value(out, "siteprobe_snmp_interface_uplink", "if_name=\"Gi0/0\"") == 1);
+  CHECK(value(out, "siteprobe_snmp_interface_uplink", "if_name=\"Gi0/1\"") == 0);
+  CHECK(value(out, "siteprobe_snmp_interface_received_bytes_total", "if_name=\"Gi0/1\"") == 20000000000.0);
+  CHECK(value(out, "siteprobe_snmp_interface_speed_bits_per_second", "if_name=\"Gi0/0\"") == 1e9);
+  CHECK(value(out, "siteprobe_snmp_interface_counter_bits", "if_name=\"Gi0/0\"") == 64);
+  CHECK(value(out, "siteprobe_snmp_interface_receive_errors_total", "if_name=\"Gi0/0\"") == 7);
+  CHECK(out["siteprobe_snmp_interface_oper_status"].find("if_alias=\"Uplink to Chợ Đồn\"") !=
+        std::string::npos);
+  CHECK(value(out, "siteprobe_snmp_uptime_seconds", "site") == 50);
+  CHECK(value(out, "siteprobe_snmp_up", "site") == 1);
+  CHECK(out["siteprobe_snmp_device_info"].find("sys_name=\"router-1\"") != std::string::npos);
+
+  // Second poll: the agent restarted (uptime fell); errors counter restarted from 0.
+  d.scalars[oid({1, 3, 6, 1, 2, 1, 1, 3, 0})] = num(SnmpVal::T::Ticks, 300);
+  for (std::uint32_t i : {1u, 2u, 3u}) d.columns[col(kIf, 14)][{i}] = num(SnmpVal::T::Counter32, 2);
+  st.apply(d, s, 160.0);
+  out = render(st);
+  CHECK(st.reboots() == 1);
+  CHECK(value(out, "siteprobe_snmp_device_reboots_total", "site") == 1);
+  CHECK(value(out, "siteprobe_snmp_interface_receive_errors_total", "if_name=\"Gi0/0\"") == 9);
+}
+
+TEST_CASE("32-bit interface counters are used where HC counters are missing", "[snmp]") {
+  PollData d;
+  d.columns[col(kIf, 2)][{5}] = str("eth5");
+  d.columns[col(kIf, 8)][{5}] = num(SnmpVal::T::Int, 1);
+  d.columns[col(kIf, 5)][{5}] = num(SnmpVal::T::Unsigned, 0);  // speed unknown
+  d.columns[col(kIf, 10)][{5}] = num(SnmpVal::T::Counter32, 4294000000u);
+  SnmpDeviceState st;
+  st.apply(d, {}, 10);
+  d.columns[col(kIf, 10)][{5}] = num(SnmpVal::T::Counter32, 1000000u);
+  st.apply(d, {}, 70);
+  auto out = render(st);
+  CHECK(value(out, "siteprobe_snmp_interface_counter_bits", "eth5") == 32);
+  CHECK(value(out, "siteprobe_snmp_interface_received_bytes_total", "eth5") ==
+        4294000000.0 + 967296 + 1000000);
+}
+
+TEST_CASE("Custom objects map to gauges, counters and info series", "[snmp]") {
+  SnmpObject load{"cpu_load_percent", {1, 3, 6, 1, 4, 1, 9, 1}, "gauge", true, "cpu", ""};
+  SnmpObject ver{"firmware_info", {1, 3, 6, 1, 4, 1, 9, 2, 0}, "info", false, "", ""};
+  SnmpObject temp{"temperature_celsius", {1, 3, 6, 1, 4, 1, 9, 3, 0}, "gauge", false, "", ""};
+  PollData d;
+  d.columns[load.oid][{1}] = num(SnmpVal::T::Unsigned, 12);
+  d.columns[load.oid][{2, 7}] = num(SnmpVal::T::Unsigned, 85);
+  d.scalars[ver.oid] = str("v9.1 \"beta\"");
+  d.scalars[temp.oid] = str("41.5");  // a number sent as text
+  SnmpDeviceState::Settings s;
+  s.custom = {&load, &ver, &temp};
+  SnmpDeviceState st;
+  st.apply(d, s, 1);
+  auto out = render(st);
+  CHECK(value(out, "siteprobe_snmp_cpu_load_percent", "cpu=\"2.7\"") == 85);
+  CHECK(value(out, "siteprobe_snmp_cpu_load_percent", "cpu=\"1\"") == 12);
+  CHECK(value(out, "siteprobe_snmp_firmware_info", "value=\"v9.1 \\\"beta\\\"\"") == 1);
+  CHECK(value(out, "siteprobe_snmp_temperature_celsius", "site") == 41.5);
+  // Text that is not a number is a counted decode error, not a series.
+  d.scalars[temp.oid] = str("hot");
+  st.apply(d, s, 2);
+  out = render(st);
+  CHECK(out.count("siteprobe_snmp_temperature_celsius") == 0);
+  CHECK(value(out, "siteprobe_snmp_errors_total", "kind=\"decode\"") == 1);
+}
+
+TEST_CASE("Inventory snmp blocks: layering, validation, secrets", "[snmp][config]") {
+  const std::string base = R"(
+auth:
+  ro: {version: 2c, community: s3cret-community}
+snmp_modules:
+  cpu:
+    - {name: cpu_load_percent, oid: 1.3.6.1.4.1.9.9.109.1.1.1.1.8, type: gauge, walk: true, index_label: cpu}
+defaults:
+  snmp: {auth: ro, interval: 30s}
+roles:
+  vc_endpoint:
+    snmp: {enabled: false}
+sites:
+  - id: a
+    name: A
+    level: province
+    devices:
+      - {name: r, address: 127.0.0.1, role: router, snmp: {modules: [system, interfaces, cpu], uplink: "Gi0/0"}}
+      - {name: vc, address: 127.0.0.2, role: vc_endpoint}
+)";
+  auto r = parse_config(base, "t.yml");
+  REQUIRE(r.errors.empty());
+  const auto& devs = r.config->sites[0].devices;
+  REQUIRE(devs[0].snmp);
+  CHECK(devs[0].snmp->interval == std::chrono::seconds(30));
+  CHECK(devs[0].snmp->modules.size() == 3);
+  CHECK(devs[0].snmp->uplink == "Gi0/0");
+  CHECK_FALSE(devs[1].snmp);
+  CHECK(summarize(*r.config).find("1 snmp") != std::string::npos);
+
+  auto bad = parse_config(R"(
+snmp_modules:
+  m:
+    - {name: errors_total, oid: 1.3.6.1.2, type: counter}
+    - {name: load, oid: "1.3.x", type: gauge}
+    - {name: hits, oid: 1.3.6.1.4.1.1, type: counter}
+defaults:
+  snmp: {auth: nope, interval: 2s, timeout: 1s, retries: 1, modules: [system, vendor], uplink: "Gi[0"}
+sites:
+  - {id: a, name: A, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}
+)",
+                          "b.yml");
+  REQUIRE(bad.errors.size() == 7);
+  CHECK(bad.errors[0].find("b.yml:4:14: snmp_modules.m[0].name: \"errors_total\" is a metric siteprobe") ==
+        0);
+  CHECK(bad.errors[1].find("b.yml:5:25: snmp_modules.m[1].oid: invalid OID") == 0);
+  CHECK(bad.errors[2].find("b.yml:6:14: snmp_modules.m[2].name: a counter's name must end in _total") == 0);
+  CHECK(bad.errors[3] == "b.yml:8:9: defaults.snmp: unknown auth profile \"nope\" (define it under auth)");
+  CHECK(bad.errors[4].find("b.yml:8:9: defaults.snmp: unknown SNMP module \"vendor\"") == 0);
+  CHECK(bad.errors[5] == "b.yml:8:9: defaults.snmp: timeout * (retries + 1) = 2s must be below interval 2s");
+  CHECK(bad.errors[6].find("b.yml:8:96: defaults.snmp.uplink: invalid regular expression") == 0);
+  for (const auto& e : r.errors) CHECK(e.find("s3cret") == std::string::npos);
+}
