@@ -342,8 +342,8 @@ class SipProber final : public Prober {
       const int v6 = to.ss_family == AF_INET6;
       int port = 0;
       p.dest = dest_key(to);
-      p.request = build_sip_options(
-          {host_of(to, &port), port, false, local_for(to), port_[v6], p.call_id, p.branch, hex(id)});
+      p.request = build_sip_options({host_of(to, &port), port, false, local_for(to), port_[v6], p.call_id,
+                                     p.branch, hex(cookie_ + id)});
       by_call_id_[p.call_id] = id;
       by_dest_[p.dest] = id;
       send_udp(id);
@@ -505,7 +505,7 @@ void SipProber::tcp_connected(Conn* c, int status) {
   const Pending& p = pending_[c->id];
   int port = 0, lport = 0;
   const std::string host = host_of(p.to, &port), lhost = host_of(local, &lport);
-  c->out = build_sip_options({host, port, true, lhost, lport, p.call_id, p.branch, hex(c->id)});
+  c->out = build_sip_options({host, port, true, lhost, lport, p.call_id, p.branch, hex(cookie_ + c->id)});
   uv_buf_t buf = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
   uv_write(&c->write, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* w, int st) {
     auto* cn = static_cast<Conn*>(w->data);
