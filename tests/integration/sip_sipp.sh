@@ -72,9 +72,10 @@ snapshot
 for m in siteprobe_sip_up siteprobe_sip_requests_total siteprobe_sip_rtt_seconds_count siteprobe_endpoint_ready; do
   [ "$(metric $m "$VC")" != absent ] || fail "$m missing at load"
 done
-for c in 1xx 2xx 3xx 4xx 5xx 6xx; do [ "$(metric siteprobe_sip_responses_total "$VC,class=\"$c\"")" = 0 ] || fail "class $c"; done
+# (Values may already be counting: the first requests start within the first second.)
+for c in 1xx 2xx 3xx 4xx 5xx 6xx; do [ "$(metric siteprobe_sip_responses_total "$VC,class=\"$c\"")" != absent ] || fail "class $c"; done
 for k in timeout refused unreachable malformed closed other; do
-  [ "$(metric siteprobe_sip_errors_total "$VC,kind=\"$k\"")" = 0 ] || fail "sip kind $k"
+  [ "$(metric siteprobe_sip_errors_total "$VC,kind=\"$k\"")" != absent ] || fail "sip kind $k"
 done
 [ "$(metric siteprobe_tcp_up "$MCU,service=\"h323\",port=\"$H323_PORT\"")" != absent ] || fail "h323 series"
 for r in unknown site_down device_down call_service_down low_mos; do
