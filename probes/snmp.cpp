@@ -10,6 +10,7 @@
 #undef non_repeaters
 
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cmath>
@@ -486,6 +487,10 @@ void init_net_snmp() {
   static bool done = false;
   if (done) return;
   done = true;
+  // net-snmp mallocs and frees a 64 KB receive buffer for every datagram it reads; freeing a chunk
+  // that large from the heap makes glibc consolidate its fastbins and trim the heap every time (a
+  // quarter of the poller's CPU in perf). Served by mmap instead, it costs two cheap syscalls.
+  mallopt(M_MMAP_THRESHOLD, 32 << 10);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_READ_CONFIGS, 1);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
@@ -840,13 +845,10 @@ void SnmpProber::start(Dev& d) {
     netsnmp_large_fd_set fds;
     netsnmp_large_fd_set_init(&fds, FD_SETSIZE);
     netsnmp_large_fd_setfd(snmp_sess_transport(poll->sess)->sock, &fds);
-    const unsigned before =
-        snmp_get_statistic(STAT_SNMPINASNPARSEERRS) + snmp_get_statistic(STAT_SNMPINBADVERSIONS);
-    snmp_sess_read2(poll->sess, &fds);
+    // -1: a datagram net-snmp could not use (garbage, truncated, wrong version or community).
+    const int rc = snmp_sess_read2(poll->sess, &fds);
     netsnmp_large_fd_set_cleanup(&fds);
-    const unsigned bad =
-        snmp_get_statistic(STAT_SNMPINASNPARSEERRS) + snmp_get_statistic(STAT_SNMPINBADVERSIONS) - before;
-    if (bad) poll->dev->state.count_error("decode", bad);
+    if (rc != 0) poll->dev->state.count_error("decode");
     poll->self->after_io(poll);
   });
   p->step = a.version == "3" && d.engine_id.empty() ? Step::Discover
@@ -1113,6 +1115,8 @@ void SnmpProber::finish(Poll* p, bool aborted) {
       if (any && !hc) d.need32 = true;
     } else {
       d.state.failed(p->fail_kind.empty() ? "timeout" : p->fail_kind);
+      // A restarted agent may have a new engine ID or boot count: discover it again next time.
+      d.engine_id.clear();
     }
     d.state.count_pdus(p->sent, p->received);
     d.state.poll_done(p->ok, static_cast<double>(uv_hrtime() - p->started_ns) / 1e9, d.max_rep);

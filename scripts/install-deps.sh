@@ -12,7 +12,7 @@ pkgs=(
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager snmpd snmp
   # video-conference checks: sipp as a real SIP UAS in the tests
   sip-tester
 )

@@ -3,8 +3,8 @@
 
 MODE garbage:    answers every request with random bytes.
 MODE truncated:  answers with a valid GetResponse cut in half.
-MODE stuck:      answers every request with the requested OIDs themselves (a walk that never
-                 advances), as a well-formed v2c GetResponse.
+MODE stuck:      a well-formed v2c GetResponse whose walk never advances: asked for X it answers
+                 X.5, asked for X.5 it answers X.5 again.
 """
 import os
 import socket
@@ -49,6 +49,8 @@ def respond(req):
     while k < len(vbl):
         _, vb, k = read_tlv(vbl, k)
         _, name, _ = read_tlv(vb, 0)
+        if name[-1:] != b"\x05":
+            name += b"\x05"
         vbs += tlv(0x30, tlv(0x06, name) + integer(1))
     body = tlv(0x02, reqid) + integer(0) + integer(0) + tlv(0x30, vbs)
     return tlv(0x30, tlv(0x02, ver) + tlv(0x04, community) + tlv(0xA2, body))

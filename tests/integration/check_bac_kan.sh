@@ -7,6 +7,11 @@ echo "$out"
 echo "$out" | grep -q "117 sites (1 province, 8 district, 108 commune), 236 devices" || fail "summary: $out"
 pass "bac-kan.yml: 1/8/108 sites"
 
+out=$("$SP_BIN" check config/snmp-example.yml)
+echo "$out" | grep -q "4 snmp" || fail "snmp-example.yml: $out"
+if echo "$out" | grep -q "example-community\|example-auth-pass\|example-priv-pass"; then fail "check printed a secret"; fi
+pass "snmp-example.yml: valid, 4 devices polled over SNMP, no secret printed"
+
 cat >"$TMP/bad.yml" <<'YAML'
 sites:
   - id: bk

@@ -23,7 +23,9 @@ for i in $(seq 0 19); do
 done
 WRAP_IDX=$(ip -n $NS -o link show dum0 | cut -d: -f1)
 
-# The wrapping counter: ifInOctets of dum0 grows by 3,000,000,000 per GETNEXT (mod 2^32).
+# The wrapping counter: ifInOctets of dum0 grows by 1,200,000,000 per GETNEXT (mod 2^32), so it
+# wraps every 3.6 polls; 1.2e9 bytes per 2 s poll is still possible on the 4.29 Gbit/s ifSpeed of a
+# veth (larger jumps count as a counter reset, see docs/metrics.md).
 cat >"$TMP/wrap.sh" <<SH
 #!/bin/sh
 base=.1.3.6.1.2.1.2.2.1.10
@@ -31,7 +33,7 @@ f=$TMP/wrap.state
 v=\$(cat \$f 2>/dev/null || echo 4000000000)
 case "\$1 \$2" in
   "-g \$base.$WRAP_IDX") echo \$base.$WRAP_IDX; echo counter; echo \$v ;;
-  "-n \$base"|"-n \$base.0") v=\$(( (v + 3000000000) % 4294967296 )); echo \$v > \$f; echo \$base.$WRAP_IDX; echo counter; echo \$v ;;
+  "-n \$base"|"-n \$base.0") v=\$(( (v + 1200000000) % 4294967296 )); echo \$v > \$f; echo \$base.$WRAP_IDX; echo counter; echo \$v ;;
 esac
 SH
 chmod +x "$TMP/wrap.sh"
@@ -162,7 +164,7 @@ for idx, name in names.items():
     n = len(get("siteprobe_snmp_interface_oper_status", device="v3p", if_index=idx))
     check(n == (1 if re.fullmatch(r"dum1.*", name) else 0), f"v3p include filter on {name}")
 check(len(names) >= 41, f"only {len(names)} interfaces walked")
-sysname = bytes.fromhex("".join(open(f"{tmp}/sysname").read().split()[1:])).decode()
+sysname = bytes.fromhex("".join(open(f"{tmp}/sysname").read().split()[1:]).replace('"', "")).decode()
 for d in ("v1", "v2", "v3a", "v3p"):
     check([l["sys_name"] for l, _ in series["siteprobe_snmp_device_info"] if l["device"] == d] == [sysname], f"{d} sysName")
 check(sysname == "Tỉnh-Bắc-Kạn", f"UTF-8 sysName {sysname!r}")
@@ -181,16 +183,16 @@ PY
 unsnap
 pass "interfaces (names, UTF-8 aliases, status, uplink, include/exclude), system group and custom objects equal snmpwalk"
 
-# 32-bit wrap: the agent's counter drops on most polls; ours grows 3e9 per poll.
+# 32-bit wrap: the agent's counter drops every few polls; ours grows 1.2e9 per poll.
 wait_for 'v >= 3' siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b0=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p0=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
-wait_for "v >= $p0 + 3" siteprobe_snmp_polls_total 'device="v1"' 15
+wait_for "v >= $p0 + 4" siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b1=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p1=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
-python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 3e9 else 1)" $b0 $b1 $p0 $p1 \
-  || fail "wrapped counter not monotonic at 3e9 per poll"
+python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 1.2e9 and b1 - b0 > 2**32 else 1)" $b0 $b1 $p0 $p1 \
+  || fail "wrapped counter not monotonic at 1.2e9 per poll"
 [ "$(metric siteprobe_snmp_interface_counter_bits 'device="v1",if_name="dum0"')" = 32 ] || fail "v1 should use 32-bit counters"
 [ "$(metric siteprobe_snmp_interface_counter_bits 'device="v2",if_name="dum0"')" = 64 ] || fail "v2c should use HC counters"
-pass "a 32-bit counter wrapping on every poll stays monotonic (3e9 per poll)"
+pass "a 32-bit counter that wraps stays monotonic (1.2e9 per poll over 4+ polls, at least one wrap)"
 
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="wrongcomm",kind="timeout"' 15
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="wrongpass",kind="auth"' 15
@@ -201,6 +203,7 @@ pass "wrong community -> timeout, wrong v3 password and unknown user -> auth err
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="garbage",kind="decode"' 15
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="truncated",kind="decode"' 15
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="stuck",kind="not_increasing"' 15
+for d in v1 v2 v3a v3p; do [ "$(metric siteprobe_snmp_errors_total "device=\"$d\",kind=\"decode\"")" = 0 ] || fail "$d decode errors"; done
 for d in garbage truncated stuck; do [ "$(metric siteprobe_snmp_up "device=\"$d\"")" = 0 ] || [ $d = stuck ] || fail "$d up"; done
 if grep -Eq "authpass123|privpass123|wrong-password|not-the-community" "$TMP/siteprobe.log"; then fail "a secret was logged"; fi
 pass "garbage, truncated and non-increasing replies are counted errors; no secret in the log"
