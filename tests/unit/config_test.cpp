@@ -215,5 +215,6 @@ sites:
   CHECK(d[4].tcp[0].name == "ssh");
   CHECK(d[4].tcp[0].timeout == Duration(500ms));
   CHECK(summarize(*r.config) ==
-        "1 sites (1 province, 0 district, 0 commune), 5 devices, 13 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 4 tcp)");
+        "1 sites (1 province, 0 district, 0 commune), 5 devices, 13 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 4 "
+        "tcp)");
 }
