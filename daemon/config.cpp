@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace siteprobe {
 namespace {
@@ -25,8 +26,9 @@ const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewall", "vc
                                              "mcu",    "server", "other"};
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
 const std::set<std::string> kReservedLabels = {
-    "site",   "device", "role",  "level", "name", "parent",   "latitude", "longitude", "address", "family",
-    "reason", "type",   "probe", "le",    "job",  "instance", "version",  "quantile",  "profile", "state"};
+    "site",    "device",   "role",    "level", "name",    "parent", "latitude", "longitude",
+    "address", "family",   "reason",  "type",  "probe",   "le",     "job",      "instance",
+    "version", "quantile", "profile", "state", "service", "port",   "class",    "kind"};
 
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
@@ -67,10 +69,31 @@ struct SnmpOverride {
 
 using BlockAt = std::optional<std::pair<YAML::Mark, std::string>>;  // where a block is, if any
 
+// A `sip:` or `h323:` block; `transport` is for sip only.
+struct ServiceOverride {
+  std::optional<bool> enabled;
+  std::optional<std::string> transport;
+  std::optional<int> port;
+  std::optional<Duration> interval, timeout;
+  BlockAt at;
+
+  template <typename S>
+  void apply_to(S& s) const {
+    if (enabled) s.enabled = *enabled;
+    if constexpr (std::is_same_v<S, SipSettings>)
+      if (transport) s.transport = *transport;
+    if (port) s.port = *port;
+    if (interval) s.interval = *interval;
+    if (timeout) s.timeout = *timeout;
+  }
+};
+
 struct Overrides {
   IcmpOverride icmp;
   SnmpOverride snmp;
   BlockAt icmp_at, snmp_at;
+  ServiceOverride sip, h323;
+  std::optional<std::vector<TcpCheck>> tcp;  // replaced whole, like rtt_buckets
 };
 
 // Metric names the SNMP prober itself exports, after "siteprobe_snmp_".
@@ -266,6 +289,15 @@ class Parser {
   std::optional<std::vector<std::string>> string_list(const YAML::Node& n, const std::string& path,
                                                       bool regex);
   Overrides parse_overrides(const YAML::Node& n, const std::string& path);
+  ServiceOverride parse_service(const YAML::Node& n, const std::string& path, bool sip);
+  std::optional<std::vector<TcpCheck>> parse_tcp(const YAML::Node& n, const std::string& path);
+  void parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o);
+  void apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d);
+  std::optional<bool> bool_of(const YAML::Node& n, const std::string& path) {
+    if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
+    error(n.Mark(), path, "must be true or false");
+    return std::nullopt;
+  }
   void parse_levels(const YAML::Node& n);
   void parse_global(const YAML::Node& n);
   void parse_site_state(const YAML::Node& n);
@@ -501,7 +533,7 @@ void Parser::parse_snmp_modules(const YAML::Node& n) {
 
 Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
   Overrides o;
-  if (!check_map(n, path, {"icmp", "snmp"})) return o;
+  if (!check_map(n, path, {"icmp", "snmp", "sip", "h323", "tcp"})) return o;
   if (auto v = n["icmp"]) {
     o.icmp = parse_icmp(v, path + ".icmp");
     o.icmp_at = {{v.Mark(), path + ".icmp"}};
@@ -510,7 +542,126 @@ Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) 
     o.snmp = parse_snmp(v, path + ".snmp");
     o.snmp_at = {{v.Mark(), path + ".snmp"}};
   }
+  parse_call_blocks(n, path, o);
   return o;
+}
+
+ServiceOverride Parser::parse_service(const YAML::Node& n, const std::string& path, bool sip) {
+  ServiceOverride o;
+  o.at = {{n.Mark(), path}};
+  std::vector<std::string> keys = {"enabled", "port", "interval", "timeout"};
+  if (sip) keys.insert(keys.begin() + 1, "transport");
+  if (!check_map(n, path, keys)) return o;
+  using namespace std::chrono;
+  if (auto v = n["enabled"]) o.enabled = bool_of(v, path + ".enabled");
+  if (auto v = n["transport"]; v && sip) {
+    auto t = string_of(v, path + ".transport");
+    if (t && *t != "udp" && *t != "tcp")
+      error(v.Mark(), path + ".transport", "unknown transport \"" + *t + "\" (allowed: udp, tcp)");
+    else if (t)
+      o.transport = *t;
+  }
+  if (auto v = n["port"]) {
+    if (auto i = int_of(v, path + ".port", 1, 65535)) o.port = static_cast<int>(*i);
+  }
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
+  return o;
+}
+
+std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, const std::string& path) {
+  if (!n.IsSequence()) {
+    error(n.Mark(), path, "must be a list of checks like {name: https, port: 443}");
+    return std::nullopt;
+  }
+  std::vector<TcpCheck> out;
+  std::set<std::string> names;
+  bool all_ok = true;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& e = n[i];
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    bool ok = check_map(e, p, {"name", "port", "interval", "timeout"});
+    all_ok = all_ok && ok;
+    if (!ok) continue;
+    TcpCheck c;
+    for (const char* req : {"name", "port"})
+      if (!e[req]) {
+        error(e.Mark(), p, std::string("missing required key \"") + req + "\"");
+        ok = false;
+      }
+    if (auto v = e["name"]) {
+      auto x = string_of(v, p + ".name");
+      if (x && (!valid_id(*x) || *x == "h323" || *x == "sip")) {
+        error(v.Mark(), p + ".name",
+              "invalid check name \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not h323 or sip)");
+        ok = false;
+      } else if (x && !names.insert(*x).second) {
+        error(v.Mark(), p + ".name", "duplicate check name \"" + *x + "\"");
+        ok = false;
+      } else if (x) {
+        c.name = *x;
+      }
+    }
+    if (auto v = e["port"]) {
+      auto x = int_of(v, p + ".port", 1, 65535);
+      ok = ok && x;
+      if (x) c.port = static_cast<int>(*x);
+    }
+    using namespace std::chrono;
+    if (auto v = e["interval"]) {
+      auto x = duration_of(v, p + ".interval", seconds(1), hours(1));
+      ok = ok && x;
+      if (x) c.interval = *x;
+    }
+    if (auto v = e["timeout"]) {
+      auto x = duration_of(v, p + ".timeout", milliseconds(10), seconds(60));
+      ok = ok && x;
+      if (x) c.timeout = *x;
+    }
+    if (ok && c.timeout > c.interval) {
+      error(e.Mark(), p,
+            "timeout " + format_duration(c.timeout) + " exceeds interval " + format_duration(c.interval));
+      ok = false;
+    }
+    all_ok = all_ok && ok;
+    out.push_back(c);
+  }
+  if (!all_ok) return std::nullopt;
+  return out;
+}
+
+void Parser::parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o) {
+  if (auto v = n["sip"]) o.sip = parse_service(v, path + ".sip", true);
+  if (auto v = n["h323"]) o.h323 = parse_service(v, path + ".h323", false);
+  if (auto v = n["tcp"]) o.tcp = parse_tcp(v, path + ".tcp");
+}
+
+// Layers the sip, h323 and tcp blocks (built-in < defaults < role < profile < device) into `d`,
+// whose role and profile are known. A timeout longer than the interval is reported once, at the
+// most specific block that sets the service.
+void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d) {
+  Overrides own;
+  parse_call_blocks(n, path, own);
+  std::vector<const Overrides*> layers = {&defaults_block_};
+  if (roles_.count(d.role)) layers.push_back(&roles_.at(d.role));
+  if (profiles_.count(d.profile)) layers.push_back(&profiles_.at(d.profile));
+  layers.push_back(&own);
+  d.sip.enabled = d.h323.enabled = d.role == "vc_endpoint" || d.role == "mcu";
+  const auto layer = [&](auto& settings, ServiceOverride Overrides::*block, const char* name) {
+    std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
+    for (const Overrides* l : layers) {
+      (l->*block).apply_to(settings);
+      if ((l->*block).at) culprit = *(l->*block).at;
+    }
+    if (settings.timeout > settings.interval && round_reported_.insert(culprit.second).second)
+      error(culprit.first, culprit.second,
+            std::string(name) + " timeout " + format_duration(settings.timeout) + " exceeds interval " +
+                format_duration(settings.interval) + " (lower timeout or raise interval)");
+  };
+  layer(d.sip, &Overrides::sip, "sip");
+  layer(d.h323, &Overrides::h323, "h323");
+  for (const Overrides* l : layers)
+    if (l->tcp) d.tcp = *l->tcp;
 }
 
 void Parser::parse_levels(const YAML::Node& n) {
@@ -729,7 +880,10 @@ void Parser::parse_auth(const YAML::Node& n) {
 
 void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
                           std::set<std::string>& names) {
-  if (!check_map(n, path, {"name", "address", "role", "profile", "reachability", "icmp", "snmp"})) return;
+  if (!check_map(
+          n, path,
+          {"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "h323", "tcp"}))
+    return;
   Device d;
   bool ok = true;
   for (const char* req : {"name", "address", "role"})
@@ -822,6 +976,7 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
   }
   d.icmp = eff;
   if (!resolve_snmp(n, path, d)) ok = false;
+  apply_call_blocks(n, path, d);
   const auto& rr = cfg_.site_state.reachability_roles;
   d.reachability = std::find(rr.begin(), rr.end(), d.role) != rr.end();
   if (auto v = n["reachability"]) {
@@ -1059,13 +1214,17 @@ LoadResult Parser::run(const std::string& text) {
 void Parser::parse(const std::string& text) {
   const YAML::Node root = YAML::Load(text);
   if (!check_map(root, "",
-                 {"levels", "global", "site_state", "defaults", "roles", "profiles", "auth", "snmp_modules",
-                  "sites"}))
+                 {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth",
+                  "snmp_modules", "sites"}))
     return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
   if (auto n = root["global"]) parse_global(n);
   if (auto n = root["site_state"]) parse_site_state(n);
+  if (auto n = root["readiness"]; n && check_map(n, "readiness", {"min_mos"})) {
+    if (auto v = n["min_mos"])
+      if (auto x = number_of(v, "readiness.min_mos", 1, 4.5)) cfg_.readiness_min_mos = *x;
+  }
   if (auto n = root["defaults"]) {
     defaults_block_ = parse_overrides(n, "defaults");
     defaults_block_.icmp.apply_to(defaults_);
@@ -1152,8 +1311,11 @@ std::string summarize(const Config& c) {
   std::ostringstream o;
   o << c.sites.size() << " sites (";
   for (std::size_t i = 0; i < c.levels.size(); ++i) o << (i ? ", " : "") << per[i] << " " << c.levels[i];
-  o << "), " << devices << " devices, " << devices + snmp << " probes (" << devices << " icmp, " << snmp
-    << " snmp)";
+  std::size_t sip = 0, h323 = 0, tcp = 0;
+  for (const auto& s : c.sites)
+    for (const auto& d : s.devices) sip += d.sip.enabled, h323 += d.h323.enabled, tcp += d.tcp.size();
+  o << "), " << devices << " devices, " << devices + snmp + sip + h323 + tcp << " probes (" << devices
+    << " icmp, " << snmp << " snmp, " << sip << " sip, " << h323 << " h323, " << tcp << " tcp)";
   return o.str();
 }
 

@@ -27,6 +27,31 @@ struct IcmpSettings {
                                      0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 };
 
+// Call-service probes of video-conference endpoints (probes/sip.h, probes/tcp.h). `enabled`
+// defaults to true for the vc_endpoint and mcu roles and false for every other role.
+struct SipSettings {
+  bool enabled = false;
+  std::string transport = "udp";  // "udp" or "tcp"
+  int port = 5060;
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+};
+struct H323Settings {  // TCP connect to the H.225 call-signalling port
+  bool enabled = false;
+  int port = 1720;
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+};
+struct TcpCheck {  // a generic TCP connect probe: management ports, the codec's web UI
+  std::string name;
+  int port = 0;
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+  bool operator==(const TcpCheck& o) const {
+    return name == o.name && port == o.port && interval == o.interval && timeout == o.timeout;
+  }
+};
+
 // SNMP credentials, referenced by name. Secrets are read from files at load time and never printed.
 struct AuthProfile {
   std::string name;
@@ -71,6 +96,11 @@ struct Device {
   IcmpSettings icmp;                 // effective settings: defaults < role < profile < device
   std::optional<SnmpSettings> snmp;  // polled over SNMP only if set (an auth profile is given)
   bool reachability = false;         // decides whether its site is reachable (site_state.reachability_roles)
+  SipSettings sip;                   // effective, like icmp
+  H323Settings h323;
+  std::vector<TcpCheck> tcp;
+  // An endpoint is a device with a call service to check; only endpoints get a readiness verdict.
+  bool endpoint() const { return sip.enabled || h323.enabled; }
 };
 
 struct Site {
@@ -102,6 +132,7 @@ struct Config {
   Duration dns_refresh = std::chrono::minutes(5);
   double icmp_max_packets_per_second = 20000;
   SiteStateSettings site_state;
+  double readiness_min_mos = 3.6;  // an endpoint is ready only with an estimated MOS at least this
   std::map<std::string, AuthProfile> auth;
   int snmp_max_inflight = 256;  // SNMP polls in flight at once, over all devices (one socket each)
   std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name

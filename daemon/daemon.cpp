@@ -10,7 +10,9 @@
 
 #include "daemon/log.h"
 #include "probes/icmp.h"
+#include "probes/sip.h"
 #include "probes/snmp.h"
+#include "probes/tcp.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -133,6 +135,24 @@ bool Daemon::start() {
   auto snmp = probes::make_snmp_prober(&loop_);
   http_.add(snmp->exposition());
   probers_.push_back(std::move(snmp));
+  auto sip = probes::make_sip_prober(&loop_, *registry_, err);
+  if (!sip) {
+    log(LogLevel::Error, err);
+    return false;
+  }
+  http_.add(sip->exposition());
+  probers_.push_back(std::move(sip));
+  probers_.push_back(probes::make_tcp_prober(&loop_));
+  http_.add(probers_.back()->exposition());
+  http_.add(readiness_);
+  http_.add_page("/readiness", [r = readiness_] {
+    bool all_ready = false;
+    std::string body = r->report(all_ready);
+    return std::pair{all_ready ? 200 : 503, body};
+  });
+  for (auto& p : probers_)
+    p->on_check(
+        [this](const std::string& key, const probes::CheckResult& c) { readiness_->on_check(key, c); });
 
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* self = static_cast<Daemon*>(h->data);
@@ -153,6 +173,7 @@ bool Daemon::start() {
         self->loop_lag_.Set(lag > 0 ? lag : 0);
         self->lag_last_ = now;
         self->states_->evaluate();
+        self->readiness_->evaluate(*self->states_);
       },
       1000, 1000);
 
@@ -268,6 +289,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0 : std::chrono::duration_cast<ms>(2 * longest + ms(5000)).count());
   states_->configure(cfg);
+  readiness_->configure(cfg);
+  readiness_->evaluate(*states_);  // every endpoint series exists from load
   for (auto& p : probers_) {
     p->set_targets(*cfg, targets);
     for (const auto& t : targets)

@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/notify.h"
+#include "daemon/readiness.h"
 #include "daemon/site_state.h"
 #include "probes/probe.h"
 
@@ -77,6 +78,7 @@ class Daemon {
 
   std::shared_ptr<probes::StaticText> info_;
   std::shared_ptr<SiteStates> states_;
+  std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;

@@ -113,6 +113,12 @@ int HttpServer::handle(mg_connection* c, void* data) {
           "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
           "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
   } else {
+    for (const auto& [path, page] : self->pages_)
+      if (uri == path) {
+        const auto [status, body] = page();
+        reply(c, status, kText, body);
+        return 1;
+      }
     reply(c, 404, kText, "Not found.\n");
   }
   return 1;

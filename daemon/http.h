@@ -38,6 +38,10 @@ class HttpServer {
 
   // Adds series to /metrics; only before start().
   void add(std::shared_ptr<const probes::Exposition> e) { expositions_.push_back(std::move(e)); }
+  // Serves `uri` as plain text from `page` (status code, body); only before start(). `page` runs
+  // on HTTP threads.
+  using Page = std::function<std::pair<int, std::string>()>;
+  void add_page(const std::string& uri, Page page) { pages_.emplace_back(uri, std::move(page)); }
   // Turns on POST /-/reload (403 without it): `fn` runs on `loop`'s thread, woken by a uv_async_t.
   // Only before start().
   void enable_reload(uv_loop_t* loop, ReloadFn fn);
@@ -55,6 +59,7 @@ class HttpServer {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
+  std::vector<std::pair<std::string, Page>> pages_;
   const std::atomic<bool>& ready_;
   WebConfig web_;
   mg_context* ctx_ = nullptr;

@@ -1,4 +1,6 @@
 // Entry point: parses flags, then either checks an inventory or runs the daemon.
+#include <civetweb.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -18,6 +20,7 @@ const char* const kUsage =
     "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]\n"
     "                 [--web.enable-lifecycle] [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
+    "       siteprobe readiness [--url http://127.0.0.1:9723]\n"
     "       siteprobe --version\n"
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
@@ -26,7 +29,9 @@ const char* const kUsage =
     "  --web.enable-lifecycle      allow POST /-/reload (same as SIGHUP; default off)\n"
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
-    "  check FILE...               validate inventories, print every error, exit 1 if any\n";
+    "  check FILE...               validate inventories, print every error, exit 1 if any\n"
+    "  readiness [--url URL]       print the endpoints a running siteprobe finds not ready for a\n"
+    "                              call, by district; exit 0 all ready, 1 some not, 2 no answer\n";
 
 int check(int argc, char** argv) {
   if (argc < 3) {
@@ -48,10 +53,60 @@ int check(int argc, char** argv) {
   return rc;
 }
 
+// Fetches /readiness from a running daemon: it holds the live state (damped ICMP verdicts, MOS
+// windows, the last call-service answers) that a one-shot check could not rebuild in seconds.
+int readiness(int argc, char** argv) {
+  std::string url = "http://127.0.0.1:9723";
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--url" && i + 1 < argc) {
+      url = argv[++i];
+    } else if (a.rfind("--url=", 0) == 0) {
+      url = a.substr(6);
+    } else {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+  }
+  // http://HOST:PORT, http://[V6]:PORT; a trailing path is ignored.
+  std::string rest = url.rfind("http://", 0) == 0 ? url.substr(7) : url;
+  rest = rest.substr(0, rest.find('/'));
+  std::string host = rest;
+  int port = 80;
+  const auto colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
+    host = rest.substr(0, colon);
+    port = std::atoi(rest.c_str() + colon + 1);
+  }
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || port <= 0 || port > 65535) {
+    std::fprintf(stderr, "siteprobe readiness: bad --url %s (use http://HOST:PORT)\n", url.c_str());
+    return 2;
+  }
+  mg_init_library(0);
+  char err[256] = "";
+  mg_connection* c = mg_download(host.c_str(), port, 0, err, sizeof err,
+                                 "GET /readiness HTTP/1.0\r\nHost: %s\r\n\r\n", host.c_str());
+  if (!c) {
+    std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", url.c_str(), err);
+    return 2;
+  }
+  const mg_response_info* ri = mg_get_response_info(c);
+  const int status = ri ? ri->status_code : 0;
+  char buf[8192];
+  int n;
+  while ((n = mg_read(c, buf, sizeof buf)) > 0) std::fwrite(buf, 1, static_cast<std::size_t>(n), stdout);
+  mg_close_connection(c);
+  if (status == 200 || status == 503) return status == 200 ? 0 : 1;
+  std::fprintf(stderr, "siteprobe readiness: %s answered HTTP %d\n", url.c_str(), status);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
   siteprobe::Options opts;
   siteprobe::LogLevel level = siteprobe::LogLevel::Info;
   siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;

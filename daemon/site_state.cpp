@@ -201,6 +201,12 @@ SiteState SiteStates::state(const std::string& site_id) const {
   return it == site_index_.end() ? SiteState::Unknown : sites_[it->second].state;
 }
 
+SiteStates::DeviceView SiteStates::device(const std::string& key) const {
+  auto it = devices_.find(key);
+  if (it == devices_.end()) return {};
+  return {it->second.verdict, it->second.q->mos.get()};
+}
+
 void SiteStates::render(std::string& out) const {
   text_.render(out);
 }

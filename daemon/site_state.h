@@ -53,6 +53,13 @@ class SiteStates final : public probes::Exposition {
   // Recomputes every site's state (cheap: once a second, not per round) and re-renders.
   void evaluate();
   SiteState state(const std::string& site_id) const;
+  // A device's damped ICMP verdict (-1 unknown, 0 failing, 1 ok) and MOS (NaN before its first
+  // round), for the endpoint readiness check.
+  struct DeviceView {
+    int verdict = -1;
+    double mos = std::nan("");
+  };
+  DeviceView device(const std::string& key) const;
   bool vantage_up() const { return vantage_up_; }
   void render(std::string& out) const override;
   std::shared_ptr<const probes::Exposition> quality() const { return quality_; }

@@ -32,11 +32,21 @@ struct RoundResult {
 };
 using RoundFn = std::function<void(const std::string& key, const RoundResult&)>;
 
+// What one call-service check (SIP, H.323, TCP) of a device found.
+struct CheckResult {
+  std::string service;  // "sip", "h323", or a tcp check's name
+  bool up = false;
+  std::string detail;  // "200", "503", "connected", "timeout", "refused", ...
+};
+using CheckFn = std::function<void(const std::string& key, const CheckResult&)>;
+
 class Prober {
  public:
   virtual ~Prober() = default;
   // Called on the loop after each completed round of a target.
   virtual void on_round(RoundFn fn) = 0;
+  // Called on the loop after each completed check (call-service probers only).
+  virtual void on_check(CheckFn) {}
   // Replaces the target set. Targets whose key and labels survive keep their schedule, their
   // counters and their histograms; new ones start at a splayed offset in their interval.
   // Global settings (rates and the like) come from `config`.

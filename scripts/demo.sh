@@ -62,6 +62,16 @@ real Debian host or VM (not a plain chroot) to see the SiteDown page.
 MSG
 fi
 
+# Stand-in endpoints answer SIP OPTIONS and accept H.323 connections, so the VC readiness view has
+# live data: all ready except one commune codec that answers 503 (Ba Bể, Bành Trạch) and one that
+# never answers (Chợ Đồn, Nam Cường).
+python3 scripts/demo-endpoints.py "$INV" --skip 10.199. --busy 127.12.2.2 --mute 127.14.3.2 &
+pids+=($!)
+if [ "$INV" != config/bac-kan.yml ]; then
+  ip netns exec $NS python3 scripts/demo-endpoints.py "$INV" --only 10.199. &
+  pids+=($!)
+fi
+
 listen=127.0.0.1:9723
 build/daemon/siteprobe check "$INV"
 build/daemon/siteprobe --config "$INV" --web.listen-address $listen 2>"$RUN/siteprobe.log" &
@@ -93,6 +103,7 @@ siteprobe demo (Ctrl-C to stop)
   siteprobe metrics   http://$listen/metrics
   Prometheus          http://127.0.0.1:9090/alerts   (rules: alerts/siteprobe.rules.yml)
   Alertmanager        http://127.0.0.1:9093
+  Endpoint readiness  http://$listen/readiness   (or: build/daemon/siteprobe readiness --url http://$listen)
 MSG
 if [ "$INV" = config/bac-kan.yml ]; then echo "Ctrl-C to stop and clean up."; wait; exit 0; fi
 cat <<MSG

@@ -201,15 +201,28 @@ defaults:
     packets: 5
     spacing: 200ms
 
+# An endpoint (vc_endpoint, mcu) is ready for a call when it answers ping, SIP OPTIONS or its
+# H.323 port answers, and its MOS estimate is at least min_mos (docs/inventory.md#readiness).
+readiness:
+  min_mos: 3.6
+
 roles:
+  # vc_endpoint and mcu get SIP and H.323 checks by default; the values below are the defaults,
+  # spelled out.  Switch one off with `sip: {enabled: false}` (or h323) on a role, profile or device.
   vc_endpoint:
     icmp:
       packets: 10
       spacing: 100ms
+    sip: {transport: udp, port: 5060, interval: 10s, timeout: 2s}
+    h323: {port: 1720, interval: 10s, timeout: 2s}
   mcu:
     icmp:
       packets: 10
       spacing: 100ms
+    sip: {transport: udp, port: 5060, interval: 10s, timeout: 2s}
+    h323: {port: 1720, interval: 10s, timeout: 2s}
+    tcp:
+      - {name: https, port: 443}   # the MCU's web UI
 
 sites:"""
 

@@ -17,6 +17,8 @@ pkgs=(
   clang libclang-rt-14-dev valgrind
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus
   prometheus prometheus-alertmanager snmpd snmp
+  # video-conference checks: sipp as a real SIP UAS in the tests
+  sip-tester
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

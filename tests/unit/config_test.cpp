@@ -166,3 +166,55 @@ TEST_CASE("every invalid inventory is rejected with exactly the expected message
     CHECK(joined(r.errors) == joined(want));
   }
 }
+
+TEST_CASE("vc_endpoint and mcu get SIP and H.323 by default; blocks layer and switch them off") {
+  auto r = parse_config(R"(
+readiness: {min_mos: 3.8}
+defaults:
+  sip: {timeout: 1s}
+  tcp: [{name: https, port: 443}]
+roles:
+  mcu:
+    h323: {enabled: false}
+profiles:
+  tcp-sip:
+    sip: {transport: tcp, port: 5061}
+    tcp: []
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: r, address: 127.0.0.1, role: router}
+      - {name: vc, address: 127.0.0.2, role: vc_endpoint}
+      - {name: mcu, address: 127.0.0.3, role: mcu, profile: tcp-sip}
+      - {name: off, address: 127.0.0.4, role: vc_endpoint, sip: {enabled: false}, h323: {enabled: false}}
+      - {name: gw, address: 127.0.0.5, role: router, sip: {enabled: true}, tcp: [{name: ssh, port: 22, timeout: 500ms}]}
+)",
+                        "t.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  CHECK(r.config->readiness_min_mos == 3.8);
+  const auto& d = r.config->sites[0].devices;
+  CHECK_FALSE(d[0].endpoint());  // a router has no call service unless asked
+  CHECK(d[0].tcp.size() == 1);   // but defaults.tcp applies to every device
+  CHECK(d[1].sip.enabled);
+  CHECK(d[1].h323.enabled);
+  CHECK(d[1].sip.timeout == Duration(1s));
+  CHECK(d[1].sip.transport == "udp");
+  CHECK(d[1].sip.port == 5060);
+  CHECK(d[1].h323.port == 1720);
+  CHECK(d[2].sip.enabled);
+  CHECK_FALSE(d[2].h323.enabled);  // role
+  CHECK(d[2].sip.transport == "tcp");
+  CHECK(d[2].sip.port == 5061);
+  CHECK(d[2].tcp.empty());  // the profile's empty list replaces the default one
+  CHECK_FALSE(d[3].endpoint());
+  CHECK(d[4].endpoint());
+  REQUIRE(d[4].tcp.size() == 1);
+  CHECK(d[4].tcp[0].name == "ssh");
+  CHECK(d[4].tcp[0].timeout == Duration(500ms));
+  CHECK(summarize(*r.config) ==
+        "1 sites (1 province, 0 district, 0 commune), 5 devices, 13 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 4 "
+        "tcp)");
+}

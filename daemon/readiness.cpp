@@ -1,0 +1,196 @@
+#include "daemon/readiness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+namespace siteprobe {
+namespace {
+
+// Display width of UTF-8 text: one column per code point (Vietnamese names have no wide glyphs).
+std::size_t width(const std::string& s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+std::string pad(const std::string& s, std::size_t w) {
+  return s + std::string(w > width(s) ? w - width(s) : 0, ' ');
+}
+
+}  // namespace
+
+const char* Readiness::name(Reason r) {
+  switch (r) {
+    case Ready:
+      return "ready";
+    case SiteDown:
+      return "site_down";
+    case DeviceDown:
+      return "device_down";
+    case CallServiceDown:
+      return "call_service_down";
+    case LowMos:
+      return "low_mos";
+    case Unknown:
+      break;
+  }
+  return "unknown";
+}
+
+void Readiness::configure(std::shared_ptr<const Config> config) {
+  std::map<std::string, Endpoint> eps;
+  const auto chain = config->chain_labels();
+  for (std::size_t i = 0; i < config->sites.size(); ++i) {
+    const Site& s = config->sites[i];
+    for (const auto& d : s.devices) {
+      if (!d.endpoint()) continue;
+      const std::string key = s.id + "/" + d.name;
+      Endpoint e;
+      if (auto old = endpoints_.find(key); old != endpoints_.end()) e.last = std::move(old->second.last);
+      // Results of a service that is now disabled no longer count.
+      if (!d.sip.enabled) e.last.erase("sip");
+      if (!d.h323.enabled) e.last.erase("h323");
+      e.site = i;
+      e.device = &d;
+      prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
+      for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
+      e.labels = probes::render_labels(l);
+      eps[key] = std::move(e);
+    }
+  }
+  config_ = std::move(config);
+  endpoints_ = std::move(eps);
+}
+
+void Readiness::on_check(const std::string& key, const probes::CheckResult& r) {
+  auto it = endpoints_.find(key);
+  if (it != endpoints_.end() && (r.service == "sip" || r.service == "h323")) it->second.last[r.service] = r;
+}
+
+Readiness::Reason Readiness::reason(const std::string& key) const {
+  auto it = endpoints_.find(key);
+  return it == endpoints_.end() ? Unknown : it->second.reason;
+}
+
+void Readiness::evaluate(const SiteStates& states) {
+  if (!config_) return;
+  const double min_mos = config_->readiness_min_mos;
+  std::size_t not_ready = 0;
+  for (auto& [key, e] : endpoints_) {
+    const Site& site = config_->sites[e.site];
+    const SiteState ss = states.state(site.id);
+    const auto dv = states.device(key);
+    bool any_up = false, all_down = true;
+    std::string services;  // "SIP 503, H.323 refused"
+    for (const auto& [svc, on] :
+         {std::pair<const char*, bool>{"sip", e.device->sip.enabled}, {"h323", e.device->h323.enabled}}) {
+      if (!on) continue;
+      auto r = e.last.find(svc);
+      if (r == e.last.end()) {
+        all_down = false;
+        continue;
+      }
+      any_up = any_up || r->second.up;
+      all_down = all_down && !r->second.up;
+      if (!r->second.up)
+        services += std::string(services.empty() ? "" : ", ") +
+                    (svc == std::string("sip") ? "SIP " : "H.323 ") + r->second.detail;
+    }
+    char mos[64] = "";
+    if (!std::isnan(dv.mos)) std::snprintf(mos, sizeof mos, "MOS %.2f < %g", dv.mos, min_mos);
+    if (ss == SiteState::Down || ss == SiteState::Unreachable) {
+      e.reason = SiteDown;
+      e.detail = ss == SiteState::Down ? "site down" : "site unreachable (parent down)";
+    } else if (dv.verdict == 0) {
+      e.reason = DeviceDown;
+      e.detail = "no ping reply";
+    } else if (all_down) {
+      e.reason = CallServiceDown;
+      e.detail = services;
+      services.clear();
+    } else if (dv.verdict == 1 && !std::isnan(dv.mos) && dv.mos < min_mos) {
+      e.reason = LowMos;
+      e.detail = mos;
+    } else if (dv.verdict == 1 && any_up && !std::isnan(dv.mos)) {
+      e.reason = Ready;
+      e.detail.clear();
+    } else {
+      e.reason = Unknown;
+      e.detail = "not measured yet";
+    }
+    if (e.reason != Ready && e.reason != CallServiceDown && !services.empty()) e.detail += "; " + services;
+    not_ready += e.reason != Ready;
+  }
+
+  std::string out;
+  probes::append_header(
+      out, "siteprobe_endpoint_ready", "gauge",
+      "1 if the endpoint can take a call: it answers ping, a call service (SIP or H.323) is up "
+      "and its MOS estimate is at least readiness.min_mos.");
+  for (const auto& [key, e] : endpoints_)
+    out += "siteprobe_endpoint_ready{" + e.labels + (e.reason == Ready ? "} 1\n" : "} 0\n");
+  probes::append_header(out, "siteprobe_endpoint_not_ready_reason", "gauge",
+                        "1 for the reason the endpoint is not ready, 0 for the others (all 0 when ready).");
+  for (const auto& [key, e] : endpoints_)
+    for (Reason r : {Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos})
+      out += "siteprobe_endpoint_not_ready_reason{" + e.labels + ",reason=\"" + name(r) + "\"} " +
+             (r == e.reason ? "1\n" : "0\n");
+  text_.set(std::move(out));
+
+  // The report: not-ready endpoints grouped by their ancestor at the second level (the district),
+  // or by their top-level site when they sit above it.
+  struct Row {
+    std::string group, site, device, reason, detail;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, std::string> site_names;
+  for (const auto& s : config_->sites) site_names[s.id] = s.name;
+  for (const auto& [key, e] : endpoints_) {
+    if (e.reason == Ready) continue;
+    const Site& s = config_->sites[e.site];
+    const std::string g = s.chain.size() > 1 && !s.chain[1].empty() ? s.chain[1] : s.chain[0];
+    std::string reason = name(e.reason);
+    std::replace(reason.begin(), reason.end(), '_', ' ');
+    rows.push_back({g, s.name + " (" + s.id + ")", e.device->name, reason, e.detail});
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.group < b.group; });
+  std::size_t ws = 4, wd = 6, wr = 6;
+  for (const auto& r : rows)
+    ws = std::max(ws, width(r.site)), wd = std::max(wd, width(r.device)), wr = std::max(wr, width(r.reason));
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+  char head[256];
+  if (not_ready == 0)
+    std::snprintf(head, sizeof head, "siteprobe readiness at %s: all %zu endpoints READY (min MOS %g)\n", ts,
+                  endpoints_.size(), min_mos);
+  else
+    std::snprintf(head, sizeof head,
+                  "siteprobe readiness at %s: %zu of %zu endpoints NOT READY (min MOS %g)\n", ts, not_ready,
+                  endpoints_.size(), min_mos);
+  std::string rep = head;
+  std::string group;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    if (i == 0 || r.group != group) {
+      group = r.group;
+      std::size_t n = 0;
+      for (const auto& x : rows) n += x.group == group;
+      rep += "\n" + site_names[group] + " (" + group + "): " + std::to_string(n) + " not ready\n";
+      rep += "  " + pad("SITE", ws) + "  " + pad("DEVICE", wd) + "  " + pad("REASON", wr) + "  DETAIL\n";
+    }
+    rep +=
+        "  " + pad(r.site, ws) + "  " + pad(r.device, wd) + "  " + pad(r.reason, wr) + "  " + r.detail + "\n";
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  report_ = std::move(rep);
+  all_ready_ = not_ready == 0;
+}
+
+std::string Readiness::report(bool& all_ready) const {
+  std::lock_guard<std::mutex> l(mu_);
+  all_ready = all_ready_;
+  return report_.empty() ? "siteprobe readiness: starting\n" : report_;
+}
+
+}  // namespace siteprobe

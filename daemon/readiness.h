@@ -1,0 +1,63 @@
+// Call-readiness of video-conference endpoints: can this endpoint take a call right now?
+//
+// An endpoint is a device with a call-service check (SIP or H.323; by default every vc_endpoint
+// and mcu). It is ready when all of these hold, and otherwise not ready for the first that fails:
+//   site_down          its site is down or unreachable (site_state)
+//   device_down        it does not answer ping (its damped ICMP verdict is failing)
+//   call_service_down  every configured call service failed its last check (SIP not 2xx, H.323
+//                      port not accepting)
+//   low_mos            its E-model MOS over the site_state window is below readiness.min_mos
+//   unknown            not measured yet (no ICMP verdict, MOS or call-service answer so far)
+// The verdicts are exported as metrics and as a plain-text report grouped by district, served on
+// /readiness and printed by `siteprobe readiness`.
+//
+// Threading: configure(), on_check() and evaluate() run on the loop; render() and report() on
+// HTTP threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/site_state.h"
+#include "probes/probe.h"
+#include "probes/series.h"
+
+namespace siteprobe {
+
+class Readiness final : public probes::Exposition {
+ public:
+  enum Reason { Ready, Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos };
+  static const char* name(Reason r);
+
+  // Keeps the last check results of endpoints that are still there.
+  void configure(std::shared_ptr<const Config> config);
+  void on_check(const std::string& key, const probes::CheckResult& r);
+  // Recomputes every endpoint's verdict and re-renders the metrics and the report.
+  void evaluate(const SiteStates& states);
+  Reason reason(const std::string& key) const;
+  void render(std::string& out) const override { text_.render(out); }
+  // The /readiness page; `all_ready` is false when any endpoint is not ready.
+  std::string report(bool& all_ready) const;
+
+ private:
+  struct Endpoint {
+    std::size_t site = 0;
+    const Device* device = nullptr;
+    std::string labels;
+    std::map<std::string, probes::CheckResult> last;  // by service: "sip", "h323"
+    Reason reason = Unknown;
+    std::string detail;
+  };
+  std::shared_ptr<const Config> config_;
+  std::map<std::string, Endpoint> endpoints_;  // by "site/device"
+  probes::StaticText text_;
+  mutable std::mutex mu_;
+  std::string report_;
+  bool all_ready_ = false;
+};
+
+}  // namespace siteprobe

@@ -1,0 +1,583 @@
+#include "probes/sip.h"
+
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "probes/icmp.h"
+#include "probes/service.h"
+
+namespace siteprobe::probes {
+
+// ---- Parsing and building ----------------------------------------------------------------------
+namespace {
+
+bool ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool all_digits(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// The branch parameter of one Via value ("SIP/2.0/UDP host:port;branch=z9hG4bK…;rport").
+std::string via_branch(std::string_view via) {
+  via = via.substr(0, via.find(','));  // the top Via of a combined header
+  for (std::size_t p = via.find(';'); p != std::string_view::npos;) {
+    const std::size_t next = via.find(';', p + 1);
+    std::string_view param = trim(via.substr(p + 1, next == std::string_view::npos ? next : next - p - 1));
+    const std::size_t eq = param.find('=');
+    if (eq != std::string_view::npos && ieq(trim(param.substr(0, eq)), "branch"))
+      return std::string(trim(param.substr(eq + 1)));
+    p = next;
+  }
+  return "";
+}
+
+std::string bracketed(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* why) {
+  out = {};
+  const std::size_t end = d.find("\r\n\r\n");
+  const bool complete = end != std::string_view::npos;
+  // Only whole lines are looked at, so a stream cut mid-line is incomplete, not malformed.
+  std::string_view head = complete ? d.substr(0, end + 2) : d.substr(0, d.rfind("\r\n") + 2);
+  if (!complete && d.rfind("\r\n") == std::string_view::npos) head = {};
+  const char* problem = nullptr;
+  const auto fail = [&](const char* w) {
+    if (!problem) problem = w;
+  };
+  std::string via, cseq, content_length;
+  bool have_length = false, first = true, prev_is = false;
+  std::string* prev = nullptr;  // the value a folded line continues
+  while (!head.empty()) {
+    const std::size_t eol = head.find("\r\n");
+    std::string_view line = head.substr(0, eol);
+    head.remove_prefix(eol + 2);
+    for (char c : line)
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+        fail("control character in the head");
+    if (first) {
+      first = false;
+      // "SIP/2.0 200 OK": version, a three-digit code 100..699, then a space and a reason (may be empty).
+      if (line.size() < 11 || line.substr(0, 8) != "SIP/2.0 " || !all_digits(line.substr(8, 3), 3) ||
+          line[8] < '1' || line[8] > '6' || (line.size() > 11 && line[11] != ' '))
+        fail("bad status line");
+      else
+        out.code = std::stoi(std::string(line.substr(8, 3)));
+      continue;
+    }
+    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {  // folded continuation (RFC 3261 7.3.1)
+      if (prev && prev_is) *prev += " " + std::string(trim(line));
+      if (!prev) fail("continuation line without a header");
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    std::string_view name =
+        colon == std::string_view::npos ? std::string_view{} : trim(line.substr(0, colon));
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-.!%*_+`'~", c);
+        })) {
+      fail("bad header line");
+      prev = nullptr;
+      continue;
+    }
+    const std::string value(trim(line.substr(colon + 1)));
+    prev = nullptr;
+    prev_is = false;
+    if (ieq(name, "Call-ID") || ieq(name, "i")) {
+      if (out.call_id.empty()) out.call_id = value, prev = &out.call_id;
+    } else if (ieq(name, "Via") || ieq(name, "v")) {
+      if (via.empty()) via = value, prev = &via;
+    } else if (ieq(name, "CSeq")) {
+      if (cseq.empty()) cseq = value, prev = &cseq;
+    } else if (ieq(name, "Content-Length") || ieq(name, "l")) {
+      content_length = value;
+      have_length = true;
+    }
+    prev_is = prev != nullptr;
+  }
+  const auto done = [&](SipParse r, const char* w) {
+    if (why && w) *why = w;
+    return r;
+  };
+  if (problem) return done(SipParse::Malformed, problem);
+  if (!complete)
+    return d.size() > kSipMaxHead ? done(SipParse::Malformed, "head too large")
+                                  : done(SipParse::Incomplete, "no end of head");
+  if (end + 4 > kSipMaxHead) return done(SipParse::Malformed, "head too large");
+  if (first) return done(SipParse::Malformed, "empty message");
+  if (out.call_id.empty()) return done(SipParse::Malformed, "no Call-ID");
+  const std::size_t sp = cseq.find(' ');
+  if (sp == std::string::npos || !all_digits(cseq.substr(0, sp), 10) || trim(cseq.substr(sp + 1)).empty())
+    return done(SipParse::Malformed, "bad or missing CSeq");
+  const unsigned long n = std::stoul(cseq.substr(0, sp));
+  if (n > 0x7fffffffUL) return done(SipParse::Malformed, "bad or missing CSeq");
+  out.cseq = static_cast<std::uint32_t>(n);
+  out.cseq_method = std::string(trim(std::string_view(cseq).substr(sp + 1)));
+  if (via.empty()) return done(SipParse::Malformed, "no Via");
+  out.branch = via_branch(via);
+  std::size_t body = 0;
+  if (have_length) {
+    if (!all_digits(content_length, 9)) return done(SipParse::Malformed, "bad Content-Length");
+    body = std::stoul(content_length);
+    if (body > kSipMaxBody) return done(SipParse::Malformed, "body too large");
+  }
+  out.length = end + 4 + body;
+  if (d.size() < out.length) return done(SipParse::Incomplete, "body incomplete");
+  return SipParse::Ok;
+}
+
+std::string build_sip_options(const SipRequest& r) {
+  const std::string host = bracketed(r.host) + ":" + std::to_string(r.port);
+  const std::string local = bracketed(r.local_host) + ":" + std::to_string(r.local_port);
+  const char* t = r.tcp ? "TCP" : "UDP";
+  return "OPTIONS sip:" + host + " SIP/2.0\r\n" + "Via: SIP/2.0/" + t + " " + local + ";branch=" + r.branch +
+         ";rport\r\n" + "Max-Forwards: 70\r\n" + "From: <sip:siteprobe@" + bracketed(r.local_host) +
+         ">;tag=" + r.tag + "\r\n" + "To: <sip:" + host + ">\r\n" + "Call-ID: " + r.call_id + "\r\n" +
+         "CSeq: 1 OPTIONS\r\n" + "Contact: <sip:siteprobe@" + local +
+         ";transport=" + (r.tcp ? "tcp" : "udp") + ">\r\n" + "Accept: application/sdp\r\n" +
+         "User-Agent: siteprobe\r\n" + "Content-Length: 0\r\n\r\n";
+}
+
+// ---- libuv shell -------------------------------------------------------------------------------
+namespace {
+
+const std::vector<std::string> kKinds = {"timeout", "refused", "unreachable", "malformed", "closed", "other"};
+int kind_index(const char* k) {
+  for (std::size_t i = 0; i < kKinds.size(); ++i)
+    if (kKinds[i] == k) return static_cast<int>(i);
+  return static_cast<int>(kKinds.size()) - 1;
+}
+
+std::string host_of(const sockaddr_storage& a, int* port = nullptr) {
+  char b[INET6_ADDRSTRLEN] = "";
+  if (a.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(a);
+    inet_ntop(AF_INET, &v4.sin_addr, b, sizeof b);
+    if (port) *port = ntohs(v4.sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(a);
+    inet_ntop(AF_INET6, &v6.sin6_addr, b, sizeof b);
+    if (port) *port = ntohs(v6.sin6_port);
+  }
+  return b;
+}
+
+std::string hex(std::uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+std::int64_t now_ns() {
+  return static_cast<std::int64_t>(uv_hrtime());
+}
+
+class SipProber;
+
+// One SIP-over-TCP probe: connect, send, read until the final response. Freed in its close callback;
+// callbacks that arrive after close() started (UV_ECANCELED) do nothing.
+struct Conn {
+  uv_tcp_t tcp{};
+  uv_connect_t connect{};
+  uv_write_t write{};
+  SipProber* owner = nullptr;
+  std::uint64_t id = 0;
+  std::string out, in;
+  bool closing = false;
+  void close() {
+    if (closing) return;
+    closing = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
+             [](uv_handle_t* h) { delete static_cast<Conn*>(reinterpret_cast<uv_tcp_t*>(h)->data); });
+  }
+};
+
+class SipProber final : public Prober {
+ public:
+  SipProber(uv_loop_t* loop, prometheus::Registry& reg, int fd4, int fd6, std::uint64_t cookie)
+      : loop_(loop),
+        cookie_(cookie),
+        engine_(
+            true, kKinds,
+            [this](std::uint64_t id, const ServiceCheck& c, const sockaddr_storage& to) { start(id, c, to); },
+            [this](std::uint64_t id) { stop(id); }),
+        timer_(loop, engine_),
+        invalid_(
+            prometheus::BuildCounter()
+                .Name("siteprobe_sip_invalid_responses_total")
+                .Help("UDP datagrams on the SIP socket dropped because they could not be parsed (malformed) "
+                      "or matched to a request in flight (unmatched).")
+                .Register(reg)),
+        malformed_(invalid_.Add({{"reason", "malformed"}})),
+        unmatched_(invalid_.Add({{"reason", "unmatched"}})) {
+    engine_.set_resend(500000000, [this](std::uint64_t id) { send_udp(id); });
+    for (int i = 0; i < 2; ++i) {
+      fd_[i] = i ? fd6 : fd4;
+      if (fd_[i] < 0) continue;
+      poll_[i] = new uv_poll_t;
+      poll_[i]->data = this;
+      uv_poll_init(loop_, poll_[i], fd_[i]);
+      start_poll(i);
+      sockaddr_storage a{};
+      socklen_t al = sizeof a;
+      getsockname(fd_[i], reinterpret_cast<sockaddr*>(&a), &al);
+      host_of(a, &port_[i]);
+    }
+  }
+  ~SipProber() override { close(); }
+
+  void on_round(RoundFn) override {}
+  void on_check(CheckFn fn) override { engine_.on_check(std::move(fn)); }
+  std::shared_ptr<const Exposition> exposition() const override { return engine_.exposition(); }
+
+  void set_targets(const Config&, const std::vector<Target>& targets) override {
+    std::vector<ServiceCheck> checks;
+    for (const auto& t : targets) {
+      const SipSettings& s = t.device->sip;
+      if (s.enabled)
+        checks.push_back({t.key, "sip", t.labels, s.port, s.interval, s.timeout, s.transport == "tcp"});
+    }
+    local_.clear();
+    engine_.set_checks(checks, now_ns());
+    timer_.arm();
+  }
+  void set_address(const std::string& key, const sockaddr_storage& addr) override {
+    engine_.set_address(key, addr);
+  }
+  void close() override {
+    for (auto& [id, p] : pending_)
+      if (p.conn) p.conn->close();
+    pending_.clear();
+    by_call_id_.clear();
+    for (int i = 0; i < 2; ++i) {
+      if (poll_[i])
+        uv_close(reinterpret_cast<uv_handle_t*>(poll_[i]),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      if (fd_[i] >= 0) ::close(fd_[i]);
+      poll_[i] = nullptr;
+      fd_[i] = -1;
+    }
+    timer_.close();
+  }
+
+  // Called by Conn callbacks.
+  void tcp_connected(Conn* c, int status);
+  void tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf);
+
+ private:
+  struct Pending {
+    std::string call_id, branch, dest;  // dest: address and port, for ICMP errors
+    sockaddr_storage to{};
+    Conn* conn = nullptr;  // TCP only
+    std::string request;   // UDP: kept for retransmissions
+  };
+
+  void start_poll(int i) {
+    uv_poll_start(poll_[i], UV_READABLE, [](uv_poll_t* h, int, int) {
+      auto* self = static_cast<SipProber*>(h->data);
+      const int v6 = h == self->poll_[1];
+      self->on_readable(v6);
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(h)) && self->poll_[v6]) self->start_poll(v6);
+    });
+  }
+
+  static std::string dest_key(const sockaddr_storage& a) {
+    int port = 0;
+    return host_of(a, &port) + "|" + std::to_string(port);
+  }
+
+  // Our address as seen by `to`: the source address the kernel picks for it, cached per target.
+  std::string local_for(const sockaddr_storage& to) {
+    const std::string k = host_of(to);
+    auto it = local_.find(k);
+    if (it != local_.end()) return it->second;
+    std::string local = to.ss_family == AF_INET6 ? "::1" : "127.0.0.1";
+    const int fd = socket(to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      sockaddr_storage a{};
+      socklen_t al = sizeof a;
+      const socklen_t tl = to.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+      if (connect(fd, reinterpret_cast<const sockaddr*>(&to), tl) == 0 &&
+          getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) == 0)
+        local = host_of(a);
+      ::close(fd);
+    }
+    return local_[k] = local;
+  }
+
+  void start(std::uint64_t id, const ServiceCheck& c, const sockaddr_storage& to) {
+    Pending& p = pending_[id];
+    p.call_id = hex(cookie_) + "." + hex(id) + "@siteprobe";
+    p.branch = "z9hG4bK" + hex(cookie_ ^ 0x5a5a5a5a5a5a5a5aULL) + hex(id);
+    p.to = to;
+    if (!c.tcp) {
+      const int v6 = to.ss_family == AF_INET6;
+      int port = 0;
+      p.dest = dest_key(to);
+      p.request = build_sip_options({host_of(to, &port), port, false, local_for(to), port_[v6], p.call_id,
+                                     p.branch, hex(cookie_ + id)});
+      by_call_id_[p.call_id] = id;
+      by_dest_[p.dest] = id;
+      send_udp(id);
+      return;
+    }
+    auto* conn = new Conn;
+    conn->owner = this;
+    conn->id = id;
+    conn->tcp.data = conn;
+    conn->connect.data = conn;
+    conn->write.data = conn;
+    p.conn = conn;
+    uv_tcp_init(loop_, &conn->tcp);
+    const int rc = uv_tcp_connect(&conn->connect, &conn->tcp, reinterpret_cast<const sockaddr*>(&to),
+                                  [](uv_connect_t* r, int status) {
+                                    auto* cn = static_cast<Conn*>(r->data);
+                                    if (!cn->closing) cn->owner->tcp_connected(cn, status);
+                                  });
+    if (rc != 0) fail(id, error_kind(rc));
+  }
+
+  void send_udp(std::uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.conn) return;
+    const Pending& p = it->second;
+    const int fd = fd_[p.to.ss_family == AF_INET6];
+    const socklen_t tl = p.to.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (fd < 0 ||
+        sendto(fd, p.request.data(), p.request.size(), 0, reinterpret_cast<const sockaddr*>(&p.to), tl) < 0) {
+      const int e = errno;
+      // A previous ICMP error may surface here; a closed port is still "refused".
+      fail(id, e == ECONNREFUSED                       ? "refused"
+               : e == EHOSTUNREACH || e == ENETUNREACH ? "unreachable"
+                                                       : "other");
+    }
+  }
+
+  // Stops the I/O of a probe; the engine records the outcome.
+  void stop(std::uint64_t id) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    Pending& p = it->second;
+    if (p.conn) p.conn->close();
+    if (!p.call_id.empty()) by_call_id_.erase(p.call_id);
+    if (!p.dest.empty()) {
+      auto d = by_dest_.find(p.dest);
+      if (d != by_dest_.end() && d->second == id) by_dest_.erase(d);
+    }
+    pending_.erase(it);
+  }
+  void fail(std::uint64_t id, const char* kind) {
+    stop(id);
+    engine_.finish(id, kind_index(kind), 0, now_ns());
+  }
+  void answered(std::uint64_t id, int code) {
+    stop(id);
+    engine_.finish(id, ServiceEngine::kAnswered, code, now_ns());
+  }
+
+  // A response (whole datagram, or one message of a stream) for probe `id`; false if it is not ours.
+  bool matches(std::uint64_t id, const SipResponse& r) const {
+    auto it = pending_.find(id);
+    return it != pending_.end() && r.branch == it->second.branch && ieq(r.cseq_method, "OPTIONS");
+  }
+
+  void on_datagram(const char* data, std::size_t len, bool truncated, const sockaddr_storage& from) {
+    SipResponse r;
+    SipParse res = parse_sip_response({data, len}, r);
+    if (truncated) res = SipParse::Malformed;  // larger than any response we accept
+    auto it = by_call_id_.find(r.call_id);
+    const bool ours = it != by_call_id_.end() && same_address(pending_.at(it->second).to, from);
+    if (res != SipParse::Ok) {  // a truncated datagram (Incomplete) is malformed too
+      if (ours)
+        fail(it->second, "malformed");
+      else
+        malformed_.Increment();
+      return;
+    }
+    if (!ours || !matches(it->second, r)) {
+      unmatched_.Increment();
+      return;
+    }
+    if (r.code < 200)
+      engine_.provisional(it->second);
+    else
+      answered(it->second, r.code);
+  }
+
+  void on_readable(int v6) {
+    const int fd = fd_[v6];
+    if (fd < 0) return;
+    // ICMP errors for our requests (port unreachable = refused), from the error queue (IP_RECVERR).
+    for (int i = 0; i < 64; ++i) {
+      sockaddr_storage to{};
+      char ctrl[512];
+      char b[1];
+      iovec iov{b, sizeof b};
+      msghdr m{};
+      m.msg_name = &to;
+      m.msg_namelen = sizeof to;
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = ctrl;
+      m.msg_controllen = sizeof ctrl;
+      if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (!((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+              (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+          continue;
+        sock_extended_err ee;
+        std::memcpy(&ee, CMSG_DATA(c), sizeof ee);
+        auto it = by_dest_.find(dest_key(to));
+        if (it != by_dest_.end())
+          fail(it->second, ee.ee_errno == ECONNREFUSED                                 ? "refused"
+                           : ee.ee_errno == EHOSTUNREACH || ee.ee_errno == ENETUNREACH ? "unreachable"
+                                                                                       : "other");
+      }
+    }
+    for (int i = 0; i < 256; ++i) {  // bounded, so the loop is never starved
+      sockaddr_storage from{};
+      iovec iov{rx_.data(), rx_.size()};
+      msghdr m{};
+      m.msg_name = &from;
+      m.msg_namelen = sizeof from;
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      const ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        continue;  // a pending ICMP error reported by recvmsg; the error queue has the details
+      }
+      on_datagram(rx_.data(), static_cast<std::size_t>(n), (m.msg_flags & MSG_TRUNC) != 0, from);
+    }
+    timer_.arm();
+  }
+
+  uv_loop_t* loop_;
+  std::uint64_t cookie_;
+  ServiceEngine engine_;
+  EngineTimer timer_;
+  prometheus::Family<prometheus::Counter>& invalid_;
+  prometheus::Counter &malformed_, &unmatched_;
+  int fd_[2] = {-1, -1}, port_[2] = {0, 0};
+  uv_poll_t* poll_[2] = {nullptr, nullptr};
+  std::vector<char> rx_ = std::vector<char>(65536);
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::unordered_map<std::string, std::uint64_t> by_call_id_, by_dest_;
+  std::unordered_map<std::string, std::string> local_;
+};
+
+void SipProber::tcp_connected(Conn* c, int status) {
+  if (status < 0) {
+    fail(c->id, error_kind(status));
+    return;
+  }
+  sockaddr_storage local{};
+  int len = sizeof local;
+  uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&local), &len);
+  const Pending& p = pending_[c->id];
+  int port = 0, lport = 0;
+  const std::string host = host_of(p.to, &port), lhost = host_of(local, &lport);
+  c->out = build_sip_options({host, port, true, lhost, lport, p.call_id, p.branch, hex(cookie_ + c->id)});
+  uv_buf_t buf = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
+  uv_write(&c->write, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* w, int st) {
+    auto* cn = static_cast<Conn*>(w->data);
+    if (!cn->closing && st < 0) cn->owner->tcp_read(cn, st, nullptr);
+  });
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t*, std::size_t, uv_buf_t* b) {
+        static thread_local char rb[16384];  // only the loop thread reads
+        *b = uv_buf_init(rb, sizeof rb);
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+        auto* cn = static_cast<Conn*>(s->data);
+        if (!cn->closing) cn->owner->tcp_read(cn, n, b);
+      });
+}
+
+void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
+  if (n < 0) {
+    fail(c->id, error_kind(static_cast<int>(n)));
+    return;
+  }
+  c->in.append(buf->base, static_cast<std::size_t>(n));
+  for (;;) {
+    SipResponse r;
+    const SipParse res = parse_sip_response(c->in, r);
+    if (res == SipParse::Incomplete && c->in.size() <= kSipMaxHead + kSipMaxBody) return;
+    if (res != SipParse::Ok || r.call_id != pending_[c->id].call_id || !matches(c->id, r)) {
+      fail(c->id, "malformed");
+      return;
+    }
+    if (r.code >= 200) {
+      answered(c->id, r.code);
+      return;
+    }
+    engine_.provisional(c->id);
+    c->in.erase(0, r.length);
+  }
+}
+
+int open_udp(int af) {
+  const int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1, rcvbuf = 4 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (af == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    setsockopt(fd, SOL_IPV6, IPV6_RECVERR, &one, sizeof one);
+  } else {
+    setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof one);
+  }
+  sockaddr_storage a{};
+  a.ss_family = static_cast<sa_family_t>(af);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a),
+           af == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<Prober> make_sip_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err) {
+  const int fd4 = open_udp(AF_INET), fd6 = open_udp(AF_INET6);
+  if (fd4 < 0 && fd6 < 0) {
+    err = std::string("cannot open a UDP socket for SIP: ") + std::strerror(errno);
+    return nullptr;
+  }
+  std::random_device rd;
+  const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  return std::make_unique<SipProber>(loop, registry, fd4, fd6, cookie);
+}
+
+}  // namespace siteprobe::probes

@@ -1,0 +1,57 @@
+// SIP OPTIONS prober: is the call service of a video-conference endpoint alive?
+//
+// Every check sends an RFC 3261 OPTIONS request (Via with a z9hG4bK branch and rport, Call-ID,
+// CSeq, Max-Forwards) and waits for the final response: a 2xx means up, any other final code is
+// recorded and counted by class. Over UDP all targets share one socket per address family; a
+// response is matched by its Call-ID, then checked for our branch, CSeq method and source address.
+// Requests are retransmitted RFC 3261 style (500 ms, then doubling) until the timeout. With
+// IP_RECVERR an ICMP port unreachable ends a probe at once as `refused`. Over TCP each probe opens
+// its own connection. Responses that cannot be parsed or matched are counted and dropped.
+//
+// parse_sip_response() and build_sip_options() are pure, so they are unit-tested without sockets.
+// Threading: loop thread only.
+#pragma once
+
+#include <prometheus/registry.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "probes/probe.h"
+
+namespace siteprobe::probes {
+
+// The largest response head (status line and headers) accepted, and the largest body.
+constexpr std::size_t kSipMaxHead = 16384, kSipMaxBody = 65536;
+
+struct SipResponse {
+  int code = 0;
+  std::string call_id, branch, cseq_method;  // branch of the top Via
+  std::uint32_t cseq = 0;
+  std::size_t length = 0;  // bytes of the whole message, head and body
+};
+
+enum class SipParse { Ok, Incomplete, Malformed };
+
+// Parses the SIP response at the start of `data`. Incomplete means more bytes are needed (on a
+// stream; a datagram that is incomplete is truncated). On Malformed, `call_id` is still set if a
+// Call-ID header was found, and `why` says what is wrong.
+SipParse parse_sip_response(std::string_view data, SipResponse& out, std::string* why = nullptr);
+
+struct SipRequest {
+  std::string host;  // target address; IPv6 without brackets
+  int port = 5060;
+  bool tcp = false;
+  std::string local_host;  // our address as the target sees it, for Via and Contact
+  int local_port = 0;
+  std::string call_id, branch, tag;
+};
+std::string build_sip_options(const SipRequest& r);
+
+// A prober for every device with `sip.enabled`; nullptr with `err` set if no socket can be opened.
+std::unique_ptr<Prober> make_sip_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err);
+
+}  // namespace siteprobe::probes

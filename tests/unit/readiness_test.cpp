@@ -1,0 +1,112 @@
+#include "daemon/readiness.h"
+
+#include <catch2/catch.hpp>
+
+using namespace siteprobe;
+
+namespace {
+
+// A district D with its router and a codec `vc` (SIP and H.323), under province P.
+struct Net {
+  std::shared_ptr<const Config> cfg;
+  SiteStates st{nullptr};
+  Readiness rd;
+  Net() {
+    auto r = parse_config(R"(
+site_state: {down_after: 1, up_after: 1, window: 2}
+readiness: {min_mos: 4}
+sites:
+  - {id: P, name: Tỉnh, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}
+  - id: D
+    name: Huyện Ba Bể
+    level: district
+    parent: P
+    devices:
+      - {name: r, address: 127.0.0.2, role: router}
+      - {name: vc, address: 127.0.0.3, role: vc_endpoint}
+      - {name: cam, address: 127.0.0.4, role: other}
+)",
+                          "t.yml");
+    REQUIRE(r.config);
+    cfg = r.config;
+    st.configure(cfg);
+    rd.configure(cfg);
+  }
+  // One ICMP round for every device: `up` devices answer with `rtt`, the others not.
+  void round(bool router_up, bool vc_up, double rtt = 0.01) {
+    st.on_round("P/r", {5, 5, 0.01, 0.001});
+    st.on_round("D/r", {5, router_up ? 5 : 0, 0.01, 0.001});
+    st.on_round("D/vc", {5, vc_up ? 5 : 0, rtt, 0.001});
+    st.evaluate();
+    rd.evaluate(st);
+  }
+  void check(const char* service, bool up, const char* detail) {
+    rd.on_check("D/vc", {service, up, detail});
+    rd.evaluate(st);
+  }
+  std::string report() {
+    bool all = false;
+    return rd.report(all);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("readiness: ping, a call service and MOS, with the first failing reason") {
+  Net n;
+  n.rd.evaluate(n.st);
+  CHECK(n.rd.reason("D/vc") == Readiness::Unknown);  // nothing measured yet
+  std::string m;
+  n.rd.render(m);
+  CHECK(m.find("siteprobe_endpoint_ready{device=\"vc\",district=\"D\",level=\"district\",province=\"P\",role="
+               "\"vc_endpoint\","
+               "site=\"D\"} 0") != std::string::npos);
+  CHECK(m.find("device=\"cam\"") == std::string::npos);  // not an endpoint
+
+  n.round(true, true);
+  CHECK(n.rd.reason("D/vc") == Readiness::Unknown);  // ping fine, no call service answer yet
+  n.check("sip", false, "503");
+  CHECK(n.rd.reason("D/vc") == Readiness::Unknown);  // H.323 not checked yet: not all services down
+  n.check("h323", false, "refused");
+  CHECK(n.rd.reason("D/vc") == Readiness::CallServiceDown);
+  CHECK(n.report().find("call service down  SIP 503, H.323 refused") != std::string::npos);
+  n.check("h323", true, "connected");
+  CHECK(n.rd.reason("D/vc") == Readiness::Ready);  // one call service is enough
+  bool all = false;
+  CHECK(n.rd.report(all).find("all 1 endpoints READY (min MOS 4)") != std::string::npos);
+  CHECK(all);
+  m.clear();
+  n.rd.render(m);
+  CHECK(m.find("site=\"D\"} 1\n") != std::string::npos);
+  CHECK(m.find("reason=\"call_service_down\"} 0") != std::string::npos);
+
+  n.round(true, true, 0.3);  // a slow path: MOS below 4
+  n.round(true, true, 0.3);
+  CHECK(n.rd.reason("D/vc") == Readiness::LowMos);
+
+  n.round(true, false);  // the codec stops answering ping
+  CHECK(n.rd.reason("D/vc") == Readiness::DeviceDown);
+  CHECK(n.report().find("device down  no ping reply; SIP 503") != std::string::npos);
+
+  n.round(false, false);  // the district router too: the site is down
+  CHECK(n.rd.reason("D/vc") == Readiness::SiteDown);
+  const std::string rep = n.report();
+  INFO(rep);
+  CHECK(rep.find("1 of 1 endpoints NOT READY") != std::string::npos);
+  CHECK(rep.find("\nHuyện Ba Bể (D): 1 not ready\n") != std::string::npos);
+  CHECK(rep.find("  Huyện Ba Bể (D)  vc      site down") != std::string::npos);
+  all = true;
+  n.rd.report(all);
+  CHECK_FALSE(all);
+}
+
+TEST_CASE("readiness: a reload keeps the last call-service answers of unchanged endpoints") {
+  Net n;
+  n.round(true, true);
+  n.check("sip", true, "200");
+  n.check("h323", false, "refused");
+  CHECK(n.rd.reason("D/vc") == Readiness::Ready);
+  n.rd.configure(n.cfg);
+  n.rd.evaluate(n.st);
+  CHECK(n.rd.reason("D/vc") == Readiness::Ready);
+}
