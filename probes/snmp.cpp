@@ -834,6 +834,9 @@ void SnmpProber::start(Dev& d) {
   }
   p->sess = snmp_sess_open(&s);
   if (!p->sess) return fail("send");
+  // snmp_sess_open drops the flag; without it the first v3 send runs net-snmp's engine ID probe
+  // synchronously, blocking the loop for timeout * retries when the agent is silent.
+  snmp_sess_session(p->sess)->flags |= SNMP_FLAGS_DONT_PROBE;
   if (a.version == "3" && !d.engine_id.empty() && !make_user(snmp_sess_session(p->sess))) return fail("auth");
   netsnmp_transport* t = snmp_sess_transport(p->sess);
   p->io = new uv_poll_t{};

@@ -214,6 +214,15 @@ t0=$(metric siteprobe_snmp_errors_total 'device="v3p",kind="timeout"')
 wait_for 'v == 0' siteprobe_snmp_up 'device="v3p"' 15
 wait_for "v > $t0" siteprobe_snmp_errors_total 'device="v3p",kind="timeout"' 15
 [ "$(metric siteprobe_snmp_device_reboots_total 'device="v2"')" = 0 ] || fail "reboot before restart"
+# v3 engine discovery is asynchronous: a silent agent must not block the loop (net-snmp's own
+# probe would wait timeout * (retries + 1) inside the send).
+lag=0
+for _ in $(seq 1 12); do
+  l=$(metric siteprobe_loop_lag_seconds); lag=$(python3 -c "import sys; print(max(map(float, sys.argv[1:])))" $lag $l)
+  sleep 0.5
+done
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.25 else 1)" "$lag" || fail "loop lag up to $lag s while v3 agents are silent"
+pass "silent v3 agents do not block the loop (max lag $lag s over 6 s)"
 sleep 1
 start_snmpd
 for d in v1 v2 v3a v3p; do
