@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}; shift || true
-cmake -S . -B "$dir" -DSITEPROBE_WERROR=ON "$@" >/dev/null
+# The prefix is explicit so build trees configured before it became /usr are fixed too.
+cmake -S . -B "$dir" -DSITEPROBE_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr "$@" >/dev/null
 cmake --build "$dir" -j"$(nproc)"
