@@ -282,15 +282,27 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
       const std::uint32_t c32[4] = {kIfInOctets, kIfOutOctets, kIfInUcast, kIfOutUcast};
       const std::uint32_t ec[4] = {kIfInErrors, kIfOutErrors, kIfInDiscards, kIfOutDiscards};
       for (int k = 0; k < 4; ++k) {
+        std::uint64_t delta = 0, first = 0;
+        int src = 0;
         if (auto v = get(2, hc[k]); v && v->type == SnmpVal::T::Counter64) {
           f.hc = true;
-          f.hc_val[k] = v->u;
+          if (f.src[k] == 64) delta = v->u >= f.last64[k] ? v->u - f.last64[k] : v->u;  // less: reset
+          first = f.last64[k] = v->u;
+          src = 64;
         } else if (auto w = get(1, c32[k]); w && w->numeric()) {
           f.hc = false;
+          const std::uint64_t before = f.c32[k].total;
           // Octets: at most speed/8 per second; packets: at most speed/(8*64) (minimum frame).
           const double per_s = f.speed_bps / 8 / (k < 2 ? 1 : 64);
           f.c32[k].update(static_cast<std::uint32_t>(w->u), rebooted,
                           elapsed > 0 ? per_s * elapsed * 1.5 : 0);
+          if (f.src[k] == 32) delta = f.c32[k].total - before;
+          first = w->u;
+          src = 32;
+        }
+        if (src) {
+          f.total[k] = f.src[k] ? f.total[k] + delta : first;
+          f.src[k] = src;
         }
         if (auto v = get(1, ec[k]); v && v->numeric())
           f.err[k].update(static_cast<std::uint32_t>(v->u), rebooted);
@@ -362,7 +374,8 @@ void SnmpDeviceState::render(const std::string& labels, std::map<std::string, st
     line(out, kFamilies[12].name, l, f.uplink ? 1.0 : 0.0);
     line(out, kFamilies[13].name, l, f.speed_bps);
     line(out, kFamilies[14].name, l, f.hc ? 64.0 : 32.0);
-    for (int k = 0; k < 4; ++k) line(out, kTraffic[k], l, f.hc ? f.hc_val[k] : f.c32[k].total);
+    for (int k = 0; k < 4; ++k)
+      if (f.src[k]) line(out, kTraffic[k], l, f.total[k]);
     for (int k = 0; k < 4; ++k)
       if (f.err[k].have) line(out, kErrs[k], l, f.err[k].total);
   }

@@ -103,8 +103,12 @@ class SnmpDeviceState {
     std::string name, alias;
     double oper = 0, admin = 0, speed_bps = 0;
     bool uplink = false, hc = false, seen = false;
-    std::uint64_t hc_val[4] = {0, 0, 0, 0};  // in octets, out octets, in ucast, out ucast
-    WrapCounter c32[4], err[4];              // c32 as hc_val; err: in errors, out errors, in/out discards
+    // Traffic (in octets, out octets, in ucast, out ucast): one monotonic total per counter, fed by
+    // the HC column while the agent has it and by the wrap-corrected 32-bit column otherwise; a
+    // switch between the two adds nothing for that poll, so the total never goes back or jumps.
+    std::uint64_t total[4] = {0, 0, 0, 0}, last64[4] = {0, 0, 0, 0};
+    int src[4] = {0, 0, 0, 0};   // 64, 32, or 0 before the first sample
+    WrapCounter c32[4], err[4];  // err: in errors, out errors, in discards, out discards
   };
   std::optional<std::uint32_t> ticks_;
   double ticks_at_ = 0, last_at_ = 0;

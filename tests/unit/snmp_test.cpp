@@ -163,6 +163,33 @@ TEST_CASE("32-bit interface counters are used where HC counters are missing", "[
         4294000000.0 + 967296 + 1000000);
 }
 
+TEST_CASE("Traffic totals stay monotonic when an agent switches between HC and 32-bit counters", "[snmp]") {
+  PollData d;
+  d.columns[col(kIf, 8)][{1}] = num(SnmpVal::T::Int, 1);
+  d.columns[col(kIfX, 1)][{1}] = str("Gi0/0");
+  d.columns[col(kIfX, 6)][{1}] = num(SnmpVal::T::Counter64, 1000000060000ull);
+  SnmpDeviceState st;
+  st.apply(d, {}, 10);
+  const auto bytes = [&] {
+    return value(render(st), "siteprobe_snmp_interface_received_bytes_total", "Gi0/0");
+  };
+  CHECK(bytes() == 1000000060000.0);
+  d.columns.erase(col(kIfX, 6));  // HC missing: the 32-bit column takes over
+  d.columns[col(kIf, 10)][{1}] = num(SnmpVal::T::Counter32, 5000);
+  st.apply(d, {}, 70);
+  CHECK(bytes() == 1000000060000.0);  // a switch adds nothing, never goes back
+  d.columns[col(kIf, 10)][{1}] = num(SnmpVal::T::Counter32, 6000);
+  st.apply(d, {}, 130);
+  CHECK(bytes() == 1000000061000.0);
+  d.columns.erase(col(kIf, 10));
+  d.columns[col(kIfX, 6)][{1}] = num(SnmpVal::T::Counter64, 1000000240000ull);
+  st.apply(d, {}, 190);
+  CHECK(bytes() == 1000000061000.0);  // back on HC: no spike of the whole 64-bit value
+  d.columns[col(kIfX, 6)][{1}] = num(SnmpVal::T::Counter64, 1000000250000ull);
+  st.apply(d, {}, 250);
+  CHECK(bytes() == 1000000071000.0);
+}
+
 TEST_CASE("Custom objects map to gauges, counters and info series", "[snmp]") {
   SnmpObject load{"cpu_load_percent", {1, 3, 6, 1, 4, 1, 9, 1}, "gauge", true, "cpu", ""};
   SnmpObject ver{"firmware_info", {1, 3, 6, 1, 4, 1, 9, 2, 0}, "info", false, "", ""};
