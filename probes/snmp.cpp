@@ -205,6 +205,13 @@ void SnmpDeviceState::poll_done(bool ok, double duration_s, int max_repetitions)
   max_rep_ = max_repetitions;
 }
 
+SnmpDeviceState::Settings::Settings(const std::vector<std::string>& inc, const std::vector<std::string>& exc,
+                                    const std::string& up) {
+  for (const auto& r : inc) include.emplace_back(r);
+  for (const auto& r : exc) exclude.emplace_back(r);
+  if (!up.empty()) uplink.emplace(up);
+}
+
 void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) {
   bool rebooted = false;
   const double prev_at = last_at_;
@@ -236,11 +243,6 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
     return it == d.columns.end() ? nullptr : &it->second;
   };
   if (column(kIfTable, kIfOper) || column(kIfXTable, kIfName)) {
-    std::vector<std::regex> inc, exc;
-    for (const auto& r : s.include) inc.emplace_back(r);
-    for (const auto& r : s.exclude) exc.emplace_back(r);
-    std::optional<std::regex> up;
-    if (!s.uplink.empty()) up.emplace(s.uplink);
     std::map<std::uint32_t, std::map<std::pair<int, std::uint32_t>, const SnmpVal*>> rows;
     for (const auto& [c, vals] : d.columns) {
       int table = 0;
@@ -269,8 +271,8 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
       else if (f.name.empty())
         f.name = std::to_string(ifindex);
       if (auto v = get(2, kIfAlias)) f.alias = v->s;
-      if ((!inc.empty() && !full_match(inc, f.name)) || full_match(exc, f.name)) continue;
-      f.uplink = up && std::regex_match(f.name, *up);
+      if ((!s.include.empty() && !full_match(s.include, f.name)) || full_match(s.exclude, f.name)) continue;
+      f.uplink = s.uplink && std::regex_match(f.name, *s.uplink);
       if (auto v = get(1, kIfOper); v && v->numeric()) f.oper = v->number();
       if (auto v = get(1, kIfAdmin); v && v->numeric()) f.admin = v->number();
       if (auto v = get(2, kIfHighSpeed); v && v->numeric() && v->u > 0)
@@ -682,8 +684,7 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
     d->auth = &config.auth.at(d->settings.auth);
     if (auth_changed) d->engine_id.clear();
     if (d->max_rep == 0 || d->max_rep > d->settings.max_repetitions) d->max_rep = d->settings.max_repetitions;
-    d->state_settings = {
-        d->settings.interfaces_include, d->settings.interfaces_exclude, d->settings.uplink, {}};
+    d->state_settings = {d->settings.interfaces_include, d->settings.interfaces_exclude, d->settings.uplink};
     for (const auto& m : d->settings.modules)
       if (auto it = config.snmp_modules.find(m); it != config.snmp_modules.end())
         for (const auto& o : it->second) d->state_settings.custom.push_back(&o);

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -81,9 +82,12 @@ bool uptime_rebooted(std::uint32_t prev, std::uint32_t now, double elapsed_s);
 // it renders. Pure: fed PollData, no sockets.
 class SnmpDeviceState {
  public:
-  struct Settings {
-    std::vector<std::string> include, exclude;  // regexes on ifName (full match)
-    std::string uplink;
+  struct Settings {  // compiled once per load, not per poll
+    Settings() = default;
+    Settings(const std::vector<std::string>& include, const std::vector<std::string>& exclude,
+             const std::string& uplink);
+    std::vector<std::regex> include, exclude;  // on ifName (full match)
+    std::optional<std::regex> uplink;
     std::vector<const SnmpObject*> custom;  // owned by the Config
   };
   // `labels` is the rendered device label set. `now_s` is a monotonic time in seconds.

@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
-"""Stand-in video-conference endpoints for the demo, on loopback (or inside a demo namespace).
+"""Stand-in endpoints and routers for the demo, on loopback (or inside a demo namespace).
 
 Usage: demo-endpoints.py INVENTORY [--only PREFIX] [--skip PREFIX] [--busy ADDR] [--mute ADDR]
 
 For every vc_endpoint and mcu address in INVENTORY (whose prefix matches --only, if given, and not
 --skip) it binds UDP 5060 and answers SIP OPTIONS with 200 OK, and listens on TCP 1720 (H.323)
 and, for an mcu, TCP 443. A --busy address answers 503 Service Unavailable; a --mute address reads
-its requests and never answers; neither of them listens on TCP. Stdlib only; runs until killed.
+its requests and never answers; neither of them listens on TCP.
+
+For the router addresses (same filters) it runs Debian's snmpd, one process listening on UDP 161 of
+each, read-only community "siteprobe-demo" (config/bac-kan.yml's `demo-ro`); its state lives in a
+temporary directory. Stdlib only; runs until killed (SIGTERM or SIGINT), and takes snmpd with it.
 """
 
 import argparse
+import ctypes
+import os
 import re
 import selectors
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("inventory")
@@ -22,10 +33,49 @@ ap.add_argument("--busy", action="append", default=[])
 ap.add_argument("--mute", action="append", default=[])
 args = ap.parse_args()
 
-devices = re.findall(r"address: ([0-9.]+), role: (vc_endpoint|mcu)", open(args.inventory, encoding="utf-8").read())
+inventory = open(args.inventory, encoding="utf-8").read()
+
+
+def wanted(addr):
+    return addr.startswith(args.only) and not any(addr.startswith(p) for p in args.skip)
+
+
+routers = [a for a in re.findall(r"address: ([0-9.]+), role: router\b", inventory) if wanted(a)]
+snmpd = None
+if routers:
+    state = tempfile.mkdtemp(prefix="siteprobe-demo-snmpd.")
+    with open(os.path.join(state, "snmpd.conf"), "w") as f:
+        f.write("rocommunity siteprobe-demo\nsysLocation siteprobe demo stand-in router\n")
+    die_with_parent = lambda: ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    snmpd = subprocess.Popen(
+        ["snmpd", "-f", "-C", "-c", os.path.join(state, "snmpd.conf"), "-M", "/nonexistent", "-LE", "4",
+         ",".join("udp:%s:161" % a for a in routers)],
+        env=dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=state), preexec_fn=die_with_parent)
+
+
+def stop(*_):
+    # Once only: a second signal (Ctrl-C reaches the whole process group, then the demo's cleanup
+    # sends SIGTERM) must not re-enter wait() while the first call holds its lock.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if snmpd:
+        snmpd.terminate()
+        try:
+            snmpd.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            snmpd.kill()
+            snmpd.wait()
+        shutil.rmtree(state, ignore_errors=True)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+
+devices = re.findall(r"address: ([0-9.]+), role: (vc_endpoint|mcu)", inventory)
 sel = selectors.DefaultSelector()
 for addr, role in devices:
-    if not addr.startswith(args.only) or any(addr.startswith(p) for p in args.skip):
+    if not wanted(addr):
         continue
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind((addr, 5060))

@@ -16,9 +16,9 @@ NS=siteprobe-demo-pacnam
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  ip link del spdemo0 2>/dev/null || true
+  ip link del spdemo0 2>/dev/null || true   # first: nothing below may keep the host route alive
   ip netns del $NS 2>/dev/null || true
+  wait 2>/dev/null || true
   rm -rf "$RUN"
 }
 trap cleanup EXIT

@@ -206,7 +206,17 @@ defaults:
 readiness:
   min_mos: 3.6
 
+# SNMP: every router is polled (system group and interfaces) with the read-only profile below.
+# In the demo and the dashboard test the agent is Debian's snmpd, started on each router's
+# stand-in address by scripts/demo-endpoints.py; its loopback interface stands in for the uplink.
+auth:
+  demo-ro:
+    version: 2c
+    community: siteprobe-demo   # in production: community_file: secrets/community
+
 roles:
+  router:
+    snmp: {auth: demo-ro, modules: [system, interfaces], interval: 30s, uplink: lo}
   # vc_endpoint and mcu get SIP and H.323 checks by default; the values below are the defaults,
   # spelled out.  Switch one off with `sip: {enabled: false}` (or h323) on a role, profile or device.
   vc_endpoint:

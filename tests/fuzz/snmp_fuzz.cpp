@@ -109,11 +109,10 @@ bool valid_utf8_text(const std::string& s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Reader in{data, size};
-  SnmpDeviceState::Settings settings;
+  using Strings = std::vector<std::string>;
   const std::uint8_t mode = in.u8();
-  if (mode & 1) settings.include = {"(Gi|eth).*", "[0-9]+"};
-  if (mode & 2) settings.exclude = {"Null.*"};
-  if (mode & 4) settings.uplink = "Gi0/0|eth0";
+  SnmpDeviceState::Settings settings(mode & 1 ? Strings{"(Gi|eth).*", "[0-9]+"} : Strings{},
+                                     mode & 2 ? Strings{"Null.*"} : Strings{}, mode & 4 ? "Gi0/0|eth0" : "");
   if (mode & 8) settings.custom = {&kLoad, &kBytes, &kVersion};
 
   SnmpDeviceState st;

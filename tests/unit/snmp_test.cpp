@@ -118,7 +118,7 @@ TEST_CASE("Varbinds become interface rows with filters, uplink and counters", "[
     d.columns[col(kIf, 7)][{i}] = num(SnmpVal::T::Int, 1);
     d.columns[col(kIf, 14)][{i}] = num(SnmpVal::T::Counter32, 7);
   }
-  SnmpDeviceState::Settings s{{}, {"Null.*"}, "Gi0/0", {}};
+  SnmpDeviceState::Settings s({}, {"Null.*"}, "Gi0/0");
   SnmpDeviceState st;
   st.apply(d, s, 100.0);
   st.poll_done(true, 0.05, 10);
