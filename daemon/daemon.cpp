@@ -287,7 +287,9 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   info_->set(site_info + device_info);
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
-  watchdog_.expect(targets.empty() ? 0 : std::chrono::duration_cast<ms>(2 * longest + ms(5000)).count());
+  watchdog_.expect(targets.empty() ? 0
+                                   : static_cast<std::uint64_t>(
+                                         std::chrono::duration_cast<ms>(2 * longest + ms(5000)).count()));
   states_->configure(cfg);
   readiness_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load

@@ -149,7 +149,7 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
 
 std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
   std::uint64_t h = 14695981039346656037ull;  // FNV-1a, then a finaliser to spread low bits
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
@@ -625,16 +625,13 @@ class IcmpProber final : public Prober {
         if (status >= 0) self->on_readable(h == self->sock_[1].poll);
       });
     }
-    timer_ = new uv_timer_t;
-    timer_->data = this;
-    uv_timer_init(loop_, timer_);
   }
   ~IcmpProber() override { close(); }
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override {
     engine_.set_rate(config.icmp_max_packets_per_second);
     engine_.set_targets(targets, static_cast<std::int64_t>(uv_hrtime()));
-    arm();
+    timer_.arm();
   }
   std::shared_ptr<const Exposition> exposition() const override { return exposition_; }
   void on_round(RoundFn fn) override { engine_.on_round(std::move(fn)); }
@@ -642,20 +639,15 @@ class IcmpProber final : public Prober {
     engine_.set_address(key, addr);
   }
   void close() override {
-    auto close_cb = [](uv_handle_t* h) {
-      if (h->type == UV_POLL)
-        delete reinterpret_cast<uv_poll_t*>(h);
-      else
-        delete reinterpret_cast<uv_timer_t*>(h);
-    };
     for (auto& s : sock_) {
-      if (s.poll) uv_close(reinterpret_cast<uv_handle_t*>(s.poll), close_cb);
+      if (s.poll)
+        uv_close(reinterpret_cast<uv_handle_t*>(s.poll),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
       if (s.fd >= 0) ::close(s.fd);
       s.poll = nullptr;
       s.fd = -1;
     }
-    if (timer_) uv_close(reinterpret_cast<uv_handle_t*>(timer_), close_cb);
-    timer_ = nullptr;
+    timer_.close();
   }
 
  private:
@@ -666,25 +658,6 @@ class IcmpProber final : public Prober {
     const socklen_t al = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     return sendto(s.fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), al) ==
            static_cast<ssize_t>(pkt.size());
-  }
-
-  void arm() {
-    if (!timer_) return;
-    auto due = engine_.next_due();
-    if (!due) {
-      uv_timer_stop(timer_);
-      return;
-    }
-    const auto now = static_cast<std::int64_t>(uv_hrtime());
-    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
-    uv_timer_start(
-        timer_,
-        [](uv_timer_t* t) {
-          auto* self = static_cast<IcmpProber*>(t->data);
-          self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
-          self->arm();
-        },
-        ms, 0);
   }
 
   void on_readable(bool v6) {
@@ -704,7 +677,7 @@ class IcmpProber final : public Prober {
       const int n = recvmmsg(s.fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
       if (n <= 0) break;
       const auto now = static_cast<std::int64_t>(uv_hrtime());
-      for (int i = 0; i < n; ++i) {
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
         std::int64_t rx = 0;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
           if (c->cmsg_level != SOL_SOCKET) continue;
@@ -721,19 +694,19 @@ class IcmpProber final : public Prober {
           }
         }
         if (!rx) rx = realtime_ns();
-        const std::uint8_t* p = bufs[static_cast<std::size_t>(i)].data();
-        std::size_t len = msgs[static_cast<std::size_t>(i)].msg_len;
+        const std::uint8_t* p = bufs[i].data();
+        std::size_t len = msgs[i].msg_len;
         if (!v6 && s.raw) {
           const std::size_t ihl = ipv4_header_len(p, len);
           if (!ihl) continue;
           p += ihl;
           len -= ihl;
         }
-        engine_.on_packet(v6, p, len, from[static_cast<std::size_t>(i)], rx, now);
+        engine_.on_packet(v6, p, len, from[i], rx, now);
       }
       if (static_cast<unsigned>(n) < kBatch) break;
     }
-    arm();
+    timer_.arm();
   }
 
   // Receive batch buffers, on the heap: CivetWeb threads have small stacks, so no big thread_local.
@@ -751,7 +724,7 @@ class IcmpProber final : public Prober {
   std::shared_ptr<IcmpExposition> exposition_;
   IcmpEngine engine_;
   Socket sock_[2];
-  uv_timer_t* timer_ = nullptr;
+  EngineTimer<IcmpEngine> timer_{loop_, engine_};
 };
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <netinet/in.h>
 #include <prometheus/labels.h>
 #include <sys/socket.h>
+#include <uv.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -62,5 +64,46 @@ class Prober {
 // Deterministic start offset of a target within its interval, from a hash of its key, so start
 // times spread evenly and stay put across reloads and restarts.
 std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns);
+
+// Runs a scheduling engine (next_due() and run(now), times from uv_hrtime) on a libuv loop with
+// one timer, re-armed after every run; a prober calls arm() again whenever its engine's next due
+// time may have moved. Closing frees the timer in its close callback.
+template <class Engine>
+class EngineTimer {
+ public:
+  EngineTimer(uv_loop_t* loop, Engine& engine) : engine_(engine), timer_(new uv_timer_t) {
+    timer_->data = this;
+    uv_timer_init(loop, timer_);
+  }
+  ~EngineTimer() { close(); }
+  void arm() {
+    if (!timer_) return;
+    const auto due = engine_.next_due();
+    if (!due) {
+      uv_timer_stop(timer_);
+      return;
+    }
+    const auto now = static_cast<std::int64_t>(uv_hrtime());
+    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
+    uv_timer_start(
+        timer_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<EngineTimer*>(t->data);
+          self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
+          self->arm();
+        },
+        ms, 0);
+  }
+  void close() {
+    if (!timer_) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
+
+ private:
+  Engine& engine_;
+  uv_timer_t* timer_;
+};
 
 }  // namespace siteprobe::probes

@@ -298,35 +298,4 @@ std::shared_ptr<const ServiceSeries> ServiceEngine::series(const std::string& ke
   return it == by_id_.end() ? nullptr : slots_[it->second]->m;
 }
 
-EngineTimer::EngineTimer(uv_loop_t* loop, ServiceEngine& engine) : engine_(engine), timer_(new uv_timer_t) {
-  timer_->data = this;
-  uv_timer_init(loop, timer_);
-}
-
-void EngineTimer::arm() {
-  if (!timer_) return;
-  auto due = engine_.next_due();
-  if (!due) {
-    uv_timer_stop(timer_);
-    return;
-  }
-  const auto now = static_cast<std::int64_t>(uv_hrtime());
-  const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
-  uv_timer_start(
-      timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<EngineTimer*>(t->data);
-        self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
-        self->arm();
-      },
-      ms, 0);
-}
-
-void EngineTimer::close() {
-  if (!timer_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  timer_ = nullptr;
-}
-
 }  // namespace siteprobe::probes

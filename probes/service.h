@@ -133,19 +133,6 @@ class ServiceEngine {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
 };
 
-// Runs an engine on a libuv loop with one timer. Closing frees the timer in its close callback.
-class EngineTimer {
- public:
-  EngineTimer(uv_loop_t* loop, ServiceEngine& engine);
-  ~EngineTimer() { close(); }
-  void arm();
-  void close();
-
- private:
-  ServiceEngine& engine_;
-  uv_timer_t* timer_;
-};
-
 // Converts a libuv error to an error kind name of the call-service probers.
 const char* error_kind(int uv_err);
 

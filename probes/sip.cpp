@@ -483,7 +483,7 @@ class SipProber final : public Prober {
   uv_loop_t* loop_;
   std::uint64_t cookie_;
   ServiceEngine engine_;
-  EngineTimer timer_;
+  EngineTimer<ServiceEngine> timer_;
   prometheus::Family<prometheus::Counter>& invalid_;
   prometheus::Counter &malformed_, &unmatched_;
   int fd_[2] = {-1, -1}, port_[2] = {0, 0};

@@ -101,7 +101,7 @@ class TcpProber final : public Prober {
 
   uv_loop_t* loop_;
   ServiceEngine engine_;
-  EngineTimer timer_;
+  EngineTimer<ServiceEngine> timer_;
   std::unordered_map<std::uint64_t, Attempt*> attempts_;
 };
 

@@ -9,14 +9,7 @@
 #include <string>
 
 #include "daemon/config.h"
-
-namespace {
-void check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "contract violated: %s\n", what);
-  std::abort();
-}
-}  // namespace
+#include "tests/fuzz/fuzz.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // A generated *_file key may name /dev/stdin: make it read EOF instead of blocking.

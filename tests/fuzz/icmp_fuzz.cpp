@@ -20,6 +20,7 @@
 
 #include "daemon/config.h"
 #include "probes/icmp.h"
+#include "tests/fuzz/fuzz.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -29,12 +30,6 @@ namespace {
 constexpr std::uint64_t kCookie = 0x5eed5eed5eed5eedull;  // fixed, so replies can be crafted
 constexpr std::uint16_t kIdent = 0x4242;
 constexpr std::int64_t kMs = 1000000;
-
-void check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant violated: %s\n", what);
-  std::abort();
-}
 
 sockaddr_storage addr(const char* a) {
   sockaddr_storage ss{};
@@ -67,18 +62,6 @@ struct Inventory {
     for (const auto& d : cfg->sites[0].devices)
       targets.push_back({"s/" + d.name, {{"site", "s"}, {"device", d.name}}, cfg, &d});
   }
-};
-
-struct Reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool more() const { return n > 0; }
-  std::uint8_t u8() {
-    if (!n) return 0;
-    --n;
-    return *p++;
-  }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(u8() << 8 | u8()); }
 };
 
 }  // namespace

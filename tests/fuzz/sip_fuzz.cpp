@@ -9,16 +9,9 @@
 #include <string_view>
 
 #include "probes/sip.h"
+#include "tests/fuzz/fuzz.h"
 
 using namespace siteprobe::probes;
-
-namespace {
-void check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "invariant violated: %s\n", what);
-  std::abort();
-}
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -16,28 +16,12 @@
 
 #include "daemon/config.h"
 #include "probes/snmp.h"
+#include "tests/fuzz/fuzz.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
 
 namespace {
-
-void check(bool ok, const char* what, const std::string& detail = "") {
-  if (ok) return;
-  std::fprintf(stderr, "invariant violated: %s %s\n", what, detail.c_str());
-  std::abort();
-}
-
-struct Reader {
-  const std::uint8_t* p;
-  std::size_t n;
-  bool more() const { return n > 0; }
-  std::uint8_t u8() {
-    if (!n) return 0;
-    --n;
-    return *p++;
-  }
-};
 
 const Oid kIfTable = {1, 3, 6, 1, 2, 1, 2, 2, 1};
 const Oid kIfXTable = {1, 3, 6, 1, 2, 1, 31, 1, 1, 1};

@@ -56,16 +56,7 @@ out=$(in_root siteprobe check /etc/siteprobe/inventory.yml) || fail "siteprobe c
 pass "dpkg -i in a clean root: user, conffiles, unit; $out"
 
 # Run it as the unit does, with a TLS web config.
-cat >"$ROOT/etc/siteprobe/test.yml" <<'YAML'
-defaults:
-  icmp: {interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}
-sites:
-  - id: bk
-    name: Bắc Kạn
-    level: province
-    devices:
-      - {name: r1, address: 127.0.0.1, role: router}
-YAML
+small_inventory "$ROOT/etc/siteprobe/test.yml"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
   -addext subjectAltName=IP:127.0.0.1 -keyout "$ROOT/etc/siteprobe/tls.key" -out "$ROOT/etc/siteprobe/tls.crt" 2>/dev/null
 in_root chgrp siteprobe /etc/siteprobe/tls.key

@@ -8,24 +8,16 @@ source "$(dirname "$0")/lib.sh"
 need_root
 
 write_inv() {  # write_inv VARIANT: 0 valid with x, 1 valid without x, 2/3/4 invalid in three ways
-  local f="$TMP/inv.next" d
-  { cat <<'YAML'
-defaults:
-  icmp: {interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}
-sites:
-  - id: bk
-    name: Bắc Kạn
-    level: province
-    devices:
-YAML
-    for d in 1 2 3 4 5; do echo "      - {name: r$d, address: 127.0.0.$d, role: router}"; done
-    case $1 in
-      0) echo "      - {name: x, address: 127.0.0.9, role: server}" ;;
-      1) ;;
-      2) echo "      - {name: x, address: 127.0.0.9, role: server" ;;
-      3) echo "      - {name: x, address: 127.0.0.9, role: server, colour: red}" ;;
-      4) echo "      - {name: x, address: 127.0.0.300, role: server}" ;;
-    esac; } >"$f"
+  local f="$TMP/inv.next" d devs=()
+  for d in 1 2 3 4 5; do devs+=("{name: r$d, address: 127.0.0.$d, role: router}"); done
+  case $1 in
+    0) devs+=("{name: x, address: 127.0.0.9, role: server}") ;;
+    1) ;;
+    2) devs+=("{name: x, address: 127.0.0.9, role: server") ;;
+    3) devs+=("{name: x, address: 127.0.0.9, role: server, colour: red}") ;;
+    4) devs+=("{name: x, address: 127.0.0.300, role: server}") ;;
+  esac
+  small_inventory "$f" "${devs[@]}"
   mv "$f" "$TMP/inv.yml"  # atomic: a reload never reads half a file
 }
 reloads_seen() { grep -cE 'msg="(inventory reloaded|reload rejected)' "$TMP/siteprobe.log" || true; }

@@ -5,18 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 
-write_inv() {  # write_inv DEVICE_LINES...
-  { cat <<'YAML'
-defaults:
-  icmp: {interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}
-sites:
-  - id: bk
-    name: Bắc Kạn
-    level: province
-    devices:
-YAML
-    for d in "$@"; do echo "      - $d"; done; } >"$TMP/inv.yml"
-}
+write_inv() { small_inventory "$TMP/inv.yml" "$@"; }
 code() { curl -s -o "$TMP/body" -w '%{http_code}' "$@"; }
 
 write_inv '{name: r1, address: 127.0.0.1, role: router}'

@@ -51,6 +51,24 @@ in_ns() { if [ -n "$SP_NETNS" ]; then ip netns exec "$SP_NETNS" "$@"; else "$@";
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# small_inventory FILE [DEVICE...]: a one-site inventory with fast ICMP (1 s rounds of 2 packets)
+# and these device lines (flow mappings, written as given, so a test can break one on purpose);
+# without any, router r1 at 127.0.0.1.
+small_inventory() {
+  local f=$1 d; shift
+  [ $# -gt 0 ] || set -- '{name: r1, address: 127.0.0.1, role: router}'
+  { cat <<'YAML'
+defaults:
+  icmp: {interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+YAML
+    for d in "$@"; do echo "      - $d"; done; } >"$f"
+}
+
 # start_siteprobe CONFIG: runs the daemon (in $SP_NETNS if set) and waits until /-/ready.
 start_siteprobe() {
   SP_PORT=$(free_port)

@@ -5,16 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 
-cat >"$TMP/good.yml" <<'YAML'
-defaults:
-  icmp: {interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}
-sites:
-  - id: bk
-    name: Bắc Kạn
-    level: province
-    devices:
-      - {name: r1, address: 127.0.0.1, role: router}
-YAML
+small_inventory "$TMP/good.yml"
 cp "$TMP/good.yml" "$TMP/inv.yml"
 msgs=$TMP/notify.log
 python3 "$(dirname "$0")/notify_listener.py" "$TMP/notify.sock" "$msgs" &
