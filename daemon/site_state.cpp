@@ -38,14 +38,17 @@ SiteStates::DeviceTrack::Average SiteStates::DeviceTrack::average() const {
     rtt += w.rtt_mean * w.received;
     jitter += w.jitter * w.received;
   }
-  if (rec == 0) return {att == 0 ? 0.0 : 1.0, 0, 0, false};
-  return {1.0 - static_cast<double>(rec) / att, rtt / rec, jitter / rec, true};
+  if (rec == 0) return {att == 0 ? 0.0 : 1.0, 0, 0, false, att};
+  return {1.0 - static_cast<double>(rec) / att, rtt / rec, jitter / rec, true, att};
 }
 
+// Loss counts once the window holds at least 1/degraded_loss requests, so that one lost packet
+// alone (say 1 of the first round's 5) never makes a site degraded.
 bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
   const Average a = average();
-  return a.answered &&
-         (a.loss > st.degraded_loss || a.rtt > std::chrono::duration<double>(st.degraded_rtt).count());
+  const bool lossy =
+      a.loss > st.degraded_loss && (st.degraded_loss == 0 || a.attempted * st.degraded_loss >= 1);
+  return a.answered && (lossy || a.rtt > std::chrono::duration<double>(st.degraded_rtt).count());
 }
 
 void SiteStates::configure(std::shared_ptr<const Config> config) {

@@ -88,6 +88,7 @@ class SiteStates final : public probes::Exposition {
     struct Average {
       double loss, rtt, jitter;  // over the window, RTT and jitter weighted by replies
       bool answered;             // any reply in the window
+      int attempted;             // requests in the window
     };
     Average average() const;
     bool degraded(const SiteStateSettings& st) const;

@@ -140,6 +140,21 @@ TEST_CASE("degraded over the loss or RTT threshold of the window; 2 % loss stays
   CHECK(t.st.state("C2") == SiteState::Degraded);
 }
 
+TEST_CASE("one lost packet alone never makes a site degraded; loss counts from 1/degraded_loss requests") {
+  Tree t;
+  for (const auto& s : t.cfg->sites)
+    for (const auto& d : s.devices) t.round(s.id + "/" + d.name, true, 0.01, 5, s.id == "C1" ? 4 : 5);
+  t.st.evaluate();
+  CHECK(t.st.state("C1") == SiteState::Up);  // 1 of 5 lost: 20 %, but only 5 requests (< 1/0.1)
+  t.round("C1/r", true, 0.01, 5, 4);
+  t.st.evaluate();
+  CHECK(t.st.state("C1") == SiteState::Degraded);  // 2 of 10 lost
+  Tree z("site_state: {degraded_loss: 0}\n");
+  z.round("C1/r", true, 0.01, 5, 4);
+  z.st.evaluate();
+  CHECK(z.st.state("C1") == SiteState::Degraded);  // 0 means any loss
+}
+
 TEST_CASE("the vantage is lost when every top-level site is down") {
   Tree t;
   t.rounds(2);
