@@ -13,6 +13,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -425,9 +426,21 @@ class SnmpExposition final : public Exposition {
     for (const auto& f : kFamilies) family(f.name, f.type, f.help);
     if (custom)
       for (const auto& [name, th] : *custom) family(name, th.first.c_str(), th.second.c_str());
+    append_header(out, "siteprobe_snmp_polls_in_flight", "gauge",
+                  "SNMP polls running now (at most global.snmp_max_inflight).");
+    out += "siteprobe_snmp_polls_in_flight " + std::to_string(in_flight_.load()) + "\n";
+    append_header(out, "siteprobe_snmp_polls_waiting", "gauge",
+                  "SNMP polls due but waiting for a free slot under global.snmp_max_inflight.");
+    out += "siteprobe_snmp_polls_waiting " + std::to_string(waiting_.load()) + "\n";
+  }
+  void set_load(int in_flight, std::size_t waiting) {
+    in_flight_ = in_flight;
+    waiting_ = waiting;
   }
 
  private:
+  std::atomic<int> in_flight_{0};
+  std::atomic<std::size_t> waiting_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Text>> by_key_;
   std::shared_ptr<const std::map<std::string, std::pair<std::string, std::string>>> custom_;
@@ -738,6 +751,7 @@ void SnmpProber::run_due() {
     d->waiting = false;
     start(*d);
   }
+  x_->set_load(inflight_, waiting_.size());
   in_run_due_ = false;
   if (!due_.empty()) {
     const auto wait = std::max<std::int64_t>(0, due_.begin()->first - now);
@@ -1123,6 +1137,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
   }
   d.poll = nullptr;
   --inflight_;
+  x_->set_load(inflight_, waiting_.size());
   if (!aborted) {
     const double now_s = static_cast<double>(uv_hrtime()) / 1e9;
     if (p->ok) {

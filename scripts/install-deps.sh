@@ -8,7 +8,7 @@ pkgs=(
   build-essential cmake pkg-config git clang-format
   libuv1-dev libsnmp-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
   # the .deb (CPack, dpkg-shlibdeps) and its test in a clean Debian root
-  dpkg-dev debootstrap
+  dpkg-dev file debootstrap
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
   iproute2 nftables curl python3 procps systemd openssl util-linux
   # benchmarks (bench/): the anchors siteprobe is measured against

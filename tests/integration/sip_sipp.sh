@@ -95,6 +95,8 @@ wait_for 'v >= 1' siteprobe_tcp_errors_total "$MCU,service=\"ssh\",kind=\"refuse
 wait_for 'v == 1' siteprobe_endpoint_ready "$VC" 15
 wait_for 'v == 1' siteprobe_endpoint_ready "$VCT" 10
 wait_for 'v == 1' siteprobe_endpoint_ready "$MCU" 10
+# Two answers at 1 s intervals: the checks above can all pass within the first second.
+wait_for 'v >= 2' siteprobe_sip_responses_total "$VC,class=\"2xx\"" 5
 snapshot
 ge "$(metric siteprobe_sip_responses_total "$VC,class=\"2xx\"")" 2 || fail "2xx not counted"
 ge "$(metric siteprobe_sip_rtt_seconds_count "$VC")" 2 || fail "SIP RTT histogram empty"

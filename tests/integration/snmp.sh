@@ -233,3 +233,14 @@ v1up=$(metric siteprobe_snmp_up 'device="v1"')
 [ "$(metric siteprobe_snmp_up 'device="wrongpass"')" = 0 ] || fail "wrong password up after restart"
 kill -0 "$SP_PID" || fail "siteprobe died"
 pass "snmpd killed: timeouts, down; restarted: up again (v3 too), 1 reboot counted per device"
+
+# Polls beyond global.snmp_max_inflight wait for a slot, and the two load gauges say so: with the
+# agent gone every poll waits out its timeouts, so one slot for ten devices builds a queue.
+[ "$(metric siteprobe_snmp_polls_waiting)" = 0 ] || fail "polls waiting under the default cap"
+kill $SNMPD_PID; wait $SNMPD_PID 2>/dev/null || true; SNMPD_PID=""
+sed -i '1i global: {snmp_max_inflight: 1}' "$TMP/inv.yml"
+kill -HUP "$SP_PID"
+wait_for 'v >= 2' siteprobe_snmp_polls_waiting '' 15
+in_flight=$(metric siteprobe_snmp_polls_in_flight)
+[ "$in_flight" = 1 ] || fail "polls in flight $in_flight with snmp_max_inflight 1"
+pass "snmp_max_inflight 1, agent gone: 1 poll in flight, $(metric siteprobe_snmp_polls_waiting) waiting"
