@@ -318,6 +318,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
 
   // Custom objects.
   custom_.clear();
+  std::map<std::string, WrapCounter> wraps;  // Counter32 series present in this poll
   for (const SnmpObject* o : s.custom) {
     const std::string family = "siteprobe_snmp_" + o->name;
     const auto add = [&](const SnmpVal& v, const std::string& idx_labels) {
@@ -328,6 +329,12 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
         std::string l = idx_labels;
         l += (l.empty() ? "" : ",") + label("value", val);
         custom_.push_back({family, o->type, l, 1});
+      } else if (o->type == "counter" && v.type == SnmpVal::T::Counter32) {  // wrap-corrected
+        const std::string key = family + '{' + idx_labels;
+        WrapCounter w = custom_wrap_.count(key) ? custom_wrap_[key] : WrapCounter{};
+        w.update(static_cast<std::uint32_t>(v.u), rebooted);
+        custom_.push_back({family, o->type, idx_labels, static_cast<double>(w.total)});
+        wraps[key] = w;
       } else if (v.numeric()) {
         custom_.push_back({family, o->type, idx_labels, v.number()});
       } else if (v.type == SnmpVal::T::String) {  // some agents send numbers as text ("23.5")
@@ -348,6 +355,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
       add(it->second, "");
     }
   }
+  custom_wrap_ = std::move(wraps);
 }
 
 void SnmpDeviceState::render(const std::string& labels, std::map<std::string, std::string>& out) const {

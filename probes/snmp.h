@@ -129,6 +129,7 @@ class SnmpDeviceState {
     double value = 0;
   };
   std::vector<Custom> custom_;
+  std::map<std::string, WrapCounter> custom_wrap_;  // Counter32 custom counters: family{labels -> total
 };
 
 // Makes a label value valid for Prometheus: invalid UTF-8 bytes become U+FFFD, control characters

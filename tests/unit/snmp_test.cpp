@@ -216,6 +216,32 @@ TEST_CASE("Custom objects map to gauges, counters and info series", "[snmp]") {
   CHECK(value(out, "siteprobe_snmp_errors_total", "kind=\"decode\"") == 1);
 }
 
+TEST_CASE("Custom Counter32 counters are wrap-corrected; Counter64 and gauges are raw", "[snmp]") {
+  SnmpObject hits{"hits_total", {1, 3, 6, 1, 4, 1, 9, 4}, "counter", true, "port", ""};
+  SnmpObject big{"bytes_total", {1, 3, 6, 1, 4, 1, 9, 5, 0}, "counter", false, "", ""};
+  SnmpDeviceState::Settings s;
+  s.custom = {&hits, &big};
+  SnmpDeviceState st;
+  PollData d;
+  d.columns[hits.oid][{1}] = num(SnmpVal::T::Counter32, 4294967000u);
+  d.scalars[big.oid] = num(SnmpVal::T::Counter64, 5000000000ull);
+  st.apply(d, s, 1);
+  CHECK(value(render(st), "siteprobe_snmp_hits_total", "port=\"1\"") == 4294967000.0);
+  d.columns[hits.oid][{1}] = num(SnmpVal::T::Counter32, 704);  // wrapped: +1000
+  d.scalars[big.oid] = num(SnmpVal::T::Counter64, 5000000100ull);
+  st.apply(d, s, 61);
+  auto out = render(st);
+  CHECK(value(out, "siteprobe_snmp_hits_total", "port=\"1\"") == 4294968000.0);
+  CHECK(value(out, "siteprobe_snmp_bytes_total", "site") == 5000000100.0);
+  // A row that disappears and comes back starts again from its new value.
+  d.columns[hits.oid].clear();
+  st.apply(d, s, 121);
+  CHECK(render(st).count("siteprobe_snmp_hits_total") == 0);
+  d.columns[hits.oid][{1}] = num(SnmpVal::T::Counter32, 5);
+  st.apply(d, s, 181);
+  CHECK(value(render(st), "siteprobe_snmp_hits_total", "port=\"1\"") == 5);
+}
+
 TEST_CASE("Inventory snmp blocks: layering, validation, secrets", "[snmp][config]") {
   const std::string base = R"(
 auth:
