@@ -335,15 +335,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
       }
       continue;
     }
-    std::uint32_t idx;
-    if (!free_.empty()) {
-      idx = free_.back();
-      free_.pop_back();
-    } else {
-      idx = static_cast<std::uint32_t>(slots_.size());
-      slots_.emplace_back();
-    }
-    slots_[idx] = std::make_unique<Slot>();
+    const std::uint32_t idx = new_slot(slots_, free_);
     Slot& s = *slots_[idx];
     s.idx = idx;
     s.generation = next_generation_++;

@@ -65,6 +65,23 @@ class Prober {
 // times spread evenly and stay put across reloads and restarts.
 std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns);
 
+// Puts a new Slot at a free index of `slots` (one released into `free`, or a new one at the end)
+// and returns that index. Engines address slots by index in packets and events, so indexes stay
+// stable; the caller gives each new occupant a fresh generation to tell stale events apart.
+template <class Slot>
+std::uint32_t new_slot(std::vector<std::unique_ptr<Slot>>& slots, std::vector<std::uint32_t>& free) {
+  std::uint32_t idx;
+  if (!free.empty()) {
+    idx = free.back();
+    free.pop_back();
+  } else {
+    idx = static_cast<std::uint32_t>(slots.size());
+    slots.emplace_back();
+  }
+  slots[idx] = std::make_unique<Slot>();
+  return idx;
+}
+
 // Runs a scheduling engine (next_due() and run(now), times from uv_hrtime) on a libuv loop with
 // one timer, re-armed after every run; a prober calls arm() again whenever its engine's next due
 // time may have moved. Closing frees the timer in its close callback.

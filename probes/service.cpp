@@ -173,14 +173,7 @@ void ServiceEngine::set_checks(const std::vector<ServiceCheck>& checks, std::int
       set_port(s.addr, c.port);
       if (reschedule) schedule(idx, now);
     } else {
-      if (!free_.empty()) {
-        idx = free_.back();
-        free_.pop_back();
-      } else {
-        idx = static_cast<std::uint32_t>(slots_.size());
-        slots_.emplace_back();
-      }
-      slots_[idx] = std::make_unique<Slot>();
+      idx = new_slot(slots_, free_);
       Slot& s = *slots_[idx];
       s.c = c;
       s.generation = next_generation_++;

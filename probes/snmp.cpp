@@ -331,7 +331,8 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
         custom_.push_back({family, o->type, l, 1});
       } else if (o->type == "counter" && v.type == SnmpVal::T::Counter32) {  // wrap-corrected
         const std::string key = family + '{' + idx_labels;
-        WrapCounter w = custom_wrap_.count(key) ? custom_wrap_[key] : WrapCounter{};
+        const auto it = custom_wrap_.find(key);
+        WrapCounter w = it == custom_wrap_.end() ? WrapCounter{} : it->second;
         w.update(static_cast<std::uint32_t>(v.u), rebooted);
         custom_.push_back({family, o->type, idx_labels, static_cast<double>(w.total)});
         wraps[key] = w;
