@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,10 +15,12 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <type_traits>
+
+#include "probes/pattern.h"
+#include "probes/snmp.h"
 
 namespace siteprobe {
 namespace {
@@ -26,9 +29,11 @@ const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewall", "vc
                                              "mcu",    "server", "other"};
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
 const std::set<std::string> kReservedLabels = {
-    "site",    "device",   "role",    "level", "name",    "parent", "latitude", "longitude",
-    "address", "family",   "reason",  "type",  "probe",   "le",     "job",      "instance",
-    "version", "quantile", "profile", "state", "service", "port",   "class",    "kind"};
+    "site", "device", "role", "level", "name", "parent", "latitude", "longitude", "address", "family",
+    "reason", "type", "probe", "le", "job", "instance", "version", "quantile", "profile", "state", "service",
+    "port", "class", "kind",
+    // the SNMP prober's, and "value" of custom info objects
+    "if_alias", "if_index", "if_name", "sys_descr", "sys_name", "sys_object_id", "value"};
 
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
@@ -48,7 +53,7 @@ struct IcmpOverride {
 struct SnmpOverride {
   std::optional<bool> enabled;
   std::optional<std::string> auth, uplink;
-  std::optional<int> port, retries, max_repetitions;
+  std::optional<int> port, retries, max_repetitions, max_interfaces;
   std::optional<Duration> interval, timeout;
   std::optional<std::vector<std::string>> modules, include, exclude;
 
@@ -59,6 +64,7 @@ struct SnmpOverride {
     if (port) s.port = *port;
     if (retries) s.retries = *retries;
     if (max_repetitions) s.max_repetitions = *max_repetitions;
+    if (max_interfaces) s.max_interfaces = *max_interfaces;
     if (interval) s.interval = *interval;
     if (timeout) s.timeout = *timeout;
     if (modules) s.modules = *modules;
@@ -96,17 +102,13 @@ struct Overrides {
   std::optional<std::vector<TcpCheck>> tcp;  // replaced whole, like rtt_buckets
 };
 
-// Metric names the SNMP prober itself exports, after "siteprobe_snmp_".
-const std::set<std::string> kSnmpBuiltinMetrics = {"up",
-                                                   "poll_duration_seconds",
-                                                   "polls_total",
-                                                   "errors_total",
-                                                   "pdus_sent_total",
-                                                   "pdus_received_total",
-                                                   "uptime_seconds",
-                                                   "device_reboots_total",
-                                                   "device_info",
-                                                   "max_repetitions"};
+// Whether "siteprobe_snmp_" + name is a family the SNMP prober exports itself (from its own list,
+// so a new built-in family is reserved the day it is added).
+bool snmp_builtin(const std::string& name) {
+  const auto& b = probes::snmp_builtin_families();
+  return name.rfind("interface_", 0) == 0 ||
+         std::find(b.begin(), b.end(), "siteprobe_snmp_" + name) != b.end();
+}
 
 // Plain decimal for messages: 1000000, not 1e+06; 0.000001, not 1e-06.
 std::string fmt_num(double v) {
@@ -160,6 +162,87 @@ bool valid_hostname(const std::string& s) {
   return s.back() != '.' ? !all_numeric_tld : true;
 }
 
+// How many nodes the inventory has once every alias is expanded, counted from the parser's events
+// without building anything: aliases cost nothing to load, but every part of siteprobe that walks the
+// tree walks each expansion again ("billion laughs": 57 KB became 250,000 devices).
+class ExpansionCounter final : public YAML::EventHandler {
+ public:
+  std::uint64_t literal = 0, expanded = 0;
+  struct Alias {
+    YAML::Mark mark;
+    std::string name;
+    std::uint64_t nodes = 0;
+  } largest;  // the alias that expands most
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { names_.push_back(name); }
+  void OnNull(const YAML::Mark&, YAML::anchor_t a) override { leaf(a); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t a, const std::string&) override {
+    leaf(a);
+  }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t a) override {
+    const auto it = sizes_.find(a);
+    const std::uint64_t n = it == sizes_.end() ? 1 : it->second;
+    ++literal;
+    add(n);
+    if (n > largest.nodes)
+      largest = {m, a >= 1 && a <= names_.size() ? names_[a - 1] : "#" + std::to_string(a), n};
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t a,
+                       YAML::EmitterStyle::value) override {
+    open(a);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t a,
+                  YAML::EmitterStyle::value) override {
+    open(a);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  static constexpr std::uint64_t kSaturate = std::uint64_t{1} << 62;
+  void leaf(YAML::anchor_t a) {
+    ++literal;
+    if (a) sizes_[a] = 1;
+    add(1);
+  }
+  void open(YAML::anchor_t a) {
+    ++literal;
+    open_.push_back({a, 1});
+  }
+  void close() {
+    const auto o = open_.back();
+    open_.pop_back();
+    if (o.first) sizes_[o.first] = o.second;
+    add(o.second);
+  }
+  void add(std::uint64_t n) {
+    std::uint64_t& into = open_.empty() ? expanded : open_.back().second;
+    into = std::min(kSaturate, into + n);
+  }
+  std::vector<std::pair<YAML::anchor_t, std::uint64_t>> open_;  // anchor, expanded nodes so far
+  std::map<YAML::anchor_t, std::uint64_t> sizes_;
+  std::vector<std::string> names_;  // by anchor number - 1
+};
+
+// The length of the UTF-8 character at s[i], or 0 if the bytes there are not one (overlong forms,
+// surrogates and code points past U+10FFFF included).
+std::size_t utf8_len(const std::string& s, std::size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char c = p[i];
+  const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  if (len == 1) return 1;
+  std::uint32_t cp = c & (0x7F >> len);
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((p[i + k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i + k] & 0x3F);
+  }
+  static const std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+  return cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) ? len : 0;
+}
+
 class Parser {
  public:
   Parser(std::string name, std::string base_dir) : name_(std::move(name)), base_(std::move(base_dir)) {}
@@ -183,6 +266,11 @@ class Parser {
   };
   std::vector<Error> found_;
   bool levels_ok_ = true;
+
+  // Encoding and alias expansion, before YAML is built; false if the text must not be parsed.
+  bool check_text(const std::string& text);
+  static constexpr std::uint64_t kMaxExpandedNodes = 1000000, kMaxExpansion = 10;
+  std::size_t devices_seen_ = 0;
 
   void error(const YAML::Mark& m, const std::string& path, const std::string& what) {
     const int line = m.line >= 0 ? m.line + 1 : 1, col = m.line >= 0 ? m.column + 1 : 1;
@@ -366,14 +454,11 @@ std::optional<std::vector<std::string>> Parser::string_list(const YAML::Node& n,
       ok = false;
       continue;
     }
-    if (regex) {
-      try {
-        std::regex re(*s);
-      } catch (const std::regex_error& e) {
-        error(n[i].Mark(), p, "invalid regular expression \"" + *s + "\": " + e.what());
+    if (regex)
+      if (auto e = probes::NamePattern::error(*s)) {
+        error(n[i].Mark(), p, "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
         ok = false;
       }
-    }
     out.push_back(*s);
   }
   if (!ok) return std::nullopt;
@@ -383,8 +468,8 @@ std::optional<std::vector<std::string>> Parser::string_list(const YAML::Node& n,
 SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
   SnmpOverride o;
   if (!check_map(n, path,
-                 {"enabled", "auth", "port", "interval", "timeout", "retries", "max_repetitions", "modules",
-                  "interfaces_include", "interfaces_exclude", "uplink"}))
+                 {"enabled", "auth", "port", "interval", "timeout", "retries", "max_repetitions",
+                  "max_interfaces", "modules", "interfaces_include", "interfaces_exclude", "uplink"}))
     return o;
   using namespace std::chrono;
   if (auto v = n["enabled"]) {
@@ -400,6 +485,8 @@ SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
     if (auto i = int_of(v, path + ".retries", 0, 10)) o.retries = static_cast<int>(*i);
   if (auto v = n["max_repetitions"])
     if (auto i = int_of(v, path + ".max_repetitions", 1, 200)) o.max_repetitions = static_cast<int>(*i);
+  if (auto v = n["max_interfaces"])
+    if (auto i = int_of(v, path + ".max_interfaces", 1, 65536)) o.max_interfaces = static_cast<int>(*i);
   if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
   if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
   if (auto v = n["modules"]) o.modules = string_list(v, path + ".modules", false);
@@ -407,12 +494,11 @@ SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
   if (auto v = n["interfaces_exclude"]) o.exclude = string_list(v, path + ".interfaces_exclude", true);
   if (auto v = n["uplink"]) {
     if (auto s = string_of(v, path + ".uplink")) {
-      try {
-        std::regex re(*s);
+      if (auto e = probes::NamePattern::error(*s))
+        error(v.Mark(), path + ".uplink",
+              "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
+      else
         o.uplink = *s;
-      } catch (const std::regex_error& e) {
-        error(v.Mark(), path + ".uplink", "invalid regular expression \"" + *s + "\": " + e.what());
-      }
     }
   }
   return o;
@@ -465,7 +551,7 @@ void Parser::parse_snmp_modules(const YAML::Node& n) {
           if (s)
             error(v.Mark(), p + ".name", "invalid metric name \"" + *s + "\" (allowed: [a-z_][a-z0-9_]*)");
           ok = false;
-        } else if (kSnmpBuiltinMetrics.count(*s) || s->rfind("interface_", 0) == 0) {
+        } else if (snmp_builtin(*s)) {
           error(v.Mark(), p + ".name", "\"" + *s + "\" is a metric siteprobe exports itself");
           ok = false;
         } else if (obj.type == "counter" && !(s->size() > 6 && s->compare(s->size() - 6, 6, "_total") == 0)) {
@@ -692,7 +778,11 @@ void Parser::parse_levels(const YAML::Node& n) {
 }
 
 void Parser::parse_global(const YAML::Node& n) {
-  if (!check_map(n, "global", {"dns_refresh", "icmp_max_packets_per_second", "snmp_max_inflight"})) return;
+  if (!check_map(n, "global",
+                 {"dns_refresh", "icmp_max_packets_per_second", "snmp_max_inflight", "max_devices"}))
+    return;
+  if (auto v = n["max_devices"])
+    if (auto i = int_of(v, "global.max_devices", 1, 10000000)) cfg_.max_devices = static_cast<int>(*i);
   if (auto v = n["snmp_max_inflight"])
     if (auto i = int_of(v, "global.snmp_max_inflight", 1, 4096))
       cfg_.snmp_max_inflight = static_cast<int>(*i);
@@ -1015,6 +1105,9 @@ bool Parser::resolve_snmp(const YAML::Node& n, const std::string& path, Device& 
   std::vector<std::string> problems;
   if (!cfg_.auth.count(eff.auth))
     problems.push_back("unknown auth profile \"" + eff.auth + "\" (define it under auth)");
+  if (eff.modules.empty())
+    problems.push_back(
+        "modules is empty: nothing to poll (allowed: system, interfaces, or one under snmp_modules)");
   for (const auto& m : eff.modules)
     if (m != "system" && m != "interfaces" && !cfg_.snmp_modules.count(m))
       problems.push_back("unknown SNMP module \"" + m +
@@ -1124,8 +1217,15 @@ void Parser::parse_sites(const YAML::Node& n) {
         error(v.Mark(), path + ".devices", "must be a list of devices");
       } else {
         std::set<std::string> names;
-        for (std::size_t j = 0; j < v.size(); ++j)
+        for (std::size_t j = 0; j < v.size(); ++j) {
+          if (++devices_seen_ > static_cast<std::size_t>(cfg_.max_devices)) {
+            error(v[j].Mark(), path + ".devices[" + std::to_string(j) + "]",
+                  "more than " + std::to_string(cfg_.max_devices) +
+                      " devices (global.max_devices; raise it if the network is that large)");
+            return;  // one error, not one per device beyond the cap
+          }
           parse_device(v[j], path + ".devices[" + std::to_string(j) + "]", site, names);
+        }
       }
     }
     if (ok) {
@@ -1211,7 +1311,59 @@ LoadResult Parser::run(const std::string& text) {
   return r;
 }
 
+bool Parser::check_text(const std::string& text) {
+  // UTF-8 only: a name saved as Windows-1258 or TCVN3 would pass YAML, then be exported as a label
+  // value Prometheus rejects, and every scrape of siteprobe would fail. One error per line.
+  std::size_t bad_lines = 0;
+  YAML::Mark at;
+  at.line = 0;
+  at.column = 0;
+  int reported_line = -1;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t len = utf8_len(text, i);
+    if (len == 0 && reported_line != at.line) {
+      reported_line = at.line;
+      if (++bad_lines <= 20) {
+        char b[8];
+        std::snprintf(b, sizeof b, "0x%02X", static_cast<unsigned char>(text[i]));
+        error(at, "(encoding)",
+              std::string("invalid UTF-8 (byte ") + b +
+                  "): the file looks like Windows-1258 or TCVN3; save it as UTF-8 (e.g. iconv -f "
+                  "WINDOWS-1258 -t UTF-8)");
+      }
+    }
+    if (text[i] == '\n') {
+      ++at.line;
+      at.column = 0;
+    } else {
+      ++at.column;
+    }
+    i += len ? len : 1;
+  }
+  if (bad_lines > 20)
+    error(YAML::Mark::null_mark(), "(encoding)",
+          std::to_string(bad_lines - 20) + " more lines with invalid UTF-8");
+  if (bad_lines) return false;
+
+  std::istringstream in(text);
+  YAML::Parser events(in);
+  ExpansionCounter count;
+  while (events.HandleNextDocument(count)) {
+  }
+  const std::uint64_t limit = std::max<std::uint64_t>(kMaxExpandedNodes, kMaxExpansion * count.literal);
+  if (count.expanded > limit) {
+    error(count.largest.mark, "(aliases)",
+          "alias *" + count.largest.name + " expands to " + std::to_string(count.largest.nodes) +
+              " nodes, and with it the inventory to " + std::to_string(count.expanded) + " (limit " +
+              std::to_string(limit) + ", or " + std::to_string(kMaxExpansion) +
+              " times the nodes written out); write the repeated parts out, or share settings with profiles");
+    return false;
+  }
+  return true;
+}
+
 void Parser::parse(const std::string& text) {
+  if (!check_text(text)) return;
   const YAML::Node root = YAML::Load(text);
   if (!check_map(root, "",
                  {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth",

@@ -83,8 +83,9 @@ struct SnmpSettings {
   Duration timeout = std::chrono::seconds(2);
   int retries = 1;
   int max_repetitions = 25;
+  int max_interfaces = 1024;  // rows per walked column; more fails the poll as too_many_rows
   std::vector<std::string> modules = {"system", "interfaces"};
-  std::vector<std::string> interfaces_include, interfaces_exclude;  // ECMAScript regexes on ifName
+  std::vector<std::string> interfaces_include, interfaces_exclude;  // RE2 patterns on ifName
   std::string uplink;                                               // regex; matching interfaces are uplinks
 };
 
@@ -134,6 +135,7 @@ struct Config {
   SiteStateSettings site_state;
   double readiness_min_mos = 3.6;  // an endpoint is ready only with an estimated MOS at least this
   std::map<std::string, AuthProfile> auth;
+  int max_devices = 100000;     // a bound on what one file can make the daemon hold
   int snmp_max_inflight = 256;  // SNMP polls in flight at once, over all devices (one socket each)
   std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name
   std::vector<Site> sites;

@@ -18,7 +18,6 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <unordered_map>
 
@@ -68,8 +67,8 @@ std::string dotted(const Oid& o) {
   return s;
 }
 
-bool full_match(const std::vector<std::regex>& res, const std::string& s) {
-  return std::any_of(res.begin(), res.end(), [&](const std::regex& r) { return std::regex_match(s, r); });
+bool full_match(const std::vector<NamePattern>& res, const std::string& s) {
+  return std::any_of(res.begin(), res.end(), [&](const NamePattern& r) { return r.matches(s); });
 }
 
 struct Family {
@@ -111,6 +110,8 @@ const Family kFamilies[] = {
     {"siteprobe_snmp_interface_receive_discards_total", "counter", "ifInDiscards, wrap-corrected."},
     {"siteprobe_snmp_interface_transmit_discards_total", "counter", "ifOutDiscards, wrap-corrected."},
 };
+// Not in kFamilies: rendered once for the prober, not per device.
+const char* const kLoadFamilies[] = {"siteprobe_snmp_polls_in_flight", "siteprobe_snmp_polls_waiting"};
 const char* const kTraffic[4] = {"siteprobe_snmp_interface_received_bytes_total",
                                  "siteprobe_snmp_interface_sent_bytes_total",
                                  "siteprobe_snmp_interface_received_unicast_packets_total",
@@ -146,9 +147,28 @@ std::string label(const char* k, const std::string& v) {
 
 }  // namespace
 
-const std::vector<std::string> SnmpDeviceState::kErrorKinds = {"timeout",      "auth",       "too_big",
-                                                               "no_such_name", "decode",     "not_increasing",
-                                                               "error_status", "unresolved", "send"};
+const std::vector<std::string> SnmpDeviceState::kErrorKinds = {
+    "timeout",      "auth",       "too_big", "no_such_name",  "decode",   "not_increasing",
+    "error_status", "unresolved", "send",    "too_many_rows", "oversized"};
+
+const std::vector<std::string>& snmp_builtin_families() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& f : kFamilies) v.emplace_back(f.name);
+    for (const char* f : kLoadFamilies) v.emplace_back(f);
+    return v;
+  }();
+  return names;
+}
+
+std::string clip_utf8(const std::string& s, std::size_t max) {
+  std::string out = sanitize_utf8(s);
+  if (out.size() <= max) return out;
+  std::size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;  // not inside a character
+  out.resize(n);
+  return out;
+}
 
 std::string sanitize_utf8(const std::string& s) {
   std::string out;
@@ -209,7 +229,7 @@ void SnmpDeviceState::poll_done(bool ok, double duration_s, int max_repetitions)
 SnmpDeviceState::Settings::Settings(const std::vector<std::string>& inc, const std::vector<std::string>& exc,
                                     const std::string& up) {
   for (const auto& r : inc) include.emplace_back(r);
-  for (const auto& r : exc) exclude.emplace_back(r);
+  for (const auto& r : exc) exclude.emplace_back(r);  // patterns were checked when the inventory loaded
   if (!up.empty()) uplink.emplace(up);
 }
 
@@ -229,7 +249,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
   const auto str = [&](const Oid& o, std::string& into) {
     if (auto it = d.scalars.find(o); it != d.scalars.end()) {
       if (it->second.type == SnmpVal::T::String || it->second.type == SnmpVal::T::ObjectId) {
-        into = it->second.s;
+        into = clip_utf8(it->second.s, kMaxDisplayString);
         have_system_ = true;
       }
     }
@@ -265,15 +285,16 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
         return it == r.end() ? nullptr : it->second;
       };
       Iface f = ifaces_.count(ifindex) ? ifaces_[ifindex] : Iface{};
+      // Names as exported (valid UTF-8, at most a DisplayString), and patterns match those.
       if (auto v = get(2, kIfName); v && !v->s.empty())
-        f.name = v->s;
+        f.name = clip_utf8(v->s, kMaxDisplayString);
       else if (auto w = get(1, kIfDescr))
-        f.name = w->s;
+        f.name = clip_utf8(w->s, kMaxDisplayString);
       else if (f.name.empty())
         f.name = std::to_string(ifindex);
-      if (auto v = get(2, kIfAlias)) f.alias = v->s;
+      if (auto v = get(2, kIfAlias)) f.alias = clip_utf8(v->s, kMaxDisplayString);
       if ((!s.include.empty() && !full_match(s.include, f.name)) || full_match(s.exclude, f.name)) continue;
-      f.uplink = s.uplink && std::regex_match(f.name, *s.uplink);
+      f.uplink = s.uplink && s.uplink->matches(f.name);
       if (auto v = get(1, kIfOper); v && v->numeric()) f.oper = v->number();
       if (auto v = get(1, kIfAdmin); v && v->numeric()) f.admin = v->number();
       if (auto v = get(2, kIfHighSpeed); v && v->numeric() && v->u > 0)
@@ -324,7 +345,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
     const auto add = [&](const SnmpVal& v, const std::string& idx_labels) {
       if (v.type == SnmpVal::T::Missing) return;
       if (o->type == "info") {
-        std::string val = v.numeric() ? std::to_string(v.u) : v.s;
+        std::string val = v.numeric() ? std::to_string(v.u) : clip_utf8(v.s, kMaxValueBytes);
         if (v.type == SnmpVal::T::Int) val = std::to_string(v.i);
         std::string l = idx_labels;
         l += (l.empty() ? "" : ",") + label("value", val);
@@ -435,12 +456,12 @@ class SnmpExposition final : public Exposition {
     for (const auto& f : kFamilies) family(f.name, f.type, f.help);
     if (custom)
       for (const auto& [name, th] : *custom) family(name, th.first.c_str(), th.second.c_str());
-    append_header(out, "siteprobe_snmp_polls_in_flight", "gauge",
+    append_header(out, kLoadFamilies[0], "gauge",
                   "SNMP polls running now (at most global.snmp_max_inflight).");
-    out += "siteprobe_snmp_polls_in_flight " + std::to_string(in_flight_.load()) + "\n";
-    append_header(out, "siteprobe_snmp_polls_waiting", "gauge",
+    out += std::string(kLoadFamilies[0]) + " " + std::to_string(in_flight_.load()) + "\n";
+    append_header(out, kLoadFamilies[1], "gauge",
                   "SNMP polls due but waiting for a free slot under global.snmp_max_inflight.");
-    out += "siteprobe_snmp_polls_waiting " + std::to_string(waiting_.load()) + "\n";
+    out += std::string(kLoadFamilies[1]) + " " + std::to_string(waiting_.load()) + "\n";
   }
   void set_load(int in_flight, std::size_t waiting) {
     in_flight_ = in_flight;
@@ -476,9 +497,9 @@ SnmpVal to_val(const netsnmp_variable_list* v) {
       r.u =
           (static_cast<std::uint64_t>(v->val.counter64->high) << 32) | (v->val.counter64->low & 0xffffffffu);
       break;
-    case ASN_OCTET_STR:
+    case ASN_OCTET_STR:  // no use for more: every string is clipped further where it is used
       r.type = SnmpVal::T::String;
-      r.s.assign(reinterpret_cast<const char*>(v->val.string), v->val_len);
+      r.s.assign(reinterpret_cast<const char*>(v->val.string), std::min(v->val_len, kMaxValueBytes));
       break;
     case ASN_OBJECT_ID: {
       r.type = SnmpVal::T::ObjectId;
@@ -625,6 +646,8 @@ class SnmpProber final : public Prober {
     enum class Next { Wait, Send, Fail, Done } next = Next::Wait;
     std::string fail_kind;
     std::uint64_t sent = 0, received = 0;
+    std::size_t bytes = 0;  // decoded so far, bounded by kMaxPollBytes
+    int max_rep = 0;        // of the GETBULK in flight
     bool ok = false;
   };
 
@@ -643,6 +666,10 @@ class SnmpProber final : public Prober {
   static int on_response(int op, netsnmp_session* ss, int reqid, netsnmp_pdu* pdu, void* magic);
   void handle(Poll* p, int op, netsnmp_pdu* pdu);
   void walk_reply(Poll* p, netsnmp_pdu* pdu);
+  static bool count_bytes(Poll* p, const netsnmp_variable_list* v) {
+    p->bytes += v->val_len + v->name_length * sizeof(oid);
+    return p->bytes <= kMaxPollBytes;
+  }
 
   uv_loop_t* loop_;
   std::shared_ptr<SnmpExposition> x_;
@@ -921,8 +948,8 @@ void SnmpProber::send(Poll* p) {
     const bool v1 = d.auth->version == "1";
     pdu = snmp_pdu_create(v1 ? SNMP_MSG_GETNEXT : SNMP_MSG_GETBULK);
     if (!v1) {
-      pdu->errstat = 0;           // non-repeaters
-      pdu->errindex = d.max_rep;  // max-repetitions
+      pdu->errstat = 0;                        // non-repeaters
+      pdu->errindex = p->max_rep = d.max_rep;  // max-repetitions
     }
     for (const auto& c : p->cols)
       if (!c.done) add_null(pdu, c.cur);
@@ -1015,11 +1042,17 @@ void SnmpProber::handle(Poll* p, int op, netsnmp_pdu* pdu) {
   }
   if (pdu->errstat != SNMP_ERR_NOERROR) return fail("error_status");
   if (p->step == Step::Get) {
-    std::size_t missing = 0;
+    // Exactly what was asked: one varbind per scalar, by name. Anything else is not kept.
+    std::size_t missing = 0, n = 0;
+    for (auto* v = pdu->variables; v; v = v->next_variable)
+      if (++n > p->scalars.size()) return fail("oversized");
     for (auto* v = pdu->variables; v; v = v->next_variable) {
+      Oid o = to_oid(v->name, v->name_length);
+      if (!std::binary_search(p->scalars.begin(), p->scalars.end(), o)) return fail("decode");
+      if (!count_bytes(p, v)) return fail("oversized");
       SnmpVal val = to_val(v);
       missing += val.type == SnmpVal::T::Missing;
-      p->data.scalars[to_oid(v->name, v->name_length)] = std::move(val);
+      p->data.scalars[std::move(o)] = std::move(val);
     }
     if (missing) d.state.count_error("no_such_name", missing);
     p->step = p->cols.empty() ? Step::Done : Step::Walk;
@@ -1031,11 +1064,21 @@ void SnmpProber::handle(Poll* p, int op, netsnmp_pdu* pdu) {
 }
 
 void SnmpProber::walk_reply(Poll* p, netsnmp_pdu* pdu) {
+  const auto fail = [&](const char* kind) {
+    p->next = Poll::Next::Fail;
+    p->fail_kind = kind;
+  };
   std::vector<Column*> active;
   for (auto& c : p->cols)
     if (!c.done) active.push_back(&c);
+  // At most what was asked: max-repetitions rows of each active column (one row for GETNEXT).
+  const std::size_t asked =
+      active.size() * (p->dev->auth->version == "1" ? 1 : static_cast<std::size_t>(p->max_rep));
+  std::size_t n = 0;
+  for (auto* v = pdu->variables; v; v = v->next_variable)
+    if (++n > asked) return fail("oversized");
+  if (n == 0) return fail("decode");  // an empty response would never end the walk
   std::size_t i = 0;
-  bool progress = false;
   for (auto* v = pdu->variables; v; v = v->next_variable, ++i) {
     Column& c = *active[i % active.size()];
     if (c.done) continue;
@@ -1051,15 +1094,11 @@ void SnmpProber::walk_reply(Poll* p, netsnmp_pdu* pdu) {
       continue;
     }
     c.cur = o;
-    progress = true;
-    p->data.columns[c.base][Oid(o.begin() + static_cast<long>(c.base.size()), o.end())] = to_val(v);
+    if (!count_bytes(p, v)) return fail("oversized");
+    auto& rows = p->data.columns[c.base];
+    rows[Oid(o.begin() + static_cast<long>(c.base.size()), o.end())] = to_val(v);
+    if (rows.size() > static_cast<std::size_t>(p->dev->settings.max_interfaces)) return fail("too_many_rows");
   }
-  if (i == 0) {  // an empty response would never end the walk
-    p->next = Poll::Next::Fail;
-    p->fail_kind = "decode";
-    return;
-  }
-  (void)progress;
   const bool all = std::all_of(p->cols.begin(), p->cols.end(), [](const Column& c) { return c.done; });
   p->next = all ? Poll::Next::Done : Poll::Next::Send;
   if (all) p->step = Step::Done;

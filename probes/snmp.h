@@ -20,16 +20,22 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
+#include "probes/pattern.h"
 #include "probes/probe.h"
 #include "probes/series.h"
 
 namespace siteprobe::probes {
 
 using Oid = std::vector<std::uint32_t>;
+
+// What one agent can make siteprobe hold is bounded where it is decoded (docs/metrics.md#snmp-limits):
+// a device that answers with more is an error of that poll, never memory or series without end.
+constexpr std::size_t kMaxDisplayString = 255;  // ifName, ifAlias, sysName, sysDescr (DisplayString)
+constexpr std::size_t kMaxValueBytes = 1024;    // any other OCTET STRING (custom info values)
+constexpr std::size_t kMaxPollBytes = 4 << 20;  // value and OID bytes decoded in one poll
 
 // One value as the agent sent it.
 struct SnmpVal {
@@ -86,8 +92,8 @@ class SnmpDeviceState {
     Settings() = default;
     Settings(const std::vector<std::string>& include, const std::vector<std::string>& exclude,
              const std::string& uplink);
-    std::vector<std::regex> include, exclude;  // on ifName (full match)
-    std::optional<std::regex> uplink;
+    std::vector<NamePattern> include, exclude;  // on ifName as exported (full match)
+    std::optional<NamePattern> uplink;
     std::vector<const SnmpObject*> custom;  // owned by the Config
   };
   // `labels` is the rendered device label set. `now_s` is a monotonic time in seconds.
@@ -135,6 +141,11 @@ class SnmpDeviceState {
 // Makes a label value valid for Prometheus: invalid UTF-8 bytes become U+FFFD, control characters
 // become spaces.
 std::string sanitize_utf8(const std::string& s);
+// sanitize_utf8, then cut to at most `max` bytes at a character boundary.
+std::string clip_utf8(const std::string& s, std::size_t max);
+
+// Names of the metric families the SNMP prober exports itself: custom objects may not take them.
+const std::vector<std::string>& snmp_builtin_families();
 
 // Opens nothing yet: the prober opens a session per poll. Initializes net-snmp once per process.
 std::unique_ptr<Prober> make_snmp_prober(uv_loop_t* loop);

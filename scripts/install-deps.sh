@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   # build
   build-essential cmake pkg-config git clang-format
-  libuv1-dev libsnmp-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
+  libuv1-dev libsnmp-dev libre2-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
   # the .deb (CPack, dpkg-shlibdeps) and its test in a clean Debian root
   dpkg-dev file debootstrap
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes

@@ -5,7 +5,10 @@
 //  - every line is `family{labels} value` with labels in valid UTF-8 and no control characters;
 //  - an interface counter (traffic, errors, discards) never goes back while its interface stays,
 //    through wraps, reboots and switches between HC and 32-bit columns;
-//  - reboots_total and polls never go back.
+//  - reboots_total and polls never go back;
+//  - every label value is at most kMaxValueBytes, names and descriptions at most kMaxDisplayString,
+//    whatever the agent sent (strings up to 48 KB) and whatever the patterns (mode bit 16: patterns
+//    that backtrack on long names).
 // The input: a settings byte, then polls of [seconds elapsed][varbind count][varbinds...], a
 // varbind being [what][row][type][value bytes].
 #include <cstdio>
@@ -64,7 +67,10 @@ SnmpVal value(Reader& in) {
       break;
     case SnmpVal::T::String:
     case SnmpVal::T::ObjectId:
-      for (int n = in.u8() % 40; n > 0; --n) v.s += static_cast<char>(in.u8());
+      if (const int n = in.u8(); n >= 250)  // a hostile agent's 8-48 KB name (the std::regex overflow)
+        v.s.assign(static_cast<std::size_t>(n - 249) * 8000, static_cast<char>(in.u8()));
+      else
+        for (int k = n % 40; k > 0; --k) v.s += static_cast<char>(in.u8());
       break;
     default:
       break;
@@ -95,8 +101,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Reader in{data, size};
   using Strings = std::vector<std::string>;
   const std::uint8_t mode = in.u8();
-  SnmpDeviceState::Settings settings(mode & 1 ? Strings{"(Gi|eth).*", "[0-9]+"} : Strings{},
-                                     mode & 2 ? Strings{"Null.*"} : Strings{}, mode & 4 ? "Gi0/0|eth0" : "");
+  SnmpDeviceState::Settings settings(
+      mode & 1 ? Strings{"(Gi|eth).*", "[0-9]+"} : mode & 16 ? Strings{"(a|b)*c", ".*x"} : Strings{},
+      mode & 2 ? Strings{"Null.*"} : mode & 16 ? Strings{"lo.*", "(.*)*y"} : Strings{},
+      mode & 4 ? "Gi0/0|eth0" : mode & 16 ? "(l|o|x)*" : "");
   if (mode & 8) settings.custom = {&kLoad, &kBytes, &kVersion};
 
   SnmpDeviceState st;
@@ -140,6 +148,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(line.rfind(family + "{", 0) == 0 && sp != std::string::npos && line[sp - 1] == '}',
               "malformed line", line);
         const std::string series = line.substr(0, sp);
+        for (std::size_t q = line.find("=\""); q != std::string::npos; q = line.find("=\"", q + 1)) {
+          const std::size_t name_at = line.find_last_of(",{", q) + 1;
+          std::size_t e = q + 2, len = 0;  // len: the value's bytes, an escape counting as one
+          for (; e < line.size() && line[e] != '"'; ++len) e += line[e] == '\\' ? 2 : 1;
+          const std::string name = line.substr(name_at, q - name_at);
+          const std::size_t max = name.rfind("if_", 0) == 0 || name.rfind("sys_", 0) == 0 ? kMaxDisplayString
+                                                                                          : kMaxValueBytes;
+          check(len <= max, "label value too long", name);
+          q = e;
+        }
         const double v = std::strtod(line.c_str() + sp + 1, nullptr);
         if (family == "siteprobe_snmp_interface_counter_bits")
           bits[series.substr(family.size())] = v;

@@ -295,3 +295,60 @@ sites:
   CHECK(bad.errors[6].find("b.yml:8:96: defaults.snmp.uplink: invalid regular expression") == 0);
   for (const auto& e : r.errors) CHECK(e.find("s3cret") == std::string::npos);
 }
+
+TEST_CASE("A 30,000-byte ifName meets every pattern kind in linear time and is exported clipped", "[snmp]") {
+  // std::regex recursed once per character here and overflowed the stack (issue #20).
+  PollData d;
+  const std::string huge = "lo" + std::string(30000, 'x');
+  for (std::uint32_t i : {1u, 2u}) {
+    d.columns[col(kIfX, 1)][{i}] = str(i == 1 ? "eth0" : huge);
+    d.columns[col(kIfX, 18)][{i}] = str(std::string(20000, '\xff'));
+    d.columns[col(kIf, 8)][{i}] = num(SnmpVal::T::Int, 1);
+  }
+  d.scalars[oid({1, 3, 6, 1, 2, 1, 1, 1, 0})] = str(std::string(3000, 'd'));
+  for (const auto& s : {SnmpDeviceState::Settings({"lo.*", "(a|b)*c"}, {}, "(l|o|x)*"),
+                        SnmpDeviceState::Settings({}, {"lo.*", "Null.*"}, "lo.*")}) {
+    SnmpDeviceState st;
+    st.apply(d, s, 1.0);
+    auto out = render(st);
+    const std::string& oper = out["siteprobe_snmp_interface_oper_status"];
+    const bool included = !s.include.empty();
+    CHECK((oper.find("if_index=\"2\"") != std::string::npos) == included);
+    CHECK((oper.find("if_index=\"1\"") != std::string::npos) == !included);
+    if (included) CHECK(value(out, "siteprobe_snmp_interface_uplink", "if_index=\"2\"") == 1);
+    for (const auto& [family, text] : out) {
+      std::size_t longest = 0;
+      for (std::size_t q = text.find('"'); q != std::string::npos; q = text.find('"', q + 1)) {
+        const std::size_t end = text.find('"', q + 1);
+        longest = std::max(longest, end - q - 1);
+        q = end;
+      }
+      INFO(family);
+      CHECK(longest <= kMaxDisplayString);
+      std::istringstream lines(text);
+      for (std::string l; std::getline(lines, l);) CHECK(sanitize_utf8(l) == l);  // valid UTF-8
+    }
+  }
+}
+
+TEST_CASE("clip_utf8 cuts at a character boundary and yields valid UTF-8", "[snmp]") {
+  CHECK(clip_utf8("Bắc Kạn", 100) == "Bắc Kạn");
+  CHECK(clip_utf8("Bắc", 2) == "B");  // "ắ" is 3 bytes: not cut in half
+  CHECK(clip_utf8("Bắc", 4) == "Bắ");
+  CHECK(clip_utf8(std::string("\xff\xff"), 3) == "\xEF\xBF\xBD");
+  CHECK(clip_utf8("abc", 0).empty());
+}
+
+TEST_CASE("Custom objects may not take any built-in SNMP family name", "[snmp][config]") {
+  for (const auto& family : snmp_builtin_families()) {
+    const std::string name = family.substr(std::string("siteprobe_snmp_").size());
+    const std::string inv = "snmp_modules:\n  m:\n    - {name: " + name +
+                            ", oid: 1.3.6.1.2.1.1.3.0, type: gauge}\n"
+                            "sites:\n  - {id: a, name: A, level: province}\n";
+    auto r = parse_config(inv, "t.yml");
+    INFO(name);
+    CHECK_FALSE(r.config);
+  }
+  CHECK(std::find(snmp_builtin_families().begin(), snmp_builtin_families().end(),
+                  "siteprobe_snmp_polls_in_flight") != snmp_builtin_families().end());
+}
