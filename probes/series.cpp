@@ -39,7 +39,14 @@ void append_header(std::string& out, const char* name, const char* type, const c
   out += "# HELP ";
   out += name;
   out += ' ';
-  out += help;
+  for (const char* c = help; *c; ++c) {  // the text format's only escapes in HELP: \\ and \n
+    if (*c == '\\')
+      out += "\\\\";
+    else if (*c == '\n')
+      out += "\\n";
+    else
+      out += *c;
+  }
   out += "\n# TYPE ";
   out += name;
   out += ' ';

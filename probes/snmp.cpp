@@ -93,10 +93,10 @@ const Family kFamilies[] = {
      "ifOperStatus (1 up, 2 down, 3 testing, 4 unknown, 5 dormant, 6 notPresent, 7 lowerLayerDown)."},
     {"siteprobe_snmp_interface_admin_status", "gauge", "ifAdminStatus (1 up, 2 down, 3 testing)."},
     {"siteprobe_snmp_interface_uplink", "gauge", "1 if the interface matches the device's uplink pattern."},
-    {"siteprobe_snmp_interface_speed_bits_per_second", "gauge",
-     "ifHighSpeed in bits per second (ifSpeed where ifHighSpeed is missing)."},
-    {"siteprobe_snmp_interface_counter_bits", "gauge",
-     "Width of the agent's traffic counters: 64 (ifXTable HC) or 32 (ifTable)."},
+    {"siteprobe_snmp_interface_speed_bytes_per_second", "gauge",
+     "ifHighSpeed in bytes per second (ifSpeed where ifHighSpeed is missing)."},
+    {"siteprobe_snmp_interface_high_capacity", "gauge",
+     "1 if the traffic counters come from ifXTable's 64-bit HC columns, 0 if from ifTable's 32-bit ones."},
     {"siteprobe_snmp_interface_received_bytes_total", "counter",
      "ifHCInOctets (or wrap-corrected ifInOctets)."},
     {"siteprobe_snmp_interface_sent_bytes_total", "counter",
@@ -405,8 +405,8 @@ void SnmpDeviceState::render(const std::string& labels, std::map<std::string, st
     line(out, kFamilies[10].name, l, f.oper);
     line(out, kFamilies[11].name, l, f.admin);
     line(out, kFamilies[12].name, l, f.uplink ? 1.0 : 0.0);
-    line(out, kFamilies[13].name, l, f.speed_bps);
-    line(out, kFamilies[14].name, l, f.hc ? 64.0 : 32.0);
+    line(out, kFamilies[13].name, l, f.speed_bps / 8);
+    line(out, kFamilies[14].name, l, f.hc ? 1.0 : 0.0);
     for (int k = 0; k < 4; ++k)
       if (f.src[k]) line(out, kTraffic[k], l, f.total[k]);
     for (int k = 0; k < 4; ++k)

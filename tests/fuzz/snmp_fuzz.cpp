@@ -134,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     st.render("site=\"s\",device=\"d\"", out);
 
     std::map<std::string, double> cur;
-    std::map<std::string, double> bits;  // interface labels -> counter_bits
+    std::map<std::string, double> bits;  // interface labels -> high_capacity
     double reboots = 0, polls = 0;
     for (const auto& [family, text] : out) {
       check(valid_utf8_text(text), "rendered text not UTF-8 or has control characters", text);
@@ -159,7 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           q = e;
         }
         const double v = std::strtod(line.c_str() + sp + 1, nullptr);
-        if (family == "siteprobe_snmp_interface_counter_bits")
+        if (family == "siteprobe_snmp_interface_high_capacity")
           bits[series.substr(family.size())] = v;
         else if (family == "siteprobe_snmp_device_reboots_total")
           reboots = v;

@@ -155,7 +155,7 @@ for idx, name in names.items():
     check(rows[0]["if_alias"] == aliases.get(idx, ""), f"ifAlias {idx}: {rows[0]['if_alias']!r} != {aliases.get(idx)!r}")
     check(get("siteprobe_snmp_interface_oper_status", device="v2", if_index=idx) == [float(oper[idx])], f"oper {idx}")
     check(get("siteprobe_snmp_interface_admin_status", device="v2", if_index=idx) == [float(admin[idx])], f"admin {idx}")
-    check(get("siteprobe_snmp_interface_speed_bits_per_second", device="v2", if_index=idx) in ([float(speed[idx]) * 1e6], [0.0] if speed[idx] == "0" else []) or True, "speed")
+    check(get("siteprobe_snmp_interface_speed_bytes_per_second", device="v2", if_index=idx) in ([float(speed[idx]) * 1e6 / 8], [0.0] if speed[idx] == "0" else []) or True, "speed")
     check(get("siteprobe_snmp_interface_uplink", device="v2", if_index=idx) == [1.0 if name == "dum1" else 0.0], f"uplink {idx}")
     for d in ("v1", "v2", "v3a"):
         n = len(get("siteprobe_snmp_interface_oper_status", device=d, if_index=idx))
@@ -190,8 +190,8 @@ wait_for "v >= $p0 + 4" siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b1=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p1=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
 python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 1.2e9 and b1 - b0 > 2**32 else 1)" $b0 $b1 $p0 $p1 \
   || fail "wrapped counter not monotonic at 1.2e9 per poll"
-[ "$(metric siteprobe_snmp_interface_counter_bits 'device="v1",if_name="dum0"')" = 32 ] || fail "v1 should use 32-bit counters"
-[ "$(metric siteprobe_snmp_interface_counter_bits 'device="v2",if_name="dum0"')" = 64 ] || fail "v2c should use HC counters"
+[ "$(metric siteprobe_snmp_interface_high_capacity 'device="v1",if_name="dum0"')" = 0 ] || fail "v1 should use 32-bit counters"
+[ "$(metric siteprobe_snmp_interface_high_capacity 'device="v2",if_name="dum0"')" = 1 ] || fail "v2c should use HC counters"
 pass "a 32-bit counter that wraps stays monotonic (1.2e9 per poll over 4+ polls, at least one wrap)"
 
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="wrongcomm",kind="timeout"' 15

@@ -86,12 +86,8 @@ print(f"ok: every label value valid UTF-8, the longest {longest} bytes; patterns
 assert len(raw) < 1 << 20, "/metrics over 1 MiB"
 PY
 if command -v promtool >/dev/null; then
-  promtool check metrics <"$TMP/metrics" >"$TMP/promtool.out" 2>&1 || true
-  if grep -Eiv 'no help text|counter metrics should have "_total"|non-histogram and non-summary metrics should not have "_sum"|^$' \
-      "$TMP/promtool.out" | grep -qi 'error\|invalid'; then
-    cat "$TMP/promtool.out"; fail "promtool rejects the scrape"
-  fi
-  pass "promtool parses the scrape"
+  promtool check metrics <"$TMP/metrics" || fail "promtool rejects the scrape"
+  pass "promtool accepts the scrape"
 fi
 
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$SP_PID/status")

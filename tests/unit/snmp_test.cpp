@@ -128,8 +128,8 @@ TEST_CASE("Varbinds become interface rows with filters, uplink and counters", "[
   CHECK(value(out, "siteprobe_snmp_interface_uplink", "if_name=\"Gi0/0\"") == 1);
   CHECK(value(out, "siteprobe_snmp_interface_uplink", "if_name=\"Gi0/1\"") == 0);
   CHECK(value(out, "siteprobe_snmp_interface_received_bytes_total", "if_name=\"Gi0/1\"") == 20000000000.0);
-  CHECK(value(out, "siteprobe_snmp_interface_speed_bits_per_second", "if_name=\"Gi0/0\"") == 1e9);
-  CHECK(value(out, "siteprobe_snmp_interface_counter_bits", "if_name=\"Gi0/0\"") == 64);
+  CHECK(value(out, "siteprobe_snmp_interface_speed_bytes_per_second", "if_name=\"Gi0/0\"") == 1e9 / 8);
+  CHECK(value(out, "siteprobe_snmp_interface_high_capacity", "if_name=\"Gi0/0\"") == 1);
   CHECK(value(out, "siteprobe_snmp_interface_receive_errors_total", "if_name=\"Gi0/0\"") == 7);
   CHECK(out["siteprobe_snmp_interface_oper_status"].find("if_alias=\"Uplink to Chợ Đồn\"") !=
         std::string::npos);
@@ -158,7 +158,7 @@ TEST_CASE("32-bit interface counters are used where HC counters are missing", "[
   d.columns[col(kIf, 10)][{5}] = num(SnmpVal::T::Counter32, 1000000u);
   st.apply(d, {}, 70);
   auto out = render(st);
-  CHECK(value(out, "siteprobe_snmp_interface_counter_bits", "eth5") == 32);
+  CHECK(value(out, "siteprobe_snmp_interface_high_capacity", "eth5") == 0);
   CHECK(value(out, "siteprobe_snmp_interface_received_bytes_total", "eth5") ==
         4294000000.0 + 967296 + 1000000);
 }
