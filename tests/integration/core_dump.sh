@@ -21,7 +21,7 @@ echo "core_pattern: $(cat $pattern 2>/dev/null || echo unreadable)"
 kill_segv() {
   (cd "$CORES" && exec "$@") >>"$TMP/siteprobe.log" 2>&1 &
   local pid=$!
-  sleep "${WAIT_S:-0.3}"
+  sleep 0.3
   kill -SEGV $pid
   wait $pid || true
 }
