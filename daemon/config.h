@@ -63,6 +63,7 @@ struct AuthProfile {
   std::string auth_passphrase;
   std::string priv_protocol;
   std::string priv_passphrase;
+  bool inline_secret = false;  // a secret above was written in the inventory, not read from a *_file
 };
 
 // One value a custom SNMP module polls (`snmp_modules` in the inventory).

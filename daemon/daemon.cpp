@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "daemon/hardening.h"
 #include "daemon/log.h"
 #include "probes/icmp.h"
 #include "probes/sip.h"
@@ -116,6 +117,7 @@ bool Daemon::start() {
         {{"file", opts_.config_file}, {"errors", std::to_string(r.errors.size())}});
     return false;
   }
+  if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
   std::string err, mode;
   auto icmp = probes::make_icmp_prober(&loop_, *registry_, err, mode);
   if (!icmp) {
@@ -123,6 +125,9 @@ bool Daemon::start() {
     return false;
   }
   log(LogLevel::Info, "icmp sockets open", {{"mode", mode}});
+  // Both ICMP sockets are open for the life of the process and no other probe needs a raw
+  // socket, so the capability can go (docs/install.md#capabilities).
+  if (auto e = drop_net_raw(); !e.empty()) log(LogLevel::Warn, "cannot drop CAP_NET_RAW", {{"error", e}});
   http_.add(icmp->exposition());
   http_.add(info_);
   http_.add(states_);
@@ -236,6 +241,7 @@ bool Daemon::reload(std::vector<std::string>* errors) {
     notify("READY=1");
     return false;
   }
+  if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
   apply(r.config);
   log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}});
   notify("READY=1\nSTATUS=" + summarize(*config_));

@@ -1,6 +1,7 @@
 // Entry point: parses flags, then either checks an inventory or runs the daemon.
 #include <civetweb.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/hardening.h"
 #include "daemon/log.h"
 
 #ifndef SITEPROBE_VERSION
@@ -43,6 +45,8 @@ int check(int argc, char** argv) {
     auto r = siteprobe::load_config(argv[i]);
     if (r.config) {
       std::printf("%s: OK: %s\n", argv[i], siteprobe::summarize(*r.config).c_str());
+      if (auto w = siteprobe::inline_secret_warning(*r.config); !w.empty())
+        std::fprintf(stderr, "%s\n", w.c_str());
       continue;
     }
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -105,6 +109,11 @@ int readiness(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any inventory (and so any SNMP secret) is read: a core dump would hold them in clear.
+  if (!siteprobe::make_undumpable()) {
+    std::fprintf(stderr, "siteprobe: cannot disable core dumps: %s\n", std::strerror(errno));
+    return 1;
+  }
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
   siteprobe::Options opts;

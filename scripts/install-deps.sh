@@ -9,6 +9,8 @@ pkgs=(
   libuv1-dev libsnmp-dev libre2-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
   # the .deb (CPack, dpkg-shlibdeps) and its test in a clean Debian root
   dpkg-dev file debootstrap
+  # hardening-check on the packaged binary (tests/integration/deb_install.sh)
+  devscripts
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
   iproute2 nftables curl python3 procps systemd openssl util-linux
   # benchmarks (bench/): the anchors siteprobe is measured against

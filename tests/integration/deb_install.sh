@@ -21,6 +21,15 @@ deb=$(ls "$TMP"/pkg/siteprobe_*.deb)
 deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep . | sort -u | paste -sd,)
 echo "package: $(basename "$deb"), Depends: $deps"
 
+# The packaged binary carries Debian's hardening flags. Control flow integrity is not asked for:
+# Debian 12's own binaries lack it too (its crt1.o carries no IBT/SHSTK note).
+command -v hardening-check >/dev/null || fail "hardening-check missing (apt-get install devscripts)"
+dpkg-deb -x "$deb" "$TMP/extracted"
+# It exits non-zero on any "no" not ignored.
+hardening-check --nocfprotection "$TMP/extracted/usr/bin/siteprobe" ||
+  fail "hardening-check: the packaged binary lacks a hardening flag"
+pass "hardening-check: PIE, stack protector, FORTIFY_SOURCE, full RELRO"
+
 # A clean root with those packages, from the cache or a fresh debootstrap.
 mirror=${DEBOOTSTRAP_MIRROR:-http://deb.debian.org/debian}
 cache=/var/cache/siteprobe-test
@@ -45,6 +54,8 @@ cp "$deb" "$ROOT/tmp/siteprobe.deb"
 in_root dpkg -i /tmp/siteprobe.deb >"$TMP/dpkg.log" 2>&1 || { cat "$TMP/dpkg.log"; fail "dpkg -i failed"; }
 in_root getent passwd siteprobe | grep -q ':/nonexistent:/usr/sbin/nologin$' || fail "no system user siteprobe"
 [ "$(in_root stat -c '%U:%G %a' /etc/siteprobe/secrets)" = "root:siteprobe 750" ] || fail "secrets dir"
+inv_mode() { in_root stat -c '%U:%G %a' /etc/siteprobe/inventory.yml; }
+[ "$(inv_mode)" = "root:siteprobe 640" ] || fail "inventory is $(inv_mode), not root:siteprobe 640"
 conf=$(in_root dpkg-query -W -f='${Conffiles}' siteprobe)
 for f in /etc/siteprobe/inventory.yml /etc/default/siteprobe; do
   echo "$conf" | grep -q "^ $f " || fail "$f is not a conffile"
@@ -76,6 +87,18 @@ uid=$(awk '/^Uid:/ {print $2}' "/proc/$SP_PID/status")
 [ "$uid" = "$(in_root id -u siteprobe)" ] || fail "daemon runs as uid $uid"
 kill -TERM "$SP_PID"; wait "$SP_PID" || fail "siteprobe exited non-zero"; SP_PID=""
 pass "installed daemon as user siteprobe with only CAP_NET_RAW: raw ICMP, /metrics over TLS without libssl-dev"
+
+# Reinstalling (an upgrade) over an edited inventory: dpkg keeps the file, postinst fixes the old
+# default mode 0644 root:root and keeps a mode the admin chose.
+echo "# edited by the admin" >>"$ROOT/etc/siteprobe/inventory.yml"
+in_root chown root:root /etc/siteprobe/inventory.yml
+in_root chmod 644 /etc/siteprobe/inventory.yml
+in_root dpkg -i /tmp/siteprobe.deb >/dev/null 2>&1 || fail "dpkg -i (again) failed"
+[ "$(inv_mode)" = "root:siteprobe 640" ] || fail "upgrade left the inventory $(inv_mode)"
+in_root chmod 600 /etc/siteprobe/inventory.yml
+in_root dpkg -i /tmp/siteprobe.deb >/dev/null 2>&1 || fail "dpkg -i (again) failed"
+[ "$(inv_mode)" = "root:siteprobe 600" ] || fail "upgrade changed the admin's mode to $(inv_mode)"
+pass "inventory root:siteprobe 640 on install and over the old 0644; an admin's mode is kept"
 
 in_root dpkg -r siteprobe >/dev/null 2>&1 || fail "dpkg -r failed"
 [ ! -e "$ROOT/usr/bin/siteprobe" ] || fail "binary left after remove"

@@ -121,7 +121,7 @@ sites:
 
 TEST_CASE("secrets are read from files and never appear in errors") {
   const std::string dir = "/tmp/siteprobe-unit-secrets";
-  std::system(("mkdir -p " + dir).c_str());
+  REQUIRE(std::system(("mkdir -p " + dir).c_str()) == 0);
   std::ofstream(dir + "/community") << "s3cr3t-community\n";
   std::ofstream(dir + "/inv.yml") << R"(
 auth:
