@@ -964,6 +964,7 @@ void Parser::parse_auth(const YAML::Node& n) {
         }
       }
     }
+    p.inline_secret = a["community"] || a["auth_passphrase"] || a["priv_passphrase"];
     cfg_.auth[name] = p;
   }
 }
