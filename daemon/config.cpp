@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -174,7 +175,11 @@ class ExpansionCounter final : public YAML::EventHandler {
     std::uint64_t nodes = 0;
   } largest;  // the alias that expands most
 
-  void OnDocumentStart(const YAML::Mark&) override {}
+  int documents = 0;
+  YAML::Mark second_document;
+  void OnDocumentStart(const YAML::Mark& m) override {
+    if (++documents == 2) second_document = m;
+  }
   void OnDocumentEnd() override {}
   void OnAnchor(const YAML::Mark&, const std::string& name) override { names_.push_back(name); }
   void OnNull(const YAML::Mark&, YAML::anchor_t a) override { leaf(a); }
@@ -226,6 +231,47 @@ class ExpansionCounter final : public YAML::EventHandler {
   std::vector<std::string> names_;  // by anchor number - 1
 };
 
+// yaml-cpp's syntax error in an editor's terms, for the mistakes people make by hand ("" if none).
+std::string syntax_hint(const std::string& text, const YAML::ParserException& e) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  const auto n = static_cast<std::size_t>(std::max(0, e.mark.line));
+  const auto indent = [&](std::size_t i) {  // where the line's key starts: "  - id: x" -> 4
+    const std::string& l = lines[i];
+    std::size_t k = l.find_first_not_of(' ');
+    while (k != std::string::npos && l.compare(k, 2, "- ") == 0) k = l.find_first_not_of(' ', k + 2);
+    return k;
+  };
+  const auto content = [&](std::size_t i) {
+    const std::size_t k = lines[i].find_first_not_of(' ');
+    return k != std::string::npos && lines[i][k] != '#';
+  };
+  const auto previous = [&]() -> std::size_t {  // the content line above the error's, or npos
+    for (std::size_t p = std::min(n, lines.size()); p-- > 0;)
+      if (content(p)) return p;
+    return std::string::npos;
+  };
+  const auto misindented = [&]() -> std::string {
+    const std::size_t p = previous();
+    if (n >= lines.size() || !content(n) || p == std::string::npos || indent(n) == indent(p)) return "";
+    return " (line " + std::to_string(n + 1) + " is indented " + std::to_string(indent(n)) +
+           " spaces; line " + std::to_string(p + 1) + " above it, " + std::to_string(indent(p)) +
+           ": keys of one mapping line up)";
+  };
+  if (e.msg.find("illegal map value") != std::string::npos) {  // a deeper key, or a value with ": "
+    if (auto h = misindented(); !h.empty()) return h;
+    return " (a value containing \": \" must be quoted, e.g. name: \"Trung tâm: Bắc Kạn\")";
+  }
+  if (n < lines.size() && lines[n].find('\t') < lines[n].find_first_not_of(" \t"))
+    return " (line " + std::to_string(n + 1) + " is indented with a tab: YAML indents with spaces only)";
+  if (e.msg.find("unknown escape character") != std::string::npos)
+    return " (in double quotes a backslash starts an escape: write \\\\, or use single quotes)";
+  if (e.msg.find("flow not found") != std::string::npos) return " (a { or [ is not closed)";
+  if (e.msg.find("not found") != std::string::npos) return misindented();
+  return "";
+}
+
 // The length of the UTF-8 character at s[i], or 0 if the bytes there are not one (overlong forms,
 // surrogates and code points past U+10FFFF included).
 std::size_t utf8_len(const std::string& s, std::size_t i) {
@@ -271,6 +317,31 @@ class Parser {
   bool check_text(const std::string& text);
   static constexpr std::uint64_t kMaxExpandedNodes = 1000000, kMaxExpansion = 10;
   std::size_t devices_seen_ = 0;
+  std::vector<std::string> warnings_;
+  std::string text_;                                                     // for at()
+  std::map<std::string, std::pair<YAML::Mark, std::string>> addresses_;  // address -> first device
+
+  std::string where(const YAML::Mark& m) const {
+    return name_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  }
+  void warn(const YAML::Mark& m, const std::string& path, const std::string& what) {
+    warnings_.push_back(where(m) + ": " + path + ": warning: " + what);
+  }
+  // Where a value is: a null value ("name:" and nothing after) is marked by yaml-cpp at the next
+  // token, often the next line; point at the end of its key's line instead.
+  YAML::Mark at(const YAML::Node& n) const {
+    YAML::Mark m = n.Mark();
+    if (!n.IsNull() || m.pos <= 0 || static_cast<std::size_t>(m.pos) > text_.size()) return m;
+    std::size_t p = static_cast<std::size_t>(m.pos);
+    while (p > 0 && (text_[p - 1] == ' ' || text_[p - 1] == '\n' || text_[p - 1] == '\r')) {
+      if (text_[p - 1] == '\n') --m.line;
+      --p;
+    }
+    const std::size_t bol = text_.rfind('\n', p ? p - 1 : 0);
+    m.pos = static_cast<int>(p);
+    m.column = static_cast<int>(p - (bol == std::string::npos ? 0 : bol + 1));
+    return m;
+  }
 
   void error(const YAML::Mark& m, const std::string& path, const std::string& what) {
     const int line = m.line >= 0 ? m.line + 1 : 1, col = m.line >= 0 ? m.column + 1 : 1;
@@ -286,24 +357,37 @@ class Parser {
       error(node.Mark(), path, "must be a mapping");
       return false;
     }
-    std::set<std::string> seen;
+    // A repeated first key with other keys repeated after it is a new list item whose "- " was
+    // forgotten: one error for the item, not one per key it repeats.
+    std::map<std::string, YAML::Mark> seen;
+    std::string first_key;
+    std::vector<std::pair<std::string, YAML::Mark>> dups;
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
-      const std::string kp = path.empty() ? key : path + "." + key;
+      if (first_key.empty()) first_key = key;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        error(kv.first.Mark(), kp, "unknown key (allowed: " + list + ")");
-      } else if (!seen.insert(key).second) {
-        error(kv.first.Mark(), kp, "duplicate key");
+        error(kv.first.Mark(), path.empty() ? key : path + "." + key, "unknown key (allowed: " + list + ")");
+      } else if (!seen.emplace(key, kv.first.Mark()).second) {
+        dups.emplace_back(key, kv.first.Mark());
       }
     }
+    const auto kp = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
+    if (dups.size() > 1 && dups[0].first == first_key) {
+      error(dups[0].second, kp(first_key),
+            "duplicate key; this looks like a new list item without \"- \" (the item starts at line " +
+                std::to_string(seen[first_key].line + 1) + ")");
+      return true;
+    }
+    for (const auto& [key, mark] : dups)
+      error(mark, kp(key), "duplicate key (first at line " + std::to_string(seen[key].line + 1) + ")");
     return true;
   }
 
   std::optional<std::string> string_of(const YAML::Node& n, const std::string& path) {
     if (!n.IsScalar()) {
-      error(n.Mark(), path, "must be a string");
+      error(at(n), path, n.IsNull() ? "is empty (a value is required here)" : "must be a string");
       return std::nullopt;
     }
     return n.Scalar();
@@ -317,14 +401,14 @@ class Parser {
       long v = plain_number(s, true) ? std::strtol(s.c_str(), &end, 10) : 0;
       if (end && *end == '\0') {
         if (errno == ERANGE || v < lo || v > hi) {
-          error(n.Mark(), path,
+          error(at(n), path,
                 "out of range: " + s + " (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) + ")");
           return std::nullopt;
         }
         return v;
       }
     }
-    error(n.Mark(), path,
+    error(at(n), path,
           "must be an integer (allowed: " + std::to_string(lo) + ".." + std::to_string(hi) + ")");
     return std::nullopt;
   }
@@ -336,14 +420,13 @@ class Parser {
       double v = plain_number(s, false) ? std::strtod(s.c_str(), &end) : 0;
       if (end && *end == '\0') {
         if (v < lo || v > hi) {
-          error(n.Mark(), path,
-                "out of range: " + s + " (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
+          error(at(n), path, "out of range: " + s + " (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
           return std::nullopt;
         }
         return v;
       }
     }
-    error(n.Mark(), path, "must be a number (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
+    error(at(n), path, "must be a number (allowed: " + fmt_num(lo) + ".." + fmt_num(hi) + ")");
     return std::nullopt;
   }
 
@@ -351,18 +434,18 @@ class Parser {
                                       Duration hi) {
     auto allowed = "(allowed: " + format_duration(lo) + ".." + format_duration(hi) + ")";
     if (!n.IsScalar()) {
-      error(n.Mark(), path, "must be a duration like 500ms, 10s, 5m " + allowed);
+      error(at(n), path, "must be a duration like 500ms, 10s, 5m " + allowed);
       return std::nullopt;
     }
     auto d = parse_duration(n.Scalar());
     if (!d) {
-      error(n.Mark(), path,
+      error(at(n), path,
             "invalid duration \"" + n.Scalar() +
                 "\" (use e.g. 500ms, 10s, 5m or 1h30m: units h, m, s, ms in that order)");
       return std::nullopt;
     }
     if (*d < lo || *d > hi) {
-      error(n.Mark(), path, "out of range: " + n.Scalar() + " " + allowed);
+      error(at(n), path, "out of range: " + n.Scalar() + " " + allowed);
       return std::nullopt;
     }
     return d;
@@ -393,7 +476,9 @@ class Parser {
   void parse_sites(const YAML::Node& n);
   bool resolve_snmp(const YAML::Node& n, const std::string& path, Device& d);
   std::set<std::string> snmp_reported_;
-  void parse_device(const YAML::Node& n, const std::string& path, Site& site, std::set<std::string>& names);
+  void parse_device(const YAML::Node& n, const std::string& path, Site& site,
+                    std::map<std::string, YAML::Mark>& names);
+  void secret_too_short(const YAML::Node& a, const std::string& path, const std::string& key);
   struct SiteRef {
     std::string path;
     YAML::Mark site, parent, level;
@@ -948,7 +1033,7 @@ void Parser::parse_auth(const YAML::Node& n) {
       check_proto("priv_protocol", {"DES", "AES", "AES-192", "AES-256"}, p.priv_protocol, "AES");
       if (need_auth) {
         if (auto s = secret_of(a, "auth_passphrase", path)) {
-          if (s->size() < 8) error(a.Mark(), path, "auth passphrase must be at least 8 characters");
+          if (s->size() < 8) secret_too_short(a, path, "auth_passphrase");
           p.auth_passphrase = *s;
         } else if (!a["auth_passphrase"] && !a["auth_passphrase_file"]) {
           error(a.Mark(), path,
@@ -957,7 +1042,7 @@ void Parser::parse_auth(const YAML::Node& n) {
       }
       if (need_priv) {
         if (auto s = secret_of(a, "priv_passphrase", path)) {
-          if (s->size() < 8) error(a.Mark(), path, "priv passphrase must be at least 8 characters");
+          if (s->size() < 8) secret_too_short(a, path, "priv_passphrase");
           p.priv_passphrase = *s;
         } else if (!a["priv_passphrase"] && !a["priv_passphrase_file"]) {
           error(a.Mark(), path, "security_level authPriv needs priv_passphrase or priv_passphrase_file");
@@ -969,8 +1054,15 @@ void Parser::parse_auth(const YAML::Node& n) {
   }
 }
 
+// A passphrase under 8 characters (net-snmp and RFC 3414 refuse it), reported at the key that gave
+// it: the inline value or its _file.
+void Parser::secret_too_short(const YAML::Node& a, const std::string& path, const std::string& key) {
+  const std::string k = a[key] ? key : key + "_file";
+  error(a[k].Mark(), path + "." + k, "must be at least 8 characters (RFC 3414)");
+}
+
 void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
-                          std::set<std::string>& names) {
+                          std::map<std::string, YAML::Mark>& names) {
   if (!check_map(
           n, path,
           {"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "h323", "tcp"}))
@@ -989,8 +1081,10 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
         error(v.Mark(), path + ".name",
               "invalid device name \"" + *s + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
         ok = false;
-      } else if (!names.insert(*s).second) {
-        error(v.Mark(), path + ".name", "duplicate device name \"" + *s + "\" in site \"" + site.id + "\"");
+      } else if (auto [it, fresh] = names.emplace(*s, v.Mark()); !fresh) {
+        error(v.Mark(), path + ".name",
+              "duplicate device name \"" + *s + "\" in site \"" + site.id + "\" (first at " +
+                  where(it->second) + ")");
         ok = false;
       }
     } else {
@@ -1002,11 +1096,21 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       d.address = *s;
       unsigned char buf[16];
       bool valid;
-      if (s->find(':') != std::string::npos)
+      if (s->find(':') != std::string::npos) {
         valid = inet_pton(AF_INET6, s->c_str(), buf) == 1;
-      else if (!s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
-                 return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
-               }))
+        static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (valid &&
+            std::memcmp(buf, kMapped, 12) == 0) {  // ::ffff:a.b.c.d goes out as IPv6, and no one answers
+          char v4[INET_ADDRSTRLEN] = "";
+          inet_ntop(AF_INET, buf + 12, v4, sizeof v4);
+          error(v.Mark(), path + ".address",
+                "IPv4-mapped IPv6 address \"" + *s + "\" is never answered; write the IPv4 address " + v4);
+          ok = false;
+          valid = true;  // reported
+        }
+      } else if (!s->empty() && std::all_of(s->begin(), s->end(), [](char c) {
+                   return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+                 }))
         valid = inet_pton(AF_INET, s->c_str(), buf) == 1;
       else
         valid = valid_hostname(*s);
@@ -1014,6 +1118,12 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
         error(v.Mark(), path + ".address",
               "invalid address \"" + *s + "\" (allowed: IPv4, IPv6 or DNS name)");
         ok = false;
+      } else if (auto [it, fresh] = addresses_.emplace(*s, std::make_pair(v.Mark(), site.id + "/" + d.name));
+                 !fresh) {
+        // Allowed (two names for one box, e.g. a router and its built-in codec), but often a copy-paste slip.
+        warn(v.Mark(), path + ".address",
+             "address " + *s + " is also device " + it->second.second + " (" + where(it->second.first) +
+                 "); fine if both are the same box");
       }
     } else {
       ok = false;
@@ -1129,7 +1239,8 @@ void Parser::parse_sites(const YAML::Node& n) {
     return;
   }
   std::vector<SiteRef> refs;
-  std::set<std::string> ids, all_ids;  // all_ids includes sites rejected for other errors
+  std::map<std::string, YAML::Mark> ids;
+  std::set<std::string> all_ids;  // all_ids includes sites rejected for other errors
   for (std::size_t i = 0; i < n.size(); ++i)
     if (n[i].IsMap() && n[i]["id"] && n[i]["id"].IsScalar()) all_ids.insert(n[i]["id"].Scalar());
   for (std::size_t i = 0; i < n.size(); ++i) {
@@ -1151,8 +1262,9 @@ void Parser::parse_sites(const YAML::Node& n) {
           error(v.Mark(), path + ".id",
                 "invalid site id \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
           ok = false;
-        } else if (!ids.insert(*x).second) {
-          error(v.Mark(), path + ".id", "duplicate site id \"" + *x + "\"");
+        } else if (auto [it, fresh] = ids.emplace(*x, v.Mark()); !fresh) {
+          error(v.Mark(), path + ".id",
+                "duplicate site id \"" + *x + "\" (first at " + where(it->second) + ")");
           ok = false;
         }
       } else {
@@ -1217,7 +1329,7 @@ void Parser::parse_sites(const YAML::Node& n) {
       if (!v.IsSequence()) {
         error(v.Mark(), path + ".devices", "must be a list of devices");
       } else {
-        std::set<std::string> names;
+        std::map<std::string, YAML::Mark> names;
         for (std::size_t j = 0; j < v.size(); ++j) {
           if (++devices_seen_ > static_cast<std::size_t>(cfg_.max_devices)) {
             error(v[j].Mark(), path + ".devices[" + std::to_string(j) + "]",
@@ -1299,7 +1411,7 @@ LoadResult Parser::run(const std::string& text) {
   try {
     parse(text);
   } catch (const YAML::ParserException& e) {
-    error(e.mark, "(yaml)", "syntax error: " + e.msg);
+    error(e.mark, "(yaml)", "syntax error: " + e.msg + syntax_hint(text, e));
   } catch (const std::exception& e) {  // a conversion we did not foresee: still an error, not a crash
     error(YAML::Mark::null_mark(), "(inventory)", std::string("cannot be read: ") + e.what());
   }
@@ -1308,6 +1420,7 @@ LoadResult Parser::run(const std::string& text) {
   });
   LoadResult r;
   for (auto& e : found_) r.errors.push_back(std::move(e.text));
+  r.warnings = std::move(warnings_);
   if (r.errors.empty()) r.config = std::make_shared<const Config>(std::move(cfg_));
   return r;
 }
@@ -1351,6 +1464,12 @@ bool Parser::check_text(const std::string& text) {
   ExpansionCounter count;
   while (events.HandleNextDocument(count)) {
   }
+  if (count.documents > 1) {  // yaml-cpp's Load would read the first and drop the rest unseen
+    error(count.second_document, "(yaml)",
+          "a second YAML document (after a --- line): an inventory is one document; remove the --- "
+          "line or move the rest into the first document");
+    return false;
+  }
   const std::uint64_t limit = std::max<std::uint64_t>(kMaxExpandedNodes, kMaxExpansion * count.literal);
   if (count.expanded > limit) {
     error(count.largest.mark, "(aliases)",
@@ -1364,6 +1483,7 @@ bool Parser::check_text(const std::string& text) {
 }
 
 void Parser::parse(const std::string& text) {
+  text_ = text;
   if (!check_text(text)) return;
   const YAML::Node root = YAML::Load(text);
   if (!check_map(root, "",
@@ -1473,12 +1593,25 @@ std::string summarize(const Config& c) {
 }
 
 LoadResult parse_config(const std::string& text, const std::string& name, const std::string& base_dir) {
+  if (text.size() > static_cast<std::size_t>(kMaxInventoryBytes))
+    return {nullptr,
+            {name + ": an inventory may have at most " + std::to_string(kMaxInventoryBytes) + " bytes"},
+            {}};
   return Parser(name, base_dir).run(text);
 }
 
 LoadResult load_config(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return {
+        nullptr, {path + ": is a directory; give the inventory file (e.g. " + path + "/inventory.yml)"}, {}};
+  if (stat(path.c_str(), &st) == 0 && st.st_size > kMaxInventoryBytes)
+    return {nullptr,
+            {path + ": " + std::to_string(st.st_size) + " bytes; an inventory may have at most " +
+             std::to_string(kMaxInventoryBytes) + " (about 100,000 devices written out)"},
+            {}};
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {nullptr, {path + ": cannot open inventory (" + std::strerror(errno) + ")"}};
+  if (!in) return {nullptr, {path + ": cannot open inventory (" + std::strerror(errno) + ")"}, {}};
   std::ostringstream text;
   text << in.rdbuf();
   const auto slash = path.rfind('/');

@@ -149,7 +149,11 @@ struct Config {
 struct LoadResult {
   std::shared_ptr<const Config> config;  // null when errors is not empty
   std::vector<std::string> errors;       // "FILE:LINE:COL: key.path: what is wrong (allowed)"
+  std::vector<std::string> warnings;     // "FILE:LINE:COL: key.path: warning: ..."; the file loads
 };
+
+// The largest inventory file: parsing and validating it must stay far below the watchdog's 60 s.
+constexpr long kMaxInventoryBytes = 32L << 20;
 
 LoadResult load_config(const std::string& path);
 // Parses inventory text; `name` is used in error messages and relative secret paths resolve

@@ -118,6 +118,7 @@ bool Daemon::start() {
     return false;
   }
   if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
+  for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
   std::string err, mode;
   auto icmp = probes::make_icmp_prober(&loop_, *registry_, err, mode);
   if (!icmp) {
@@ -242,6 +243,7 @@ bool Daemon::reload(std::vector<std::string>* errors) {
     return false;
   }
   if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
+  for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
   apply(r.config);
   log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}});
   notify("READY=1\nSTATUS=" + summarize(*config_));

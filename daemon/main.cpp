@@ -43,6 +43,7 @@ int check(int argc, char** argv) {
   int rc = 0;
   for (int i = 2; i < argc; ++i) {
     auto r = siteprobe::load_config(argv[i]);
+    for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     if (r.config) {
       std::printf("%s: OK: %s\n", argv[i], siteprobe::summarize(*r.config).c_str());
       if (auto w = siteprobe::inline_secret_warning(*r.config); !w.empty())

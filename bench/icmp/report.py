@@ -40,6 +40,7 @@ def gen(n, interval_s, d):
         "levels: [province, district]",
         "global:",
         f"  icmp_max_packets_per_second: {min(pps, 1000000)}",
+        f"  max_devices: {max(n, 100000)}",
         "defaults:",
         "  icmp:",
         f"    interval: {interval}",

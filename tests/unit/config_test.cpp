@@ -132,7 +132,7 @@ sites:
 )";
   auto r = load_config(dir + "/inv.yml");
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0] == dir + "/inv.yml:4:7: auth.v3: auth passphrase must be at least 8 characters");
+  CHECK(r.errors[0] == dir + "/inv.yml:4:104: auth.v3.auth_passphrase: must be at least 8 characters (RFC 3414)");
   CHECK(r.errors[0].find("short") == std::string::npos);
 }
 
@@ -217,4 +217,32 @@ sites:
   CHECK(summarize(*r.config) ==
         "1 sites (1 province, 0 district, 0 commune), 5 devices, 13 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 4 "
         "tcp)");
+}
+
+TEST_CASE("a device address used twice is a warning naming the first, and the file still loads") {
+  auto r = parse_config(R"(sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: router, address: 127.0.0.1, role: router}
+      - {name: codec, address: 127.0.0.2, role: vc_endpoint}
+      - {name: mcu, address: 127.0.0.1, role: mcu}
+)",
+                        "w.yml");
+  REQUIRE(r.config);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] ==
+        "w.yml:8:30: sites[0].devices[2].address: warning: address 127.0.0.1 is also device bk/router "
+        "(w.yml:6:33); fine if both are the same box");
+  auto ok = load_config(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
+  CHECK(ok.warnings.empty());  // the reference inventory gives every device its own stand-in
+}
+
+TEST_CASE("inventories over the size limit are refused before they are parsed") {
+  const std::string big(static_cast<std::size_t>(kMaxInventoryBytes) + 1, '#');
+  auto r = parse_config(big, "big.yml");
+  CHECK_FALSE(r.config);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].find("at most") != std::string::npos);
 }
