@@ -101,10 +101,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Reader in{data, size};
   using Strings = std::vector<std::string>;
   const std::uint8_t mode = in.u8();
-  SnmpDeviceState::Settings settings(
-      mode & 1 ? Strings{"(Gi|eth).*", "[0-9]+"} : mode & 16 ? Strings{"(a|b)*c", ".*x"} : Strings{},
-      mode & 2 ? Strings{"Null.*"} : mode & 16 ? Strings{"lo.*", "(.*)*y"} : Strings{},
-      mode & 4 ? "Gi0/0|eth0" : mode & 16 ? "(l|o|x)*" : "");
+  SnmpDeviceState::Settings settings(mode & 1    ? Strings{"(Gi|eth).*", "[0-9]+"}
+                                     : mode & 16 ? Strings{"(a|b)*c", ".*x"}
+                                                 : Strings{},
+                                     mode & 2    ? Strings{"Null.*"}
+                                     : mode & 16 ? Strings{"lo.*", "(.*)*y"}
+                                                 : Strings{},
+                                     mode & 4    ? "Gi0/0|eth0"
+                                     : mode & 16 ? "(l|o|x)*"
+                                                 : "");
   if (mode & 8) settings.custom = {&kLoad, &kBytes, &kVersion};
 
   SnmpDeviceState st;
@@ -153,8 +158,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           std::size_t e = q + 2, len = 0;  // len: the value's bytes, an escape counting as one
           for (; e < line.size() && line[e] != '"'; ++len) e += line[e] == '\\' ? 2 : 1;
           const std::string name = line.substr(name_at, q - name_at);
-          const std::size_t max = name.rfind("if_", 0) == 0 || name.rfind("sys_", 0) == 0 ? kMaxDisplayString
-                                                                                          : kMaxValueBytes;
+          const std::size_t max =
+              name.rfind("if_", 0) == 0 || name.rfind("sys_", 0) == 0 ? kMaxDisplayString : kMaxValueBytes;
           check(len <= max, "label value too long", name);
           q = e;
         }

@@ -132,7 +132,8 @@ sites:
 )";
   auto r = load_config(dir + "/inv.yml");
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0] == dir + "/inv.yml:4:104: auth.v3.auth_passphrase: must be at least 8 characters (RFC 3414)");
+  CHECK(r.errors[0] ==
+        dir + "/inv.yml:4:104: auth.v3.auth_passphrase: must be at least 8 characters (RFC 3414)");
   CHECK(r.errors[0].find("short") == std::string::npos);
 }
 
