@@ -9,7 +9,11 @@ spaces or underscores): site id, name, level, parent, lat, lon, device, address,
 - A site's name, level, parent, lat and lon are taken from its first row. Later rows of the same
   site may leave them empty or repeat them; a different value is an error.
 - A row with empty device, address and role declares a site without devices.
-- Comma, semicolon or tab separated; UTF-8, with or without a byte-order mark (Excel).
+- Comma, semicolon or tab separated; UTF-8, with or without a byte-order mark (Excel). A file in
+  Windows-1258, TCVN3 or UTF-16 is refused with how to save it as UTF-8.
+- Coordinates may use a decimal comma (22,15), as Vietnamese Excel writes them.
+- Unknown columns (a "Ghi chú" notes column, say) are ignored with a warning; a device address used
+  twice is a warning too (two names can share a box). Warnings go to stderr as FILE:LINE: warning:.
 
 Every problem is reported as FILE:LINE: message, all of them, then the exit status is 1 and no
 inventory is written. Stdlib only; run `siteprobe check` on the result before deploying it.
@@ -42,6 +46,8 @@ def valid_address(a):
 
 
 def coordinate(s, lo, hi):
+    if s.count(",") == 1 and "." not in s:  # a decimal comma: 22,15
+        s = s.replace(",", ".")
     try:
         v = float(s)
     except ValueError:
@@ -59,11 +65,14 @@ def q(s):
     return json.dumps(s, ensure_ascii=False)
 
 
-def convert(path, text, levels):
+def convert(path, text, levels, warnings):
     errors = []
 
     def err(line, msg):
         errors.append(f"{path}:{line}: {msg}")
+
+    def warn(line, msg):
+        warnings.append(f"{path}:{line}: warning: {msg}")
 
     first = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first.count)  # the header names the columns, so it has the most
@@ -76,7 +85,7 @@ def convert(path, text, levels):
     col = {}
     for i, n in enumerate(names):
         if n not in COLUMNS:
-            err(1, f"unknown column {q(header[i])} (allowed: {', '.join(COLUMNS)})")
+            warn(1, f"unknown column {q(header[i])} ignored (allowed: {', '.join(COLUMNS)})")
         elif n in col:
             err(1, f"column {q(header[i])} given twice")
         else:
@@ -88,6 +97,7 @@ def convert(path, text, levels):
         return None, errors
 
     sites = {}  # id -> dict(line, name, level, parent, lat, lon, devices[(line, name, addr, role)])
+    addresses = {}  # address -> (line, "site/device") of its first use
     start = reader.line_num + 1
     for row in reader:
         line, start = start, reader.line_num + 1
@@ -134,6 +144,12 @@ def convert(path, text, levels):
             err(line, f"site {sid}: duplicate device {q(device)} (first on line {first})")
         if not valid_address(address):
             err(line, f"site {sid}: device {device}: invalid address {q(address)} (IPv4, IPv6 or DNS name)")
+        elif address in addresses:
+            first_line, first = addresses[address]
+            warn(line, f"site {sid}: device {device}: address {address} is also {first} (line {first_line});"
+                       " fine if both are the same box")
+        else:
+            addresses[address] = (line, f"{sid}/{device}")
         if role not in ROLES:
             err(line, f"site {sid}: device {device}: unknown role {q(role)} (allowed: {', '.join(ROLES)})")
         site["devices"].append((line, device, address, role))
@@ -168,11 +184,27 @@ def convert(path, text, levels):
         if s["parent"]:
             out.append(f"    parent: {q(s['parent'])}")
         if s["lat"]:
-            out += [f"    lat: {num(float(s['lat']))}", f"    lon: {num(float(s['lon']))}"]
+            out += [f"    lat: {num(coordinate(s['lat'], -90, 90))}", f"    lon: {num(coordinate(s['lon'], -180, 180))}"]
         out.append("    devices:" + ("" if s["devices"] else " []"))
         for _, name, address, role in s["devices"]:
             out.append(f"      - {{name: {q(name)}, address: {q(address)}, role: {role}}}")
     return "\n".join(out) + "\n", []
+
+
+SAVE_AS = 'in Excel: File > Save As > "CSV UTF-8 (Comma delimited)"'
+
+
+def decode(raw):
+    """The text of a UTF-8 file (BOM or not), or None and "LINE: why" with how to fix it."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None, f"1: the file is UTF-16 (Excel's \"Unicode Text\"); save it as UTF-8: {SAVE_AS}, " \
+                     "or iconv -f UTF-16 -t UTF-8"
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        return None, (f"{line}: not UTF-8 (byte 0x{raw[e.start]:02X}): the file looks like Windows-1258 or "
+                      f"TCVN3; save it as UTF-8: {SAVE_AS}, or iconv -f WINDOWS-1258 -t UTF-8")
 
 
 def main():
@@ -187,20 +219,29 @@ def main():
     if bad or not 1 <= len(levels) <= 6 or len(set(levels)) != len(levels):
         ap.error("--levels: 1 to 6 distinct names matching [a-z_][a-z0-9_]*")
     try:
-        with open(a.csv, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        print(f"{a.csv}: cannot read: {e}", file=sys.stderr)
+        with open(a.csv, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        print(f"{a.csv}: cannot read: {e.strerror}", file=sys.stderr)
         return 1
-    inventory, errors = convert(a.csv, text, levels)
-    for e in errors:
+    text, problem = decode(raw)
+    if problem:
+        print(f"{a.csv}:{problem}", file=sys.stderr)
+        return 1
+    warnings = []
+    inventory, errors = convert(a.csv, text, levels, warnings)
+    for e in warnings + errors:
         print(e, file=sys.stderr)
     if errors:
         print(f"{a.csv}: FAILED: {len(errors)} error{'s' if len(errors) > 1 else ''}", file=sys.stderr)
         return 1
     if a.output:
-        with open(a.output, "w", encoding="utf-8") as f:
-            f.write(inventory)
+        try:
+            with open(a.output, "w", encoding="utf-8") as f:
+                f.write(inventory)
+        except OSError as e:
+            print(f"{a.output}: cannot write: {e.strerror}", file=sys.stderr)
+            return 1
     else:
         sys.stdout.write(inventory)
     return 0

@@ -69,7 +69,29 @@ pass "bad CSV: all 16 errors with line numbers, exit 1, nothing written"
 
 printf 'site,name\n' >header.csv
 python3 "$IMPORT" header.csv 2>err.txt && fail "bad header accepted"
-grep -qx 'header.csv:1: unknown column "site" (allowed: site id, name, level, parent, lat, lon, device, address, role)' err.txt ||
+grep -qx 'header.csv:1: warning: unknown column "site" ignored (allowed: site id, name, level, parent, lat, lon, device, address, role)' err.txt ||
   { cat err.txt; fail "bad header error"; }
 grep -qx 'header.csv:1: missing columns: site id, level, device, address, role' err.txt || fail "missing columns error"
 pass "bad header: unknown and missing columns named"
+
+# Vietnamese Excel exports: decimal commas, a notes column, a shared address, legacy encodings.
+printf 'Site ID;Name;Level;Parent;Lat;Lon;Device;Address;Role;Ghi chú\n' >vn.csv
+printf 'bk;Tỉnh Bắc Kạn;province;;22,147;105,8348;router;127.10.0.1;router;trung tâm\n' >>vn.csv
+printf 'bk;;;;;;mcu;127.10.0.1;mcu;\n' >>vn.csv
+python3 "$IMPORT" vn.csv -o vn.yml 2>err.txt || { cat err.txt; fail "Vietnamese export rejected"; }
+grep -qF 'lat: 22.147' vn.yml && grep -qF 'lon: 105.8348' vn.yml || { cat vn.yml; fail "decimal commas"; }
+grep -qF 'vn.csv:1: warning: unknown column "Ghi chú" ignored' err.txt || { cat err.txt; fail "notes column"; }
+grep -qF 'vn.csv:3: warning: site bk: device mcu: address 127.10.0.1 is also bk/router (line 2)' err.txt ||
+  { cat err.txt; fail "shared address warning"; }
+"$SP_BIN" check vn.yml >/dev/null || fail "check rejects the imported Vietnamese export"
+iconv -f UTF-8 -t UTF-16 vn.csv >u16.csv
+printf 'Site ID;Name;Level;Parent;Lat;Lon;Device;Address;Role\nbk;T\xd2nh;province;;;;r;127.0.0.1;router\n' >cp.csv
+for f in u16 cp; do
+  if python3 "$IMPORT" $f.csv -o $f.yml 2>err.txt; then fail "$f.csv accepted"; fi
+  [ "$(wc -l <err.txt)" = 1 ] && grep -q "save it as UTF-8" err.txt || { cat err.txt; fail "$f.csv: no one-line fix"; }
+done
+grep -qF 'cp.csv:2: not UTF-8 (byte 0xD2)' err.txt || { cat err.txt; fail "Windows-1258 line"; }
+if python3 "$IMPORT" vn.csv -o /nonexistent/dir/out.yml 2>err.txt; then fail "missing directory accepted"; fi
+grep -qx "/nonexistent/dir/out.yml: cannot write: No such file or directory" err.txt || { cat err.txt; fail "missing dir"; }
+grep -q Traceback err.txt && fail "a Python traceback"
+pass "decimal commas, notes column, shared address, UTF-16, Windows-1258 and a missing directory"
