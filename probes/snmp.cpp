@@ -11,6 +11,11 @@
 
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <algorithm>
 #include <atomic>
@@ -557,6 +562,21 @@ void init_net_snmp() {
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_LOAD_HOST_FILES, 1);
   netsnmp_ds_set_int(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_MIB_WARNINGS, 0);
+  // net-snmp keeps a persistent directory (certificate indexes) that init_snmp creates, printing
+  // "Created directory: /var/lib/snmp/..." on stderr. Made here, silently: under the service's
+  // state directory (systemd StateDirectory=), else a private one in /tmp.
+  static std::string dir;
+  if (const char* s = std::getenv("STATE_DIRECTORY"); s && *s)
+    dir = std::string(s, std::strcspn(s, ":")) + "/net-snmp";
+  else
+    dir = "/tmp/siteprobe-net-snmp-" + std::to_string(geteuid());
+  struct stat st {};
+  const bool ours = (mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) && lstat(dir.c_str(), &st) == 0 &&
+                    S_ISDIR(st.st_mode) && st.st_uid == geteuid();
+  if (ours) {
+    mkdir((dir + "/cert_indexes").c_str(), 0700);
+    netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_PERSISTENT_DIR, dir.c_str());
+  }
   setenv("MIBS", "", 0);  // numeric OIDs only: load no MIB files
   snmp_disable_log();
   init_snmp("siteprobe");

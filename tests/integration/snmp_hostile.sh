@@ -42,6 +42,8 @@ sites:
       - {name: getspam, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[getspam]}}}
 YAML
 "$SP_BIN" check "$TMP/inv.yml"
+mkdir "$TMP/state"
+export STATE_DIRECTORY=$TMP/state  # as systemd's StateDirectory= sets it
 start_siteprobe "$TMP/inv.yml"
 
 for d in normal excl incl upl; do wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 20; done
@@ -95,3 +97,6 @@ echo "siteprobe RSS: $rss kB"
 [ "$rss" -lt 300000 ] || fail "RSS $rss kB"
 "$SP_BIN" check "$TMP/inv.yml" | grep -q hostile-secret && fail "check printed the community"
 pass "RSS bounded ($rss kB)"
+[ -d "$TMP/state/net-snmp/cert_indexes" ] || fail "net-snmp's persistent directory is not under STATE_DIRECTORY"
+if grep -v '^ts=' "$TMP/siteprobe.log"; then fail "lines on stderr that are not logfmt (above)"; fi
+pass "net-snmp keeps its files under STATE_DIRECTORY; every log line is logfmt"
