@@ -1462,9 +1462,13 @@ bool Parser::check_text(const std::string& text) {
   std::istringstream in(text);
   YAML::Parser events(in);
   ExpansionCounter count;
-  while (events.HandleNextDocument(count)) {
+  // Two documents at most: past the first, only whether there is another matters, and yaml-cpp's
+  // HandleNextDocument can return true for ever on some broken input (found by fuzz_config).
+  for (int k = 0; k < 2 && events.HandleNextDocument(count); ++k) {
   }
-  if (count.documents > 1) {  // yaml-cpp's Load would read the first and drop the rest unseen
+  const bool marker = text.rfind("---", 0) == 0 || text.find("\n---") != std::string::npos ||
+                      text.find("\n...") != std::string::npos;
+  if (count.documents > 1 && marker) {  // yaml-cpp's Load would read the first and drop the rest unseen
     error(count.second_document, "(yaml)",
           "a second YAML document (after a --- line): an inventory is one document; remove the --- "
           "line or move the rest into the first document");
