@@ -271,9 +271,15 @@ TEST_CASE("start times spread across the interval: no thundering herd") {
     CHECK(n >= 10);  // 25 expected per second
     CHECK(n <= 45);
   }
-  // The offset is a pure function of the key: stable across restarts and reloads.
-  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) ==
-        splay_offset_ns("bac-kan/router", 10'000'000'000));
+}
+
+TEST_CASE("start offsets are fixed values of the key: stable across restarts, reloads and releases") {
+  // Fixed expected values: a change to the hash moves every probe's start time in production.
+  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) == 9'822'359'401);
+  CHECK(splay_offset_ns("bac-kan/router", 60'000'000'000) == 19'822'359'401);
+  CHECK(splay_offset_ns("cho-don/vc", 10'000'000'000) == 1'198'635'077);
+  CHECK(splay_offset_ns("", 10'000'000'000) == 1'485'797'458);
+  CHECK(splay_offset_ns("bac-kan/router", 0) == 0);
 }
 
 TEST_CASE("a reload keeps counters and schedule of unchanged targets, drops removed ones") {
