@@ -1,8 +1,11 @@
 #include "probes/icmp.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -351,4 +354,20 @@ TEST_CASE("the exposition renders every series in the text format") {
   // Label values are escaped.
   CHECK(render_labels({{"name", "a\"b\\c\nd"}, {"a", "Bắc Kạn"}}) ==
         "a=\"Bắc Kạn\",name=\"a\\\"b\\\\c\\nd\"");
+}
+
+TEST_CASE("binding a datagram ICMP socket reports failures instead of using identifier 0") {
+  // A UDP socket stands in for the ICMP one: bind() and getsockname() behave the same way, and it
+  // needs no privilege or ping_group_range.
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  std::uint16_t ident = 0;
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == 0);
+  CHECK(ident != 0);
+  // A second bind fails (EINVAL): reported, and the identifier is not replaced by a wrong one.
+  const std::uint16_t first = ident;
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == EINVAL);
+  CHECK(ident == first);
+  close(fd);
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == EBADF);
 }

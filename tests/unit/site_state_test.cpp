@@ -195,7 +195,7 @@ TEST_CASE("a reload keeps site states, damping and change counters of what stays
 
 TEST_CASE("a reload that shrinks the window keeps the newest rounds") {
   Tree t("site_state: {window: 10}\n");
-  for (int i = 0; i < 8; ++i) t.round("C1/vc", true, 0.5);  // old rounds: a slow path
+  for (int i = 0; i < 8; ++i) t.round("C1/vc", true, 0.5);   // old rounds: a slow path
   for (int i = 0; i < 2; ++i) t.round("C1/vc", true, 0.01);  // the newest: a fast one
   Tree small("site_state: {window: 2}\n");
   t.st.configure(small.cfg);
