@@ -560,7 +560,7 @@ struct Socket {
   int fd = -1;
   bool raw = false;
   std::uint16_t ident = 0;  // datagram sockets: the identifier the kernel gave (the bound port)
-  uv_poll_t* poll = nullptr;
+  UvHandle<uv_poll_t> poll;
   std::uint32_t drops = 0;  // last SO_RXQ_OVFL value
 };
 
@@ -614,21 +614,24 @@ class IcmpProber final : public Prober {
               return send(to, pkt);
             },
             realtime_ns),
-        sock_{v4, v6} {
+        sock_{std::move(v4), std::move(v6)} {
     for (int v6i = 0; v6i < 2; ++v6i) {
       Socket& s = sock_[v6i];
       if (s.fd < 0) continue;
       engine_.set_ident(v6i == 1, s.raw ? ident : s.ident);
-      s.poll = new uv_poll_t;
-      s.poll->data = this;
-      uv_poll_init(loop_, s.poll, s.fd);
-      uv_poll_start(s.poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
-        auto* self = static_cast<IcmpProber*>(h->data);
-        if (status >= 0) self->on_readable(h == self->sock_[1].poll);
-      });
+      int rc = s.poll.init([&](uv_poll_t* h) { return uv_poll_init(loop_, h, s.fd); });
+      if (rc == 0) {
+        s.poll.get()->data = this;
+        rc = uv_poll_start(s.poll.get(), UV_READABLE, [](uv_poll_t* h, int status, int) noexcept {
+          auto* self = static_cast<IcmpProber*>(h->data);
+          if (status >= 0) self->on_readable(h == self->sock_[1].poll.get());
+        });
+      }
+      if (rc != 0) error_ = std::string("cannot watch the ICMP socket: ") + uv_strerror(rc);
     }
   }
   ~IcmpProber() override { close(); }
+  const std::string& error() const { return error_; }  // set if a socket cannot be watched
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override {
     engine_.set_rate(config.icmp_max_packets_per_second);
@@ -642,11 +645,8 @@ class IcmpProber final : public Prober {
   }
   void close() override {
     for (auto& s : sock_) {
-      if (s.poll)
-        uv_close(reinterpret_cast<uv_handle_t*>(s.poll),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      s.poll.reset();
       if (s.fd >= 0) ::close(s.fd);
-      s.poll = nullptr;
       s.fd = -1;
     }
     timer_.close();
@@ -727,6 +727,7 @@ class IcmpProber final : public Prober {
   IcmpEngine engine_;
   Socket sock_[2];
   EngineTimer<IcmpEngine> timer_{loop_, engine_};
+  std::string error_;
 };
 
 }  // namespace
@@ -751,7 +752,12 @@ std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& 
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   const auto ident = static_cast<std::uint16_t>(rd());
-  return std::make_unique<IcmpProber>(loop, registry, v4, v6, cookie, ident);
+  auto p = std::make_unique<IcmpProber>(loop, registry, std::move(v4), std::move(v6), cookie, ident);
+  if (!p->error().empty()) {
+    err = p->error();
+    return nullptr;
+  }
+  return p;
 }
 
 }  // namespace siteprobe::probes
