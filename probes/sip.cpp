@@ -496,7 +496,10 @@ class SipProber final : public Prober {
   int fd_[2] = {-1, -1}, port_[2] = {0, 0};
   UvHandle<uv_poll_t> poll_[2];
   std::string error_;
+  // Receive buffer of the UDP socket and of every TCP read (loop thread only, one read at a time;
+  // on the heap, not thread_local: CivetWeb's threads would each get one).
   std::vector<char> rx_ = std::vector<char>(65536);
+  static constexpr unsigned kTcpRead = 16384;  // bytes per TCP read
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::unordered_map<std::string, std::uint64_t> by_call_id_, by_dest_;
   std::unordered_map<std::string, std::string> local_;
@@ -526,9 +529,10 @@ void SipProber::tcp_connected(Conn* c, int status) {
   if (rc == 0)
     rc = uv_read_start(
         reinterpret_cast<uv_stream_t*>(&c->tcp),
-        [](uv_handle_t*, std::size_t, uv_buf_t* b) {
-          static thread_local char rb[16384];  // only the loop thread reads
-          *b = uv_buf_init(rb, sizeof rb);
+        [](uv_handle_t* h, std::size_t, uv_buf_t* b) noexcept {
+          // The prober's receive buffer: tcp_read consumes it before the loop reads again.
+          auto& rx = static_cast<Conn*>(h->data)->owner->rx_;
+          *b = uv_buf_init(rx.data(), kTcpRead);
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) noexcept {
           auto* cn = static_cast<Conn*>(s->data);
