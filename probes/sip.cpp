@@ -155,6 +155,25 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
   return SipParse::Ok;
 }
 
+void SipStream::append(std::string_view bytes) {
+  if (bytes.find('\n') != std::string_view::npos) line_ended_ = true;
+  in_.append(bytes);
+}
+
+SipParse SipStream::next(SipResponse& r, std::string* why) {
+  // Until then the parse could only say Incomplete again: it looks at whole lines of the head,
+  // and a complete head tells the message's length.
+  if (need_ ? in_.size() < need_ : !line_ended_ && in_.size() <= kSipMaxHead) return SipParse::Incomplete;
+  line_ended_ = false;
+  const SipParse res = parse_sip_response(in_, r, why);
+  need_ = res == SipParse::Incomplete ? r.length : 0;
+  if (res == SipParse::Ok) {
+    in_.erase(0, r.length);
+    line_ended_ = true;  // the rest may hold another whole message
+  }
+  return res;
+}
+
 std::string build_sip_options(const SipRequest& r) {
   const std::string host = bracketed(r.host) + ":" + std::to_string(r.port);
   const std::string local = bracketed(r.local_host) + ":" + std::to_string(r.local_port);
@@ -211,7 +230,8 @@ struct Conn {
   uv_write_t write{};
   SipProber* owner = nullptr;
   std::uint64_t id = 0;
-  std::string out, in;
+  std::string out;
+  SipStream in;
   bool closing = false;
   void close() {
     if (closing) return;
@@ -546,11 +566,11 @@ void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
     fail(c->id, error_kind(static_cast<int>(n)));
     return;
   }
-  c->in.append(buf->base, static_cast<std::size_t>(n));
+  c->in.append({buf->base, static_cast<std::size_t>(n)});
   for (;;) {
     SipResponse r;
-    const SipParse res = parse_sip_response(c->in, r);
-    if (res == SipParse::Incomplete && c->in.size() <= kSipMaxHead + kSipMaxBody) return;
+    const SipParse res = c->in.next(r);
+    if (res == SipParse::Incomplete) return;
     if (res != SipParse::Ok || r.call_id != pending_[c->id].call_id || !matches(c->id, r)) {
       fail(c->id, "malformed");
       return;
@@ -560,7 +580,6 @@ void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
       return;
     }
     engine_.provisional(c->id);
-    c->in.erase(0, r.length);
   }
 }
 
