@@ -77,7 +77,11 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
   std::string via, cseq, content_length;
   bool have_length = false, first = true, prev_is = false;
   std::string* prev = nullptr;  // the value a folded line continues
-  while (!head.empty()) {
+  for (std::size_t lines = 0; !head.empty(); ++lines) {
+    if (lines == kSipMaxLines) {
+      fail("too many header lines");
+      break;
+    }
     const std::size_t eol = head.find("\r\n");
     std::string_view line = head.substr(0, eol);
     head.remove_prefix(eol + 2);

@@ -27,8 +27,10 @@
 
 namespace siteprobe::probes {
 
-// The largest response head (status line and headers) accepted, and the largest body.
-constexpr std::size_t kSipMaxHead = 16384, kSipMaxBody = 65536;
+// The largest response head (status line and headers) accepted, and the largest body. A head has
+// at most kSipMaxLines lines (real ones have a few dozen); the cap also bounds the work of
+// re-parsing a head that arrives a line at a time.
+constexpr std::size_t kSipMaxHead = 16384, kSipMaxBody = 65536, kSipMaxLines = 256;
 
 struct SipResponse {
   int code = 0;

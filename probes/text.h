@@ -9,6 +9,9 @@
 
 namespace siteprobe::probes::text {
 
+// True if s is valid UTF-8 (control characters are valid).
+bool valid_utf8(std::string_view s);
+
 // Invalid UTF-8 bytes (also overlong forms, surrogates, code points past U+10FFFF) become U+FFFD;
 // control characters become spaces, except NULs, which are dropped; trailing spaces are removed.
 std::string sanitize_utf8(std::string_view s);

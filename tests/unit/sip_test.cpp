@@ -135,6 +135,27 @@ TEST_CASE("huge heads are rejected, not buffered without bound") {
   CHECK(parse(m.substr(0, kSipMaxHead + 100), r) == SipParse::Malformed);
 }
 
+TEST_CASE("a head of more than kSipMaxLines lines is refused, even before it ends") {
+  // kOk's head is the status line and 6 headers: 7 lines.
+  const auto padded = [](std::size_t lines) {
+    std::string m = kOk;
+    std::string pad;
+    for (std::size_t i = 7; i < lines; ++i) pad += "X: y\r\n";
+    return m.insert(m.find("Content-Length"), pad);
+  };
+  SipResponse r;
+  std::string why;
+  CHECK(parse_sip_response(padded(kSipMaxLines), r) == SipParse::Ok);
+  const std::string m = padded(kSipMaxLines + 1);
+  REQUIRE(m.size() < kSipMaxHead);
+  CHECK(parse_sip_response(m, r, &why) == SipParse::Malformed);
+  CHECK(why == "too many header lines");
+  // A head cut before its end (a stream) is refused once it has more lines than allowed.
+  const std::string cut = padded(kSipMaxLines + 2).substr(0, m.find("Content-Length") + 6 + 4);
+  CHECK(parse_sip_response(cut, r) == SipParse::Malformed);
+  CHECK(parse_sip_response(cut.substr(0, cut.size() - 10), r) == SipParse::Incomplete);
+}
+
 TEST_CASE("a TCP stream reassembles responses dripped a byte at a time, and 1xx before the final") {
   const std::string trying = "SIP/2.0 100 Trying" + kOk.substr(kOk.find("\r\n"));
   const std::string body = "SIP/2.0 200 OK" + kOk.substr(kOk.find("\r\n"), kOk.find("Content-Length") - 14) +
@@ -193,7 +214,7 @@ TEST_CASE("a TCP stream dripped a byte at a time costs linear time, not a parse 
   // The largest message accepted: a 16 KiB head (with many headers) and a 64 KiB body, one byte per
   // read. Parsing the whole buffer on every read took seconds (~80k parses of a 16 KiB head).
   std::string m = "SIP/2.0 200 OK\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKa\r\n";
-  while (m.size() < kSipMaxHead - 200) m += "X-H: " + std::string(40, 'h') + "\r\n";
+  while (m.size() < kSipMaxHead - 2000) m += "X-H: " + std::string(80, 'h') + "\r\n";
   m += "Content-Length: " + std::to_string(kSipMaxBody) + "\r\n\r\n" + std::string(kSipMaxBody, 'b');
   SipStream st;
   SipResponse r;

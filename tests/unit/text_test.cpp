@@ -18,6 +18,16 @@ TEST_CASE("sanitize_utf8 keeps valid UTF-8 and replaces everything else") {
   CHECK(sanitize_utf8("") == "");
 }
 
+TEST_CASE("valid_utf8 accepts exactly what sanitize_utf8 keeps") {
+  CHECK(valid_utf8("Bắc Kạn \xf0\x9f\x93\x9e\n"));
+  CHECK(valid_utf8(""));
+  for (const char* bad : {"a\xff", "B\xe1\xba", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80"}) {
+    INFO(bad);
+    CHECK_FALSE(valid_utf8(bad));
+    CHECK(valid_utf8(sanitize_utf8(bad)));
+  }
+}
+
 TEST_CASE("truncate_utf8 cuts at a code point boundary, never inside a sequence") {
   const std::string s = "Chợ Đồn";  // "ợ" and "Đ", "ồ" are 3 and 2 bytes
   CHECK(truncate_utf8(s, 100) == s);
