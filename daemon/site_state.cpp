@@ -83,7 +83,8 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
         t.q->labels = labels;
         quality_->set.add(t.q);
       }
-      t.window.resize(std::min(t.window.size(), static_cast<std::size_t>(config->site_state.window)));
+      // A smaller window keeps the newest rounds: MOS and degraded are about the recent path.
+      while (t.window.size() > static_cast<std::size_t>(config->site_state.window)) t.window.pop_front();
       devices[key] = std::move(t);
     }
   }

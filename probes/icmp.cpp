@@ -156,6 +156,18 @@ std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
   return interval_ns > 0 ? static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval_ns)) : 0;
 }
 
+int bind_icmp_ident(int fd, int af, std::uint16_t& ident) {
+  sockaddr_storage a{};
+  a.ss_family = static_cast<sa_family_t>(af);
+  socklen_t al = af == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), al) != 0) return errno;
+  al = sizeof a;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) != 0) return errno;
+  ident = ntohs(af == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(a).sin6_port
+                               : reinterpret_cast<sockaddr_in&>(a).sin_port);
+  return ident ? 0 : EADDRNOTAVAIL;
+}
+
 // ---- Metrics --------------------------------------------------------------------------------
 namespace {
 template <typename B>
@@ -547,18 +559,26 @@ std::int64_t realtime_ns() {
 struct Socket {
   int fd = -1;
   bool raw = false;
-  uv_poll_t* poll = nullptr;
+  std::uint16_t ident = 0;  // datagram sockets: the identifier the kernel gave (the bound port)
+  UvHandle<uv_poll_t> poll;
   std::uint32_t drops = 0;  // last SO_RXQ_OVFL value
 };
 
-// Opens one ICMP socket for `af`: raw first, then unprivileged datagram. Returns errno of the
-// datagram attempt on failure.
-int open_icmp(int af, Socket& s) {
+// Opens one ICMP socket for `af`: raw first, then unprivileged datagram. Returns "" or what failed.
+std::string open_icmp(int af, Socket& s) {
   const int proto = af == AF_INET ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6};
   s.fd = socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   s.raw = s.fd >= 0;
   if (s.fd < 0) s.fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-  if (s.fd < 0) return errno;
+  if (s.fd < 0) return std::strerror(errno);
+  if (!s.raw) {
+    if (const int e = bind_icmp_ident(s.fd, af, s.ident)) {
+      ::close(s.fd);
+      s.fd = -1;
+      return std::string("cannot bind the unprivileged ICMP socket to get an echo identifier: ") +
+             std::strerror(e);
+    }
+  }
   const int one = 1, rcvbuf = 8 << 20, sndbuf = 2 << 20;
   if (setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
     setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
@@ -578,7 +598,7 @@ int open_icmp(int af, Socket& s) {
     ICMP6_FILTER_SETPASS(kV6TimeExceeded, &filt);
     setsockopt(s.fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt, sizeof filt);
   }
-  return 0;
+  return "";
 }
 
 class IcmpProber final : public Prober {
@@ -594,31 +614,24 @@ class IcmpProber final : public Prober {
               return send(to, pkt);
             },
             realtime_ns),
-        sock_{v4, v6} {
+        sock_{std::move(v4), std::move(v6)} {
     for (int v6i = 0; v6i < 2; ++v6i) {
       Socket& s = sock_[v6i];
       if (s.fd < 0) continue;
-      std::uint16_t id = ident;
-      if (!s.raw) {  // the kernel owns the identifier of a datagram socket: it is the bound port
-        sockaddr_storage a{};
-        socklen_t al = sizeof a;
-        a.ss_family = static_cast<sa_family_t>(v6i ? AF_INET6 : AF_INET);
-        bind(s.fd, reinterpret_cast<sockaddr*>(&a), v6i ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
-        getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &al);
-        id = ntohs(v6i ? reinterpret_cast<sockaddr_in6&>(a).sin6_port
-                       : reinterpret_cast<sockaddr_in&>(a).sin_port);
+      engine_.set_ident(v6i == 1, s.raw ? ident : s.ident);
+      int rc = s.poll.init([&](uv_poll_t* h) { return uv_poll_init(loop_, h, s.fd); });
+      if (rc == 0) {
+        s.poll.get()->data = this;
+        rc = uv_poll_start(s.poll.get(), UV_READABLE, [](uv_poll_t* h, int status, int) noexcept {
+          auto* self = static_cast<IcmpProber*>(h->data);
+          if (status >= 0) self->on_readable(h == self->sock_[1].poll.get());
+        });
       }
-      engine_.set_ident(v6i == 1, id);
-      s.poll = new uv_poll_t;
-      s.poll->data = this;
-      uv_poll_init(loop_, s.poll, s.fd);
-      uv_poll_start(s.poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
-        auto* self = static_cast<IcmpProber*>(h->data);
-        if (status >= 0) self->on_readable(h == self->sock_[1].poll);
-      });
+      if (rc != 0) error_ = std::string("cannot watch the ICMP socket: ") + uv_strerror(rc);
     }
   }
   ~IcmpProber() override { close(); }
+  const std::string& error() const { return error_; }  // set if a socket cannot be watched
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override {
     engine_.set_rate(config.icmp_max_packets_per_second);
@@ -632,11 +645,8 @@ class IcmpProber final : public Prober {
   }
   void close() override {
     for (auto& s : sock_) {
-      if (s.poll)
-        uv_close(reinterpret_cast<uv_handle_t*>(s.poll),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      s.poll.reset();
       if (s.fd >= 0) ::close(s.fd);
-      s.poll = nullptr;
       s.fd = -1;
     }
     timer_.close();
@@ -717,6 +727,7 @@ class IcmpProber final : public Prober {
   IcmpEngine engine_;
   Socket sock_[2];
   EngineTimer<IcmpEngine> timer_{loop_, engine_};
+  std::string error_;
 };
 
 }  // namespace
@@ -724,20 +735,29 @@ class IcmpProber final : public Prober {
 std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
                                          std::string& mode) {
   Socket v4, v6;
-  if (int e = open_icmp(AF_INET, v4)) {
-    err = std::string("cannot open an ICMP socket (") + std::strerror(e) +
-          "). Either grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or setcap "
-          "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group (gid " +
-          std::to_string(getgid()) + "): sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
+  if (const std::string e = open_icmp(AF_INET, v4); !e.empty()) {
+    err =
+        e.rfind("cannot bind", 0) == 0
+            ? "ICMP: " + e
+            : "cannot open an ICMP socket (" + e +
+                  "). Either grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or setcap "
+                  "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group (gid " +
+                  std::to_string(getgid()) + "): sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
     return nullptr;
   }
-  const int e6 = open_icmp(AF_INET6, v6);
-  mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") + " ipv6=" +
-         (v6.fd < 0 ? std::string("unavailable (") + std::strerror(e6) + ")" : (v6.raw ? "raw" : "datagram"));
+  // IPv6 is optional (hosts without it): its targets then count send errors, and the log says why.
+  const std::string e6 = open_icmp(AF_INET6, v6);
+  mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") +
+         " ipv6=" + (v6.fd < 0 ? "unavailable (" + e6 + ")" : (v6.raw ? "raw" : "datagram"));
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   const auto ident = static_cast<std::uint16_t>(rd());
-  return std::make_unique<IcmpProber>(loop, registry, v4, v6, cookie, ident);
+  auto p = std::make_unique<IcmpProber>(loop, registry, std::move(v4), std::move(v6), cookie, ident);
+  if (!p->error().empty()) {
+    err = p->error();
+    return nullptr;
+  }
+  return p;
 }
 
 }  // namespace siteprobe::probes

@@ -161,8 +161,15 @@ class IcmpEngine {
   std::int64_t tokens_at_ = 0;
 };
 
+// Binds an unprivileged (datagram) ICMP socket of family `af` and reads back the echo identifier
+// the kernel gave it (its "port"): the kernel rewrites the identifier of every request sent on such
+// a socket, so replies can only be matched with this one. Returns 0, or the errno of bind() or
+// getsockname() (EADDRNOTAVAIL if the identifier came back 0).
+int bind_icmp_ident(int fd, int af, std::uint16_t& ident);
+
 // Opens the ICMP sockets (raw if permitted, else unprivileged datagram) and returns a prober
-// running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened. `mode`
+// running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened (or bound, for
+// a datagram socket: without its identifier no reply would ever match). `mode`
 // says which sockets it got, for the startup log.
 std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
                                          std::string& mode);

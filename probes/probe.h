@@ -17,6 +17,7 @@
 
 #include "daemon/config.h"
 #include "probes/series.h"
+#include "probes/uv_handle.h"
 
 namespace siteprobe::probes {
 
@@ -84,43 +85,40 @@ std::uint32_t new_slot(std::vector<std::unique_ptr<Slot>>& slots, std::vector<st
 
 // Runs a scheduling engine (next_due() and run(now), times from uv_hrtime) on a libuv loop with
 // one timer, re-armed after every run; a prober calls arm() again whenever its engine's next due
-// time may have moved. Closing frees the timer in its close callback.
+// time may have moved. The timer is closed by close() or the destructor, and freed in its close
+// callback (UvHandle). Neither copyable nor movable: the timer's `data` points at this object.
 template <class Engine>
 class EngineTimer {
  public:
-  EngineTimer(uv_loop_t* loop, Engine& engine) : engine_(engine), timer_(new uv_timer_t) {
-    timer_->data = this;
-    uv_timer_init(loop, timer_);
+  EngineTimer(uv_loop_t* loop, Engine& engine) : engine_(engine) {
+    uv_must(timer_.init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }), "uv_timer_init");
+    timer_.get()->data = this;
   }
-  ~EngineTimer() { close(); }
+  EngineTimer(const EngineTimer&) = delete;
+  EngineTimer& operator=(const EngineTimer&) = delete;
+
   void arm() {
     if (!timer_) return;
     const auto due = engine_.next_due();
     if (!due) {
-      uv_timer_stop(timer_);
+      uv_must(uv_timer_stop(timer_.get()), "uv_timer_stop");
       return;
     }
     const auto now = static_cast<std::int64_t>(uv_hrtime());
     const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
-    uv_timer_start(
-        timer_,
-        [](uv_timer_t* t) {
-          auto* self = static_cast<EngineTimer*>(t->data);
-          self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
-          self->arm();
-        },
-        ms, 0);
+    uv_must(uv_timer_start(timer_.get(), on_timer, ms, 0), "uv_timer_start");
   }
-  void close() {
-    if (!timer_) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    timer_ = nullptr;
-  }
+  void close() { timer_.reset(); }
 
  private:
+  static void on_timer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<EngineTimer*>(t->data);
+    self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
+    self->arm();
+  }
+
   Engine& engine_;
-  uv_timer_t* timer_;
+  UvHandle<uv_timer_t> timer_;
 };
 
 }  // namespace siteprobe::probes

@@ -15,6 +15,7 @@
 
 #include "probes/icmp.h"
 #include "probes/service.h"
+#include "probes/uv_handle.h"
 
 namespace siteprobe::probes {
 
@@ -76,7 +77,11 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
   std::string via, cseq, content_length;
   bool have_length = false, first = true, prev_is = false;
   std::string* prev = nullptr;  // the value a folded line continues
-  while (!head.empty()) {
+  for (std::size_t lines = 0; !head.empty(); ++lines) {
+    if (lines == kSipMaxLines) {
+      fail("too many header lines");
+      break;
+    }
     const std::size_t eol = head.find("\r\n");
     std::string_view line = head.substr(0, eol);
     head.remove_prefix(eol + 2);
@@ -154,6 +159,25 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
   return SipParse::Ok;
 }
 
+void SipStream::append(std::string_view bytes) {
+  if (bytes.find('\n') != std::string_view::npos) line_ended_ = true;
+  in_.append(bytes);
+}
+
+SipParse SipStream::next(SipResponse& r, std::string* why) {
+  // Until then the parse could only say Incomplete again: it looks at whole lines of the head,
+  // and a complete head tells the message's length.
+  if (need_ ? in_.size() < need_ : !line_ended_ && in_.size() <= kSipMaxHead) return SipParse::Incomplete;
+  line_ended_ = false;
+  const SipParse res = parse_sip_response(in_, r, why);
+  need_ = res == SipParse::Incomplete ? r.length : 0;
+  if (res == SipParse::Ok) {
+    in_.erase(0, r.length);
+    line_ended_ = true;  // the rest may hold another whole message
+  }
+  return res;
+}
+
 std::string build_sip_options(const SipRequest& r) {
   const std::string host = bracketed(r.host) + ":" + std::to_string(r.port);
   const std::string local = bracketed(r.local_host) + ":" + std::to_string(r.local_port);
@@ -210,19 +234,22 @@ struct Conn {
   uv_write_t write{};
   SipProber* owner = nullptr;
   std::uint64_t id = 0;
-  std::string out, in;
+  std::string out;
+  SipStream in;
   bool closing = false;
   void close() {
     if (closing) return;
     closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
-             [](uv_handle_t* h) { delete static_cast<Conn*>(reinterpret_cast<uv_tcp_t*>(h)->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) noexcept {
+      delete static_cast<Conn*>(reinterpret_cast<uv_tcp_t*>(h)->data);
+    });
   }
 };
 
 class SipProber final : public Prober {
  public:
-  SipProber(uv_loop_t* loop, prometheus::Registry& reg, int fd4, int fd6, std::uint64_t cookie)
+  SipProber(uv_loop_t* loop, prometheus::Registry& reg, const int fd[2], const int port[2],
+            std::uint64_t cookie)
       : loop_(loop),
         cookie_(cookie),
         engine_(
@@ -240,19 +267,19 @@ class SipProber final : public Prober {
         unmatched_(invalid_.Add({{"reason", "unmatched"}})) {
     engine_.set_resend(500000000, [this](std::uint64_t id) { send_udp(id); });
     for (int i = 0; i < 2; ++i) {
-      fd_[i] = i ? fd6 : fd4;
+      fd_[i] = fd[i];
+      port_[i] = port[i];
       if (fd_[i] < 0) continue;
-      poll_[i] = new uv_poll_t;
-      poll_[i]->data = this;
-      uv_poll_init(loop_, poll_[i], fd_[i]);
-      start_poll(i);
-      sockaddr_storage a{};
-      socklen_t al = sizeof a;
-      getsockname(fd_[i], reinterpret_cast<sockaddr*>(&a), &al);
-      host_of(a, &port_[i]);
+      int rc = poll_[i].init([&](uv_poll_t* h) { return uv_poll_init(loop_, h, fd_[i]); });
+      if (rc == 0) {
+        poll_[i].get()->data = this;
+        rc = start_poll(i);
+      }
+      if (rc != 0) error_ = std::string("cannot watch the SIP UDP socket: ") + uv_strerror(rc);
     }
   }
   ~SipProber() override { close(); }
+  const std::string& error() const { return error_; }  // set if a socket cannot be watched
 
   void on_round(RoundFn) override {}
   void on_check(CheckFn fn) override { engine_.on_check(std::move(fn)); }
@@ -278,11 +305,8 @@ class SipProber final : public Prober {
     pending_.clear();
     by_call_id_.clear();
     for (int i = 0; i < 2; ++i) {
-      if (poll_[i])
-        uv_close(reinterpret_cast<uv_handle_t*>(poll_[i]),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_[i].reset();
       if (fd_[i] >= 0) ::close(fd_[i]);
-      poll_[i] = nullptr;
       fd_[i] = -1;
     }
     timer_.close();
@@ -300,12 +324,15 @@ class SipProber final : public Prober {
     std::string request;   // UDP: kept for retransmissions
   };
 
-  void start_poll(int i) {
-    uv_poll_start(poll_[i], UV_READABLE, [](uv_poll_t* h, int, int) {
+  // libuv stops a poll handle that reports an error (a pending ICMP error, say); the callback
+  // starts it again, since the socket stays usable.
+  int start_poll(int i) {
+    return uv_poll_start(poll_[i].get(), UV_READABLE, [](uv_poll_t* h, int, int) noexcept {
       auto* self = static_cast<SipProber*>(h->data);
-      const int v6 = h == self->poll_[1];
+      const int v6 = h == self->poll_[1].get();
       self->on_readable(v6);
-      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(h)) && self->poll_[v6]) self->start_poll(v6);
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(h)) && self->poll_[v6])
+        uv_must(self->start_poll(v6), "uv_poll_start");
     });
   }
 
@@ -355,10 +382,14 @@ class SipProber final : public Prober {
     conn->tcp.data = conn;
     conn->connect.data = conn;
     conn->write.data = conn;
+    if (const int rc = uv_tcp_init(loop_, &conn->tcp)) {  // not registered with the loop: free it now
+      delete conn;
+      fail(id, error_kind(rc));
+      return;
+    }
     p.conn = conn;
-    uv_tcp_init(loop_, &conn->tcp);
     const int rc = uv_tcp_connect(&conn->connect, &conn->tcp, reinterpret_cast<const sockaddr*>(&to),
-                                  [](uv_connect_t* r, int status) {
+                                  [](uv_connect_t* r, int status) noexcept {
                                     auto* cn = static_cast<Conn*>(r->data);
                                     if (!cn->closing) cn->owner->tcp_connected(cn, status);
                                   });
@@ -487,8 +518,12 @@ class SipProber final : public Prober {
   prometheus::Family<prometheus::Counter>& invalid_;
   prometheus::Counter &malformed_, &unmatched_;
   int fd_[2] = {-1, -1}, port_[2] = {0, 0};
-  uv_poll_t* poll_[2] = {nullptr, nullptr};
+  UvHandle<uv_poll_t> poll_[2];
+  std::string error_;
+  // Receive buffer of the UDP socket and of every TCP read (loop thread only, one read at a time;
+  // on the heap, not thread_local: CivetWeb's threads would each get one).
   std::vector<char> rx_ = std::vector<char>(65536);
+  static constexpr unsigned kTcpRead = 16384;  // bytes per TCP read
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::unordered_map<std::string, std::uint64_t> by_call_id_, by_dest_;
   std::unordered_map<std::string, std::string> local_;
@@ -501,26 +536,33 @@ void SipProber::tcp_connected(Conn* c, int status) {
   }
   sockaddr_storage local{};
   int len = sizeof local;
-  uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&local), &len);
+  if (const int rc = uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&local), &len)) {
+    fail(c->id, error_kind(rc));
+    return;
+  }
   const Pending& p = pending_[c->id];
   int port = 0, lport = 0;
   const std::string host = host_of(p.to, &port), lhost = host_of(local, &lport);
   c->out = build_sip_options({host, port, true, lhost, lport, p.call_id, p.branch, hex(cookie_ + c->id)});
   uv_buf_t buf = uv_buf_init(c->out.data(), static_cast<unsigned>(c->out.size()));
-  uv_write(&c->write, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, [](uv_write_t* w, int st) {
-    auto* cn = static_cast<Conn*>(w->data);
-    if (!cn->closing && st < 0) cn->owner->tcp_read(cn, st, nullptr);
-  });
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&c->tcp),
-      [](uv_handle_t*, std::size_t, uv_buf_t* b) {
-        static thread_local char rb[16384];  // only the loop thread reads
-        *b = uv_buf_init(rb, sizeof rb);
-      },
-      [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-        auto* cn = static_cast<Conn*>(s->data);
-        if (!cn->closing) cn->owner->tcp_read(cn, n, b);
-      });
+  int rc = uv_write(&c->write, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1,
+                    [](uv_write_t* w, int st) noexcept {
+                      auto* cn = static_cast<Conn*>(w->data);
+                      if (!cn->closing && st < 0) cn->owner->tcp_read(cn, st, nullptr);
+                    });
+  if (rc == 0)
+    rc = uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->tcp),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* b) noexcept {
+          // The prober's receive buffer: tcp_read consumes it before the loop reads again.
+          auto& rx = static_cast<Conn*>(h->data)->owner->rx_;
+          *b = uv_buf_init(rx.data(), kTcpRead);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) noexcept {
+          auto* cn = static_cast<Conn*>(s->data);
+          if (!cn->closing) cn->owner->tcp_read(cn, n, b);
+        });
+  if (rc != 0) fail(c->id, error_kind(rc));
 }
 
 void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
@@ -528,11 +570,11 @@ void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
     fail(c->id, error_kind(static_cast<int>(n)));
     return;
   }
-  c->in.append(buf->base, static_cast<std::size_t>(n));
+  c->in.append({buf->base, static_cast<std::size_t>(n)});
   for (;;) {
     SipResponse r;
-    const SipParse res = parse_sip_response(c->in, r);
-    if (res == SipParse::Incomplete && c->in.size() <= kSipMaxHead + kSipMaxBody) return;
+    const SipParse res = c->in.next(r);
+    if (res == SipParse::Incomplete) return;
     if (res != SipParse::Ok || r.call_id != pending_[c->id].call_id || !matches(c->id, r)) {
       fail(c->id, "malformed");
       return;
@@ -542,11 +584,11 @@ void SipProber::tcp_read(Conn* c, ssize_t n, const uv_buf_t* buf) {
       return;
     }
     engine_.provisional(c->id);
-    c->in.erase(0, r.length);
   }
 }
 
-int open_udp(int af) {
+// Opens and binds a UDP socket for `af`; returns it and its port, or -1 (errno set).
+int open_udp(int af, int& port) {
   const int fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   const int one = 1, rcvbuf = 4 << 20;
@@ -561,23 +603,39 @@ int open_udp(int af) {
   a.ss_family = static_cast<sa_family_t>(af);
   if (bind(fd, reinterpret_cast<sockaddr*>(&a),
            af == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0) {
+    const int e = errno;
     ::close(fd);
+    errno = e;
     return -1;
   }
+  socklen_t al = sizeof a;  // the port for Via and Contact
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    return -1;
+  }
+  host_of(a, &port);
   return fd;
 }
 
 }  // namespace
 
 std::unique_ptr<Prober> make_sip_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err) {
-  const int fd4 = open_udp(AF_INET), fd6 = open_udp(AF_INET6);
-  if (fd4 < 0 && fd6 < 0) {
+  int port[2] = {0, 0};
+  const int fd[2] = {open_udp(AF_INET, port[0]), open_udp(AF_INET6, port[1])};
+  if (fd[0] < 0 && fd[1] < 0) {
     err = std::string("cannot open a UDP socket for SIP: ") + std::strerror(errno);
     return nullptr;
   }
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  return std::make_unique<SipProber>(loop, registry, fd4, fd6, cookie);
+  auto p = std::make_unique<SipProber>(loop, registry, fd, port, cookie);
+  if (!p->error().empty()) {
+    err = p->error();
+    return nullptr;
+  }
+  return p;
 }
 
 }  // namespace siteprobe::probes

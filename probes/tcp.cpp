@@ -23,7 +23,7 @@ struct Attempt {
     if (closing) return;
     closing = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
-             [](uv_handle_t* h) { delete static_cast<Attempt*>(h->data); });
+             [](uv_handle_t* h) noexcept { delete static_cast<Attempt*>(h->data); });
   }
 };
 
@@ -73,10 +73,14 @@ class TcpProber final : public Prober {
     a->id = id;
     a->tcp.data = a;
     a->req.data = a;
+    if (const int rc = uv_tcp_init(loop_, &a->tcp)) {  // not registered with the loop: free it now
+      delete a;
+      done(id, rc);
+      return;
+    }
     attempts_[id] = a;
-    uv_tcp_init(loop_, &a->tcp);
     const int rc = uv_tcp_connect(&a->req, &a->tcp, reinterpret_cast<const sockaddr*>(&to),
-                                  [](uv_connect_t* r, int status) {
+                                  [](uv_connect_t* r, int status) noexcept {
                                     auto* at = static_cast<Attempt*>(r->data);
                                     if (!at->closing) at->owner->done(at->id, status);
                                   });

@@ -1,8 +1,11 @@
 #include "probes/icmp.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -271,9 +274,15 @@ TEST_CASE("start times spread across the interval: no thundering herd") {
     CHECK(n >= 10);  // 25 expected per second
     CHECK(n <= 45);
   }
-  // The offset is a pure function of the key: stable across restarts and reloads.
-  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) ==
-        splay_offset_ns("bac-kan/router", 10'000'000'000));
+}
+
+TEST_CASE("start offsets are fixed values of the key: stable across restarts, reloads and releases") {
+  // Fixed expected values: a change to the hash moves every probe's start time in production.
+  CHECK(splay_offset_ns("bac-kan/router", 10'000'000'000) == 9'822'359'401);
+  CHECK(splay_offset_ns("bac-kan/router", 60'000'000'000) == 19'822'359'401);
+  CHECK(splay_offset_ns("cho-don/vc", 10'000'000'000) == 1'198'635'077);
+  CHECK(splay_offset_ns("", 10'000'000'000) == 1'485'797'458);
+  CHECK(splay_offset_ns("bac-kan/router", 0) == 0);
 }
 
 TEST_CASE("a reload keeps counters and schedule of unchanged targets, drops removed ones") {
@@ -345,4 +354,20 @@ TEST_CASE("the exposition renders every series in the text format") {
   // Label values are escaped.
   CHECK(render_labels({{"name", "a\"b\\c\nd"}, {"a", "Bắc Kạn"}}) ==
         "a=\"Bắc Kạn\",name=\"a\\\"b\\\\c\\nd\"");
+}
+
+TEST_CASE("binding a datagram ICMP socket reports failures instead of using identifier 0") {
+  // A UDP socket stands in for the ICMP one: bind() and getsockname() behave the same way, and it
+  // needs no privilege or ping_group_range.
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  std::uint16_t ident = 0;
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == 0);
+  CHECK(ident != 0);
+  // A second bind fails (EINVAL): reported, and the identifier is not replaced by a wrong one.
+  const std::uint16_t first = ident;
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == EINVAL);
+  CHECK(ident == first);
+  close(fd);
+  CHECK(bind_icmp_ident(fd, AF_INET, ident) == EBADF);
 }

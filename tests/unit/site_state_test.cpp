@@ -192,3 +192,13 @@ TEST_CASE("a reload keeps site states, damping and change counters of what stays
   CHECK(q.find("siteprobe_device_mos{device=\"vc\",district=\"D1\",level=\"commune\",province=\"P\",role="
                "\"vc_endpoint\",site=\"C1\"}") != std::string::npos);
 }
+
+TEST_CASE("a reload that shrinks the window keeps the newest rounds") {
+  Tree t("site_state: {window: 10}\n");
+  for (int i = 0; i < 8; ++i) t.round("C1/vc", true, 0.5);   // old rounds: a slow path
+  for (int i = 0; i < 2; ++i) t.round("C1/vc", true, 0.01);  // the newest: a fast one
+  Tree small("site_state: {window: 2}\n");
+  t.st.configure(small.cfg);
+  t.round("C1/vc", true, 0.01);  // the window is now the last old round and this one: both fast
+  CHECK(t.st.device("C1/vc").mos == Approx(emodel(0.01, 0.001, 0).mos));
+}

@@ -1,0 +1,23 @@
+// Text from the network made safe to export: label values must be valid UTF-8 (Prometheus drops
+// the whole scrape otherwise) and bounded (a device must not blow up the scrape).
+// Pure functions; any thread.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace siteprobe::probes::text {
+
+// True if s is valid UTF-8 (control characters are valid).
+bool valid_utf8(std::string_view s);
+
+// Invalid UTF-8 bytes (also overlong forms, surrogates, code points past U+10FFFF) become U+FFFD;
+// control characters become spaces, except NULs, which are dropped; trailing spaces are removed.
+std::string sanitize_utf8(std::string_view s);
+
+// The longest prefix of `s` of at most `max` bytes that does not cut a UTF-8 sequence in two
+// (for valid UTF-8, such as the result of sanitize_utf8).
+std::string truncate_utf8(std::string_view s, std::size_t max);
+
+}  // namespace siteprobe::probes::text
