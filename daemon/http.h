@@ -3,7 +3,8 @@
 //
 // Event-driven: a few HTTP threads each run epoll over many connections, so a slow or idle client
 // costs a file descriptor, not a thread. Abuse limits (docs/install.md#http-limits):
-// - connections: at most kMaxConnections, kMaxPerClient per client address; a client has
+// - connections: at most kMaxConnections, kMaxPerClient per client address (more are closed at
+//   once); a client has
 //   kHeaderTimeout from connect (TLS handshake included) to send its request headers, and a
 //   connection idle for kIdleTimeout is closed;
 // - auth: a wrong credential costs one bcrypt check per window (then it is remembered), and
@@ -45,7 +46,7 @@ class HttpServer {
   using ReloadFn = std::function<std::vector<std::string>()>;  // returns the errors; empty = ok
 
   static constexpr unsigned kThreads = 4;
-  static constexpr unsigned kMaxConnections = 512, kMaxPerClient = 32;
+  static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
   static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
 
   HttpServer(std::shared_ptr<prometheus::Registry> registry, const std::atomic<bool>& ready)

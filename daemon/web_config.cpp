@@ -237,7 +237,8 @@ class Parser {
       if (!names[i].empty() && !kSuites.count(names[i])) {
         std::string list;
         for (const auto& kv : kSuites) list += (list.empty() ? "" : ", ") + kv.first;
-        return error(n[i], path, "unknown or insecure suite \"" + names[i] + "\" (allowed: " + list + ")");
+        return error(n[i], path + "[" + std::to_string(i) + "]",
+                     "unknown or insecure suite \"" + names[i] + "\" (allowed: " + list + ")");
       }
     if (names.empty() || std::count(names.begin(), names.end(), "")) return;
     if (const auto extra = unlisted_suite(names); !extra.empty())
