@@ -153,7 +153,7 @@ int listen_on(const std::string& listen, std::string& err) {
     bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
     if (ok && res->ai_family == AF_INET6 && host.empty())
       ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) == 0;
-    ok = ok && bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, 128) == 0;
+    ok = ok && bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
     freeaddrinfo(res);
     if (ok) return fd;
     err = std::strerror(errno);
@@ -175,39 +175,59 @@ std::string HttpServer::render() const {
 // check costs tens of milliseconds, so results are cached as SHA-256 digests (never passwords):
 // a match for an hour, a mismatch for a minute. Checks of credentials not in either cache are
 // rate-limited per client address and overall, so no client can keep the CPUs busy.
-HttpServer::Auth HttpServer::authorize(MHD_Connection* c, const std::string& client) {
+HttpServer::Auth HttpServer::authorize(Request& r) {
   if (web_.users.empty()) return Auth::Ok;
-  const auto cred = basic_credentials(header(c, MHD_HTTP_HEADER_AUTHORIZATION));
+  if (r.state == Request::Checked) return r.ok ? Auth::Ok : Auth::Denied;
+  const auto cred = basic_credentials(header(r.c, MHD_HTTP_HEADER_AUTHORIZATION));
   const auto colon = cred ? cred->find(':') : std::string::npos;
   if (colon == std::string::npos) return Auth::Denied;
-  const std::string user = cred->substr(0, colon), password = cred->substr(colon + 1);
-  const auto it = web_.users.find(user);
+  r.user = cred->substr(0, colon), r.password = cred->substr(colon + 1);
+  const auto it = web_.users.find(r.user);
+  r.known_user = it != web_.users.end();
   // Unknown users cost a bcrypt check too, so timing does not tell which users exist.
   static const std::string kDummy = "$2b$10$ZfiVVFlK0iYCwL8R9Hn6/.5F4oSa8oAH7RjyJydQ9hqRXbMowoXt.";
-  const std::string& hash = it == web_.users.end() ? kDummy : it->second;
+  r.hash = r.known_user ? it->second : kDummy;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  const std::string keyed = user + '\0' + password + '\0' + hash;
+  const std::string keyed = r.user + '\0' + r.password + '\0' + r.hash;
   SHA256(reinterpret_cast<const unsigned char*>(keyed.data()), keyed.size(), digest);
-  const std::string key(reinterpret_cast<char*>(digest), sizeof digest);
-  const std::string shown_user = user.substr(0, 64);
-  auto now = GuardClock::now();
-  {
-    std::lock_guard<std::mutex> g(guard_mu_);
-    if (good_.contains(key, now)) return Auth::Ok;
-    if (bad_.contains(key, now)) return Auth::Denied;  // paid for once in this window already
-    if (!auth_per_client_.take(client, now) || !auth_global_.take("", now)) {
-      if (auth_log_.take(client, now))
-        log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
-            {{"client", client}, {"user", shown_user}});
-      return Auth::Limited;
-    }
-  }
-  const bool ok = bcrypt_matches(hash, password) && it != web_.users.end();
-  now = GuardClock::now();
+  r.key.assign(reinterpret_cast<char*>(digest), sizeof digest);
+  const auto now = GuardClock::now();
   std::lock_guard<std::mutex> g(guard_mu_);
-  (ok ? good_ : bad_).insert(key, now);
-  if (!ok) log(LogLevel::Warn, "authentication failed", {{"client", client}, {"user", shown_user}});
-  return ok ? Auth::Ok : Auth::Denied;
+  if (good_.contains(r.key, now)) return Auth::Ok;
+  if (bad_.contains(r.key, now)) return Auth::Denied;  // paid for once in this window already
+  if (!auth_per_client_.take(r.client, now) || !auth_global_.take("", now)) {
+    if (auth_log_.take(r.client, now))
+      log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
+          {{"client", r.client}, {"user", r.user.substr(0, 64)}});
+    return Auth::Limited;
+  }
+  return Auth::Check;
+}
+
+// The bcrypt thread: checks suspended requests' passwords one at a time, then resumes them. At
+// stop, the rest are resumed unchecked (denied).
+void HttpServer::check_passwords() {
+  std::unique_lock<std::mutex> g(checks_mu_);
+  for (;;) {
+    checks_cv_.wait(g, [this] { return !checks_.empty() || !checking_; });
+    if (checks_.empty()) return;
+    Request* r = checks_.front();
+    checks_.erase(checks_.begin());
+    const bool stopping = !checking_;
+    g.unlock();
+    r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
+    r->password.clear();
+    if (!stopping) {
+      std::lock_guard<std::mutex> gg(guard_mu_);
+      (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
+      if (!r->ok)
+        log(LogLevel::Warn, "authentication failed",
+            {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+    }
+    r->state = Request::Checked;
+    MHD_resume_connection(r->c);
+    g.lock();
+  }
 }
 
 // The checks of client_auth_type that need the CA, and client_allowed_sans. GnuTLS already refused
@@ -261,16 +281,29 @@ bool HttpServer::host_allowed(MHD_Connection* c) const {
   return std::find(ok.begin(), ok.end(), host) != ok.end();
 }
 
-int HttpServer::handle(MHD_Connection* c, const std::string& uri, const std::string& method) {
-  const std::string client = client_address(c);
-  if (const std::string why = refuse_client_cert(c); !why.empty()) {
-    log(LogLevel::Debug, "client certificate refused", {{"client", client}, {"reason", why}});
-    return MHD_NO;  // closes the connection, as a failed handshake would
+int HttpServer::handle(Request& r, const std::string& uri, const std::string& method) {
+  MHD_Connection* c = r.c;
+  const std::string& client = r.client;
+  if (r.state == Request::New) {
+    r.client = client_address(c);
+    if (const std::string why = refuse_client_cert(c); !why.empty()) {
+      log(LogLevel::Debug, "client certificate refused", {{"client", client}, {"reason", why}});
+      return MHD_NO;  // closes the connection, as a failed handshake would
+    }
+    if (!host_allowed(c)) return reply(c, 403, kText, "Host not allowed (see --web.allowed-hosts).\n");
   }
-  if (!host_allowed(c)) return reply(c, 403, kText, "Host not allowed (see --web.allowed-hosts).\n");
-  switch (authorize(c, client)) {
+  switch (authorize(r)) {
     case Auth::Ok:
       break;
+    case Auth::Check: {
+      std::lock_guard<std::mutex> g(checks_mu_);
+      if (!checking_) return MHD_NO;
+      r.state = Request::Checking;
+      MHD_suspend_connection(c);
+      checks_.push_back(&r);
+      checks_cv_.notify_one();
+      return MHD_YES;
+    }
     case Auth::Denied:
       return reply(c, 401, kText, "Unauthorized\n",
                    {{"WWW-Authenticate", "Basic realm=\"siteprobe\", charset=\"UTF-8\""}});
@@ -396,23 +429,32 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
   std::string err;
   const int fd = listen_on(listen, err);
   if (fd < 0) return "cannot listen on " + listen + ": " + err;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   // Request handler: first call once the headers are in; every request is answered right then
   // (a body, if any, is discarded with the connection).
   MHD_AccessHandlerCallback on_request = [](void* self, MHD_Connection* c, const char* url,
                                             const char* method, const char*, const char*,
                                             std::size_t* upload_size, void** req) -> MHD_Result {
     auto* s = static_cast<HttpServer*>(self);
-    if (*req) {
+    auto* r = static_cast<Request*>(*req);
+    if (!r) {
+      *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
+      std::lock_guard<std::mutex> g(s->conns_mu_);
+      s->waiting_.erase(c);
+    } else if (*upload_size) {  // a body: not used by any page, discarded
       *upload_size = 0;
       return MHD_YES;
     }
-    *req = s;
-    {
-      std::lock_guard<std::mutex> g(s->conns_mu_);
-      s->waiting_.erase(c);
-    }
-    return static_cast<MHD_Result>(s->handle(c, url, method));
+    if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
+    const int result = s->handle(*r, url, method);
+    if (r->state != Request::Checking) r->state = Request::Answered;
+    return static_cast<MHD_Result>(result);
+  };
+  MHD_RequestCompletedCallback on_completed = [](void*, MHD_Connection*, void** req,
+                                                 MHD_RequestTerminationCode) {
+    delete static_cast<Request*>(*req);  // NOLINT(cppcoreguidelines-owning-memory)
+    *req = nullptr;
   };
   MHD_NotifyConnectionCallback on_connection = [](void* self, MHD_Connection* c, void**,
                                                   MHD_ConnectionNotificationCode code) {
@@ -440,13 +482,14 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
     log(LogLevel::Debug, "http", {{"detail", msg}});
   };
   std::vector<MHD_OptionItem> opts = {
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(on_log), this},  // first, as MHD wants
       {MHD_OPTION_LISTEN_SOCKET, fd, nullptr},
       {MHD_OPTION_THREAD_POOL_SIZE, kThreads, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT, kMaxPerClient, nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeout.count(), nullptr},
       {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(on_connection), this},
-      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(on_log), this},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(on_completed), this},
   };
   if (web_.tls()) {
     flags |= MHD_USE_TLS;
@@ -468,8 +511,9 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
     return "cannot listen on " + listen +
            ": libmicrohttpd did not start (run with --log.level debug for why)";
   }
-  sweeping_ = true;
+  sweeping_ = checking_ = true;
   sweeper_ = std::thread([this] { sweep(); });
+  checker_ = std::thread([this] { check_passwords(); });
   return "";
 }
 
@@ -488,6 +532,14 @@ void HttpServer::stop() {
     }
     conns_cv_.notify_all();
     sweeper_.join();
+  }
+  if (checker_.joinable()) {  // resumes every suspended request: MHD may not stop with any
+    {
+      std::lock_guard<std::mutex> g(checks_mu_);
+      checking_ = false;
+    }
+    checks_cv_.notify_all();
+    checker_.join();
   }
   if (mhd_) MHD_stop_daemon(mhd_);  // closes the listening socket too
   mhd_ = nullptr;

@@ -8,7 +8,8 @@
 //   kHeaderTimeout from connect (TLS handshake included) to send its request headers, and a
 //   connection idle for kIdleTimeout is closed;
 // - auth: a wrong credential costs one bcrypt check per window (then it is remembered), and
-//   bcrypt checks are rate-limited per client address and overall (429); failures are logged;
+//   bcrypt checks are rate-limited per client address and overall (429); they run on one thread
+//   of their own (at most one core), the request suspended meanwhile; failures are logged;
 // - /-/reload: refuses requests a browser could send cross-site (403) and is rate-limited (429);
 // - an optional Host allow-list (403 for other Host headers: DNS rebinding).
 //
@@ -72,9 +73,19 @@ class HttpServer {
   std::string render() const;
 
  private:
-  enum class Auth { Ok, Denied, Limited };
-  int handle(MHD_Connection* c, const std::string& uri, const std::string& method);
-  Auth authorize(MHD_Connection* c, const std::string& client);
+  enum class Auth { Ok, Denied, Limited, Check };  // Check: needs bcrypt (on the bcrypt thread)
+  // One request, from the handler's first call to MHD's completion notice.
+  struct Request {
+    explicit Request(MHD_Connection* conn) : c(conn) {}
+    MHD_Connection* c;
+    enum { New, Checking, Checked, Answered } state = New;
+    bool ok = false;                                // the bcrypt result, once Checked
+    std::string client, user, password, hash, key;  // for the check
+    bool known_user = false;
+  };
+  int handle(Request& r, const std::string& uri, const std::string& method);
+  Auth authorize(Request& r);
+  void check_passwords();
   std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
   bool host_allowed(MHD_Connection* c) const;
   std::optional<std::vector<std::string>> reload_from_http();  // nullopt: rate-limited
@@ -95,6 +106,14 @@ class HttpServer {
   RateLimiter auth_per_client_{10, std::chrono::seconds(6)};  // bcrypt checks per address
   RateLimiter auth_global_{20, std::chrono::milliseconds(100)};  // bcrypt checks overall
   RateLimiter auth_log_{1, std::chrono::minutes(1)};             // "too many failed logins" lines
+
+  // Requests suspended until the bcrypt thread has checked their password: the HTTP threads never
+  // spend a bcrypt's 50 ms themselves, so answers from the caches never wait behind one.
+  std::mutex checks_mu_;
+  std::condition_variable checks_cv_;
+  std::vector<Request*> checks_;
+  bool checking_ = false;
+  std::thread checker_;
 
   // Connections still waiting for their headers, checked by the sweeper thread.
   std::mutex conns_mu_;
