@@ -193,9 +193,12 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
   r.key.assign(reinterpret_cast<char*>(digest), sizeof digest);
   const auto now = GuardClock::now();
   std::lock_guard<std::mutex> g(guard_mu_);
-  if (good_.contains(r.key, now)) return Auth::Ok;
-  if (bad_.contains(r.key, now)) return Auth::Denied;  // paid for once in this window already
+  if (good_.contains(r.key, now) || bad_.contains(r.key, now)) {  // a bad one was paid for once already
+    r.password.clear();
+    return good_.contains(r.key, now) ? Auth::Ok : Auth::Denied;
+  }
   if (!auth_per_client_.take(r.client, now) || !auth_global_.take("", now)) {
+    r.password.clear();
     if (auth_log_.take(r.client, now))
       log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
           {{"client", r.client}, {"user", r.user.substr(0, 64)}});
