@@ -1,25 +1,59 @@
 #include "daemon/http.h"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <cstdarg>
 #include <cstring>
-#include <thread>
+#include <fstream>
+#include <sstream>
+
+#include "daemon/log.h"
 
 namespace siteprobe {
 namespace {
 
 constexpr const char* kText = "text/plain; charset=utf-8";
+using Headers = std::vector<std::pair<const char*, std::string>>;
 
-void reply(mg_connection* c, int status, const char* type, const std::string& body, const char* extra = "") {
-  mg_printf(c,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-            status, mg_get_response_code_text(c, status), type, body.size(), extra);
-  if (std::strcmp(mg_get_request_info(c)->request_method, "HEAD") != 0) mg_write(c, body.data(), body.size());
+// Queues `body` (owned by the response until MHD frees it) with `status`, `type` and `headers`.
+MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::string body,
+                 const Headers& headers = {}) {
+  auto owned = std::make_unique<std::string>(std::move(body));
+  MHD_Response* r = MHD_create_response_from_callback(
+      owned->size(), 256 * 1024,
+      [](void* s, uint64_t pos, char* buf, std::size_t max) -> ssize_t {
+        const auto& str = *static_cast<const std::string*>(s);
+        const std::size_t n = std::min<std::size_t>(max, str.size() - pos);
+        std::memcpy(buf, str.data() + pos, n);
+        return static_cast<ssize_t>(n);
+      },
+      owned.get(),
+      [](void* s) { delete static_cast<std::string*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
+  if (!r) return MHD_NO;
+  owned.release();  // now MHD's, freed by the callback above
+  MHD_add_response_header(r, "Content-Type", type);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  for (const auto& [k, v] : headers) MHD_add_response_header(r, k, v.c_str());
+  const MHD_Result ok = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+const char* header(MHD_Connection* c, const char* name) {
+  return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
 // "Basic dXNlcjpwYXNz" -> "user:pass", or nullopt.
@@ -39,6 +73,96 @@ std::optional<std::string> basic_credentials(const char* header) {
   return out;
 }
 
+// The client's address as text; IPv4 clients of a dual-stack socket without their ::ffff: prefix.
+std::string client_address(MHD_Connection* c) {
+  const MHD_ConnectionInfo* ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (!ci || !ci->client_addr) return text;
+  if (ci->client_addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(ci->client_addr)->sin_addr, text, sizeof text);
+  } else if (ci->client_addr->sa_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(ci->client_addr)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a))
+      inet_ntop(AF_INET, a.s6_addr + 12, text, sizeof text);
+    else
+      inet_ntop(AF_INET6, &a, text, sizeof text);
+  }
+  return text;
+}
+
+// True if an Accept-Encoding header lists gzip with a non-zero quality.
+bool accepts_gzip(const char* h) {
+  std::istringstream in(h ? h : "");
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto semi = item.find(';');
+    std::string name = item.substr(0, semi);
+    name.erase(std::remove(name.begin(), name.end(), ' '), name.end());
+    if (strcasecmp(name.c_str(), "gzip") != 0) continue;
+    const auto q = item.find("q=", semi == std::string::npos ? item.size() : semi);
+    return q == std::string::npos || std::strtod(item.c_str() + q + 2, nullptr) > 0;
+  }
+  return false;
+}
+
+// gzip at the fastest level, as Prometheus' client_golang does.
+std::string gzip(const std::string& in) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  std::string out(deflateBound(&z, in.size()), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return rc == Z_STREAM_END ? out : std::string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// A listening socket for "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses, IPv6 and IPv4), or -1
+// with `err` set.
+int listen_on(const std::string& listen, std::string& err) {
+  std::string host, port;
+  if (!listen.empty() && listen[0] == '[') {
+    const auto end = listen.find("]:");
+    if (end == std::string::npos) return err = "want [V6]:PORT", -1;
+    host = listen.substr(1, end - 1), port = listen.substr(end + 2);
+  } else {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return err = "want HOST:PORT or :PORT", -1;
+    host = listen.substr(0, colon), port = listen.substr(colon + 1);
+  }
+  for (int family : {AF_INET6, AF_INET}) {
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_family = host.empty() ? family : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (const int e = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+        e != 0) {
+      err = gai_strerror(e);
+      if (host.empty()) continue;
+      return -1;
+    }
+    const int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1, zero = 0;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+    if (ok && res->ai_family == AF_INET6 && host.empty())
+      ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) == 0;
+    ok = ok && bind(fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0;
+    freeaddrinfo(res);
+    if (ok) return fd;
+    err = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    if (!host.empty() || errno != EAFNOSUPPORT) return -1;  // no IPv6 here: try IPv4 only
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string HttpServer::render() const {
@@ -48,80 +172,207 @@ std::string HttpServer::render() const {
 }
 
 // Like exporter-toolkit: every path needs the credentials when users are configured. A bcrypt
-// check costs tens of milliseconds, so matches are cached (as SHA-256 digests, not passwords).
-bool HttpServer::authorized(mg_connection* c) {
-  if (web_.users.empty()) return true;
-  const auto cred = basic_credentials(mg_get_header(c, "Authorization"));
+// check costs tens of milliseconds, so results are cached as SHA-256 digests (never passwords):
+// a match for an hour, a mismatch for a minute. Checks of credentials not in either cache are
+// rate-limited per client address and overall, so no client can keep the CPUs busy.
+HttpServer::Auth HttpServer::authorize(Request& r) {
+  if (web_.users.empty()) return Auth::Ok;
+  if (r.state == Request::Checked) return r.ok ? Auth::Ok : Auth::Denied;
+  const auto cred = basic_credentials(header(r.c, MHD_HTTP_HEADER_AUTHORIZATION));
   const auto colon = cred ? cred->find(':') : std::string::npos;
-  if (colon == std::string::npos) return false;
-  const std::string user = cred->substr(0, colon), password = cred->substr(colon + 1);
-  const auto it = web_.users.find(user);
+  if (colon == std::string::npos) return Auth::Denied;
+  r.user = cred->substr(0, colon), r.password = cred->substr(colon + 1);
+  const auto it = web_.users.find(r.user);
+  r.known_user = it != web_.users.end();
   // Unknown users cost a bcrypt check too, so timing does not tell which users exist.
   static const std::string kDummy = "$2b$10$ZfiVVFlK0iYCwL8R9Hn6/.5F4oSa8oAH7RjyJydQ9hqRXbMowoXt.";
-  const std::string& hash = it == web_.users.end() ? kDummy : it->second;
+  r.hash = r.known_user ? it->second : kDummy;
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  const std::string keyed = user + '\0' + password + '\0' + hash;
+  const std::string keyed = r.user + '\0' + r.password + '\0' + r.hash;
   SHA256(reinterpret_cast<const unsigned char*>(keyed.data()), keyed.size(), digest);
-  const std::string key(reinterpret_cast<char*>(digest), sizeof digest);
-  {
-    std::lock_guard<std::mutex> g(auth_mu_);
-    if (auth_cache_.count(key)) return true;
+  r.key.assign(reinterpret_cast<char*>(digest), sizeof digest);
+  const auto now = GuardClock::now();
+  std::lock_guard<std::mutex> g(guard_mu_);
+  if (good_.contains(r.key, now) || bad_.contains(r.key, now)) {  // a bad one was paid for once already
+    r.password.clear();
+    return good_.contains(r.key, now) ? Auth::Ok : Auth::Denied;
   }
-  if (!bcrypt_matches(hash, password) || it == web_.users.end()) return false;
-  std::lock_guard<std::mutex> g(auth_mu_);
-  if (auth_cache_.size() >= 1024) auth_cache_.clear();
-  auth_cache_.insert(key);
-  return true;
+  if (!auth_per_client_.take(r.client, now) || !auth_global_.take("", now)) {
+    r.password.clear();
+    if (auth_log_.take(r.client, now))
+      log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
+          {{"client", r.client}, {"user", r.user.substr(0, 64)}});
+    return Auth::Limited;
+  }
+  return Auth::Check;
 }
 
-int HttpServer::handle(mg_connection* c, void* data) {
-  auto* self = static_cast<HttpServer*>(data);
-  const mg_request_info* ri = mg_get_request_info(c);
-  const std::string uri = ri->local_uri ? ri->local_uri : "", method = ri->request_method;
-  if (!self->authorized(c)) {
-    reply(c, 401, kText, "Unauthorized\n",
-          "WWW-Authenticate: Basic realm=\"siteprobe\", charset=\"UTF-8\"\r\n");
-    return 1;
+// The bcrypt thread: checks suspended requests' passwords one at a time, then resumes them. At
+// stop, the rest are resumed unchecked (denied).
+void HttpServer::check_passwords() {
+  std::unique_lock<std::mutex> g(checks_mu_);
+  for (;;) {
+    checks_cv_.wait(g, [this] { return !checks_.empty() || !checking_; });
+    if (checks_.empty()) return;
+    Request* r = checks_.front();
+    checks_.erase(checks_.begin());
+    const bool stopping = !checking_;
+    g.unlock();
+    r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
+    r->password.clear();
+    if (!stopping) {
+      std::lock_guard<std::mutex> gg(guard_mu_);
+      (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
+      if (!r->ok)
+        log(LogLevel::Warn, "authentication failed",
+            {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+    }
+    r->state = Request::Checked;
+    MHD_resume_connection(r->c);
+    g.lock();
+  }
+}
+
+// The checks of client_auth_type that need the CA, and client_allowed_sans. GnuTLS already refused
+// handshakes without a certificate where one is required (on_connection below).
+std::string HttpServer::refuse_client_cert(MHD_Connection* c) const {
+  const std::string& type = web_.client_auth_type;
+  if (!web_.tls() || type == "NoClientCert") return "";
+  const MHD_ConnectionInfo* ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+  if (!ci) return "no TLS session";
+  auto* session = static_cast<gnutls_session_t>(ci->tls_session);
+  unsigned n = 0;
+  const gnutls_datum_t* certs = gnutls_certificate_get_peers(session, &n);
+  if (n == 0) return type.rfind("Require", 0) == 0 ? "no client certificate" : "";
+  if (type.find("Verify") == std::string::npos) return "";
+  unsigned status = 0;
+  if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0)
+    return "client certificate not signed by client_ca_file";
+  if (web_.client_allowed_sans.empty()) return "";
+  gnutls_x509_crt_t crt;
+  if (gnutls_x509_crt_init(&crt) < 0) return "out of memory";
+  std::string why = "no SAN of the client certificate is in client_allowed_sans";
+  if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0)
+    for (unsigned i = 0; why.size(); ++i) {
+      char buf[1024];
+      std::size_t size = sizeof buf;
+      const int t = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &size, nullptr);
+      if (t == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) break;
+      if (t < 0) continue;
+      std::string san(buf, size);
+      char text[INET6_ADDRSTRLEN];
+      if (t == GNUTLS_SAN_IPADDRESS && inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, text, sizeof text))
+        san = text;
+      const auto& ok = web_.client_allowed_sans;
+      if (std::find(ok.begin(), ok.end(), san) != ok.end()) why.clear();
+    }
+  gnutls_x509_crt_deinit(crt);
+  return why;
+}
+
+// Against DNS rebinding: with --web.allowed-hosts, the Host header (without its port) must be one
+// of them.
+bool HttpServer::host_allowed(MHD_Connection* c) const {
+  if (web_.allowed_hosts.empty()) return true;
+  std::string host = header(c, MHD_HTTP_HEADER_HOST) ? header(c, MHD_HTTP_HEADER_HOST) : "";
+  if (!host.empty() && host[0] == '[')
+    host = host.substr(1, host.find(']') - 1);
+  else if (std::count(host.begin(), host.end(), ':') == 1)
+    host = host.substr(0, host.find(':'));
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  const auto& ok = web_.allowed_hosts;
+  return std::find(ok.begin(), ok.end(), host) != ok.end();
+}
+
+int HttpServer::handle(Request& r, const std::string& uri, const std::string& method) {
+  MHD_Connection* c = r.c;
+  const std::string& client = r.client;
+  if (r.state == Request::New) {
+    r.client = client_address(c);
+    if (const std::string why = refuse_client_cert(c); !why.empty()) {
+      log(LogLevel::Debug, "client certificate refused", {{"client", client}, {"reason", why}});
+      return MHD_NO;  // closes the connection, as a failed handshake would
+    }
+    if (!host_allowed(c)) return reply(c, 403, kText, "Host not allowed (see --web.allowed-hosts).\n");
+  }
+  switch (authorize(r)) {
+    case Auth::Ok:
+      break;
+    case Auth::Check: {
+      std::lock_guard<std::mutex> g(checks_mu_);
+      if (!checking_) return MHD_NO;
+      r.state = Request::Checking;
+      MHD_suspend_connection(c);
+      checks_.push_back(&r);
+      checks_cv_.notify_one();
+      return MHD_YES;
+    }
+    case Auth::Denied:
+      return reply(c, 401, kText, "Unauthorized\n",
+                   {{"WWW-Authenticate", "Basic realm=\"siteprobe\", charset=\"UTF-8\""}});
+    case Auth::Limited: {
+      std::lock_guard<std::mutex> g(guard_mu_);
+      const long s = std::max(auth_per_client_.retry_after(client, GuardClock::now()), 1L);
+      return reply(c, 429, kText, "Too many failed logins; try again later.\n",
+                   {{"Retry-After", std::to_string(s)}});
+    }
   }
   if (uri == "/-/reload") {
-    if (!self->reload_)
-      reply(c, 403, kText, "Lifecycle API is not enabled (start siteprobe with --web.enable-lifecycle).\n");
-    else if (method != "POST" && method != "PUT")
-      reply(c, 405, kText, "Only POST or PUT requests allowed.\n", "Allow: POST, PUT\r\n");
-    else if (auto errors = self->reload_from_http(); errors.empty())
-      reply(c, 200, kText, "Inventory reloaded.\n");
-    else {
-      std::string body = "Inventory rejected; the previous inventory keeps running:\n";
-      for (const auto& e : errors) body += e + "\n";
-      reply(c, 500, kText, body);
+    if (!reload_)
+      return reply(c, 403, kText,
+                   "Lifecycle API is not enabled (start siteprobe with --web.enable-lifecycle).\n");
+    if (method != "POST" && method != "PUT")
+      return reply(c, 405, kText, "Only POST or PUT requests allowed.\n", {{"Allow", "POST, PUT"}});
+    // A browser marks what it sends with Origin or Sec-Fetch-*, and a form post has a form content
+    // type; it cannot add a custom header cross-site without a CORS preflight, which fails here.
+    const char* type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const std::string t = type ? std::string(type).substr(0, std::string(type).find(';')) : "";
+    const bool form = strcasecmp(t.c_str(), "application/x-www-form-urlencoded") == 0 ||
+                      strcasecmp(t.c_str(), "multipart/form-data") == 0 ||
+                      strcasecmp(t.c_str(), "text/plain") == 0;
+    if (!header(c, "X-Siteprobe-Reload") && (form || header(c, "Origin") || header(c, "Sec-Fetch-Site")))
+      return reply(c, 403, kText,
+                   "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
+                   "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n");
+    const auto errors = reload_from_http();
+    if (!errors) {
+      std::lock_guard<std::mutex> g(reload_mu_);
+      const long s = std::max(reload_limit_.retry_after("", GuardClock::now()), 1L);
+      return reply(c, 429, kText, "Too many reloads; try again later.\n",
+                   {{"Retry-After", std::to_string(s)}});
     }
-    return 1;
+    if (errors->empty()) return reply(c, 200, kText, "Inventory reloaded.\n");
+    std::string body = "Inventory rejected; the previous inventory keeps running:\n";
+    for (const auto& e : *errors) body += e + "\n";
+    return reply(c, 500, kText, body);
   }
-  if (method != "GET" && method != "HEAD") {
-    reply(c, 405, kText, "Only GET and HEAD are allowed.\n", "Allow: GET, HEAD\r\n");
-  } else if (uri == "/metrics") {
-    reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", self->render());
-  } else if (uri == "/-/healthy") {
-    reply(c, 200, kText, "siteprobe is Healthy.\n");
-  } else if (uri == "/-/ready") {
-    if (self->ready_.load())
-      reply(c, 200, kText, "siteprobe is Ready.\n");
-    else
-      reply(c, 503, kText, "siteprobe is not ready.\n");
-  } else if (uri == "/") {
-    reply(c, 200, "text/html; charset=utf-8",
-          "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
-          "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
-  } else {
-    for (const auto& [path, page] : self->pages_)
-      if (uri == path) {
-        const auto [status, body] = page();
-        reply(c, status, kText, body);
-        return 1;
+  if (method != "GET" && method != "HEAD")
+    return reply(c, 405, kText, "Only GET and HEAD are allowed.\n", {{"Allow", "GET, HEAD"}});
+  if (uri == "/metrics") {
+    std::string body = render();
+    Headers h = {{"Vary", "Accept-Encoding"}};
+    if (accepts_gzip(header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
+      if (std::string z = gzip(body); !z.empty()) {
+        body = std::move(z);
+        h.emplace_back("Content-Encoding", "gzip");
       }
-    reply(c, 404, kText, "Not found.\n");
+    }
+    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h);
   }
-  return 1;
+  if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");
+  if (uri == "/-/ready")
+    return ready_.load() ? reply(c, 200, kText, "siteprobe is Ready.\n")
+                         : reply(c, 503, kText, "siteprobe is not ready.\n");
+  if (uri == "/")
+    return reply(c, 200, "text/html; charset=utf-8",
+                 "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
+                 "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
+  for (const auto& [path, page] : pages_)
+    if (uri == path) {
+      auto [status, body] = page();
+      return reply(c, static_cast<unsigned>(status), kText, std::move(body));
+    }
+  return reply(c, 404, kText, "Not found.\n");
 }
 
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
@@ -142,12 +393,14 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   async_open_ = true;
 }
 
-// On a CivetWeb thread: queue the request, wake the loop, wait for its answer.
-std::vector<std::string> HttpServer::reload_from_http() {
+// On an HTTP thread: queue the request, wake the loop, wait for its answer. A request that joins
+// a queued reload is free; starting a new one takes a token.
+std::optional<std::vector<std::string>> HttpServer::reload_from_http() {
   std::future<std::vector<std::string>> f;
   {
     std::lock_guard<std::mutex> g(reload_mu_);
-    if (closing_) return {"siteprobe is shutting down"};
+    if (closing_) return std::vector<std::string>{"siteprobe is shutting down"};
+    if (pending_.empty() && !reload_limit_.take("", GuardClock::now())) return std::nullopt;
     pending_.emplace_back();
     f = pending_.back().get_future();
   }
@@ -155,43 +408,115 @@ std::vector<std::string> HttpServer::reload_from_http() {
   return f.get();
 }
 
+// The header timeout: libmicrohttpd's own timeout is an idle timeout, which a client dripping one
+// byte now and then never hits. Shutting the socket down (not closing it: the fd stays MHD's)
+// makes MHD close the connection.
+void HttpServer::sweep() {
+  std::unique_lock<std::mutex> g(conns_mu_);
+  while (sweeping_) {
+    conns_cv_.wait_for(g, std::chrono::milliseconds(500));
+    const auto now = GuardClock::now();
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (now < it->second.second) {
+        ++it;
+        continue;
+      }
+      shutdown(it->second.first, SHUT_RDWR);
+      it = waiting_.erase(it);
+    }
+  }
+}
+
 std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
   web_ = web;
-  // CivetWeb wants "PORT" for all addresses, "IP:PORT" or "[IPV6]:PORT" otherwise; "s" for TLS.
-  std::string ports = listen;
-  if (!ports.empty() && ports[0] == ':') ports = ports.substr(1);
-  if (ports.rfind("0.0.0.0:", 0) == 0) ports = ports.substr(8);
-  if (web_.tls()) ports += "s";
-  const char* options[] = {
-      "listening_ports", ports.c_str(), "request_timeout_ms", "30000", "enable_keep_alive", "no", nullptr};
-  // CivetWeb reports bind errors through log_message, on this thread. Its worker threads report
-  // per-connection trouble (failed TLS handshakes) the same way; those are dropped.
-  static std::string start_error;
-  static std::thread::id starter;
-  start_error.clear();
-  starter = std::this_thread::get_id();
-  mg_callbacks cb{};
-  cb.log_message = [](const mg_connection*, const char* msg) {
-    if (std::this_thread::get_id() == starter && start_error.empty()) start_error = msg;
-    return 1;
+  std::string err;
+  const int fd = listen_on(listen, err);
+  if (fd < 0) return "cannot listen on " + listen + ": " + err;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  // Request handler: first call once the headers are in; every request is answered right then
+  // (a body, if any, is discarded with the connection).
+  MHD_AccessHandlerCallback on_request = [](void* self, MHD_Connection* c, const char* url,
+                                            const char* method, const char*, const char*,
+                                            std::size_t* upload_size, void** req) -> MHD_Result {
+    auto* s = static_cast<HttpServer*>(self);
+    auto* r = static_cast<Request*>(*req);
+    if (!r) {
+      *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
+      std::lock_guard<std::mutex> g(s->conns_mu_);
+      s->waiting_.erase(c);
+    } else if (*upload_size) {  // a body: not used by any page, discarded
+      *upload_size = 0;
+      return MHD_YES;
+    }
+    if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
+    const int result = s->handle(*r, url, method);
+    if (r->state != Request::Checking) r->state = Request::Answered;
+    return static_cast<MHD_Result>(result);
   };
-  // Returning 1 tells CivetWeb the context is fully set up: certificate, key, versions, client CA.
-  cb.init_ssl = [](void* ssl_ctx, void* data) {
-    auto* self = static_cast<HttpServer*>(data);
-    self->tls_error_ = configure_tls(ssl_ctx, self->web_);
-    return self->tls_error_.empty() ? 1 : -1;
+  MHD_RequestCompletedCallback on_completed = [](void*, MHD_Connection*, void** req,
+                                                 MHD_RequestTerminationCode) {
+    delete static_cast<Request*>(*req);  // NOLINT(cppcoreguidelines-owning-memory)
+    *req = nullptr;
   };
-  const unsigned features = web_.tls() ? MG_FEATURES_TLS : 0;
-  if ((mg_init_library(features) & features) != features)
-    return "TLS is not available: CivetWeb could not load OpenSSL (libssl.so; see docs/runbook.md#tls)";
-  ctx_ = mg_start(&cb, this, options);
-  if (!ctx_) {
-    const std::string why = !tls_error_.empty()   ? tls_error_
-                            : start_error.empty() ? "unknown error"
-                                                  : start_error;
-    return "cannot listen on " + listen + ": " + why;
+  MHD_NotifyConnectionCallback on_connection = [](void* self, MHD_Connection* c, void**,
+                                                  MHD_ConnectionNotificationCode code) {
+    auto* s = static_cast<HttpServer*>(self);
+    std::lock_guard<std::mutex> g(s->conns_mu_);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+      s->waiting_.erase(c);  // before MHD closes the fd: the sweeper never touches a reused fd
+      return;
+    }
+    const MHD_ConnectionInfo* sock = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    // libmicrohttpd asks for a client certificate only when given a CA, and never requires one.
+    const std::string& type = s->web_.client_auth_type;
+    const MHD_ConnectionInfo* tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (tls && tls->tls_session && type != "NoClientCert")
+      gnutls_certificate_server_set_request(
+          static_cast<gnutls_session_t>(tls->tls_session),
+          type.rfind("Require", 0) == 0 ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
+  };
+  MHD_LogCallback on_log = [](void*, const char* fmt, va_list ap) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    std::string msg = buf;
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    log(LogLevel::Debug, "http", {{"detail", msg}});
+  };
+  std::vector<MHD_OptionItem> opts = {
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(on_log), this},  // first, as MHD wants
+      {MHD_OPTION_LISTEN_SOCKET, fd, nullptr},
+      {MHD_OPTION_THREAD_POOL_SIZE, kThreads, nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, kMaxPerClient, nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeout.count(), nullptr},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(on_connection), this},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(on_completed), this},
+  };
+  if (web_.tls()) {
+    flags |= MHD_USE_TLS;
+    cert_pem_ = read_file(web_.cert_file), key_pem_ = read_file(web_.key_file);
+    priorities_ = tls_priorities(web_);
+    opts.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, cert_pem_.data()});
+    opts.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, key_pem_.data()});
+    opts.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, priorities_.data()});
+    if (!web_.client_ca_file.empty()) {
+      ca_pem_ = read_file(web_.client_ca_file);
+      opts.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, ca_pem_.data()});
+    }
   }
-  mg_set_request_handler(ctx_, "**", handle, this);
+  opts.push_back({MHD_OPTION_END, 0, nullptr});
+  mhd_ = MHD_start_daemon(flags, 0, nullptr, nullptr, on_request, this, MHD_OPTION_ARRAY, opts.data(),
+                          MHD_OPTION_END);
+  if (!mhd_) {
+    close(fd);
+    return "cannot listen on " + listen +
+           ": libmicrohttpd did not start (run with --log.level debug for why)";
+  }
+  sweeping_ = checking_ = true;
+  sweeper_ = std::thread([this] { sweep(); });
+  checker_ = std::thread([this] { check_passwords(); });
   return "";
 }
 
@@ -203,8 +528,24 @@ void HttpServer::stop() {
     for (auto& p : pending_) p.set_value({"siteprobe is shutting down"});
     pending_.clear();
   }
-  if (ctx_) mg_stop(ctx_);
-  ctx_ = nullptr;
+  if (sweeper_.joinable()) {
+    {
+      std::lock_guard<std::mutex> g(conns_mu_);
+      sweeping_ = false;
+    }
+    conns_cv_.notify_all();
+    sweeper_.join();
+  }
+  if (checker_.joinable()) {  // resumes every suspended request: MHD may not stop with any
+    {
+      std::lock_guard<std::mutex> g(checks_mu_);
+      checking_ = false;
+    }
+    checks_cv_.notify_all();
+    checker_.join();
+  }
+  if (mhd_) MHD_stop_daemon(mhd_);  // closes the listening socket too
+  mhd_ = nullptr;
   if (async_open_) uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   async_open_ = false;
 }

@@ -1,8 +1,20 @@
-// The HTTP endpoint: /metrics, /-/healthy, /-/ready and POST /-/reload, served by CivetWeb worker
-// threads, optionally over TLS and behind basic authentication (web_config.h).
+// The HTTP endpoint: /metrics, /-/healthy, /-/ready and POST /-/reload, served by libmicrohttpd,
+// optionally over TLS (GnuTLS) and behind basic authentication (web_config.h).
 //
-// Threading: handlers run on CivetWeb threads and touch only the registry (thread-safe in
-// prometheus-cpp), the atomic ready flag and the mutex-guarded reload queue and password cache.
+// Event-driven: a few HTTP threads each run epoll over many connections, so a slow or idle client
+// costs a file descriptor, not a thread. Abuse limits (docs/install.md#http-limits):
+// - connections: at most kMaxConnections, kMaxPerClient per client address (more are closed at
+//   once); a client has
+//   kHeaderTimeout from connect (TLS handshake included) to send its request headers, and a
+//   connection idle for kIdleTimeout is closed;
+// - auth: a wrong credential costs one bcrypt check per window (then it is remembered), and
+//   bcrypt checks are rate-limited per client address and overall (429); they run on one thread
+//   of their own (at most one core), the request suspended meanwhile; failures are logged;
+// - /-/reload: refuses requests a browser could send cross-site (403) and is rate-limited (429);
+// - an optional Host allow-list (403 for other Host headers: DNS rebinding).
+//
+// Threading: handlers run on the HTTP threads and touch only the registry (thread-safe in
+// prometheus-cpp), the atomic ready flag, and the mutex-guarded reload queue and guard state.
 // start()/stop() and the reload function run on the loop thread.
 #pragma once
 
@@ -10,25 +22,33 @@
 #include <uv.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "daemon/http_guard.h"
 #include "daemon/web_config.h"
 #include "probes/series.h"
 
-struct mg_context;
-struct mg_connection;
+struct MHD_Daemon;
+struct MHD_Connection;
 
 namespace siteprobe {
 
 class HttpServer {
  public:
   using ReloadFn = std::function<std::vector<std::string>()>;  // returns the errors; empty = ok
+
+  static constexpr unsigned kThreads = 4;
+  static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
+  static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
 
   HttpServer(std::shared_ptr<prometheus::Registry> registry, const std::atomic<bool>& ready)
       : registry_(std::move(registry)), ready_(ready) {}
@@ -53,25 +73,60 @@ class HttpServer {
   std::string render() const;
 
  private:
-  static int handle(mg_connection* c, void* self);
-  bool authorized(mg_connection* c);
-  std::vector<std::string> reload_from_http();
+  enum class Auth { Ok, Denied, Limited, Check };  // Check: needs bcrypt (on the bcrypt thread)
+  // One request, from the handler's first call to MHD's completion notice.
+  struct Request {
+    explicit Request(MHD_Connection* conn) : c(conn) {}
+    MHD_Connection* c;
+    enum { New, Checking, Checked, Answered } state = New;
+    bool ok = false;                                // the bcrypt result, once Checked
+    std::string client, user, password, hash, key;  // for the check
+    bool known_user = false;
+  };
+  int handle(Request& r, const std::string& uri, const std::string& method);
+  Auth authorize(Request& r);
+  void check_passwords();
+  std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
+  bool host_allowed(MHD_Connection* c) const;
+  std::optional<std::vector<std::string>> reload_from_http();  // nullopt: rate-limited
+  void sweep();
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
   std::vector<std::pair<std::string, Page>> pages_;
   const std::atomic<bool>& ready_;
   WebConfig web_;
-  mg_context* ctx_ = nullptr;
-  std::string tls_error_;
+  std::string cert_pem_, key_pem_, ca_pem_, priorities_;  // MHD keeps pointers into these
+  MHD_Daemon* mhd_ = nullptr;
 
-  std::mutex auth_mu_;
-  std::set<std::string> auth_cache_;  // SHA-256 of user, password and hash that matched
+  // Auth limits; `guard_mu_` guards them.
+  std::mutex guard_mu_;
+  ExpiringSet good_{std::chrono::hours(1), 1024};             // SHA-256 of user, password, hash that matched
+  ExpiringSet bad_{std::chrono::minutes(1), 4096};            // ... that did not match, for a minute
+  RateLimiter auth_per_client_{10, std::chrono::seconds(6)};  // bcrypt checks per address
+  RateLimiter auth_global_{20, std::chrono::milliseconds(100)};  // bcrypt checks overall
+  RateLimiter auth_log_{1, std::chrono::minutes(1)};             // "too many failed logins" lines
+
+  // Requests suspended until the bcrypt thread has checked their password: the HTTP threads never
+  // spend a bcrypt's 50 ms themselves, so answers from the caches never wait behind one.
+  std::mutex checks_mu_;
+  std::condition_variable checks_cv_;
+  std::vector<Request*> checks_;
+  bool checking_ = false;
+  std::thread checker_;
+
+  // Connections still waiting for their headers, checked by the sweeper thread.
+  std::mutex conns_mu_;
+  std::condition_variable conns_cv_;
+  std::map<MHD_Connection*, std::pair<int, GuardClock::time_point>> waiting_;  // fd, deadline
+  bool sweeping_ = false;
+  std::thread sweeper_;
 
   ReloadFn reload_;
   uv_async_t async_{};
   bool async_open_ = false;
   std::mutex reload_mu_;
+  RateLimiter reload_limit_{20, std::chrono::seconds(5), 1};  // reloads started over HTTP
   bool closing_ = false;
   std::vector<std::promise<std::vector<std::string>>> pending_;
 };

@@ -1,4 +1,5 @@
-// Structured logging to stderr in logfmt or JSON. Called on the loop thread and from main only.
+// Structured logging to stderr in logfmt or JSON. log() may be called from any thread (one fwrite
+// per line); log_setup() only from main, before other threads start.
 #pragma once
 
 #include <initializer_list>

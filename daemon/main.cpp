@@ -1,5 +1,8 @@
 // Entry point: parses flags, then either checks an inventory or runs the daemon.
-#include <civetweb.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -20,7 +23,8 @@ namespace {
 
 const char* const kUsage =
     "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]\n"
-    "                 [--web.enable-lifecycle] [--log.level LEVEL] [--log.format logfmt|json]\n"
+    "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
+    "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe readiness [--url http://127.0.0.1:9723]\n"
     "       siteprobe --version\n"
@@ -29,6 +33,8 @@ const char* const kUsage =
     "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready (default :9723)\n"
     "  --web.config.file FILE      TLS and basic auth, exporter-toolkit format (default: none)\n"
     "  --web.enable-lifecycle      allow POST /-/reload (same as SIGHUP; default off)\n"
+    "  --web.allowed-hosts LIST    answer only requests whose Host header is one of these names or\n"
+    "                              addresses, comma-separated (default: any; against DNS rebinding)\n"
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
@@ -56,6 +62,47 @@ int check(int argc, char** argv) {
     rc = 1;
   }
   return rc;
+}
+
+// A blocking HTTP/1.0 GET (10 s timeouts): the status and body, or 0 and `err`.
+int http_get(const std::string& host, int port, const std::string& path, std::string& body,
+             std::string& err) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (const int e = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); e != 0) {
+    err = gai_strerror(e);
+    return 0;
+  }
+  int fd = -1;
+  err = "no address";
+  for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const timeval tv{10, 0};
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+                    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+                    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)) {
+      err = std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return 0;
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " +
+                          (host.find(':') != std::string::npos ? "[" + host + "]" : host) + "\r\n\r\n";
+  std::string resp;
+  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+    char buf[8192];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  const auto end = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12 || end == std::string::npos) {
+    err = "not an HTTP response";
+    return 0;
+  }
+  body = resp.substr(end + 4);
+  return std::atoi(resp.c_str() + 9);
 }
 
 // Fetches /readiness from a running daemon: it holds the live state (damped ICMP verdicts, MOS
@@ -88,20 +135,13 @@ int readiness(int argc, char** argv) {
     std::fprintf(stderr, "siteprobe readiness: bad --url %s (use http://HOST:PORT)\n", url.c_str());
     return 2;
   }
-  mg_init_library(0);
-  char err[256] = "";
-  mg_connection* c = mg_download(host.c_str(), port, 0, err, sizeof err,
-                                 "GET /readiness HTTP/1.0\r\nHost: %s\r\n\r\n", host.c_str());
-  if (!c) {
-    std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", url.c_str(), err);
+  std::string body, err;
+  const int status = http_get(host, port, "/readiness", body, err);
+  if (!status) {
+    std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", url.c_str(), err.c_str());
     return 2;
   }
-  const mg_response_info* ri = mg_get_response_info(c);
-  const int status = ri ? ri->status_code : 0;
-  char buf[8192];
-  int n;
-  while ((n = mg_read(c, buf, sizeof buf)) > 0) std::fwrite(buf, 1, static_cast<std::size_t>(n), stdout);
-  mg_close_connection(c);
+  std::fwrite(body.data(), 1, body.size(), stdout);
   if (status == 200 || status == 503) return status == 200 ? 0 : 1;
   std::fprintf(stderr, "siteprobe readiness: %s answered HTTP %d\n", url.c_str(), status);
   return 2;
@@ -120,7 +160,7 @@ int main(int argc, char** argv) {
   siteprobe::Options opts;
   siteprobe::LogLevel level = siteprobe::LogLevel::Info;
   siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;
-  std::string web_config;
+  std::string web_config, allowed_hosts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], v;
     if (a == "--web.enable-lifecycle") {
@@ -150,6 +190,8 @@ int main(int argc, char** argv) {
       opts.listen_address = v;
     else if (a == "--web.config.file")
       web_config = v;
+    else if (a == "--web.allowed-hosts")
+      allowed_hosts = v;
     else if (a == "--log.level" && siteprobe::parse_log_level(v, level)) {
     } else if (a == "--log.format" && siteprobe::parse_log_format(v, format)) {
     } else {
@@ -168,6 +210,15 @@ int main(int argc, char** argv) {
       siteprobe::log(siteprobe::LogLevel::Error, "invalid web config", {{"error", e}});
     if (!w.config) return 1;
     opts.web = *w.config;
+  }
+  for (std::size_t at = 0; at < allowed_hosts.size();) {  // lower case, without [] around IPv6
+    std::size_t comma = allowed_hosts.find(',', at);
+    if (comma == std::string::npos) comma = allowed_hosts.size();
+    std::string h = allowed_hosts.substr(at, comma - at);
+    if (h.size() > 1 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    for (auto& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!h.empty()) opts.web.allowed_hosts.push_back(h);
+    at = comma + 1;
   }
   siteprobe::Daemon d(opts);
   if (!d.start()) return 1;

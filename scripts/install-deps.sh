@@ -7,6 +7,7 @@ pkgs=(
   # build
   build-essential cmake pkg-config git clang-format
   libuv1-dev libsnmp-dev libre2-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
+  libmicrohttpd-dev libgnutls28-dev zlib1g-dev
   # the .deb (CPack, dpkg-shlibdeps) and its test in a clean Debian root
   dpkg-dev file debootstrap
   # hardening-check on the packaged binary (tests/integration/deb_install.sh)

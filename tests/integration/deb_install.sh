@@ -3,7 +3,7 @@
 # package's Depends, cached under /var/cache/siteprobe-test): the system user exists, the
 # inventory is a conffile and passes `siteprobe check`, and the installed daemon, run the way the
 # unit runs it (user siteprobe, only CAP_NET_RAW, ambient + bounding), probes loopback and serves
-# /metrics over TLS without libssl-dev (tls-shim). Then remove and purge.
+# /metrics over TLS (libmicrohttpd + GnuTLS) without any -dev package. Then remove and purge.
 # Skips (77) in the sanitizer build, without debootstrap, or when the mirror cannot be reached
 # and nothing is cached. Mirror: $DEBOOTSTRAP_MIRROR (default http://deb.debian.org/debian).
 source "$(dirname "$0")/lib.sh"

@@ -65,7 +65,7 @@ TEST_CASE("invalid web configs: every error, with its line") {
       {"basic_auth_users:\n  'a:b': " + kHash + "\n", ":2:3: basic_auth_users.a:b: user names must"},
       {"tls_server_config:\n  cert_file: a.crt\n", ":2:3: tls_server_config: missing key_file"},
       {"tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  cipher_suites: [x]\n",
-       ":4:3: tls_server_config.cipher_suites: not supported by siteprobe"},
+       ":4:19: tls_server_config.cipher_suites[0]: unknown or insecure suite \"x\""},
       {"tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  min_version: TLS14\n",
        ":4:16: tls_server_config.min_version: unknown \"TLS14\" (allowed: TLS10, TLS11, TLS12, TLS13)"},
       {"tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  min_version: TLS13\n  max_version: "

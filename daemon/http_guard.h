@@ -1,0 +1,51 @@
+// The pure parts of the HTTP layer's abuse limits (http.h uses them under its own mutex): token
+// buckets per client address, and digests that expire. The clock is passed in, so tests never sleep.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+
+namespace siteprobe {
+
+using GuardClock = std::chrono::steady_clock;
+
+// One token bucket per key: `burst` tokens, one more every `every`. At most `max_keys` buckets:
+// when full, buckets that have refilled are forgotten; if none has, new keys are refused.
+class RateLimiter {
+ public:
+  RateLimiter(double burst, GuardClock::duration every, std::size_t max_keys = 4096)
+      : burst_(burst), every_(every), max_keys_(max_keys) {}
+  // Takes a token for `key`; false if it has none left.
+  bool take(const std::string& key, GuardClock::time_point now);
+  // Seconds until `key` has a token again (0 if it has one).
+  long retry_after(const std::string& key, GuardClock::time_point now) const;
+
+ private:
+  struct Bucket {
+    double tokens;
+    GuardClock::time_point at;
+  };
+  double tokens(const Bucket& b, GuardClock::time_point now) const;
+  double burst_;
+  GuardClock::duration every_;
+  std::size_t max_keys_;
+  std::map<std::string, Bucket> buckets_;
+};
+
+// Keys remembered for `ttl` each, at most `max` at a time (when full: expired ones go, then all).
+class ExpiringSet {
+ public:
+  ExpiringSet(GuardClock::duration ttl, std::size_t max) : ttl_(ttl), max_(max) {}
+  bool contains(const std::string& key, GuardClock::time_point now) const;
+  void insert(const std::string& key, GuardClock::time_point now);
+  std::size_t size() const { return until_.size(); }
+
+ private:
+  GuardClock::duration ttl_;
+  std::size_t max_;
+  std::map<std::string, GuardClock::time_point> until_;
+};
+
+}  // namespace siteprobe
