@@ -22,6 +22,7 @@
 
 #include "probes/pattern.h"
 #include "probes/snmp.h"
+#include "probes/text.h"
 
 namespace siteprobe {
 namespace {
@@ -270,23 +271,6 @@ std::string syntax_hint(const std::string& text, const YAML::ParserException& e)
   if (e.msg.find("flow not found") != std::string::npos) return " (a { or [ is not closed)";
   if (e.msg.find("not found") != std::string::npos) return misindented();
   return "";
-}
-
-// The length of the UTF-8 character at s[i], or 0 if the bytes there are not one (overlong forms,
-// surrogates and code points past U+10FFFF included).
-std::size_t utf8_len(const std::string& s, std::size_t i) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char c = p[i];
-  const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  if (len == 1) return 1;
-  std::uint32_t cp = c & (0x7F >> len);
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((p[i + k] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i + k] & 0x3F);
-  }
-  static const std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-  return cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) ? len : 0;
 }
 
 class Parser {
@@ -1434,7 +1418,7 @@ bool Parser::check_text(const std::string& text) {
   at.column = 0;
   int reported_line = -1;
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t len = utf8_len(text, i);
+    const std::size_t len = probes::text::sequence(std::string_view(text).substr(i));
     if (len == 0 && reported_line != at.line) {
       reported_line = at.line;
       if (++bad_lines <= 20) {

@@ -711,7 +711,7 @@ class IcmpProber final : public Prober {
     timer_.arm();
   }
 
-  // Receive batch buffers, on the heap: CivetWeb threads have small stacks, so no big thread_local.
+  // Receive batch buffers, on the heap: no big thread_local (every HTTP thread would get one).
   static constexpr unsigned kBatch = 64;
   struct RxBuffers {
     std::array<std::array<std::uint8_t, 2048>, kBatch> bufs;

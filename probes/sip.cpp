@@ -521,7 +521,7 @@ class SipProber final : public Prober {
   UvHandle<uv_poll_t> poll_[2];
   std::string error_;
   // Receive buffer of the UDP socket and of every TCP read (loop thread only, one read at a time;
-  // on the heap, not thread_local: CivetWeb's threads would each get one).
+  // on the heap, not thread_local: the HTTP threads would each get one).
   std::vector<char> rx_ = std::vector<char>(65536);
   static constexpr unsigned kTcpRead = 16384;  // bytes per TCP read
   std::unordered_map<std::uint64_t, Pending> pending_;

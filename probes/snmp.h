@@ -26,6 +26,7 @@
 #include "probes/pattern.h"
 #include "probes/probe.h"
 #include "probes/series.h"
+#include "probes/text.h"
 
 namespace siteprobe::probes {
 
@@ -138,11 +139,11 @@ class SnmpDeviceState {
   std::map<std::string, WrapCounter> custom_wrap_;  // Counter32 custom counters: family{labels -> total
 };
 
-// Makes a label value valid for Prometheus: invalid UTF-8 bytes become U+FFFD, control characters
-// become spaces.
-std::string sanitize_utf8(const std::string& s);
+using text::sanitize_utf8;
 // sanitize_utf8, then cut to at most `max` bytes at a character boundary.
-std::string clip_utf8(const std::string& s, std::size_t max);
+inline std::string clip_utf8(const std::string& s, std::size_t max) {
+  return text::truncate_utf8(sanitize_utf8(s), max);
+}
 
 // Names of the metric families the SNMP prober exports itself: custom objects may not take them.
 const std::vector<std::string>& snmp_builtin_families();

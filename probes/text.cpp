@@ -3,10 +3,7 @@
 #include <cstdint>
 
 namespace siteprobe::probes::text {
-namespace {
 
-// The length of the UTF-8 sequence at the start of s, or 0 if it is not valid UTF-8 (overlong
-// forms, surrogates and code points past U+10FFFF are not).
 std::size_t sequence(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const unsigned char c = p[0];
@@ -20,8 +17,6 @@ std::size_t sequence(std::string_view s) {
   static const std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
   return cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) ? len : 0;
 }
-
-}  // namespace
 
 bool valid_utf8(std::string_view s) {
   for (std::size_t i = 0, len; i < s.size(); i += len)

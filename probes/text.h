@@ -9,6 +9,10 @@
 
 namespace siteprobe::probes::text {
 
+// The length of the UTF-8 sequence at the start of s (non-empty), or 0 if it is not valid UTF-8
+// (overlong forms, surrogates and code points past U+10FFFF are not).
+std::size_t sequence(std::string_view s);
+
 // True if s is valid UTF-8 (control characters are valid).
 bool valid_utf8(std::string_view s);
 
