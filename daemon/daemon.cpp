@@ -86,7 +86,13 @@ Daemon::Daemon(Options opts)
                           .Add({})),
       loop_lag_(build<prometheus::Gauge>(*registry_, "siteprobe_loop_lag_seconds",
                                          "How late the event loop ran a 1 s timer, last measurement.")
-                    .Add({})) {
+                    .Add({})),
+      loop_stalls_(
+          build<prometheus::Counter>(
+              *registry_, "siteprobe_loop_stalls_total",
+              "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host starved or "
+              "stopped siteprobe. Replies queued meanwhile are still judged by their kernel timestamps.")
+              .Add({})) {
   build<prometheus::Gauge>(*registry_, "siteprobe_build_info", "Build facts; always 1.")
       .Add({{"version", SITEPROBE_VERSION}})
       .Set(1);
@@ -95,7 +101,7 @@ Daemon::Daemon(Options opts)
     uv_signal_init(&loop_, h);
     h->data = this;
   }
-  for (auto* t : {&lag_timer_, &dns_timer_}) {
+  for (auto* t : {&lag_timer_, &dns_timer_, &stall_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -169,6 +175,17 @@ bool Daemon::start() {
   };
   for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}})
     uv_signal_start(h, on_signal, sig);
+  // Stalls: a 50 ms timer run more than 100 ms late, once per stall (it restarts from when it ran).
+  stall_last_ = uv_hrtime();
+  uv_timer_start(
+      &stall_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Daemon*>(t->data);
+        const std::uint64_t now = uv_hrtime();
+        if (now - self->stall_last_ > 150000000) self->loop_stalls_.Increment();
+        self->stall_last_ = now;
+      },
+      50, 50);
   lag_last_ = uv_hrtime();
   uv_timer_start(
       &lag_timer_,
@@ -224,7 +241,8 @@ void Daemon::shutdown() {
   http_.stop();
   for (auto& p : probers_) p->close();
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
-  for (auto* h : {&lag_timer_, &dns_timer_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_})
+    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   for (auto* r : dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
 }
 

@@ -70,9 +70,9 @@ class Daemon {
   std::set<std::string> dns_failing_;
 
   uv_signal_t sig_term_{}, sig_int_{}, sig_hup_{};
-  uv_timer_t lag_timer_{}, dns_timer_{};
+  uv_timer_t lag_timer_{}, dns_timer_{}, stall_timer_{};
   Watchdog watchdog_;
-  std::uint64_t lag_last_ = 0;
+  std::uint64_t lag_last_ = 0, stall_last_ = 0;
   bool stopping_ = false;
   bool loop_closed_ = false;
 
@@ -84,6 +84,7 @@ class Daemon {
   prometheus::Gauge& reload_ts_;
   prometheus::Counter& reloads_failed_;
   prometheus::Gauge& loop_lag_;
+  prometheus::Counter& loop_stalls_;
 };
 
 }  // namespace siteprobe

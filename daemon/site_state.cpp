@@ -102,6 +102,7 @@ void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) 
   if (it == devices_.end()) return;
   DeviceTrack& t = it->second;
   const auto& st = config_->site_state;
+  if (r.stalled) return;  // siteprobe's own stall, not the network's: no verdict, nothing averaged
   if (r.received > 0) {
     t.goods++;
     t.fails = 0;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
 #include <linux/icmp.h>
+#include <linux/sock_diag.h>
 #include <netinet/icmp6.h>
 #include <netinet/ip.h>
 #include <sys/socket.h>
@@ -195,7 +196,12 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
       rx_drops_v6(&rx_drops.Add({{"family", "ipv6"}})),
       send_errors_v4(&send_errors.Add({{"family", "ipv4"}})),
       send_errors_v6(&send_errors.Add({{"family", "ipv6"}})),
-      in_flight_icmp(in_flight.Add({{"probe", "icmp"}})) {}
+      in_flight_icmp(in_flight.Add({{"probe", "icmp"}})),
+      stalled_rounds(family<prometheus::detail::Builder<prometheus::Counter>>(
+                         r, "siteprobe_icmp_stalled_rounds_total",
+                         "Rounds left without a verdict (neither loss nor down): the kernel dropped replies "
+                         "while they were in flight because siteprobe did not read them in time.")
+                         .Add({})) {}
 
 void IcmpExposition::render(std::string& out) const {
   const auto all = series.snapshot();
@@ -289,6 +295,7 @@ struct IcmpEngine::Slot {
   int to_send = 0, outstanding = 0;
   std::uint16_t next_seq = 0, round_first_seq = 0;
   std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
+  bool round_stalled = false;      // a packet of this round expired while the kernel was dropping replies
   struct Pkt {
     std::uint16_t seq = 0;
     std::uint8_t state = kFree;
@@ -384,6 +391,7 @@ std::optional<std::int64_t> IcmpEngine::next_due() const {
 }
 
 void IcmpEngine::run(std::int64_t now) {
+  if (drain_ && !events_.empty() && events_.top().when <= now) drain_();
   while (!events_.empty() && events_.top().when <= now) {
     const Event e = events_.top();
     events_.pop();
@@ -406,7 +414,9 @@ void IcmpEngine::run(std::int64_t now) {
 
 void IcmpEngine::start_round(Slot& s, std::int64_t now) {
   const std::uint32_t idx = s.idx;
-  if (s.in_round) {  // the previous round overran (paced sends): close it as it stands
+  if (s.in_round) {  // the previous round overran: siteprobe fell behind (starved, or paced sends)
+    // Its unanswered packets had not reached their deadline: no verdict, not loss.
+    s.round_stalled = true;
     for (int i = 0; i < static_cast<int>(s.round_rtts.size()); ++i)
       expire(s, static_cast<std::uint16_t>(s.round_first_seq + i));
     s.to_send = 0;
@@ -419,6 +429,7 @@ void IcmpEngine::start_round(Slot& s, std::int64_t now) {
   s.round_no++;
   s.round_first_seq = s.next_seq;
   s.round_rtts.assign(0, 0.0);
+  s.round_stalled = false;
   s.to_send = s.s.packets;
   s.outstanding = 0;
   send_next(s, now);
@@ -460,6 +471,7 @@ void IcmpEngine::expire(Slot& s, std::uint16_t seq) {
   auto& p = s.pkt(seq);
   if (p.seq != seq || p.state != kPending) return;
   p.state = kExpired;
+  if (drops_at_ >= p.sent_mono) s.round_stalled = true;  // its reply may be one the kernel dropped
   s.outstanding--;
   in_flight_--;
   m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
@@ -482,6 +494,11 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
     prev = r;
   }
   const auto n = static_cast<double>(s.round_rtts.size());
+  if (s.round_stalled && (n == 0 || got < n)) {  // siteprobe's own stall left it unanswered: no verdict
+    m_.stalled_rounds.Increment();
+    if (on_round_) on_round_(s.key, {static_cast<int>(n), got, 0.0, 0.0, true});
+    return;
+  }
   s.m->loss.set(n > 0 ? (n - got) / n : 1.0);
   s.m->jitter.set(pairs ? jsum / pairs : 0.0);
   s.m->rtt_mean.set(got ? sum / got : std::nan(""));
@@ -536,6 +553,13 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
                1e9;
   const double mono = static_cast<double>(now - p.sent_mono) / 1e9;
   if (rtt < 0 || rtt > mono + 0.05) rtt = mono;  // wall clock stepped: fall back to monotonic
+  if (rtt > static_cast<double>(s.s.timeout.count()) / 1e9) {
+    // Late by its kernel receive time, whenever the loop got to it: after a stall, a reply read
+    // before its deadline was processed may still have come too late.
+    s.m->late.inc();
+    expire(s, f.seq);
+    return;
+  }
   p.state = kReceived;
   s.m->received.inc();
   s.m->rtt.observe(rtt);
@@ -629,6 +653,18 @@ class IcmpProber final : public Prober {
       }
       if (rc != 0) error_ = std::string("cannot watch the ICMP socket: ") + uv_strerror(rc);
     }
+    engine_.set_drain([this] {
+      for (int v6i = 0; v6i < 2; ++v6i) {
+        if (sock_[v6i].fd < 0) continue;
+        read_socket(v6i == 1, kDrainRounds);
+        // Drops the kernel counted while no reply carried the news (the queue was full until now).
+        std::uint32_t info[SK_MEMINFO_VARS] = {};
+        socklen_t len = sizeof info;
+        if (getsockopt(sock_[v6i].fd, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
+            len >= (SK_MEMINFO_DROPS + 1) * sizeof(std::uint32_t))
+          note_drops(v6i == 1, info[SK_MEMINFO_DROPS]);
+      }
+    });
   }
   ~IcmpProber() override { close(); }
   const std::string& error() const { return error_; }  // set if a socket cannot be watched
@@ -663,9 +699,25 @@ class IcmpProber final : public Prober {
   }
 
   void on_readable(bool v6) {
+    read_socket(v6, 64);  // bounded, so sends are never starved
+    timer_.arm();
+  }
+
+  // The kernel's drop count for a socket (cumulative): new drops are counted, and rounds in flight
+  // end as stalled rather than lost.
+  void note_drops(bool v6, std::uint32_t drops) {
+    Socket& s = sock_[v6];
+    if (drops <= s.drops) return;
+    (v6 ? families_.rx_drops_v6 : families_.rx_drops_v4)->Increment(drops - s.drops);
+    s.drops = drops;
+    engine_.drops_seen(static_cast<std::int64_t>(uv_hrtime()));
+  }
+
+  // Up to `max_rounds` batches of kBatch packets.
+  void read_socket(bool v6, int max_rounds) {
     auto& [bufs, ctrl, from, iov, msgs] = *rx_;
     Socket& s = sock_[v6];
-    for (int rounds = 0; rounds < 64; ++rounds) {  // bounded, so sends are never starved
+    for (int rounds = 0; rounds < max_rounds; ++rounds) {
       for (unsigned i = 0; i < kBatch; ++i) {
         iov[i] = {bufs[i].data(), bufs[i].size()};
         msgs[i].msg_hdr = {};
@@ -690,9 +742,7 @@ class IcmpProber final : public Prober {
           } else if (c->cmsg_type == SO_RXQ_OVFL) {
             std::uint32_t drops;
             std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-            if (drops > s.drops)
-              (v6 ? families_.rx_drops_v6 : families_.rx_drops_v4)->Increment(drops - s.drops);
-            s.drops = drops;
+            note_drops(v6, drops);
           }
         }
         if (!rx) rx = realtime_ns();
@@ -708,11 +758,11 @@ class IcmpProber final : public Prober {
       }
       if (static_cast<unsigned>(n) < kBatch) break;
     }
-    timer_.arm();
   }
 
   // Receive batch buffers, on the heap: no big thread_local (every HTTP thread would get one).
   static constexpr unsigned kBatch = 64;
+  static constexpr int kDrainRounds = 4096;  // before deadlines: everything queued (8 MB buffer)
   struct RxBuffers {
     std::array<std::array<std::uint8_t, 2048>, kBatch> bufs;
     std::array<std::array<char, 256>, kBatch> ctrl;

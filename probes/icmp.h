@@ -94,6 +94,7 @@ struct IcmpFamilies {
   prometheus::Counter &invalid_cookie, &invalid_source, &invalid_truncated, &invalid_unknown;
   prometheus::Counter *rx_drops_v4, *rx_drops_v6, *send_errors_v4, *send_errors_v6;
   prometheus::Gauge& in_flight_icmp;
+  prometheus::Counter& stalled_rounds;
 };
 
 // ---- Engine ----------------------------------------------------------------------------------
@@ -108,6 +109,13 @@ class IcmpEngine {
 
   void set_rate(double packets_per_second) { rate_ = packets_per_second; }
   void on_round(RoundFn fn) { on_round_ = std::move(fn); }
+  // Reads every reply already queued on the sockets. run() calls it before any deadline expires:
+  // libuv runs timers before I/O, so after a stall the replies waiting in the socket (on time by
+  // their kernel timestamps) would otherwise count as lost.
+  void set_drain(std::function<void()> fn) { drain_ = std::move(fn); }
+  // The kernel dropped replies (receive queue full) at monotonic time `now`: rounds in flight then
+  // cannot be judged, and end as stalled instead of lost.
+  void drops_seen(std::int64_t now) { drops_at_ = now; }
   void set_ident(bool ipv6, std::uint16_t ident) { ident_[ipv6] = ident; }
   void set_targets(const std::vector<Target>& targets, std::int64_t now);
   void set_address(const std::string& key, const sockaddr_storage& addr);
@@ -149,6 +157,8 @@ class IcmpEngine {
   Clock realtime_;
   std::vector<std::uint8_t> pkt_;
   RoundFn on_round_;
+  std::function<void()> drain_;
+  std::int64_t drops_at_ = -1;
   std::uint16_t ident_[2] = {0, 0};
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
   std::vector<std::uint32_t> free_;

@@ -32,6 +32,9 @@ struct Target {
 struct RoundResult {
   int attempted = 0, received = 0;
   double rtt_mean = 0, jitter = 0;  // seconds; meaningful only if received > 0
+  // The prober cannot tell: the kernel dropped replies while this round was in flight because
+  // siteprobe did not read them in time (its own stall). Neither loss nor down.
+  bool stalled = false;
 };
 using RoundFn = std::function<void(const std::string& key, const RoundResult&)>;
 

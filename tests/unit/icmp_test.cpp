@@ -371,3 +371,62 @@ TEST_CASE("binding a datagram ICMP socket reports failures instead of using iden
   close(fd);
   CHECK(bind_icmp_ident(fd, AF_INET, ident) == EBADF);
 }
+
+TEST_CASE(
+    "a stalled prober judges replies by their kernel time, and rounds it fell behind on get no verdict") {
+  Rig r("{interval: 1s, timeout: 500ms, packets: 1}", 1);
+  std::vector<probes::RoundResult> rounds;
+  r.engine.on_round([&](const std::string&, const probes::RoundResult& x) { rounds.push_back(x); });
+  std::vector<std::uint8_t> pending;  // a reply that sits in the socket while the loop is stopped
+  std::int64_t now = 0, sent_realtime = 0;
+  r.engine.set_drain([&] {
+    if (pending.empty()) return;
+    r.engine.on_packet(false, pending.data(), pending.size(), v4("127.0.0.1"), sent_realtime + 1'000'000,
+                       now);
+    pending.clear();
+  });
+  // Every round: the request goes out, its reply arrives 1 ms later (kernel time), but the loop
+  // only runs again 800 ms later: the deadline (500 ms) is due then too, and the reply must win.
+  for (int i = 0; i < 5; ++i) {
+    const std::size_t before = r.sent.size();
+    r.engine.run(now);
+    while (r.sent.size() == before) {  // the round starts at its splayed offset
+      now += 1'000'000;
+      r.engine.run(now);
+    }
+    pending = Rig::reply_to(r.sent.back().second);
+    sent_realtime = r.realtime;
+    now += 800'000'000;
+    r.realtime += 800'000'000;
+    r.engine.run(now);
+  }
+  REQUIRE(rounds.size() >= 4);
+  for (const auto& x : rounds) CHECK(x.received == 1);
+  CHECK(r.m()->late.get() == 0);
+
+  // The kernel dropped replies while a round was in flight: that round gets no verdict.
+  rounds.clear();
+  const std::size_t before = r.sent.size();
+  while (r.sent.size() == before) r.engine.run(now += 1'000'000);
+  r.engine.drops_seen(now + 100'000'000);
+  r.engine.run(now += 800'000'000);
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0].stalled);
+  CHECK(r.fam.stalled_rounds.Value() == 1);
+  CHECK(r.m()->loss.get() == 0);  // the last verdict stands
+}
+
+TEST_CASE("rounds a starved prober could not send in time end without a verdict, once each") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}", 200);
+  rig.engine.set_rate(100);  // half of what 200 targets at 1 Hz need
+  std::vector<probes::RoundResult> rounds;
+  rig.engine.on_round([&](const std::string&, const probes::RoundResult& x) { rounds.push_back(x); });
+  std::int64_t now = 0;
+  while (now < 10'000 * kMs) {
+    now = *rig.engine.next_due();
+    rig.engine.run(now);
+  }
+  CHECK(rounds.size() <= 200 * 11);  // at most one result per target and interval
+  CHECK(rig.fam.stalled_rounds.Value() <= static_cast<double>(rounds.size()));
+  for (const auto& x : rounds) CHECK((x.stalled || x.received == 0));  // nobody answers here
+}
