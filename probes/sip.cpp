@@ -160,7 +160,10 @@ SipParse parse_sip_response(std::string_view d, SipResponse& out, std::string* w
 }
 
 void SipStream::append(std::string_view bytes) {
-  if (bytes.find('\n') != std::string_view::npos) line_ended_ = true;
+  // Head lines end at CRLF; a bare LF ends none, so a drip of LFs costs no re-parse.
+  if (bytes.find("\r\n") != std::string_view::npos ||
+      (!bytes.empty() && bytes.front() == '\n' && !in_.empty() && in_.back() == '\r'))
+    line_ended_ = true;
   in_.append(bytes);
 }
 

@@ -645,9 +645,12 @@ class SnmpProber final : public Prober {
   static int on_response(int op, netsnmp_session* ss, int reqid, netsnmp_pdu* pdu, void* magic);
   void handle(Poll* p, int op, netsnmp_pdu* pdu);
   void walk_reply(Poll* p, netsnmp_pdu* pdu);
+  // Value bytes only: OIDs are bounded already by rows x columns x net-snmp's MAX_OID_LEN. The
+  // budget grows with max_interfaces, so a chassis allowed many rows is not cut short by it.
   static bool count_bytes(Poll* p, const netsnmp_variable_list* v) {
-    p->bytes += v->val_len + v->name_length * sizeof(oid);
-    return p->bytes <= kMaxPollBytes;
+    p->bytes += std::min(v->val_len, kMaxValueBytes) + 8;
+    const auto scale = static_cast<std::size_t>(std::max(1, p->dev->settings.max_interfaces / 1024));
+    return p->bytes <= kMaxPollBytes * scale;
   }
 
   uv_loop_t* loop_;

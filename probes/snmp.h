@@ -36,7 +36,7 @@ using Oid = std::vector<std::uint32_t>;
 // a device that answers with more is an error of that poll, never memory or series without end.
 constexpr std::size_t kMaxDisplayString = 255;  // ifName, ifAlias, sysName, sysDescr (DisplayString)
 constexpr std::size_t kMaxValueBytes = 1024;    // any other OCTET STRING (custom info values)
-constexpr std::size_t kMaxPollBytes = 4 << 20;  // value and OID bytes decoded in one poll
+constexpr std::size_t kMaxPollBytes = 4 << 20;  // value bytes per poll, per 1024 max_interfaces
 
 // One value as the agent sent it.
 struct SnmpVal {

@@ -178,8 +178,10 @@ s = open(p, encoding="utf-8").read()
 s = s[:s.index("  - id: cd.xa.thon")]
 open(p, "w", encoding="utf-8").write(s)
 PY
+ts0=$(metric siteprobe_config_last_reload_success_timestamp_seconds)
 kill -HUP "$SP_PID"
-sleep 4
+wait_for "v > $ts0" siteprobe_config_last_reload_success_timestamp_seconds "" 20
+sleep 2  # a round of every probe type under the new inventory
 scrape >"$TMP/m2"
 validate "$TMP/m2" "after a reload"
 grep -q 'device="dead"' "$TMP/m2" && fail "a removed device is still exported"

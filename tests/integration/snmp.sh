@@ -155,7 +155,7 @@ for idx, name in names.items():
     check(rows[0]["if_alias"] == aliases.get(idx, ""), f"ifAlias {idx}: {rows[0]['if_alias']!r} != {aliases.get(idx)!r}")
     check(get("siteprobe_snmp_interface_oper_status", device="v2", if_index=idx) == [float(oper[idx])], f"oper {idx}")
     check(get("siteprobe_snmp_interface_admin_status", device="v2", if_index=idx) == [float(admin[idx])], f"admin {idx}")
-    check(get("siteprobe_snmp_interface_speed_bytes_per_second", device="v2", if_index=idx) in ([float(speed[idx]) * 1e6 / 8], [0.0] if speed[idx] == "0" else []) or True, "speed")
+    check(get("siteprobe_snmp_interface_speed_bytes_per_second", device="v2", if_index=idx) in ([float(speed[idx]) * 1e6 / 8], [0.0] if speed[idx] == "0" else []), f"speed {idx}")
     check(get("siteprobe_snmp_interface_uplink", device="v2", if_index=idx) == [1.0 if name == "dum1" else 0.0], f"uplink {idx}")
     for d in ("v1", "v2", "v3a"):
         n = len(get("siteprobe_snmp_interface_oper_status", device=d, if_index=idx))

@@ -1,6 +1,7 @@
 #include "daemon/hardening.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -12,7 +13,7 @@ namespace {
 
 // An inventory file with this mode; its content does not matter, only its mode is read.
 std::string file_with_mode(mode_t mode) {
-  const std::string path = "/tmp/siteprobe-unit-hardening.yml";
+  const std::string path = "/tmp/siteprobe-unit-hardening-" + std::to_string(getpid()) + ".yml";
   std::ofstream(path) << "sites: []\n";
   REQUIRE(chmod(path.c_str(), mode) == 0);
   return path;
@@ -45,7 +46,7 @@ TEST_CASE("no inline-secret warning for mode 0640, or for secrets read from file
 }
 
 TEST_CASE("the parser records which auth profiles hold an inline secret") {
-  const std::string dir = "/tmp/siteprobe-unit-hardening";
+  const std::string dir = "/tmp/siteprobe-unit-hardening-" + std::to_string(getpid());
   mkdir(dir.c_str(), 0700);
   std::ofstream(dir + "/pass") << "from-a-file-123\n";
   auto r = siteprobe::parse_config(R"(
