@@ -81,6 +81,9 @@ class ServiceEngine {
     resend_ = std::move(resend);
   }
   void on_check(CheckFn fn) { on_check_ = std::move(fn); }
+  // Reads every answer already queued on the sockets; run() calls it before any deadline expires
+  // (libuv runs timers before I/O: after a stall, answers waiting in the socket would time out).
+  void set_drain(std::function<void()> fn) { drain_ = std::move(fn); }
   void set_checks(const std::vector<ServiceCheck>& checks, std::int64_t now);
   void set_address(const std::string& key, const sockaddr_storage& addr);
   void run(std::int64_t now);
@@ -98,6 +101,7 @@ class ServiceEngine {
   std::shared_ptr<ServiceExposition> exposition() const { return x_; }
 
  private:
+  std::function<void()> drain_;
   struct Slot {
     ServiceCheck c;
     std::uint32_t generation = 0, epoch = 0, probe = 0;

@@ -269,6 +269,10 @@ class SipProber final : public Prober {
         malformed_(invalid_.Add({{"reason", "malformed"}})),
         unmatched_(invalid_.Add({{"reason", "unmatched"}})) {
     engine_.set_resend(500000000, [this](std::uint64_t id) { send_udp(id); });
+    engine_.set_drain([this] {
+      on_readable(0);
+      on_readable(1);
+    });
     for (int i = 0; i < 2; ++i) {
       fd_[i] = fd[i];
       port_[i] = port[i];
@@ -334,6 +338,7 @@ class SipProber final : public Prober {
       auto* self = static_cast<SipProber*>(h->data);
       const int v6 = h == self->poll_[1].get();
       self->on_readable(v6);
+      self->timer_.arm();
       if (!uv_is_active(reinterpret_cast<uv_handle_t*>(h)) && self->poll_[v6])
         uv_must(self->start_poll(v6), "uv_poll_start");
     });
@@ -511,7 +516,6 @@ class SipProber final : public Prober {
       }
       on_datagram(rx_.data(), static_cast<std::size_t>(n), (m.msg_flags & MSG_TRUNC) != 0, from);
     }
-    timer_.arm();
   }
 
   uv_loop_t* loop_;

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <malloc.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -642,6 +643,23 @@ class SnmpProber final : public Prober {
     x_->set(d.target.key, std::move(t));
   }
   void arm_io();
+  // Reads the datagram waiting on the poll's socket and acts on it.
+  void read(Poll* p) {
+    netsnmp_large_fd_set fds;
+    netsnmp_large_fd_set_init(&fds, FD_SETSIZE);
+    netsnmp_large_fd_setfd(snmp_sess_transport(p->sess)->sock, &fds);
+    // -1: a datagram net-snmp could not use (garbage, truncated, wrong version or community).
+    const int rc = snmp_sess_read2(p->sess, &fds);
+    netsnmp_large_fd_set_cleanup(&fds);
+    if (rc != 0) p->dev->state.count_error("decode");
+    after_io(p);
+  }
+  // Whether a datagram is waiting (never blocks). Checked before a timeout or the deadline is acted
+  // on: libuv runs timers before I/O, so after a stall an answer already here would lose to them.
+  static bool readable(Poll* p) {
+    pollfd pfd{snmp_sess_transport(p->sess)->sock, POLLIN, 0};
+    return ::poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+  }
   static int on_response(int op, netsnmp_session* ss, int reqid, netsnmp_pdu* pdu, void* magic);
   void handle(Poll* p, int op, netsnmp_pdu* pdu);
   void walk_reply(Poll* p, netsnmp_pdu* pdu);
@@ -892,16 +910,9 @@ void SnmpProber::start(Dev& d) {
     p->io = nullptr;
     return fail("send");
   }
-  uv_poll_start(p->io, UV_READABLE, [](uv_poll_t* h, int, int) {
+  uv_poll_start(p->io, UV_READABLE, [](uv_poll_t* h, int, int) noexcept {
     auto* poll = static_cast<Poll*>(h->data);
-    netsnmp_large_fd_set fds;
-    netsnmp_large_fd_set_init(&fds, FD_SETSIZE);
-    netsnmp_large_fd_setfd(snmp_sess_transport(poll->sess)->sock, &fds);
-    // -1: a datagram net-snmp could not use (garbage, truncated, wrong version or community).
-    const int rc = snmp_sess_read2(poll->sess, &fds);
-    netsnmp_large_fd_set_cleanup(&fds);
-    if (rc != 0) poll->dev->state.count_error("decode");
-    poll->self->after_io(poll);
+    poll->self->read(poll);
   });
   p->step = a.version == "3" && d.engine_id.empty() ? Step::Discover
             : !p->scalars.empty()                   ? Step::Get
@@ -1133,6 +1144,10 @@ void SnmpProber::arm_io() {
         for (Poll* p : due) {
           self->wake_.erase({p->wake, p});
           p->wake = 0;
+          if (p->io && readable(p)) {
+            self->read(p);
+            continue;
+          }
           if (now2 >= p->deadline) {
             p->next = Poll::Next::Fail;
             p->fail_kind = "timeout";
