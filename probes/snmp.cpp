@@ -539,6 +539,9 @@ void init_net_snmp() {
   }
   setenv("MIBS", "", 0);  // numeric OIDs only: load no MIB files
   snmp_disable_log();
+  // Otherwise net-snmp writes some messages ("Authentication failed for ...") to stderr, outside
+  // siteprobe's logfmt: failures are counted by kind instead.
+  netsnmp_register_loghandler(NETSNMP_LOGHANDLER_NONE, LOG_DEBUG);
   init_snmp("siteprobe");
 }
 
@@ -603,6 +606,7 @@ class SnmpProber final : public Prober {
     std::string engine_id;
     int max_rep = 0;
     bool need32 = false;  // some interface has no HC counters: walk the 32-bit columns too
+    std::string usm_key;  // v3: user@address:port, one poll at a time per key (see run_due)
     SnmpDeviceState state;
   };
   struct Column {
@@ -677,6 +681,7 @@ class SnmpProber final : public Prober {
   std::unordered_map<std::string, std::unique_ptr<Dev>> devs_;
   std::set<std::pair<std::int64_t, Dev*>> due_;
   std::deque<Dev*> waiting_;
+  std::set<std::string> usm_busy_;  // usm_key of the v3 polls running
   std::set<std::pair<std::uint64_t, Poll*>> wake_;
   std::map<std::string, KeySet> keys_;  // by auth profile name
   int max_inflight_ = 256, inflight_ = 0;
@@ -732,6 +737,9 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
     d->settings = *t.device->snmp;
     d->auth = &config.auth.at(d->settings.auth);
     if (auth_changed) d->engine_id.clear();
+    d->usm_key = d->auth->version == "3"
+                     ? d->auth->username + "@" + t.device->address + ":" + std::to_string(d->settings.port)
+                     : "";
     if (d->max_rep == 0 || d->max_rep > d->settings.max_repetitions) d->max_rep = d->settings.max_repetitions;
     d->state_settings = {d->settings.interfaces_include, d->settings.interfaces_exclude, d->settings.uplink};
     for (const auto& m : d->settings.modules)
@@ -781,9 +789,15 @@ void SnmpProber::run_due() {
     d->waiting = true;
     waiting_.push_back(d);
   }
-  while (!waiting_.empty() && inflight_ < max_inflight_) {
-    Dev* d = waiting_.front();
-    waiting_.pop_front();
+  for (auto it = waiting_.begin(); it != waiting_.end() && inflight_ < max_inflight_;) {
+    Dev* d = *it;
+    // net-snmp keeps one USM user per engine and name, process-wide: two polls of one agent's user
+    // with other keys (two profiles, or a wrong passphrase) must not overlap, or one spoils the other.
+    if (!d->usm_key.empty() && usm_busy_.count(d->usm_key)) {
+      ++it;
+      continue;
+    }
+    it = waiting_.erase(it);
     d->waiting = false;
     start(*d);
   }
@@ -805,6 +819,7 @@ void SnmpProber::start(Dev& d) {
   const auto iv = std::chrono::duration_cast<std::chrono::milliseconds>(d.settings.interval).count();
   p->deadline = p->started + static_cast<std::uint64_t>(iv * 9 / 10);
   d.poll = p;
+  if (!d.usm_key.empty()) usm_busy_.insert(d.usm_key);
   ++inflight_;
   const auto fail = [&](const char* kind) {
     p->next = Poll::Next::Fail;
@@ -1181,6 +1196,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     snmp_sess_close(p->sess);
   }
   d.poll = nullptr;
+  if (!d.usm_key.empty()) usm_busy_.erase(d.usm_key);
   --inflight_;
   x_->set_load(inflight_, waiting_.size());
   if (!aborted) {

@@ -203,7 +203,7 @@ pass "wrong community -> timeout, wrong v3 password and unknown user -> auth err
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="garbage",kind="decode"' 15
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="truncated",kind="decode"' 15
 wait_for 'v >= 2' siteprobe_snmp_errors_total 'device="stuck",kind="not_increasing"' 15
-for d in v1 v2 v3a v3p; do [ "$(metric siteprobe_snmp_errors_total "device=\"$d\",kind=\"decode\"")" = 0 ] || fail "$d decode errors"; done
+for d in v1 v2 v3a v3p; do [ "$(metric siteprobe_snmp_errors_total "device=\"$d\",kind=\"decode\"")" = 0 ] || { scrape | grep "siteprobe_snmp_errors_total{.*device=\"$d\"" >&2; fail "$d decode errors"; }; done
 for d in garbage truncated stuck; do [ "$(metric siteprobe_snmp_up "device=\"$d\"")" = 0 ] || [ $d = stuck ] || fail "$d up"; done
 if grep -Eq "authpass123|privpass123|wrong-password|not-the-community" "$TMP/siteprobe.log"; then fail "a secret was logged"; fi
 pass "garbage, truncated and non-increasing replies are counted errors; no secret in the log"
@@ -244,3 +244,7 @@ wait_for 'v >= 2' siteprobe_snmp_polls_waiting '' 15
 in_flight=$(metric siteprobe_snmp_polls_in_flight)
 [ "$in_flight" = 1 ] || fail "polls in flight $in_flight with snmp_max_inflight 1"
 pass "snmp_max_inflight 1, agent gone: 1 poll in flight, $(metric siteprobe_snmp_polls_waiting) waiting"
+# Every line siteprobe wrote is logfmt: net-snmp's own messages ("Authentication failed for ...")
+# are not let through to stderr.
+if grep -v '^ts=' "$TMP/siteprobe.log"; then fail "lines in the log that are not logfmt (above)"; fi
+pass "every log line is logfmt"
