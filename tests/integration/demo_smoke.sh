@@ -56,7 +56,9 @@ $want"
 pass "alerts as the README says: $(echo "$alerts" | tr '\n' ';')"
 
 for dir in received sent; do
-  q="max(rate(siteprobe_snmp_interface_${dir}_bytes_total[5m]) / siteprobe_snmp_interface_speed_bytes_per_second)"
+  # InterfaceSaturated's ratio, over the uplinks.
+  q="max(rate(siteprobe_snmp_interface_${dir}_bytes_total[5m]) / (siteprobe_snmp_interface_speed_bytes_per_second > 0)
+         and on (site, device, if_index) (siteprobe_snmp_interface_uplink == 1))"
   use=$(ip netns exec $H curl -fsS "$prom/api/v1/query" --data-urlencode "query=$q" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["data"]["result"]
