@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "daemon/hardening.h"
 #include "daemon/log.h"
@@ -50,7 +51,81 @@ std::optional<sockaddr_storage> literal_address(const std::string& a) {
   return std::nullopt;
 }
 
+auto fields(const IcmpSettings& s) {
+  return std::tie(s.interval, s.timeout, s.spacing, s.packets, s.payload_bytes, s.rtt_buckets);
+}
+auto fields(const SnmpSettings& s) {
+  return std::tie(s.auth, s.port, s.interval, s.timeout, s.retries, s.max_repetitions, s.max_interfaces,
+                  s.modules, s.interfaces_include, s.interfaces_exclude, s.uplink);
+}
+auto fields(const AuthProfile& a) {
+  return std::tie(a.version, a.community, a.username, a.security_level, a.auth_protocol, a.auth_passphrase,
+                  a.priv_protocol, a.priv_passphrase);
+}
+auto fields(const SipSettings& s) {
+  return std::tie(s.enabled, s.transport, s.port, s.interval, s.timeout);
+}
+auto fields(const H323Settings& s) {
+  return std::tie(s.enabled, s.port, s.interval, s.timeout);
+}
+
+bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp) !=
+          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp) ||
+      fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
+      fields(a.h323) != fields(b.h323) || a.snmp.has_value() != b.snmp.has_value())
+    return false;
+  if (!a.snmp) return true;
+  if (fields(*a.snmp) != fields(*b.snmp)) return false;
+  const auto pa = ca.auth.find(a.snmp->auth), pb = cb.auth.find(b.snmp->auth);
+  return pa == ca.auth.end() || pb == cb.auth.end() ? pa == ca.auth.end() && pb == cb.auth.end()
+                                                    : fields(pa->second) == fields(pb->second);
+}
+
+bool same_site(const Site& a, const Site& b) {
+  return std::tie(a.name, a.level, a.parent, a.lat, a.lon, a.labels) ==
+         std::tie(b.name, b.level, b.parent, b.lat, b.lon, b.labels);
+}
+
+// Appends "WHAT added N (a, b); WHAT removed ...; WHAT changed ..." to `out`, for the non-empty ones.
+template <typename T, typename Same>
+void describe(const std::map<std::string, const T*>& before, const std::map<std::string, const T*>& after,
+              Same same, const std::string& what, std::string& out) {
+  std::vector<std::string> added, removed, changed;
+  for (const auto& [key, v] : after) {
+    const auto it = before.find(key);
+    if (it == before.end())
+      added.push_back(key);
+    else if (!same(*it->second, *v))
+      changed.push_back(key);
+  }
+  for (const auto& [key, v] : before)
+    if (!after.count(key)) removed.push_back(key);
+  for (const auto& [how, keys] : {std::pair{"added", &added}, {"removed", &removed}, {"changed", &changed}}) {
+    if (keys->empty()) continue;
+    out += (out.empty() ? "" : "; ") + what + " " + how + " " + std::to_string(keys->size()) + " (";
+    for (std::size_t i = 0; i < keys->size() && i < 10; ++i) out += (i ? ", " : "") + (*keys)[i];
+    out += keys->size() > 10 ? ", ...)" : ")";
+  }
+}
+
 }  // namespace
+
+std::string describe_changes(const Config& before, const Config& after) {
+  std::map<std::string, const Site*> sites[2];
+  std::map<std::string, const Device*> devices[2];
+  for (int i = 0; i < 2; ++i)
+    for (const auto& s : (i ? after : before).sites) {
+      sites[i][s.id] = &s;
+      for (const auto& d : s.devices) devices[i][s.id + "/" + d.name] = &d;
+    }
+  std::string out;
+  describe(sites[0], sites[1], same_site, "sites", out);
+  describe(
+      devices[0], devices[1],
+      [&](const Device& a, const Device& b) { return same_device(before, a, after, b); }, "devices", out);
+  return out.empty() ? "no site or device changed" : out;
+}
 
 struct Daemon::DnsRequest {
   uv_getaddrinfo_t req{};
@@ -262,8 +337,9 @@ bool Daemon::reload(std::vector<std::string>* errors) {
   }
   if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
   for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
+  const std::string changes = describe_changes(*config_, *r.config);
   apply(r.config);
-  log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}});
+  log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}, {"changes", changes}});
   notify("READY=1\nSTATUS=" + summarize(*config_));
   return true;
 }

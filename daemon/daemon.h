@@ -27,10 +27,15 @@ namespace siteprobe {
 
 struct Options {
   std::string config_file;
-  std::string listen_address = ":9723";
-  WebConfig web;                  // --web.config.file: TLS and basic auth
-  bool enable_lifecycle = false;  // POST /-/reload
+  std::string listen_address = "127.0.0.1:9723";  // loopback: nothing is served to the network unasked
+  WebConfig web;                                  // --web.config.file: TLS and basic auth
+  bool enable_lifecycle = false;                  // POST /-/reload
 };
+
+// What a reload changes, for its log line: "sites added 1 (bk.new); devices changed 2 (bk/r1, bk/vc)",
+// or "no site or device changed". A device is "site/device"; it changed if any of its effective
+// settings or the contents of its SNMP auth profile did. Up to 10 names per kind are listed.
+std::string describe_changes(const Config& before, const Config& after);
 
 class Daemon {
  public:

@@ -27,10 +27,12 @@ const char* const kUsage =
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe readiness [--url http://127.0.0.1:9723]\n"
-    "       siteprobe --version\n"
+    "       siteprobe --version | help | -h | --help\n"
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
-    "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready (default :9723)\n"
+    "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready: IP:PORT,\n"
+    "                              HOSTNAME:PORT, or :PORT for every IPv4 address\n"
+    "                              (default 127.0.0.1:9723, this host only)\n"
     "  --web.config.file FILE      TLS and basic auth, exporter-toolkit format (default: none)\n"
     "  --web.enable-lifecycle      allow POST /-/reload (same as SIGHUP; default off)\n"
     "  --web.allowed-hosts LIST    answer only requests whose Host header is one of these names or\n"
@@ -41,7 +43,30 @@ const char* const kUsage =
     "  readiness [--url URL]       print the endpoints a running siteprobe finds not ready for a\n"
     "                              call, by district; exit 0 all ready, 1 some not, 2 no answer\n";
 
+bool is_help(const char* a) {
+  return std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0;
+}
+
+// "HOST:PORT" or ":PORT": empty if well formed, else what is wrong with it.
+std::string listen_address_error(const std::string& a) {
+  const auto colon = a.rfind(':');
+  if (colon == std::string::npos) return "no port (use IP:PORT, HOSTNAME:PORT or :PORT)";
+  const std::string host = a.substr(0, colon), port = a.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
+    return "port \"" + port + "\" is not a number from 0 to 65535";
+  if (host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+      std::string::npos)
+    return "\"" + host + "\" is not an IPv4 address or host name (IPv6 listen addresses are not supported)";
+  return "";
+}
+
 int check(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (is_help(argv[i])) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   if (argc < 3) {
     std::fputs(kUsage, stderr);
     return 2;
@@ -111,6 +136,10 @@ int readiness(int argc, char** argv) {
   std::string url = "http://127.0.0.1:9723";
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
+    if (is_help(argv[i])) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (a == "--url" && i + 1 < argc) {
       url = argv[++i];
     } else if (a.rfind("--url=", 0) == 0) {
@@ -152,8 +181,13 @@ int readiness(int argc, char** argv) {
 int main(int argc, char** argv) {
   // Before any inventory (and so any SNMP secret) is read: a core dump would hold them in clear.
   if (!siteprobe::make_undumpable()) {
-    std::fprintf(stderr, "siteprobe: cannot disable core dumps: %s\n", std::strerror(errno));
+    siteprobe::log(siteprobe::LogLevel::Error, "cannot disable core dumps",
+                   {{"error", std::strerror(errno)}});
     return 1;
+  }
+  if (argc >= 2 && std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, stdout);
+    return 0;
   }
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
@@ -171,31 +205,43 @@ int main(int argc, char** argv) {
       std::printf("siteprobe %s\n", SITEPROBE_VERSION);
       return 0;
     }
-    if (a == "-h" || a == "--help") {
+    if (is_help(argv[i])) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (auto eq = a.find('='); eq != std::string::npos) {
+    const auto eq = a.find('=');
+    if (eq != std::string::npos) {
       v = a.substr(eq + 1);
       a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      v = argv[++i];
-    } else {
-      std::fprintf(stderr, "siteprobe: %s needs a value\n%s", a.c_str(), kUsage);
+    }
+    if (a != "--config" && a != "--web.listen-address" && a != "--web.config.file" && a != "--log.level" &&
+        a != "--log.format" && a != "--web.allowed-hosts") {
+      std::fprintf(stderr, "siteprobe: unknown %s: %s\n%s", a.rfind('-', 0) == 0 ? "flag" : "command",
+                   a.c_str(), kUsage);
       return 2;
     }
-    if (a == "--config")
+    if (eq == std::string::npos) {
+      if (i + 1 == argc) {
+        std::fprintf(stderr, "siteprobe: %s needs a value\n%s", a.c_str(), kUsage);
+        return 2;
+      }
+      v = argv[++i];
+    }
+    if (a == "--config") {
       opts.config_file = v;
-    else if (a == "--web.listen-address")
+    } else if (a == "--web.listen-address") {
+      if (auto e = listen_address_error(v); !e.empty()) {
+        std::fprintf(stderr, "siteprobe: bad --web.listen-address %s: %s\n%s", v.c_str(), e.c_str(), kUsage);
+        return 2;
+      }
       opts.listen_address = v;
-    else if (a == "--web.config.file")
+    } else if (a == "--web.config.file") {
       web_config = v;
-    else if (a == "--web.allowed-hosts")
+    } else if (a == "--web.allowed-hosts") {
       allowed_hosts = v;
-    else if (a == "--log.level" && siteprobe::parse_log_level(v, level)) {
-    } else if (a == "--log.format" && siteprobe::parse_log_format(v, format)) {
-    } else {
-      std::fprintf(stderr, "siteprobe: bad flag or value: %s %s\n%s", a.c_str(), v.c_str(), kUsage);
+    } else if (!(a == "--log.level" && siteprobe::parse_log_level(v, level)) &&
+               !(a == "--log.format" && siteprobe::parse_log_format(v, format))) {
+      std::fprintf(stderr, "siteprobe: bad value for %s: %s\n%s", a.c_str(), v.c_str(), kUsage);
       return 2;
     }
   }

@@ -10,7 +10,9 @@ its requests and never answers; neither of them listens on TCP.
 
 For the router addresses (same filters) it runs Debian's snmpd, one process listening on UDP 161 of
 each, read-only community "siteprobe-demo" (config/bac-kan.yml's `demo-ro`); its state lives in a
-temporary directory. Stdlib only; runs until killed (SIGTERM or SIGINT), and takes snmpd with it.
+temporary directory. Its `lo` (ifIndex 1), every router's stand-in uplink, reports 10 Gbit/s
+(ifHighSpeed 10000, ifSpeed 4294967295) instead of snmpd's 10 Mbit/s guess: the host's loopback
+traffic then fits its speed, as a real uplink's would, and InterfaceSaturated stays quiet. Stdlib only; runs until killed (SIGTERM or SIGINT), and takes snmpd with it.
 """
 
 import argparse
@@ -45,7 +47,9 @@ snmpd = None
 if routers:
     state = tempfile.mkdtemp(prefix="siteprobe-demo-snmpd.")
     with open(os.path.join(state, "snmpd.conf"), "w") as f:
-        f.write("rocommunity siteprobe-demo\nsysLocation siteprobe demo stand-in router\n")
+        f.write("rocommunity siteprobe-demo\nsysLocation siteprobe demo stand-in router\n"
+                "override .1.3.6.1.2.1.2.2.1.5.1 unsigned 4294967295\n"
+                "override .1.3.6.1.2.1.31.1.1.1.15.1 unsigned 10000\n")
     die_with_parent = lambda: ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     snmpd = subprocess.Popen(
         ["snmpd", "-f", "-C", "-c", os.path.join(state, "snmpd.conf"), "-M", "/nonexistent", "-LE", "4",

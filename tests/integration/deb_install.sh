@@ -30,6 +30,16 @@ hardening-check --nocfprotection "$TMP/extracted/usr/bin/siteprobe" ||
   fail "hardening-check: the packaged binary lacks a hardening flag"
 pass "hardening-check: PIE, stack protector, FORTIFY_SOURCE, full RELRO"
 
+# What the docs tell users to install from the package (install.md, alerts.md, dashboards.md).
+for f in alerts/siteprobe.rules.yml alerts/alertmanager.yml grafana/provisioning/datasources/siteprobe.yml \
+         grafana/provisioning/dashboards/siteprobe.yml; do
+  [ -f "$TMP/extracted/usr/share/siteprobe/$f" ] || fail "the package lacks /usr/share/siteprobe/$f"
+done
+for f in grafana/dashboards/*.json; do
+  [ -f "$TMP/extracted/usr/share/siteprobe/$f" ] || fail "the package lacks /usr/share/siteprobe/$f"
+done
+pass "the package has the alert rules, the Alertmanager example, the dashboards and their provisioning"
+
 # A clean root with those packages, from the cache or a fresh debootstrap.
 mirror=${DEBOOTSTRAP_MIRROR:-http://deb.debian.org/debian}
 cache=/var/cache/siteprobe-test
