@@ -10,30 +10,7 @@ import os
 import socket
 import sys
 
-
-def tlv(tag, body):
-    n = len(body)
-    if n < 128:
-        ln = bytes([n])
-    else:
-        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        ln = bytes([0x80 | len(b)]) + b
-    return bytes([tag]) + ln + body
-
-
-def read_tlv(buf, i):
-    tag = buf[i]
-    n = buf[i + 1]
-    i += 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(buf[i:i + k], "big")
-        i += k
-    return tag, buf[i:i + n], i + n
-
-
-def integer(v):
-    return tlv(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big", signed=True))
+from hostile_agent import integer, read_tlv, tlv  # the same BER helpers
 
 
 def respond(req):
