@@ -7,7 +7,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
@@ -54,23 +53,6 @@ MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::stri
 
 const char* header(MHD_Connection* c, const char* name) {
   return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-// "Basic dXNlcjpwYXNz" -> "user:pass", or nullopt.
-std::optional<std::string> basic_credentials(const char* header) {
-  if (!header || strncasecmp(header, "Basic ", 6) != 0) return std::nullopt;
-  std::string in = header + 6;
-  while (!in.empty() && in.back() == ' ') in.pop_back();
-  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return std::nullopt;
-  std::string out(in.size() / 4 * 3, '\0');
-  const int n =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t len = static_cast<std::size_t>(n);
-  for (std::size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) --len;  // DecodeBlock keeps padding
-  out.resize(len);
-  return out;
 }
 
 // The client's address as text; IPv4 clients of a dual-stack socket without their ::ffff: prefix.
@@ -179,8 +161,8 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
   if (web_.users.empty()) return Auth::Ok;
   if (r.state == Request::Checked) return r.ok ? Auth::Ok : Auth::Denied;
   const auto cred = basic_credentials(header(r.c, MHD_HTTP_HEADER_AUTHORIZATION));
-  const auto colon = cred ? cred->find(':') : std::string::npos;
-  if (colon == std::string::npos) return Auth::Denied;
+  if (!cred) return Auth::Denied;
+  const auto colon = cred->find(':');
   r.user = cred->substr(0, colon), r.password = cred->substr(colon + 1);
   const auto it = web_.users.find(r.user);
   r.known_user = it != web_.users.end();
@@ -209,7 +191,7 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
 
 // The bcrypt thread: checks suspended requests' passwords one at a time, then resumes them. At
 // stop, the rest are resumed unchecked (denied).
-void HttpServer::check_passwords() {
+void HttpServer::check_passwords() noexcept {
   std::unique_lock<std::mutex> g(checks_mu_);
   for (;;) {
     checks_cv_.wait(g, [this] { return !checks_.empty() || !checking_; });
@@ -218,14 +200,19 @@ void HttpServer::check_passwords() {
     checks_.erase(checks_.begin());
     const bool stopping = !checking_;
     g.unlock();
-    r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
-    r->password.clear();
-    if (!stopping) {
-      std::lock_guard<std::mutex> gg(guard_mu_);
-      (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
-      if (!r->ok)
-        log(LogLevel::Warn, "authentication failed",
-            {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+    // Whatever throws (out of memory), the request is resumed: denied unless it was checked.
+    r->ok = false;
+    try {
+      r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
+      r->password.clear();
+      if (!stopping) {
+        std::lock_guard<std::mutex> gg(guard_mu_);
+        (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
+        if (!r->ok)
+          log(LogLevel::Warn, "authentication failed",
+              {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+      }
+    } catch (...) {
     }
     r->state = Request::Checked;
     MHD_resume_connection(r->c);
@@ -377,7 +364,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
 
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   reload_ = std::move(fn);
-  uv_async_init(loop, &async_, [](uv_async_t* a) {
+  uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
     auto* self = static_cast<HttpServer*>(a->data);
     std::vector<std::promise<std::vector<std::string>>> batch;
     {
@@ -385,9 +372,26 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
       batch.swap(self->pending_);
     }
     if (batch.empty()) return;
-    // Requests that arrived together share one reload: they asked for the same file.
-    const auto errors = self->reload_();
-    for (auto& p : batch) p.set_value(errors);
+    // Requests that arrived together share one reload: they asked for the same file. Every promise
+    // is fulfilled, whatever the reload throws.
+    std::vector<std::string> errors;
+    try {
+      errors = self->reload_();
+    } catch (const std::exception& e) {
+      errors = {std::string("reload failed: ") + e.what()};
+    } catch (...) {
+      errors = {"reload failed"};
+    }
+    for (auto& p : batch) {
+      try {
+        p.set_value(errors);
+      } catch (...) {  // out of memory copying the errors: the waiting request fails instead
+        try {
+          p.set_exception(std::current_exception());
+        } catch (...) {
+        }
+      }
+    }
   });
   async_.data = this;
   async_open_ = true;
@@ -411,7 +415,7 @@ std::optional<std::vector<std::string>> HttpServer::reload_from_http() {
 // The header timeout: libmicrohttpd's own timeout is an idle timeout, which a client dripping one
 // byte now and then never hits. Shutting the socket down (not closing it: the fd stays MHD's)
 // makes MHD close the connection.
-void HttpServer::sweep() {
+void HttpServer::sweep() noexcept {
   std::unique_lock<std::mutex> g(conns_mu_);
   while (sweeping_) {
     conns_cv_.wait_for(g, std::chrono::milliseconds(500));
@@ -436,31 +440,38 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   // Request handler: first call once the headers are in; every request is answered right then
   // (a body, if any, is discarded with the connection).
+  // Every callback is noexcept: an exception escaping into libmicrohttpd would abort the daemon.
   MHD_AccessHandlerCallback on_request = [](void* self, MHD_Connection* c, const char* url,
                                             const char* method, const char*, const char*,
-                                            std::size_t* upload_size, void** req) -> MHD_Result {
-    auto* s = static_cast<HttpServer*>(self);
-    auto* r = static_cast<Request*>(*req);
-    if (!r) {
-      *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
-      std::lock_guard<std::mutex> g(s->conns_mu_);
-      s->waiting_.erase(c);
-    } else if (*upload_size) {  // a body: not used by any page, discarded
-      *upload_size = 0;
-      return MHD_YES;
+                                            std::size_t* upload_size, void** req) noexcept -> MHD_Result {
+    try {
+      auto* s = static_cast<HttpServer*>(self);
+      auto* r = static_cast<Request*>(*req);
+      if (!r) {
+        *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
+        std::lock_guard<std::mutex> g(s->conns_mu_);
+        s->waiting_.erase(c);
+      } else if (*upload_size) {  // a body: not used by any page, discarded
+        *upload_size = 0;
+        return MHD_YES;
+      }
+      if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
+      const int result = s->handle(*r, url, method);
+      if (r->state != Request::Checking) r->state = Request::Answered;
+      return static_cast<MHD_Result>(result);
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "http request failed", {{"error", e.what()}});
+    } catch (...) {
     }
-    if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
-    const int result = s->handle(*r, url, method);
-    if (r->state != Request::Checking) r->state = Request::Answered;
-    return static_cast<MHD_Result>(result);
+    return MHD_NO;  // closes the connection
   };
   MHD_RequestCompletedCallback on_completed = [](void*, MHD_Connection*, void** req,
-                                                 MHD_RequestTerminationCode) {
+                                                 MHD_RequestTerminationCode) noexcept {
     delete static_cast<Request*>(*req);  // NOLINT(cppcoreguidelines-owning-memory)
     *req = nullptr;
   };
   MHD_NotifyConnectionCallback on_connection = [](void* self, MHD_Connection* c, void**,
-                                                  MHD_ConnectionNotificationCode code) {
+                                                  MHD_ConnectionNotificationCode code) noexcept {
     auto* s = static_cast<HttpServer*>(self);
     std::lock_guard<std::mutex> g(s->conns_mu_);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -468,7 +479,10 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       return;
     }
     const MHD_ConnectionInfo* sock = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    try {
+      if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    } catch (...) {  // out of memory: no header timeout for this one, the idle timeout still applies
+    }
     // libmicrohttpd asks for a client certificate only when given a CA, and never requires one.
     const std::string& type = s->web_.client_auth_type;
     const MHD_ConnectionInfo* tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -477,12 +491,15 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
           static_cast<gnutls_session_t>(tls->tls_session),
           type.rfind("Require", 0) == 0 ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
   };
-  MHD_LogCallback on_log = [](void*, const char* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    std::string msg = buf;
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    log(LogLevel::Debug, "http", {{"detail", msg}});
+  MHD_LogCallback on_log = [](void*, const char* fmt, va_list ap) noexcept {
+    try {
+      char buf[512];
+      std::vsnprintf(buf, sizeof buf, fmt, ap);
+      std::string msg = buf;
+      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+      log(LogLevel::Debug, "http", {{"detail", msg}});
+    } catch (...) {
+    }
   };
   std::vector<MHD_OptionItem> opts = {
       {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(on_log), this},  // first, as MHD wants

@@ -85,11 +85,11 @@ class HttpServer {
   };
   int handle(Request& r, const std::string& uri, const std::string& method);
   Auth authorize(Request& r);
-  void check_passwords();
+  void check_passwords() noexcept;
   std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
   bool host_allowed(MHD_Connection* c) const;
   std::optional<std::vector<std::string>> reload_from_http();  // nullopt: rate-limited
-  void sweep();
+  void sweep() noexcept;
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const probes::Exposition>> expositions_;

@@ -1,7 +1,10 @@
 #include "daemon/http_guard.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace siteprobe {
 
@@ -45,6 +48,44 @@ void ExpiringSet::insert(const std::string& key, GuardClock::time_point now) {
     for (auto it = until_.begin(); it != until_.end();) it = now >= it->second ? until_.erase(it) : ++it;
   if (until_.size() >= max_) until_.clear();
   until_[key] = now + ttl_;
+}
+
+std::optional<std::string> basic_credentials(const char* header) {
+  if (!header || strncasecmp(header, "Basic ", 6) != 0) return std::nullopt;
+  std::string in = header + 6;
+  while (!in.empty() && in.back() == ' ') in.pop_back();
+  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return std::nullopt;
+  std::size_t pad = 0;
+  while (pad < in.size() && in[in.size() - 1 - pad] == '=') ++pad;
+  if (pad > 2) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < in.size() - pad; ++i) {
+    const char ch = in[i];
+    int v;
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '+')
+      v = 62;
+    else if (ch == '/')
+      v = 63;
+    else
+      return std::nullopt;  // not base64, or '=' inside
+    acc = ((acc << 6) | static_cast<std::uint32_t>(v)) & 0xffffffu;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  if (out.find(':') == std::string::npos) return std::nullopt;
+  return out;
 }
 
 }  // namespace siteprobe

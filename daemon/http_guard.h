@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace siteprobe {
@@ -47,5 +48,10 @@ class ExpiringSet {
   std::size_t max_;
   std::map<std::string, GuardClock::time_point> until_;
 };
+
+// The credentials of an Authorization header: "Basic dXNlcjpwYXNz" -> "user:pass". nullopt unless
+// the header is "Basic " and strict base64 (at most 4096 characters, at most two '=' of padding and
+// only at the end) of text with a ':'.
+std::optional<std::string> basic_credentials(const char* header);
 
 }  // namespace siteprobe

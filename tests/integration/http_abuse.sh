@@ -18,7 +18,7 @@ attack() { python3 "$HERE/http_attack.py" "$@"; }
 small_inventory inv.yml
 pw='s3cret pass'
 hash=$(python3 -W ignore -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1<<10)))' "$pw")
-printf 'basic_auth_users:\n  prometheus: %s\n' "$hash" >web.yml
+{ printf 'basic_auth_users:\n  prometheus: %s\n' "$hash"; } >web.yml
 
 # start ARGS...: the daemon with basic auth and the lifecycle API; waits until it answers.
 start() {
@@ -60,6 +60,16 @@ valid_scrape warmup
 grep -qi '^Content-Encoding: gzip' scrape.h || fail "no gzip although the scrape asked for it"
 gzip -dc scrape.gz | grep -q '^siteprobe_build_info' || fail "gzip body is not the exposition"
 pass "Prometheus-style scrape: 200, gzip"
+
+# --- malformed Authorization headers: 401, never a crash (Basic ==== once aborted the daemon)
+long=$(head -c 10240 /dev/zero | tr '\0' 'A')
+for h in 'Basic ====' 'Basic =' 'Basic A===' 'Basic !!!!' 'Basic' 'Basic dXNlcg==' "Basic $long" 'Bearer x'; do
+  c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: $h" "$SP_URL/metrics" || true)
+  case "$c" in 401|431) ;; *) fail "Authorization '${h:0:20}': answered '$c'";; esac
+  kill -0 "$SP_PID" 2>/dev/null || fail "siteprobe died on Authorization '${h:0:20}'"
+done
+valid_scrape malformed
+pass "malformed Authorization headers: 401, daemon alive"
 
 # --- slowloris
 srcs3=127.0.0.2,127.0.0.3,127.0.0.4

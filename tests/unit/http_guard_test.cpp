@@ -125,3 +125,19 @@ TEST_CASE("TLS priorities: forward-secret AEAD by default; the versions and suit
         "RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1");
   CHECK(gnutls_accepts(cbc));
 }
+
+TEST_CASE("basic credentials: strict base64 with a colon, never a crash") {
+  CHECK(basic_credentials("Basic dXNlcjpwYXNz") == std::optional<std::string>("user:pass"));
+  CHECK(basic_credentials("basic dXNlcjpwYXNz  ") == std::optional<std::string>("user:pass"));
+  CHECK(basic_credentials("Basic dTpw") == std::optional<std::string>("u:p"));        // no padding
+  CHECK(basic_credentials("Basic dTpwcQ==") == std::optional<std::string>("u:pq"));   // two '='
+  CHECK(basic_credentials("Basic dTpwcXI=") == std::optional<std::string>("u:pqr"));  // one '='
+  const std::string big = "Basic " + std::string(10 * 1024, 'A');
+  for (const char* bad :
+       {"Basic ====", "Basic =", "Basic A===", "Basic !!!!", "Basic", "Basic ", "Bearer x", "Basic dXNl=jpw",
+        "Basic dXNlcg==" /* no colon */, "Basic dXNlcjpwYXN", big.c_str()}) {
+    INFO(std::string(bad).substr(0, 40));
+    CHECK_FALSE(basic_credentials(bad));
+  }
+  CHECK_FALSE(basic_credentials(nullptr));
+}
