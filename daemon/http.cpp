@@ -286,13 +286,15 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
     case Auth::Ok:
       break;
     case Auth::Check: {
+      // From the suspend on, `r` is the bcrypt thread's until it resumes the connection: nobody on
+      // this thread may touch it again (the caller only sees kSuspended).
       std::lock_guard<std::mutex> g(checks_mu_);
       if (!checking_) return MHD_NO;
+      checks_.push_back(&r);  // first: if it throws, nothing is suspended
       r.state = Request::Checking;
       MHD_suspend_connection(c);
-      checks_.push_back(&r);
       checks_cv_.notify_one();
-      return MHD_YES;
+      return kSuspended;
     }
     case Auth::Denied:
       return reply(c, 401, kText, "Unauthorized\n",
@@ -457,7 +459,8 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       }
       if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
       const int result = s->handle(*r, url, method);
-      if (r->state != Request::Checking) r->state = Request::Answered;
+      if (result == kSuspended) return MHD_YES;  // `r` may already be the bcrypt thread's again
+      r->state = Request::Answered;
       return static_cast<MHD_Result>(result);
     } catch (const std::exception& e) {
       log(LogLevel::Error, "http request failed", {{"error", e.what()}});

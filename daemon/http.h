@@ -83,6 +83,8 @@ class HttpServer {
     std::string client, user, password, hash, key;  // for the check
     bool known_user = false;
   };
+  // MHD_YES or MHD_NO, or kSuspended: the connection is suspended and `r` must not be touched.
+  static constexpr int kSuspended = -1;
   int handle(Request& r, const std::string& uri, const std::string& method);
   Auth authorize(Request& r);
   void check_passwords() noexcept;
