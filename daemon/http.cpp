@@ -451,8 +451,6 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       auto* r = static_cast<Request*>(*req);
       if (!r) {
         *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
-        std::lock_guard<std::mutex> g(s->conns_mu_);
-        s->waiting_.erase(c);
       } else if (*upload_size) {  // a body: not used by any page, discarded
         *upload_size = 0;
         return MHD_YES;
@@ -461,6 +459,10 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       const int result = s->handle(*r, url, method);
       if (result == kSuspended) return MHD_YES;  // `r` may already be the bcrypt thread's again
       r->state = Request::Answered;
+      {  // the header timeout ends with the answer (a body, even after a bcrypt check, is under it)
+        std::lock_guard<std::mutex> g(s->conns_mu_);
+        s->waiting_.erase(c);
+      }
       return static_cast<MHD_Result>(result);
     } catch (const std::exception& e) {
       log(LogLevel::Error, "http request failed", {{"error", e.what()}});
@@ -468,10 +470,20 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
     }
     return MHD_NO;  // closes the connection
   };
-  MHD_RequestCompletedCallback on_completed = [](void*, MHD_Connection*, void** req,
-                                                 MHD_RequestTerminationCode) noexcept {
+  MHD_RequestCompletedCallback on_completed = [](void* self, MHD_Connection* c, void** req,
+                                                 MHD_RequestTerminationCode code) noexcept {
     delete static_cast<Request*>(*req);  // NOLINT(cppcoreguidelines-owning-memory)
     *req = nullptr;
+    if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK) return;  // the connection is closing
+    // Keep-alive: the next request's headers are due within kHeaderTimeout too. (If the connection
+    // closes instead, MHD_CONNECTION_NOTIFY_CLOSED drops the entry before the fd is closed.)
+    auto* s = static_cast<HttpServer*>(self);
+    const MHD_ConnectionInfo* sock = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    std::lock_guard<std::mutex> g(s->conns_mu_);
+    try {
+      if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    } catch (...) {
+    }
   };
   MHD_NotifyConnectionCallback on_connection = [](void* self, MHD_Connection* c, void**,
                                                   MHD_ConnectionNotificationCode code) noexcept {
