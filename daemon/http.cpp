@@ -27,20 +27,27 @@ namespace {
 constexpr const char* kText = "text/plain; charset=utf-8";
 using Headers = std::vector<std::pair<const char*, std::string>>;
 
+// A response body, owned by MHD's response; holds `slot` (if any) until MHD frees it.
+struct Body {
+  std::string text;
+  InFlight::Slot slot;
+};
+
 // Queues `body` (owned by the response until MHD frees it) with `status`, `type` and `headers`.
+// MHD buffers min(size, 256 KiB) per response, so a small answer costs little memory.
 MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::string body,
-                 const Headers& headers = {}) {
-  auto owned = std::make_unique<std::string>(std::move(body));
+                 const Headers& headers = {}, InFlight::Slot slot = {}) {
+  auto owned = std::make_unique<Body>(Body{std::move(body), std::move(slot)});
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(owned->text.size(), 256 * 1024));
   MHD_Response* r = MHD_create_response_from_callback(
-      owned->size(), 256 * 1024,
+      owned->text.size(), block,
       [](void* s, uint64_t pos, char* buf, std::size_t max) -> ssize_t {
-        const auto& str = *static_cast<const std::string*>(s);
+        const auto& str = static_cast<const Body*>(s)->text;
         const std::size_t n = std::min<std::size_t>(max, str.size() - pos);
         std::memcpy(buf, str.data() + pos, n);
         return static_cast<ssize_t>(n);
       },
-      owned.get(),
-      [](void* s) { delete static_cast<std::string*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
+      owned.get(), [](void* s) { delete static_cast<Body*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
   if (!r) return MHD_NO;
   owned.release();  // now MHD's, freed by the callback above
   MHD_add_response_header(r, "Content-Type", type);
@@ -338,6 +345,10 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
   if (method != "GET" && method != "HEAD")
     return reply(c, 405, kText, "Only GET and HEAD are allowed.\n", {{"Allow", "GET, HEAD"}});
   if (uri == "/metrics") {
+    // Each answer holds its body until the client has read it: a few slow clients at a time only.
+    InFlight::Slot slot = metrics_in_flight_.acquire();
+    if (!slot)
+      return reply(c, 503, kText, "Too many scrapes in flight; try again later.\n", {{"Retry-After", "1"}});
     std::string body = render();
     Headers h = {{"Vary", "Accept-Encoding"}};
     if (accepts_gzip(header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
@@ -346,7 +357,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
         h.emplace_back("Content-Encoding", "gzip");
       }
     }
-    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h);
+    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h, std::move(slot));
   }
   if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");
   if (uri == "/-/ready")
@@ -451,7 +462,7 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       auto* r = static_cast<Request*>(*req);
       if (!r) {
         *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
-      } else if (*upload_size) {  // a body: not used by any page, discarded
+      } else if (*upload_size) {    // a body: not used by any page, discarded
         *upload_size = 0;
         return MHD_YES;
       }

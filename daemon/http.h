@@ -49,6 +49,7 @@ class HttpServer {
   static constexpr unsigned kThreads = 4;
   static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
   static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
+  static constexpr unsigned kMaxMetricsInFlight = 8;  // /metrics bodies held at a time (else 503)
 
   HttpServer(std::shared_ptr<prometheus::Registry> registry, const std::atomic<bool>& ready)
       : registry_(std::move(registry)), ready_(ready) {}
@@ -100,6 +101,7 @@ class HttpServer {
   WebConfig web_;
   std::string cert_pem_, key_pem_, ca_pem_, priorities_;  // MHD keeps pointers into these
   MHD_Daemon* mhd_ = nullptr;
+  InFlight metrics_in_flight_{kMaxMetricsInFlight};
 
   // Auth limits; `guard_mu_` guards them.
   std::mutex guard_mu_;

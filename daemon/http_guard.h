@@ -2,6 +2,7 @@
 // buckets per client address, and digests that expire. The clock is passed in, so tests never sleep.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -47,6 +48,40 @@ class ExpiringSet {
   GuardClock::duration ttl_;
   std::size_t max_;
   std::map<std::string, GuardClock::time_point> until_;
+};
+
+// At most `max` things at a time (responses holding a /metrics body): acquire() hands out a slot,
+// or an empty one when all are taken; a slot is given back when destroyed.
+class InFlight {
+ public:
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Slot&& o) noexcept : f_(o.f_) { o.f_ = nullptr; }
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (f_) f_->n_.fetch_sub(1);
+    }
+    explicit operator bool() const { return f_ != nullptr; }
+
+   private:
+    friend class InFlight;
+    explicit Slot(InFlight* f) : f_(f) {}
+    InFlight* f_ = nullptr;
+  };
+  explicit InFlight(unsigned max) : max_(max) {}
+  Slot acquire() noexcept {
+    unsigned n = n_.load();
+    do
+      if (n >= max_) return Slot();
+    while (!n_.compare_exchange_weak(n, n + 1));
+    return Slot(this);
+  }
+  unsigned count() const { return n_.load(); }
+
+ private:
+  const unsigned max_;
+  std::atomic<unsigned> n_{0};
 };
 
 // The credentials of an Authorization header: "Basic dXNlcjpwYXNz" -> "user:pass". nullopt unless

@@ -141,3 +141,20 @@ TEST_CASE("basic credentials: strict base64 with a colon, never a crash") {
   }
   CHECK_FALSE(basic_credentials(nullptr));
 }
+
+TEST_CASE("in flight: at most max slots; a slot is given back when destroyed") {
+  InFlight f(2);
+  {
+    InFlight::Slot a = f.acquire(), b = f.acquire();
+    CHECK(a);
+    CHECK(b);
+    CHECK(f.count() == 2);
+    CHECK_FALSE(f.acquire());  // full: the third /metrics answer is a 503
+    InFlight::Slot moved(std::move(a));
+    CHECK(moved);
+    CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move)
+    CHECK(f.count() == 2);
+  }
+  CHECK(f.count() == 0);
+  CHECK(f.acquire());
+}
