@@ -182,11 +182,15 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
   r.key.assign(reinterpret_cast<char*>(digest), sizeof digest);
   const auto now = GuardClock::now();
   std::lock_guard<std::mutex> g(guard_mu_);
-  if (good_.contains(r.key, now) || bad_.contains(r.key, now)) {  // a bad one was paid for once already
+  if (good_.hit(r.key, now)) {  // in use: remembered for another hour
     r.password.clear();
-    return good_.contains(r.key, now) ? Auth::Ok : Auth::Denied;
+    return Auth::Ok;
   }
-  if (!auth_per_client_.take(r.client, now) || !auth_global_.take("", now)) {
+  if (bad_.contains(r.key, now)) {  // a bad one was paid for once already
+    r.password.clear();
+    return Auth::Denied;
+  }
+  if (!take_both(auth_per_client_, client_key(r.client), auth_global_, now)) {
     r.password.clear();
     if (auth_log_.take(r.client, now))
       log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
@@ -308,7 +312,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
                    {{"WWW-Authenticate", "Basic realm=\"siteprobe\", charset=\"UTF-8\""}});
     case Auth::Limited: {
       std::lock_guard<std::mutex> g(guard_mu_);
-      const long s = std::max(auth_per_client_.retry_after(client, GuardClock::now()), 1L);
+      const long s = std::max(auth_per_client_.retry_after(client_key(client), GuardClock::now()), 1L);
       return reply(c, 429, kText, "Too many failed logins; try again later.\n",
                    {{"Retry-After", std::to_string(s)}});
     }

@@ -1,5 +1,6 @@
 #include "daemon/http_guard.h"
 
+#include <arpa/inet.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -30,6 +31,28 @@ bool RateLimiter::take(const std::string& key, GuardClock::time_point now) {
   return true;
 }
 
+bool RateLimiter::available(const std::string& key, GuardClock::time_point now) const {
+  const auto it = buckets_.find(key);
+  if (it != buckets_.end()) return tokens(it->second, now) >= 1;
+  if (buckets_.size() < max_keys_) return true;
+  return std::any_of(buckets_.begin(), buckets_.end(),
+                     [&](const auto& b) { return tokens(b.second, now) >= burst_; });
+}
+
+bool take_both(RateLimiter& per_key, const std::string& key, RateLimiter& global,
+               GuardClock::time_point now) {
+  return per_key.available(key, now) && global.take("", now) && per_key.take(key, now);
+}
+
+std::string client_key(const std::string& address) {
+  in6_addr a{};
+  if (address.find(':') == std::string::npos || inet_pton(AF_INET6, address.c_str(), &a) != 1) return address;
+  std::fill(a.s6_addr + 8, a.s6_addr + 16, 0);
+  char text[INET6_ADDRSTRLEN];
+  if (!inet_ntop(AF_INET6, &a, text, sizeof text)) return address;
+  return std::string(text) + "/64";
+}
+
 long RateLimiter::retry_after(const std::string& key, GuardClock::time_point now) const {
   const auto it = buckets_.find(key);
   if (it == buckets_.end()) return 0;
@@ -41,6 +64,13 @@ long RateLimiter::retry_after(const std::string& key, GuardClock::time_point now
 bool ExpiringSet::contains(const std::string& key, GuardClock::time_point now) const {
   const auto it = until_.find(key);
   return it != until_.end() && now < it->second;
+}
+
+bool ExpiringSet::hit(const std::string& key, GuardClock::time_point now) {
+  const auto it = until_.find(key);
+  if (it == until_.end() || now >= it->second) return false;
+  it->second = now + ttl_;
+  return true;
 }
 
 void ExpiringSet::insert(const std::string& key, GuardClock::time_point now) {

@@ -158,3 +158,36 @@ TEST_CASE("in flight: at most max slots; a slot is given back when destroyed") {
   CHECK(f.count() == 0);
   CHECK(f.acquire());
 }
+
+TEST_CASE("expiring set: a hit keeps a key for another ttl") {
+  ExpiringSet s(seconds(60), 4);
+  const auto t0 = GuardClock::time_point{};
+  s.insert("x", t0);
+  CHECK(s.hit("x", t0 + seconds(50)));
+  CHECK(s.contains("x", t0 + seconds(100)));  // refreshed at 50 s: lives until 110 s
+  CHECK_FALSE(s.contains("x", t0 + seconds(110)));
+  CHECK_FALSE(s.hit("x", t0 + seconds(110)));
+  CHECK_FALSE(s.hit("y", t0));
+}
+
+TEST_CASE(
+    "take_both: a client's token only with the global one, and the global one only for a client with "
+    "tokens") {
+  const auto t0 = GuardClock::time_point{};
+  RateLimiter per(1, seconds(10)), global(2, seconds(10));
+  CHECK(take_both(per, "a", global, t0));
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(take_both(per, "a", global, t0));  // a is out: global untouched
+  CHECK(global.available("", t0));
+  CHECK(take_both(per, "b", global, t0));
+  CHECK_FALSE(take_both(per, "c", global, t0));  // global is out: c keeps its token
+  CHECK(per.available("c", t0));
+  CHECK(take_both(per, "c", global, t0 + seconds(10)));
+}
+
+TEST_CASE("client_key: IPv4 as is, IPv6 by /64") {
+  CHECK(client_key("192.0.2.7") == "192.0.2.7");
+  CHECK(client_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+  CHECK(client_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64");
+  CHECK(client_key("::1") == "::/64");
+  CHECK(client_key("?") == "?");
+}
