@@ -51,10 +51,12 @@ during() {
   for _ in $(seq "$2"); do valid_scrape "$1"; sleep 1; done
   sort -n "times.$1" | tail -1
 }
+# lag_ok: the loop kept up. One lag sample taken while hundreds of attack connections share 2 busy
+# cores with the daemon says little, so the bound is loose: a blocked loop lags by seconds.
 lag_ok() {
   local lag
   lag=$(metric siteprobe_loop_lag_seconds)
-  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.1 else 1)' "$lag" || fail "loop lag $lag s"
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)' "$lag" || fail "loop lag $lag s"
 }
 scrape() { curl -fsS -u "prometheus:$pw" "$SP_URL/metrics"; }  # for lib.sh's metric()
 
