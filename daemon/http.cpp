@@ -50,9 +50,15 @@ MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::stri
       owned.get(), [](void* s) { delete static_cast<Body*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
   if (!r) return MHD_NO;
   owned.release();  // now MHD's, freed by the callback above
-  MHD_add_response_header(r, "Content-Type", type);
-  MHD_add_response_header(r, "Cache-Control", "no-store");
-  for (const auto& [k, v] : headers) MHD_add_response_header(r, k, v.c_str());
+  // A header that did not make it (out of memory) could change the meaning of the body
+  // (Content-Encoding: gzip): then no answer at all, the connection is closed.
+  bool added = MHD_add_response_header(r, "Content-Type", type) == MHD_YES &&
+               MHD_add_response_header(r, "Cache-Control", "no-store") == MHD_YES;
+  for (const auto& [k, v] : headers) added = added && MHD_add_response_header(r, k, v.c_str()) == MHD_YES;
+  if (!added) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
   const MHD_Result ok = MHD_queue_response(c, status, r);
   MHD_destroy_response(r);
   return ok;
@@ -380,8 +386,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
 }
 
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
-  reload_ = std::move(fn);
-  uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
+  const int rc = uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
     auto* self = static_cast<HttpServer*>(a->data);
     std::vector<std::promise<std::vector<std::string>>> batch;
     {
@@ -410,6 +415,11 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
       }
     }
   });
+  if (rc != 0) {  // /-/reload stays off (403)
+    log(LogLevel::Error, "cannot enable POST /-/reload", {{"error", uv_strerror(rc)}});
+    return;
+  }
+  reload_ = std::move(fn);
   async_.data = this;
   async_open_ = true;
 }
@@ -425,7 +435,11 @@ std::optional<std::vector<std::string>> HttpServer::reload_from_http() {
     pending_.emplace_back();
     f = pending_.back().get_future();
   }
-  uv_async_send(&async_);
+  if (const int e = uv_async_send(&async_); e != 0) {  // the loop would never answer: answer here
+    std::lock_guard<std::mutex> g(reload_mu_);
+    for (auto& p : pending_) p.set_value({std::string("cannot wake the main loop: ") + uv_strerror(e)});
+    pending_.clear();
+  }
   return f.get();
 }
 
