@@ -173,6 +173,7 @@ std::string HttpServer::render() const {
 HttpServer::Auth HttpServer::authorize(Request& r) {
   if (web_.users.empty()) return Auth::Ok;
   if (r.state == Request::Checked) return r.ok ? Auth::Ok : Auth::Denied;
+  if (r.state == Request::Reloaded) return Auth::Ok;  // authorized before it was suspended
   const auto cred = basic_credentials(header(r.c, MHD_HTTP_HEADER_AUTHORIZATION));
   if (!cred) return Auth::Denied;
   const auto colon = cred->find(':');
@@ -340,16 +341,35 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
       return reply(c, 403, kText,
                    "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
                    "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n");
-    const auto errors = reload_from_http();
-    if (!errors) {
+    if (r.state != Request::Reloaded) {
+      // The reload runs on the loop thread: the connection waits suspended, not an HTTP thread.
       std::lock_guard<std::mutex> g(reload_mu_);
-      const long s = std::max(reload_limit_.retry_after("", GuardClock::now()), 1L);
-      return reply(c, 429, kText, "Too many reloads; try again later.\n",
-                   {{"Retry-After", std::to_string(s)}});
+      if (closing_)
+        return reply(
+            c, 500, kText,
+            "Inventory rejected; the previous inventory keeps running:\nsiteprobe is shutting down\n");
+      const auto now = GuardClock::now();
+      if (pending_.empty() && !reload_limit_.take("", now)) {  // joining a queued reload is free
+        const long s = std::max(reload_limit_.retry_after("", now), 1L);
+        return reply(c, 429, kText, "Too many reloads; try again later.\n",
+                     {{"Retry-After", std::to_string(s)}});
+      }
+      const bool first = pending_.empty();
+      pending_.push_back(&r);  // first: if it throws, nothing is suspended
+      r.state = Request::Reloading;
+      MHD_suspend_connection(c);
+      if (first)
+        if (const int e = uv_async_send(&async_); e != 0)  // the loop would never answer: answer here
+          finish_reloads(pending_, std::make_shared<const std::vector<std::string>>(std::vector<std::string>{
+                                       std::string("cannot wake the main loop: ") + uv_strerror(e)}));
+      return kSuspended;
     }
-    if (errors->empty()) return reply(c, 200, kText, "Inventory reloaded.\n");
+    if (!r.reload_errors)
+      return reply(c, 500, kText,
+                   "Inventory rejected; the previous inventory keeps running:\nreload failed\n");
+    if (r.reload_errors->empty()) return reply(c, 200, kText, "Inventory reloaded.\n");
     std::string body = "Inventory rejected; the previous inventory keeps running:\n";
-    for (const auto& e : *errors) body += e + "\n";
+    for (const auto& e : *r.reload_errors) body += e + "\n";
     return reply(c, 500, kText, body);
   }
   if (method != "GET" && method != "HEAD")
@@ -388,32 +408,26 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   const int rc = uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
     auto* self = static_cast<HttpServer*>(a->data);
-    std::vector<std::promise<std::vector<std::string>>> batch;
+    std::vector<Request*> batch;  // requests arriving meanwhile wait for a reload of their own
     {
       std::lock_guard<std::mutex> g(self->reload_mu_);
       batch.swap(self->pending_);
     }
     if (batch.empty()) return;
-    // Requests that arrived together share one reload: they asked for the same file. Every promise
-    // is fulfilled, whatever the reload throws.
-    std::vector<std::string> errors;
+    // Requests that arrived together share one reload: they asked for the same file. Every waiting
+    // request is resumed, whatever the reload throws (no errors at all: "reload failed").
+    std::shared_ptr<const std::vector<std::string>> errors;
     try {
-      errors = self->reload_();
+      errors = std::make_shared<const std::vector<std::string>>(self->reload_());
     } catch (const std::exception& e) {
-      errors = {std::string("reload failed: ") + e.what()};
-    } catch (...) {
-      errors = {"reload failed"};
-    }
-    for (auto& p : batch) {
       try {
-        p.set_value(errors);
-      } catch (...) {  // out of memory copying the errors: the waiting request fails instead
-        try {
-          p.set_exception(std::current_exception());
-        } catch (...) {
-        }
+        errors = std::make_shared<const std::vector<std::string>>(
+            std::vector<std::string>{std::string("reload failed: ") + e.what()});
+      } catch (...) {
       }
+    } catch (...) {
     }
+    finish_reloads(batch, errors);
   });
   if (rc != 0) {  // /-/reload stays off (403)
     log(LogLevel::Error, "cannot enable POST /-/reload", {{"error", uv_strerror(rc)}});
@@ -424,23 +438,15 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   async_open_ = true;
 }
 
-// On an HTTP thread: queue the request, wake the loop, wait for its answer. A request that joins
-// a queued reload is free; starting a new one takes a token.
-std::optional<std::vector<std::string>> HttpServer::reload_from_http() {
-  std::future<std::vector<std::string>> f;
-  {
-    std::lock_guard<std::mutex> g(reload_mu_);
-    if (closing_) return std::vector<std::string>{"siteprobe is shutting down"};
-    if (pending_.empty() && !reload_limit_.take("", GuardClock::now())) return std::nullopt;
-    pending_.emplace_back();
-    f = pending_.back().get_future();
+// Answers the suspended reload requests of `batch` with `errors` (null: the reload failed).
+void HttpServer::finish_reloads(std::vector<Request*>& batch,
+                                const std::shared_ptr<const std::vector<std::string>>& errors) noexcept {
+  for (Request* r : batch) {
+    r->reload_errors = errors;
+    r->state = Request::Reloaded;
+    MHD_resume_connection(r->c);
   }
-  if (const int e = uv_async_send(&async_); e != 0) {  // the loop would never answer: answer here
-    std::lock_guard<std::mutex> g(reload_mu_);
-    for (auto& p : pending_) p.set_value({std::string("cannot wake the main loop: ") + uv_strerror(e)});
-    pending_.clear();
-  }
-  return f.get();
+  batch.clear();
 }
 
 // The header timeout: libmicrohttpd's own timeout is an idle timeout, which a client dripping one
@@ -484,7 +490,8 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
         *upload_size = 0;
         return MHD_YES;
       }
-      if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
+      if (r->state != Request::New && r->state != Request::Checked && r->state != Request::Reloaded)
+        return MHD_YES;
       const int result = s->handle(*r, url, method);
       if (result == kSuspended) return MHD_YES;  // `r` may already be the bcrypt thread's again
       r->state = Request::Answered;
@@ -586,8 +593,13 @@ void HttpServer::stop() {
     // Nobody may wait on the loop past this point: the loop is about to stop serving them.
     std::lock_guard<std::mutex> g(reload_mu_);
     closing_ = true;
-    for (auto& p : pending_) p.set_value({"siteprobe is shutting down"});
-    pending_.clear();
+    std::shared_ptr<const std::vector<std::string>> errors;
+    try {
+      errors = std::make_shared<const std::vector<std::string>>(
+          std::vector<std::string>{"siteprobe is shutting down"});
+    } catch (...) {
+    }
+    finish_reloads(pending_, errors);  // MHD may not stop with a connection suspended
   }
   if (sweeper_.joinable()) {
     {

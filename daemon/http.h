@@ -8,9 +8,12 @@
 //   kHeaderTimeout from connect (TLS handshake included) to send its request headers, and a
 //   connection idle for kIdleTimeout is closed;
 // - auth: a wrong credential costs one bcrypt check per window (then it is remembered), and
-//   bcrypt checks are rate-limited per client address and overall (429); they run on one thread
-//   of their own (at most one core), the request suspended meanwhile; failures are logged;
+//   bcrypt checks are rate-limited per client address (IPv6: per /64) and overall (429); they
+//   run on one thread of their own (at most one core), the request suspended meanwhile; failures
+//   are logged;
 // - /-/reload: refuses requests a browser could send cross-site (403) and is rate-limited (429);
+//   the request waits suspended while the loop thread reloads (no HTTP thread is held);
+// - /metrics: at most kMaxMetricsInFlight answers hold their body at a time (503 beyond);
 // - an optional Host allow-list (403 for other Host headers: DNS rebinding).
 //
 // Threading: handlers run on the HTTP threads and touch only the registry (thread-safe in
@@ -79,10 +82,11 @@ class HttpServer {
   struct Request {
     explicit Request(MHD_Connection* conn) : c(conn) {}
     MHD_Connection* c;
-    enum { New, Checking, Checked, Answered } state = New;
+    enum { New, Checking, Checked, Reloading, Reloaded, Answered } state = New;
     bool ok = false;                                // the bcrypt result, once Checked
     std::string client, user, password, hash, key;  // for the check
     bool known_user = false;
+    std::shared_ptr<const std::vector<std::string>> reload_errors;  // once Reloaded; null: failed
   };
   // MHD_YES or MHD_NO, or kSuspended: the connection is suspended and `r` must not be touched.
   static constexpr int kSuspended = -1;
@@ -91,7 +95,8 @@ class HttpServer {
   void check_passwords() noexcept;
   std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
   bool host_allowed(MHD_Connection* c) const;
-  std::optional<std::vector<std::string>> reload_from_http();  // nullopt: rate-limited
+  static void finish_reloads(std::vector<Request*>& batch,
+                             const std::shared_ptr<const std::vector<std::string>>& errors) noexcept;
   void sweep() noexcept;
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -132,7 +137,7 @@ class HttpServer {
   std::mutex reload_mu_;
   RateLimiter reload_limit_{20, std::chrono::seconds(5), 1};  // reloads started over HTTP
   bool closing_ = false;
-  std::vector<std::promise<std::vector<std::string>>> pending_;
+  std::vector<Request*> pending_;  // reload requests suspended until the loop has reloaded
 };
 
 }  // namespace siteprobe
