@@ -233,6 +233,7 @@ void HttpServer::check_passwords() noexcept {
     } catch (...) {
     }
     r->state = Request::Checked;
+    pause_deadline(r->c, false);
     MHD_resume_connection(r->c);
     g.lock();
   }
@@ -310,6 +311,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
       if (!checking_) return MHD_NO;
       checks_.push_back(&r);  // first: if it throws, nothing is suspended
       r.state = Request::Checking;
+      pause_deadline(c, true);
       MHD_suspend_connection(c);
       checks_cv_.notify_one();
       return kSuspended;
@@ -357,6 +359,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
       const bool first = pending_.empty();
       pending_.push_back(&r);  // first: if it throws, nothing is suspended
       r.state = Request::Reloading;
+      pause_deadline(c, true);
       MHD_suspend_connection(c);
       if (first)
         if (const int e = uv_async_send(&async_); e != 0)  // the loop would never answer: answer here
@@ -427,7 +430,7 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
       }
     } catch (...) {
     }
-    finish_reloads(batch, errors);
+    self->finish_reloads(batch, errors);
   });
   if (rc != 0) {  // /-/reload stays off (403)
     log(LogLevel::Error, "cannot enable POST /-/reload", {{"error", uv_strerror(rc)}});
@@ -438,12 +441,23 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   async_open_ = true;
 }
 
+// The header timeout of a suspended connection waits (the time it spends queued for a bcrypt check
+// or a reload is not the client's); once resumed, the rest of its request is due within
+// kHeaderTimeout.
+void HttpServer::pause_deadline(MHD_Connection* c, bool paused) noexcept {
+  std::lock_guard<std::mutex> g(conns_mu_);
+  const auto it = waiting_.find(c);
+  if (it != waiting_.end())
+    it->second.second = paused ? GuardClock::time_point::max() : GuardClock::now() + kHeaderTimeout;
+}
+
 // Answers the suspended reload requests of `batch` with `errors` (null: the reload failed).
 void HttpServer::finish_reloads(std::vector<Request*>& batch,
                                 const std::shared_ptr<const std::vector<std::string>>& errors) noexcept {
   for (Request* r : batch) {
     r->reload_errors = errors;
     r->state = Request::Reloaded;
+    pause_deadline(r->c, false);
     MHD_resume_connection(r->c);
   }
   batch.clear();

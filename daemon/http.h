@@ -52,7 +52,9 @@ class HttpServer {
   static constexpr unsigned kThreads = 4;
   static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
   static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
-  static constexpr unsigned kMaxMetricsInFlight = 8;  // /metrics bodies held at a time (else 503)
+  // /metrics bodies held at a time (else 503): above the 50 concurrent scrapes of
+  // integration.fault_scrapes, far below kMaxConnections.
+  static constexpr unsigned kMaxMetricsInFlight = 64;
 
   HttpServer(std::shared_ptr<prometheus::Registry> registry, const std::atomic<bool>& ready)
       : registry_(std::move(registry)), ready_(ready) {}
@@ -95,8 +97,9 @@ class HttpServer {
   void check_passwords() noexcept;
   std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
   bool host_allowed(MHD_Connection* c) const;
-  static void finish_reloads(std::vector<Request*>& batch,
-                             const std::shared_ptr<const std::vector<std::string>>& errors) noexcept;
+  void finish_reloads(std::vector<Request*>& batch,
+                      const std::shared_ptr<const std::vector<std::string>>& errors) noexcept;
+  void pause_deadline(MHD_Connection* c, bool paused) noexcept;
   void sweep() noexcept;
 
   std::shared_ptr<prometheus::Registry> registry_;
