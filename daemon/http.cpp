@@ -7,7 +7,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
@@ -28,25 +27,38 @@ namespace {
 constexpr const char* kText = "text/plain; charset=utf-8";
 using Headers = std::vector<std::pair<const char*, std::string>>;
 
+// A response body, owned by MHD's response; holds `slot` (if any) until MHD frees it.
+struct Body {
+  std::string text;
+  InFlight::Slot slot;
+};
+
 // Queues `body` (owned by the response until MHD frees it) with `status`, `type` and `headers`.
+// MHD buffers min(size, 256 KiB) per response, so a small answer costs little memory.
 MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::string body,
-                 const Headers& headers = {}) {
-  auto owned = std::make_unique<std::string>(std::move(body));
+                 const Headers& headers = {}, InFlight::Slot slot = {}) {
+  auto owned = std::make_unique<Body>(Body{std::move(body), std::move(slot)});
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(owned->text.size(), 256 * 1024));
   MHD_Response* r = MHD_create_response_from_callback(
-      owned->size(), 256 * 1024,
+      owned->text.size(), block,
       [](void* s, uint64_t pos, char* buf, std::size_t max) -> ssize_t {
-        const auto& str = *static_cast<const std::string*>(s);
+        const auto& str = static_cast<const Body*>(s)->text;
         const std::size_t n = std::min<std::size_t>(max, str.size() - pos);
         std::memcpy(buf, str.data() + pos, n);
         return static_cast<ssize_t>(n);
       },
-      owned.get(),
-      [](void* s) { delete static_cast<std::string*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
+      owned.get(), [](void* s) { delete static_cast<Body*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
   if (!r) return MHD_NO;
   owned.release();  // now MHD's, freed by the callback above
-  MHD_add_response_header(r, "Content-Type", type);
-  MHD_add_response_header(r, "Cache-Control", "no-store");
-  for (const auto& [k, v] : headers) MHD_add_response_header(r, k, v.c_str());
+  // A header that did not make it (out of memory) could change the meaning of the body
+  // (Content-Encoding: gzip): then no answer at all, the connection is closed.
+  bool added = MHD_add_response_header(r, "Content-Type", type) == MHD_YES &&
+               MHD_add_response_header(r, "Cache-Control", "no-store") == MHD_YES;
+  for (const auto& [k, v] : headers) added = added && MHD_add_response_header(r, k, v.c_str()) == MHD_YES;
+  if (!added) {
+    MHD_destroy_response(r);
+    return MHD_NO;
+  }
   const MHD_Result ok = MHD_queue_response(c, status, r);
   MHD_destroy_response(r);
   return ok;
@@ -54,23 +66,6 @@ MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::stri
 
 const char* header(MHD_Connection* c, const char* name) {
   return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-// "Basic dXNlcjpwYXNz" -> "user:pass", or nullopt.
-std::optional<std::string> basic_credentials(const char* header) {
-  if (!header || strncasecmp(header, "Basic ", 6) != 0) return std::nullopt;
-  std::string in = header + 6;
-  while (!in.empty() && in.back() == ' ') in.pop_back();
-  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return std::nullopt;
-  std::string out(in.size() / 4 * 3, '\0');
-  const int n =
-      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t len = static_cast<std::size_t>(n);
-  for (std::size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) --len;  // DecodeBlock keeps padding
-  out.resize(len);
-  return out;
 }
 
 // The client's address as text; IPv4 clients of a dual-stack socket without their ::ffff: prefix.
@@ -178,9 +173,10 @@ std::string HttpServer::render() const {
 HttpServer::Auth HttpServer::authorize(Request& r) {
   if (web_.users.empty()) return Auth::Ok;
   if (r.state == Request::Checked) return r.ok ? Auth::Ok : Auth::Denied;
+  if (r.state == Request::Reloaded) return Auth::Ok;  // authorized before it was suspended
   const auto cred = basic_credentials(header(r.c, MHD_HTTP_HEADER_AUTHORIZATION));
-  const auto colon = cred ? cred->find(':') : std::string::npos;
-  if (colon == std::string::npos) return Auth::Denied;
+  if (!cred) return Auth::Denied;
+  const auto colon = cred->find(':');
   r.user = cred->substr(0, colon), r.password = cred->substr(colon + 1);
   const auto it = web_.users.find(r.user);
   r.known_user = it != web_.users.end();
@@ -193,11 +189,15 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
   r.key.assign(reinterpret_cast<char*>(digest), sizeof digest);
   const auto now = GuardClock::now();
   std::lock_guard<std::mutex> g(guard_mu_);
-  if (good_.contains(r.key, now) || bad_.contains(r.key, now)) {  // a bad one was paid for once already
+  if (good_.hit(r.key, now)) {  // in use: remembered for another hour
     r.password.clear();
-    return good_.contains(r.key, now) ? Auth::Ok : Auth::Denied;
+    return Auth::Ok;
   }
-  if (!auth_per_client_.take(r.client, now) || !auth_global_.take("", now)) {
+  if (bad_.contains(r.key, now)) {  // a bad one was paid for once already
+    r.password.clear();
+    return Auth::Denied;
+  }
+  if (!take_both(auth_per_client_, client_key(r.client), auth_global_, now)) {
     r.password.clear();
     if (auth_log_.take(r.client, now))
       log(LogLevel::Warn, "too many failed logins; answering 429 without checking",
@@ -209,7 +209,7 @@ HttpServer::Auth HttpServer::authorize(Request& r) {
 
 // The bcrypt thread: checks suspended requests' passwords one at a time, then resumes them. At
 // stop, the rest are resumed unchecked (denied).
-void HttpServer::check_passwords() {
+void HttpServer::check_passwords() noexcept {
   std::unique_lock<std::mutex> g(checks_mu_);
   for (;;) {
     checks_cv_.wait(g, [this] { return !checks_.empty() || !checking_; });
@@ -218,16 +218,22 @@ void HttpServer::check_passwords() {
     checks_.erase(checks_.begin());
     const bool stopping = !checking_;
     g.unlock();
-    r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
-    r->password.clear();
-    if (!stopping) {
-      std::lock_guard<std::mutex> gg(guard_mu_);
-      (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
-      if (!r->ok)
-        log(LogLevel::Warn, "authentication failed",
-            {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+    // Whatever throws (out of memory), the request is resumed: denied unless it was checked.
+    r->ok = false;
+    try {
+      r->ok = !stopping && bcrypt_matches(r->hash, r->password) && r->known_user;
+      r->password.clear();
+      if (!stopping) {
+        std::lock_guard<std::mutex> gg(guard_mu_);
+        (r->ok ? good_ : bad_).insert(r->key, GuardClock::now());
+        if (!r->ok)
+          log(LogLevel::Warn, "authentication failed",
+              {{"client", r->client}, {"user", r->user.substr(0, 64)}});
+      }
+    } catch (...) {
     }
     r->state = Request::Checked;
+    pause_deadline(r->c, false);
     MHD_resume_connection(r->c);
     g.lock();
   }
@@ -299,20 +305,23 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
     case Auth::Ok:
       break;
     case Auth::Check: {
+      // From the suspend on, `r` is the bcrypt thread's until it resumes the connection: nobody on
+      // this thread may touch it again (the caller only sees kSuspended).
       std::lock_guard<std::mutex> g(checks_mu_);
       if (!checking_) return MHD_NO;
+      checks_.push_back(&r);  // first: if it throws, nothing is suspended
       r.state = Request::Checking;
+      pause_deadline(c, true);
       MHD_suspend_connection(c);
-      checks_.push_back(&r);
       checks_cv_.notify_one();
-      return MHD_YES;
+      return kSuspended;
     }
     case Auth::Denied:
       return reply(c, 401, kText, "Unauthorized\n",
                    {{"WWW-Authenticate", "Basic realm=\"siteprobe\", charset=\"UTF-8\""}});
     case Auth::Limited: {
       std::lock_guard<std::mutex> g(guard_mu_);
-      const long s = std::max(auth_per_client_.retry_after(client, GuardClock::now()), 1L);
+      const long s = std::max(auth_per_client_.retry_after(client_key(client), GuardClock::now()), 1L);
       return reply(c, 429, kText, "Too many failed logins; try again later.\n",
                    {{"Retry-After", std::to_string(s)}});
     }
@@ -334,21 +343,45 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
       return reply(c, 403, kText,
                    "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
                    "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n");
-    const auto errors = reload_from_http();
-    if (!errors) {
+    if (r.state != Request::Reloaded) {
+      // The reload runs on the loop thread: the connection waits suspended, not an HTTP thread.
       std::lock_guard<std::mutex> g(reload_mu_);
-      const long s = std::max(reload_limit_.retry_after("", GuardClock::now()), 1L);
-      return reply(c, 429, kText, "Too many reloads; try again later.\n",
-                   {{"Retry-After", std::to_string(s)}});
+      if (closing_)
+        return reply(
+            c, 500, kText,
+            "Inventory rejected; the previous inventory keeps running:\nsiteprobe is shutting down\n");
+      const auto now = GuardClock::now();
+      if (pending_.empty() && !reload_limit_.take("", now)) {  // joining a queued reload is free
+        const long s = std::max(reload_limit_.retry_after("", now), 1L);
+        return reply(c, 429, kText, "Too many reloads; try again later.\n",
+                     {{"Retry-After", std::to_string(s)}});
+      }
+      const bool first = pending_.empty();
+      pending_.push_back(&r);  // first: if it throws, nothing is suspended
+      r.state = Request::Reloading;
+      pause_deadline(c, true);
+      MHD_suspend_connection(c);
+      if (first)
+        if (const int e = uv_async_send(&async_); e != 0)  // the loop would never answer: answer here
+          finish_reloads(pending_, std::make_shared<const std::vector<std::string>>(std::vector<std::string>{
+                                       std::string("cannot wake the main loop: ") + uv_strerror(e)}));
+      return kSuspended;
     }
-    if (errors->empty()) return reply(c, 200, kText, "Inventory reloaded.\n");
+    if (!r.reload_errors)
+      return reply(c, 500, kText,
+                   "Inventory rejected; the previous inventory keeps running:\nreload failed\n");
+    if (r.reload_errors->empty()) return reply(c, 200, kText, "Inventory reloaded.\n");
     std::string body = "Inventory rejected; the previous inventory keeps running:\n";
-    for (const auto& e : *errors) body += e + "\n";
+    for (const auto& e : *r.reload_errors) body += e + "\n";
     return reply(c, 500, kText, body);
   }
   if (method != "GET" && method != "HEAD")
     return reply(c, 405, kText, "Only GET and HEAD are allowed.\n", {{"Allow", "GET, HEAD"}});
   if (uri == "/metrics") {
+    // Each answer holds its body until the client has read it: a few slow clients at a time only.
+    InFlight::Slot slot = metrics_in_flight_.acquire();
+    if (!slot)
+      return reply(c, 503, kText, "Too many scrapes in flight; try again later.\n", {{"Retry-After", "1"}});
     std::string body = render();
     Headers h = {{"Vary", "Accept-Encoding"}};
     if (accepts_gzip(header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
@@ -357,7 +390,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
         h.emplace_back("Content-Encoding", "gzip");
       }
     }
-    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h);
+    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h, std::move(slot));
   }
   if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");
   if (uri == "/-/ready")
@@ -376,42 +409,64 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
 }
 
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
-  reload_ = std::move(fn);
-  uv_async_init(loop, &async_, [](uv_async_t* a) {
+  const int rc = uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
     auto* self = static_cast<HttpServer*>(a->data);
-    std::vector<std::promise<std::vector<std::string>>> batch;
+    std::vector<Request*> batch;  // requests arriving meanwhile wait for a reload of their own
     {
       std::lock_guard<std::mutex> g(self->reload_mu_);
       batch.swap(self->pending_);
     }
     if (batch.empty()) return;
-    // Requests that arrived together share one reload: they asked for the same file.
-    const auto errors = self->reload_();
-    for (auto& p : batch) p.set_value(errors);
+    // Requests that arrived together share one reload: they asked for the same file. Every waiting
+    // request is resumed, whatever the reload throws (no errors at all: "reload failed").
+    std::shared_ptr<const std::vector<std::string>> errors;
+    try {
+      errors = std::make_shared<const std::vector<std::string>>(self->reload_());
+    } catch (const std::exception& e) {
+      try {
+        errors = std::make_shared<const std::vector<std::string>>(
+            std::vector<std::string>{std::string("reload failed: ") + e.what()});
+      } catch (...) {
+      }
+    } catch (...) {
+    }
+    self->finish_reloads(batch, errors);
   });
+  if (rc != 0) {  // /-/reload stays off (403)
+    log(LogLevel::Error, "cannot enable POST /-/reload", {{"error", uv_strerror(rc)}});
+    return;
+  }
+  reload_ = std::move(fn);
   async_.data = this;
   async_open_ = true;
 }
 
-// On an HTTP thread: queue the request, wake the loop, wait for its answer. A request that joins
-// a queued reload is free; starting a new one takes a token.
-std::optional<std::vector<std::string>> HttpServer::reload_from_http() {
-  std::future<std::vector<std::string>> f;
-  {
-    std::lock_guard<std::mutex> g(reload_mu_);
-    if (closing_) return std::vector<std::string>{"siteprobe is shutting down"};
-    if (pending_.empty() && !reload_limit_.take("", GuardClock::now())) return std::nullopt;
-    pending_.emplace_back();
-    f = pending_.back().get_future();
+// The header timeout of a suspended connection waits (the time it spends queued for a bcrypt check
+// or a reload is not the client's); once resumed, the rest of its request is due within
+// kHeaderTimeout.
+void HttpServer::pause_deadline(MHD_Connection* c, bool paused) noexcept {
+  std::lock_guard<std::mutex> g(conns_mu_);
+  const auto it = waiting_.find(c);
+  if (it != waiting_.end())
+    it->second.second = paused ? GuardClock::time_point::max() : GuardClock::now() + kHeaderTimeout;
+}
+
+// Answers the suspended reload requests of `batch` with `errors` (null: the reload failed).
+void HttpServer::finish_reloads(std::vector<Request*>& batch,
+                                const std::shared_ptr<const std::vector<std::string>>& errors) noexcept {
+  for (Request* r : batch) {
+    r->reload_errors = errors;
+    r->state = Request::Reloaded;
+    pause_deadline(r->c, false);
+    MHD_resume_connection(r->c);
   }
-  uv_async_send(&async_);
-  return f.get();
+  batch.clear();
 }
 
 // The header timeout: libmicrohttpd's own timeout is an idle timeout, which a client dripping one
 // byte now and then never hits. Shutting the socket down (not closing it: the fd stays MHD's)
 // makes MHD close the connection.
-void HttpServer::sweep() {
+void HttpServer::sweep() noexcept {
   std::unique_lock<std::mutex> g(conns_mu_);
   while (sweeping_) {
     conns_cv_.wait_for(g, std::chrono::milliseconds(500));
@@ -436,31 +491,52 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   // Request handler: first call once the headers are in; every request is answered right then
   // (a body, if any, is discarded with the connection).
+  // Every callback is noexcept: an exception escaping into libmicrohttpd would abort the daemon.
   MHD_AccessHandlerCallback on_request = [](void* self, MHD_Connection* c, const char* url,
                                             const char* method, const char*, const char*,
-                                            std::size_t* upload_size, void** req) -> MHD_Result {
-    auto* s = static_cast<HttpServer*>(self);
-    auto* r = static_cast<Request*>(*req);
-    if (!r) {
-      *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
-      std::lock_guard<std::mutex> g(s->conns_mu_);
-      s->waiting_.erase(c);
-    } else if (*upload_size) {  // a body: not used by any page, discarded
-      *upload_size = 0;
-      return MHD_YES;
+                                            std::size_t* upload_size, void** req) noexcept -> MHD_Result {
+    try {
+      auto* s = static_cast<HttpServer*>(self);
+      auto* r = static_cast<Request*>(*req);
+      if (!r) {
+        *req = r = new Request(c);  // NOLINT(cppcoreguidelines-owning-memory): freed in on_completed
+      } else if (*upload_size) {    // a body: not used by any page, discarded
+        *upload_size = 0;
+        return MHD_YES;
+      }
+      if (r->state != Request::New && r->state != Request::Checked && r->state != Request::Reloaded)
+        return MHD_YES;
+      const int result = s->handle(*r, url, method);
+      if (result == kSuspended) return MHD_YES;  // `r` may already be the bcrypt thread's again
+      r->state = Request::Answered;
+      {  // the header timeout ends with the answer (a body, even after a bcrypt check, is under it)
+        std::lock_guard<std::mutex> g(s->conns_mu_);
+        s->waiting_.erase(c);
+      }
+      return static_cast<MHD_Result>(result);
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, "http request failed", {{"error", e.what()}});
+    } catch (...) {
     }
-    if (r->state != Request::New && r->state != Request::Checked) return MHD_YES;
-    const int result = s->handle(*r, url, method);
-    if (r->state != Request::Checking) r->state = Request::Answered;
-    return static_cast<MHD_Result>(result);
+    return MHD_NO;  // closes the connection
   };
-  MHD_RequestCompletedCallback on_completed = [](void*, MHD_Connection*, void** req,
-                                                 MHD_RequestTerminationCode) {
+  MHD_RequestCompletedCallback on_completed = [](void* self, MHD_Connection* c, void** req,
+                                                 MHD_RequestTerminationCode code) noexcept {
     delete static_cast<Request*>(*req);  // NOLINT(cppcoreguidelines-owning-memory)
     *req = nullptr;
+    if (code != MHD_REQUEST_TERMINATED_COMPLETED_OK) return;  // the connection is closing
+    // Keep-alive: the next request's headers are due within kHeaderTimeout too. (If the connection
+    // closes instead, MHD_CONNECTION_NOTIFY_CLOSED drops the entry before the fd is closed.)
+    auto* s = static_cast<HttpServer*>(self);
+    const MHD_ConnectionInfo* sock = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    std::lock_guard<std::mutex> g(s->conns_mu_);
+    try {
+      if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    } catch (...) {
+    }
   };
   MHD_NotifyConnectionCallback on_connection = [](void* self, MHD_Connection* c, void**,
-                                                  MHD_ConnectionNotificationCode code) {
+                                                  MHD_ConnectionNotificationCode code) noexcept {
     auto* s = static_cast<HttpServer*>(self);
     std::lock_guard<std::mutex> g(s->conns_mu_);
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -468,7 +544,10 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
       return;
     }
     const MHD_ConnectionInfo* sock = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    try {
+      if (sock) s->waiting_[c] = {sock->connect_fd, GuardClock::now() + kHeaderTimeout};
+    } catch (...) {  // out of memory: no header timeout for this one, the idle timeout still applies
+    }
     // libmicrohttpd asks for a client certificate only when given a CA, and never requires one.
     const std::string& type = s->web_.client_auth_type;
     const MHD_ConnectionInfo* tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -477,12 +556,15 @@ std::string HttpServer::start(const std::string& listen, const WebConfig& web) {
           static_cast<gnutls_session_t>(tls->tls_session),
           type.rfind("Require", 0) == 0 ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
   };
-  MHD_LogCallback on_log = [](void*, const char* fmt, va_list ap) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    std::string msg = buf;
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    log(LogLevel::Debug, "http", {{"detail", msg}});
+  MHD_LogCallback on_log = [](void*, const char* fmt, va_list ap) noexcept {
+    try {
+      char buf[512];
+      std::vsnprintf(buf, sizeof buf, fmt, ap);
+      std::string msg = buf;
+      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+      log(LogLevel::Debug, "http", {{"detail", msg}});
+    } catch (...) {
+    }
   };
   std::vector<MHD_OptionItem> opts = {
       {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(on_log), this},  // first, as MHD wants
@@ -525,8 +607,13 @@ void HttpServer::stop() {
     // Nobody may wait on the loop past this point: the loop is about to stop serving them.
     std::lock_guard<std::mutex> g(reload_mu_);
     closing_ = true;
-    for (auto& p : pending_) p.set_value({"siteprobe is shutting down"});
-    pending_.clear();
+    std::shared_ptr<const std::vector<std::string>> errors;
+    try {
+      errors = std::make_shared<const std::vector<std::string>>(
+          std::vector<std::string>{"siteprobe is shutting down"});
+    } catch (...) {
+    }
+    finish_reloads(pending_, errors);  // MHD may not stop with a connection suspended
   }
   if (sweeper_.joinable()) {
     {

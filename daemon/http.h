@@ -8,9 +8,12 @@
 //   kHeaderTimeout from connect (TLS handshake included) to send its request headers, and a
 //   connection idle for kIdleTimeout is closed;
 // - auth: a wrong credential costs one bcrypt check per window (then it is remembered), and
-//   bcrypt checks are rate-limited per client address and overall (429); they run on one thread
-//   of their own (at most one core), the request suspended meanwhile; failures are logged;
+//   bcrypt checks are rate-limited per client address (IPv6: per /64) and overall (429); they
+//   run on one thread of their own (at most one core), the request suspended meanwhile; failures
+//   are logged;
 // - /-/reload: refuses requests a browser could send cross-site (403) and is rate-limited (429);
+//   the request waits suspended while the loop thread reloads (no HTTP thread is held);
+// - /metrics: at most kMaxMetricsInFlight answers hold their body at a time (503 beyond);
 // - an optional Host allow-list (403 for other Host headers: DNS rebinding).
 //
 // Threading: handlers run on the HTTP threads and touch only the registry (thread-safe in
@@ -49,6 +52,9 @@ class HttpServer {
   static constexpr unsigned kThreads = 4;
   static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
   static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
+  // /metrics bodies held at a time (else 503): above the 50 concurrent scrapes of
+  // integration.fault_scrapes, far below kMaxConnections.
+  static constexpr unsigned kMaxMetricsInFlight = 64;
 
   HttpServer(std::shared_ptr<prometheus::Registry> registry, const std::atomic<bool>& ready)
       : registry_(std::move(registry)), ready_(ready) {}
@@ -78,18 +84,23 @@ class HttpServer {
   struct Request {
     explicit Request(MHD_Connection* conn) : c(conn) {}
     MHD_Connection* c;
-    enum { New, Checking, Checked, Answered } state = New;
+    enum { New, Checking, Checked, Reloading, Reloaded, Answered } state = New;
     bool ok = false;                                // the bcrypt result, once Checked
     std::string client, user, password, hash, key;  // for the check
     bool known_user = false;
+    std::shared_ptr<const std::vector<std::string>> reload_errors;  // once Reloaded; null: failed
   };
+  // MHD_YES or MHD_NO, or kSuspended: the connection is suspended and `r` must not be touched.
+  static constexpr int kSuspended = -1;
   int handle(Request& r, const std::string& uri, const std::string& method);
   Auth authorize(Request& r);
-  void check_passwords();
+  void check_passwords() noexcept;
   std::string refuse_client_cert(MHD_Connection* c) const;  // "" = the certificate is fine
   bool host_allowed(MHD_Connection* c) const;
-  std::optional<std::vector<std::string>> reload_from_http();  // nullopt: rate-limited
-  void sweep();
+  void finish_reloads(std::vector<Request*>& batch,
+                      const std::shared_ptr<const std::vector<std::string>>& errors) noexcept;
+  void pause_deadline(MHD_Connection* c, bool paused) noexcept;
+  void sweep() noexcept;
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
@@ -98,6 +109,7 @@ class HttpServer {
   WebConfig web_;
   std::string cert_pem_, key_pem_, ca_pem_, priorities_;  // MHD keeps pointers into these
   MHD_Daemon* mhd_ = nullptr;
+  InFlight metrics_in_flight_{kMaxMetricsInFlight};
 
   // Auth limits; `guard_mu_` guards them.
   std::mutex guard_mu_;
@@ -128,7 +140,7 @@ class HttpServer {
   std::mutex reload_mu_;
   RateLimiter reload_limit_{20, std::chrono::seconds(5), 1};  // reloads started over HTTP
   bool closing_ = false;
-  std::vector<std::promise<std::vector<std::string>>> pending_;
+  std::vector<Request*> pending_;  // reload requests suspended until the loop has reloaded
 };
 
 }  // namespace siteprobe

@@ -224,7 +224,8 @@ class Parser {
     if (auto e = configure_tls(ctx.get(), c_); !e.empty()) return error(t, p, e);
     // The server itself runs GnuTLS (libmicrohttpd): it must read the files as well.
     gnutls_certificate_credentials_t cred;
-    gnutls_certificate_allocate_credentials(&cred);
+    if (const int e = gnutls_certificate_allocate_credentials(&cred); e < 0)
+      return error(t, p, std::string("GnuTLS cannot allocate credentials: ") + gnutls_strerror(e));
     const int e = gnutls_certificate_set_x509_key_file(cred, c_.cert_file.c_str(), c_.key_file.c_str(),
                                                        GNUTLS_X509_FMT_PEM);
     gnutls_certificate_free_credentials(cred);

@@ -18,7 +18,10 @@ attack() { python3 "$HERE/http_attack.py" "$@"; }
 small_inventory inv.yml
 pw='s3cret pass'
 hash=$(python3 -W ignore -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1<<10)))' "$pw")
-printf 'basic_auth_users:\n  prometheus: %s\n' "$hash" >web.yml
+# 200 more users with a cheap hash (bcrypt cost 4), for many first-time logins at once.
+cheap=$(python3 -W ignore -c 'import crypt; print(crypt.crypt("pass", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))')
+{ printf 'basic_auth_users:\n  prometheus: %s\n' "$hash"; for i in $(seq 0 199); do printf '  race%d: %s\n' "$i" "$cheap"; done
+  printf '  drip: %s\n' "$cheap"; } >web.yml
 
 # start ARGS...: the daemon with basic auth and the lifecycle API; waits until it answers.
 start() {
@@ -48,10 +51,12 @@ during() {
   for _ in $(seq "$2"); do valid_scrape "$1"; sleep 1; done
   sort -n "times.$1" | tail -1
 }
+# lag_ok: the loop kept up. One lag sample taken while hundreds of attack connections share 2 busy
+# cores with the daemon says little, so the bound is loose: a blocked loop lags by seconds.
 lag_ok() {
   local lag
   lag=$(metric siteprobe_loop_lag_seconds)
-  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.1 else 1)' "$lag" || fail "loop lag $lag s"
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.5 else 1)' "$lag" || fail "loop lag $lag s"
 }
 scrape() { curl -fsS -u "prometheus:$pw" "$SP_URL/metrics"; }  # for lib.sh's metric()
 
@@ -60,6 +65,67 @@ valid_scrape warmup
 grep -qi '^Content-Encoding: gzip' scrape.h || fail "no gzip although the scrape asked for it"
 gzip -dc scrape.gz | grep -q '^siteprobe_build_info' || fail "gzip body is not the exposition"
 pass "Prometheus-style scrape: 200, gzip"
+
+# --- malformed Authorization headers: 401, never a crash (Basic ==== once aborted the daemon)
+long=$(head -c 10240 /dev/zero | tr '\0' 'A')
+for h in 'Basic ====' 'Basic =' 'Basic A===' 'Basic !!!!' 'Basic' 'Basic dXNlcg==' "Basic $long" 'Bearer x'; do
+  c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: $h" "$SP_URL/metrics" || true)
+  case "$c" in 401|431) ;; *) fail "Authorization '${h:0:20}': answered '$c'";; esac
+  kill -0 "$SP_PID" 2>/dev/null || fail "siteprobe died on Authorization '${h:0:20}'"
+done
+valid_scrape malformed
+pass "malformed Authorization headers: 401, daemon alive"
+
+# --- first-time logins: each suspended for its bcrypt check and resumed, never left unanswered
+attack auth "$SP_PORT" 10 "$(seq -s, -f '127.0.%g.7' 0 39)" 20 race pass >race.json
+python3 -c 'import json,sys; s=json.load(open("race.json")); sys.exit(0 if s["codes"] == {"200": 200} and s["slowest_s"] <= 2 else 1)' ||
+  fail "first-time logins not all answered 200 within 2 s: $(cat race.json)"
+pass "200 first-time logins, 10 at a time: all 200 within 2 s ($(cat race.json))"
+
+# --- the header timeout lasts until the answer: a keep-alive client dripping its second request,
+# and a POST whose body is dripped after its bcrypt check (a first-time login), are both closed
+# within ~6 s. (libmicrohttpd 0.9.75 closes after every answer queued on the handler's first call,
+# so the keep-alive case is closed at once today; the timeout covers it should that change.)
+python3 - "$SP_PORT" "$pw" >drip.out <<'PY' || fail "dripping clients: $(cat drip.out)"
+import base64, socket, sys, time
+port, pw = int(sys.argv[1]), sys.argv[2]
+
+def drip(s, data, t0):
+    s.settimeout(1)
+    for ch in data:
+        try:
+            s.send(bytes([ch]))
+            if s.recv(4096) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > 12:
+            break
+    sys.exit(f"still open after {time.monotonic() - t0:.1f} s")
+
+auth = base64.b64encode(f"prometheus:{pw}".encode()).decode()
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10)
+s.sendall(f"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n\r\n".encode())
+buf = b""
+while b"Healthy" not in buf:
+    chunk = s.recv(4096)
+    if not chunk:
+        sys.exit("closed before the first answer")
+    buf += chunk
+keepalive = drip(s, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: " + b"x" * 30, time.monotonic())
+
+auth = base64.b64encode(b"drip:pass").decode()  # never used before: suspended for bcrypt, resumed
+t0 = time.monotonic()
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(f"POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nContent-Length: 40\r\n\r\n".encode())
+post = drip(s, b"y" * 40, t0)
+print(f"keep-alive closed after {keepalive:.1f} s, POST body after {post:.1f} s")
+sys.exit(0 if keepalive <= 6.5 and post <= 6.5 else 1)
+PY
+pass "dripping clients: $(cat drip.out)"
 
 # --- slowloris
 srcs3=127.0.0.2,127.0.0.3,127.0.0.4
@@ -126,3 +192,30 @@ start --web.allowed-hosts "127.0.0.1,localhost"
 [ "$(code -H "Host: localhost:$SP_PORT" "$SP_URL/metrics")" = 200 ] || fail "allowed Host refused"
 valid_scrape hosts
 pass "--web.allowed-hosts: foreign Host 403, listed ones 200"
+
+# --- a slow reload (20,000 devices) runs on the loop thread with its requests suspended: 8 at once
+# no longer occupy the 4 HTTP threads, which keep answering
+python3 - >inv.yml <<'PY'
+print("defaults:\n  icmp: {interval: 60s, timeout: 1s, packets: 1, spacing: 50ms}\nsites:")
+for s in range(200):
+    print(f"  - id: s{s}\n    name: Site {s}\n    level: province\n    devices:")
+    for d in range(100):
+        n = s * 100 + d
+        print(f"      - {{name: d{n}, address: 127.{1 + n // 65536}.{(n // 256) % 256}.{n % 256 or 1}, role: router}}")
+PY
+: >bigreload.codes
+pids=()
+for _ in $(seq 8); do
+  (curl -s -o /dev/null -w '%{http_code}\n' -m 30 -u "prometheus:$pw" -X POST -H 'X-Siteprobe-Reload: 1' \
+    "$SP_URL/-/reload" >>bigreload.codes) &
+  pids+=($!)
+done
+sleep 0.3
+out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -m 10 -u "prometheus:$pw" "$SP_URL/-/healthy" || true)
+wait "${pids[@]}"  # not the daemon
+[ "${out%% *}" = 200 ] || fail "during a slow reload: /-/healthy answered '${out%% *}'"
+python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 0.5 else 1)' "${out#* }" ||
+  fail "during a slow reload: /-/healthy took ${out#* } s (HTTP threads blocked?)"
+[ "$(grep -c '^200$' bigreload.codes)" = 8 ] || fail "slow reloads: $(tr '\n' ' ' <bigreload.codes)"
+grep -q 'inventory reloaded.*20000 devices' siteprobe.log || fail "the 20,000-device inventory was not loaded"
+pass "8 concurrent slow reloads (20,000 devices): all 200; /-/healthy meanwhile in ${out#* } s"

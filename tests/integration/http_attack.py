@@ -7,6 +7,9 @@
   http_attack.py flood PORT N SRC[,SRC...] SECONDS USER
       N connections sending requests with a different wrong password each time, as fast as the
       server answers.
+  http_attack.py auth PORT N SRC[,SRC...] ROUNDS USERPREFIX PASSWORD
+      ROUNDS rounds of N concurrent requests with valid credentials never used before (users
+      USERPREFIX0, USERPREFIX1, ...), a second apart; each must be answered (status and time kept).
 Prints one JSON line of counts.
 """
 import base64, json, os, selectors, socket, sys, threading, time
@@ -110,4 +113,47 @@ def flood(user):
     return stats
 
 
-print(json.dumps(slowloris() if mode == "slowloris" else flood(sys.argv[6])), flush=True)
+def auth(prefix, password):
+    stats = {"requests": 0, "slowest_s": 0.0}
+    codes = {}
+    lock = threading.Lock()
+
+    def one(i, src, barrier):
+        auth = base64.b64encode(f"{prefix}{i}:{password}".encode()).decode()
+        req = f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+        try:
+            s = connect(src)
+            s.settimeout(10)
+            barrier.wait()
+            t0 = time.monotonic()
+            s.sendall(req.encode())
+            resp = b""
+            while chunk := s.recv(65536):
+                resp += chunk
+            s.close()
+            code = resp[9:12].decode() or "none"
+        except (OSError, threading.BrokenBarrierError):
+            code, t0 = "error", time.monotonic()
+        with lock:
+            stats["requests"] += 1
+            stats["slowest_s"] = max(stats["slowest_s"], round(time.monotonic() - t0, 3))
+            codes[code] = codes.get(code, 0) + 1
+
+    for r in range(int(secs)):
+        barrier = threading.Barrier(n)
+        threads = [threading.Thread(target=one, args=(r * n + i, srcs[(r * n + i) % len(srcs)], barrier), daemon=True) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        time.sleep(1.1)  # the global bcrypt budget refills (10 a second)
+    stats["codes"] = codes
+    return stats
+
+
+if mode == "slowloris":
+    print(json.dumps(slowloris()), flush=True)
+elif mode == "flood":
+    print(json.dumps(flood(sys.argv[6])), flush=True)
+else:
+    print(json.dumps(auth(sys.argv[6], sys.argv[7])), flush=True)

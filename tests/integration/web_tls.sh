@@ -150,27 +150,30 @@ stop
 pass "client_allowed_sans: allowed SAN -> 200; none, or the server's own certificate -> refused"
 
 # --- TLS 1.2 suites for an RSA certificate, each tried with openssl s_client
-# suites FILE: the TLS 1.2 suites (OpenSSL names) the daemon started with FILE accepts.
+# suites FILE: sets $got to the TLS 1.2 suites (OpenSSL names) the daemon started with FILE accepts.
+# Not run inside $(...): the daemon's PID must reach lib.sh's cleanup should the test fail or time out.
 suites() {
   start_web "$1"
   local c ok=()
   for c in $(openssl ciphers -tls1_2 'ALL:@SECLEVEL=0' | tr ':' ' '); do
     [[ "$c" == TLS_* ]] && continue  # TLS 1.3 suites
-    if openssl s_client -connect "127.0.0.1:$SP_PORT" -tls1_2 -cipher "$c" </dev/null >/dev/null 2>&1; then ok+=("$c"); fi
+    if timeout 10 openssl s_client -connect "127.0.0.1:$SP_PORT" -tls1_2 -cipher "$c" </dev/null >/dev/null 2>&1; then
+      ok+=("$c")
+    fi
   done
   stop
-  echo "${ok[*]}"
+  got="${ok[*]}"
 }
 printf 'tls_server_config:\n  cert_file: rsa.crt\n  key_file: rsa.key\n' >rsa.yml
-got=$(suites rsa.yml)
+suites rsa.yml
 for c in $got; do [[ "$c" =~ ^ECDHE-.*(GCM|CHACHA20-POLY1305) ]] || fail "suite without forward secrecy or AEAD: $c (all: $got)"; done
 [ "$(wc -w <<<"$got")" = 3 ] || fail "want the 3 ECDHE-RSA AEAD suites, got: $got"
 pass "TLS 1.2, RSA certificate, default: only forward-secret AEAD suites ($got)"
 printf '  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n' >>rsa.yml
-got=$(suites rsa.yml)
+suites rsa.yml
 [ "$got" = ECDHE-RSA-AES256-GCM-SHA384 ] || fail "cipher_suites not honoured: $got"
 sed -i 's/cipher_suites: .*/cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]/' rsa.yml
-got=$(suites rsa.yml)
+suites rsa.yml
 [ "$got" = "ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES128-SHA" ] || fail "cipher_suites not honoured: $got"
 pass "cipher_suites honoured (one suite; a CBC suite opted into)"
 

@@ -125,3 +125,69 @@ TEST_CASE("TLS priorities: forward-secret AEAD by default; the versions and suit
         "RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1");
   CHECK(gnutls_accepts(cbc));
 }
+
+TEST_CASE("basic credentials: strict base64 with a colon, never a crash") {
+  CHECK(basic_credentials("Basic dXNlcjpwYXNz") == std::optional<std::string>("user:pass"));
+  CHECK(basic_credentials("basic dXNlcjpwYXNz  ") == std::optional<std::string>("user:pass"));
+  CHECK(basic_credentials("Basic dTpw") == std::optional<std::string>("u:p"));        // no padding
+  CHECK(basic_credentials("Basic dTpwcQ==") == std::optional<std::string>("u:pq"));   // two '='
+  CHECK(basic_credentials("Basic dTpwcXI=") == std::optional<std::string>("u:pqr"));  // one '='
+  const std::string big = "Basic " + std::string(10 * 1024, 'A');
+  for (const char* bad :
+       {"Basic ====", "Basic =", "Basic A===", "Basic !!!!", "Basic", "Basic ", "Bearer x", "Basic dXNl=jpw",
+        "Basic dXNlcg==" /* no colon */, "Basic dXNlcjpwYXN", big.c_str()}) {
+    INFO(std::string(bad).substr(0, 40));
+    CHECK_FALSE(basic_credentials(bad));
+  }
+  CHECK_FALSE(basic_credentials(nullptr));
+}
+
+TEST_CASE("in flight: at most max slots; a slot is given back when destroyed") {
+  InFlight f(2);
+  {
+    InFlight::Slot a = f.acquire(), b = f.acquire();
+    CHECK(a);
+    CHECK(b);
+    CHECK(f.count() == 2);
+    CHECK_FALSE(f.acquire());  // full: the third /metrics answer is a 503
+    InFlight::Slot moved(std::move(a));
+    CHECK(moved);
+    CHECK_FALSE(a);  // NOLINT(bugprone-use-after-move)
+    CHECK(f.count() == 2);
+  }
+  CHECK(f.count() == 0);
+  CHECK(f.acquire());
+}
+
+TEST_CASE("expiring set: a hit keeps a key for another ttl") {
+  ExpiringSet s(seconds(60), 4);
+  const auto t0 = GuardClock::time_point{};
+  s.insert("x", t0);
+  CHECK(s.hit("x", t0 + seconds(50)));
+  CHECK(s.contains("x", t0 + seconds(100)));  // refreshed at 50 s: lives until 110 s
+  CHECK_FALSE(s.contains("x", t0 + seconds(110)));
+  CHECK_FALSE(s.hit("x", t0 + seconds(110)));
+  CHECK_FALSE(s.hit("y", t0));
+}
+
+TEST_CASE(
+    "take_both: a client's token only with the global one, and the global one only for a client with "
+    "tokens") {
+  const auto t0 = GuardClock::time_point{};
+  RateLimiter per(1, seconds(10)), global(2, seconds(10));
+  CHECK(take_both(per, "a", global, t0));
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(take_both(per, "a", global, t0));  // a is out: global untouched
+  CHECK(global.available("", t0));
+  CHECK(take_both(per, "b", global, t0));
+  CHECK_FALSE(take_both(per, "c", global, t0));  // global is out: c keeps its token
+  CHECK(per.available("c", t0));
+  CHECK(take_both(per, "c", global, t0 + seconds(10)));
+}
+
+TEST_CASE("client_key: IPv4 as is, IPv6 by /64") {
+  CHECK(client_key("192.0.2.7") == "192.0.2.7");
+  CHECK(client_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64");
+  CHECK(client_key("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64");
+  CHECK(client_key("::1") == "::/64");
+  CHECK(client_key("?") == "?");
+}
