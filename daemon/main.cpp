@@ -1,4 +1,5 @@
 // Entry point: parses flags, then either checks an inventory or runs the daemon.
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -31,7 +32,7 @@ const char* const kUsage =
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
     "  --web.listen-address ADDR   where to serve /metrics, /-/healthy, /-/ready: IP:PORT,\n"
-    "                              HOSTNAME:PORT, or :PORT for every IPv4 address\n"
+    "                              [IPv6]:PORT, HOSTNAME:PORT, or :PORT for every address\n"
     "                              (default 127.0.0.1:9723, this host only)\n"
     "  --web.config.file FILE      TLS and basic auth, exporter-toolkit format (default: none)\n"
     "  --web.enable-lifecycle      allow POST /-/reload (same as SIGHUP; default off)\n"
@@ -51,13 +52,19 @@ bool is_help(const char* a) {
 std::string listen_address_error(const std::string& a) {
   const auto colon = a.rfind(':');
   if (colon == std::string::npos) return "no port (use IP:PORT, HOSTNAME:PORT or :PORT)";
-  const std::string host = a.substr(0, colon), port = a.substr(colon + 1);
+  std::string host = a.substr(0, colon);
+  const std::string port = a.substr(colon + 1);
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(port) > 65535)
     return "port \"" + port + "\" is not a number from 0 to 65535";
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {  // [IPv6]:PORT
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &a6) == 1) return "";
+    return "\"" + host + "\" is not an IPv6 address in brackets";
+  }
   if (host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
       std::string::npos)
-    return "\"" + host + "\" is not an IPv4 address or host name (IPv6 listen addresses are not supported)";
+    return "\"" + host + "\" is not an IPv4 address, [IPv6] address or host name";
   return "";
 }
 

@@ -34,8 +34,8 @@ expect_2 'siteprobe: bad --web.listen-address 127.0.0.1:99999: port "99999" is n
   --config x.yml --web.listen-address 127.0.0.1:99999
 expect_2 'siteprobe: bad --web.listen-address 127.0.0.1:http: port "http" is not a number from 0 to 65535' \
   --config x.yml --web.listen-address=127.0.0.1:http
-expect_2 'siteprobe: bad --web.listen-address [::1]:9723: "[::1]" is not an IPv4 address or host name (IPv6 listen addresses are not supported)' \
-  --config x.yml --web.listen-address '[::1]:9723'
+expect_2 'siteprobe: bad --web.listen-address [::g]:9723: "[::g]" is not an IPv6 address in brackets' \
+  --config x.yml --web.listen-address '[::g]:9723'
 pass "a bad --web.listen-address stops at parse time, exit 2, before the inventory is read"
 
 # Without --web.listen-address: 127.0.0.1:9723 only, in a network namespace of its own (so the port
