@@ -29,6 +29,9 @@ struct Target {
 };
 
 // What one completed round of a target measured.
+// How late a timer may run before a probe engine reads its sockets first (IcmpEngine::run).
+constexpr std::int64_t kLateNs = 2000000;
+
 struct RoundResult {
   int attempted = 0, received = 0;
   double rtt_mean = 0, jitter = 0;  // seconds; meaningful only if received > 0

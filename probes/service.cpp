@@ -202,7 +202,8 @@ std::optional<std::int64_t> ServiceEngine::next_due() const {
 }
 
 void ServiceEngine::run(std::int64_t now) {
-  if (drain_ && !events_.empty() && events_.top().when <= now) drain_();
+  if (drain_ && !events_.empty() && now - events_.top().when > kLateNs)
+    drain_();  // late: see IcmpEngine::run
   while (!events_.empty() && events_.top().when <= now) {
     const Event e = events_.top();
     events_.pop();
