@@ -197,11 +197,12 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
       send_errors_v4(&send_errors.Add({{"family", "ipv4"}})),
       send_errors_v6(&send_errors.Add({{"family", "ipv6"}})),
       in_flight_icmp(in_flight.Add({{"probe", "icmp"}})),
-      stalled_rounds(family<prometheus::detail::Builder<prometheus::Counter>>(
-                         r, "siteprobe_icmp_stalled_rounds_total",
-                         "Rounds left without a verdict (neither loss nor down): the kernel dropped replies "
-                         "while they were in flight because siteprobe did not read them in time.")
-                         .Add({})) {}
+      stalled_rounds(
+          family<prometheus::detail::Builder<prometheus::Counter>>(
+              r, "siteprobe_icmp_stalled_rounds_total",
+              "Rounds left without a verdict (neither loss nor down): siteprobe fell behind (a round "
+              "overran into the next) or the kernel dropped replies it did not read in time.")
+              .Add({})) {}
 
 void IcmpExposition::render(std::string& out) const {
   const auto all = series.snapshot();
@@ -295,7 +296,7 @@ struct IcmpEngine::Slot {
   int to_send = 0, outstanding = 0;
   std::uint16_t next_seq = 0, round_first_seq = 0;
   std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
-  bool round_stalled = false;      // a packet of this round expired while the kernel was dropping replies
+  bool round_stalled = false;      // overran, or a packet expired while the kernel was dropping replies
   struct Pkt {
     std::uint16_t seq = 0;
     std::uint8_t state = kFree;
