@@ -17,7 +17,9 @@ createUser maxuser SHA "authpass123" AES "privpass123"
 rouser maxuser priv
 sysName "quoted \\ name"
 CONF
-snmpd -f -C -c "$TMP/snmpd.conf" -M /nonexistent -Lf "$TMP/snmpd.log" udp:127.0.0.1:"$SNMP_PORT" &
+# Both loopbacks: "localhost" (the mcu) resolves to ::1 first on some hosts (a fresh Debian root).
+snmpd -f -C -c "$TMP/snmpd.conf" -M /nonexistent -Lf "$TMP/snmpd.log" \
+  udp:127.0.0.1:"$SNMP_PORT" udp6:[::1]:"$SNMP_PORT" &
 CLEANUPS+=("kill $!")
 
 SIP_PORT=$(free_port)
