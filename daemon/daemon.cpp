@@ -11,6 +11,7 @@
 
 #include "daemon/hardening.h"
 #include "daemon/log.h"
+#include "metrics/families.h"
 #include "probes/icmp.h"
 #include "probes/sip.h"
 #include "probes/snmp.h"
@@ -24,8 +25,8 @@ namespace siteprobe {
 namespace {
 
 template <typename T>
-auto& build(prometheus::Registry& r, const char* name, const char* help) {
-  return prometheus::detail::Builder<T>().Name(name).Help(help).Register(r);
+auto& build(prometheus::Registry& r, const char* name) {
+  return prometheus::detail::Builder<T>().Name(name).Help(help(name)).Register(r);
 }
 
 prometheus::Labels target_labels(const Config& c, const Site& s, const Device& d) {
@@ -137,7 +138,7 @@ Daemon::Daemon(Options opts)
     : opts_(std::move(opts)),
       registry_(std::make_shared<prometheus::Registry>()),
       http_(registry_, ready_),
-      info_(std::make_shared<probes::StaticText>()),
+      info_(std::make_shared<StaticText>()),
       states_(std::make_shared<SiteStates>([](const Site& s, SiteState from, SiteState to) {
         // Logged once per change, never per round.
         log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
@@ -147,30 +148,16 @@ Daemon::Daemon(Options opts)
              {"from", to_string(from)},
              {"to", to_string(to)}});
       })),
-      dns_failures_(build<prometheus::Counter>(*registry_, "siteprobe_dns_lookup_failures_total",
-                                               "Failed DNS lookups of a device's address.")),
-      reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful",
-                                          "1 if the last inventory load succeeded.")
-                     .Add({})),
-      reload_ts_(build<prometheus::Gauge>(*registry_,
-                                          "siteprobe_config_last_reload_success_timestamp_seconds",
-                                          "Unix time of the last successful inventory load.")
-                     .Add({})),
-      reloads_failed_(build<prometheus::Counter>(*registry_, "siteprobe_config_reload_failures_total",
-                                                 "Inventory reloads rejected because of errors.")
-                          .Add({})),
-      loop_lag_(build<prometheus::Gauge>(*registry_, "siteprobe_loop_lag_seconds",
-                                         "How late the event loop ran a 1 s timer, last measurement.")
-                    .Add({})),
-      loop_stalls_(
-          build<prometheus::Counter>(
-              *registry_, "siteprobe_loop_stalls_total",
-              "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host starved or "
-              "stopped siteprobe. Replies queued meanwhile are still judged by their kernel timestamps.")
-              .Add({})) {
-  build<prometheus::Gauge>(*registry_, "siteprobe_build_info", "Build facts; always 1.")
-      .Add({{"version", SITEPROBE_VERSION}})
-      .Set(1);
+      dns_failures_(build<prometheus::Counter>(*registry_, "siteprobe_dns_lookup_failures_total")),
+      reload_ok_(build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_successful").Add({})),
+      reload_ts_(
+          build<prometheus::Gauge>(*registry_, "siteprobe_config_last_reload_success_timestamp_seconds")
+              .Add({})),
+      reloads_failed_(
+          build<prometheus::Counter>(*registry_, "siteprobe_config_reload_failures_total").Add({})),
+      loop_lag_(build<prometheus::Gauge>(*registry_, "siteprobe_loop_lag_seconds").Add({})),
+      loop_stalls_(build<prometheus::Counter>(*registry_, "siteprobe_loop_stalls_total").Add({})) {
+  build<prometheus::Gauge>(*registry_, "siteprobe_build_info").Add({{"version", SITEPROBE_VERSION}}).Set(1);
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) {
     uv_signal_init(&loop_, h);
@@ -350,9 +337,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
   std::string site_info, device_info;
-  probes::append_header(site_info, "siteprobe_site_info", "gauge", "Inventory facts about a site; always 1.");
-  probes::append_header(device_info, "siteprobe_device_info", "gauge",
-                        "Inventory facts about a device; always 1.");
+  append_header(site_info, "siteprobe_site_info");
+  append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
   Duration longest{0};
   for (const auto& s : cfg->sites) {
@@ -366,14 +352,14 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       sl["longitude"] = b;
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
-    site_info += "siteprobe_site_info{" + probes::render_labels(sl) + "} 1\n";
+    site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
       probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
       auto dl = t.labels;
       dl["address"] = d.address;
       if (!d.profile.empty()) dl["profile"] = d.profile;
-      device_info += "siteprobe_device_info{" + probes::render_labels(dl) + "} 1\n";
+      device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
       if (!literal_address(d.address)) {
         dns_names[t.key] = d.address;
         dns_labels[t.key] = t.labels;

@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
 #include "daemon/http.h"
 #include "daemon/notify.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
+#include "inventory/config.h"
 #include "probes/probe.h"
 
 namespace siteprobe {
@@ -81,7 +81,7 @@ class Daemon {
   bool stopping_ = false;
   bool loop_closed_ = false;
 
-  std::shared_ptr<probes::StaticText> info_;
+  std::shared_ptr<StaticText> info_;
   std::shared_ptr<SiteStates> states_;
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   prometheus::Family<prometheus::Counter>& dns_failures_;

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "daemon/config.h"
+#include "inventory/config.h"
 
 namespace siteprobe {
 

@@ -38,7 +38,7 @@
 
 #include "daemon/http_guard.h"
 #include "daemon/web_config.h"
-#include "probes/series.h"
+#include "metrics/series.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -63,7 +63,7 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Adds series to /metrics; only before start().
-  void add(std::shared_ptr<const probes::Exposition> e) { expositions_.push_back(std::move(e)); }
+  void add(std::shared_ptr<const Exposition> e) { expositions_.push_back(std::move(e)); }
   // Serves `uri` as plain text from `page` (status code, body); only before start(). `page` runs
   // on HTTP threads.
   using Page = std::function<std::pair<int, std::string>()>;
@@ -103,7 +103,7 @@ class HttpServer {
   void sweep() noexcept;
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::vector<std::shared_ptr<const probes::Exposition>> expositions_;
+  std::vector<std::shared_ptr<const Exposition>> expositions_;
   std::vector<std::pair<std::string, Page>> pages_;
   const std::atomic<bool>& ready_;
   WebConfig web_;

@@ -11,10 +11,10 @@
 #include <iostream>
 #include <string>
 
-#include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/hardening.h"
 #include "daemon/log.h"
+#include "inventory/config.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"

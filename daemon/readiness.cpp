@@ -5,6 +5,8 @@
 #include <cmath>
 #include <ctime>
 
+#include "metrics/families.h"
+
 namespace siteprobe {
 namespace {
 
@@ -54,7 +56,7 @@ void Readiness::configure(std::shared_ptr<const Config> config) {
       e.device = &d;
       prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
       for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
-      e.labels = probes::render_labels(l);
+      e.labels = render_labels(l);
       eps[key] = std::move(e);
     }
   }
@@ -123,14 +125,10 @@ void Readiness::evaluate(const SiteStates& states) {
   }
 
   std::string out;
-  probes::append_header(
-      out, "siteprobe_endpoint_ready", "gauge",
-      "1 if the endpoint can take a call: it answers ping, a call service (SIP or H.323) is up "
-      "and its MOS estimate is at least readiness.min_mos.");
+  append_header(out, "siteprobe_endpoint_ready");
   for (const auto& [key, e] : endpoints_)
     out += "siteprobe_endpoint_ready{" + e.labels + (e.reason == Ready ? "} 1\n" : "} 0\n");
-  probes::append_header(out, "siteprobe_endpoint_not_ready_reason", "gauge",
-                        "1 for the reason the endpoint is not ready, 0 for the others (all 0 when ready).");
+  append_header(out, "siteprobe_endpoint_not_ready_reason");
   for (const auto& [key, e] : endpoints_)
     for (Reason r : {Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos})
       out += "siteprobe_endpoint_not_ready_reason{" + e.labels + ",reason=\"" + name(r) + "\"} " +

@@ -21,14 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
 #include "daemon/site_state.h"
+#include "inventory/config.h"
+#include "metrics/series.h"
 #include "probes/probe.h"
-#include "probes/series.h"
 
 namespace siteprobe {
 
-class Readiness final : public probes::Exposition {
+class Readiness final : public Exposition {
  public:
   enum Reason { Ready, Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos };
   static const char* name(Reason r);
@@ -54,7 +54,7 @@ class Readiness final : public probes::Exposition {
   };
   std::shared_ptr<const Config> config_;
   std::map<std::string, Endpoint> endpoints_;  // by "site/device"
-  probes::StaticText text_;
+  StaticText text_;
   mutable std::mutex mu_;
   std::string report_;
   bool all_ready_ = false;

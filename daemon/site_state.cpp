@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "metrics/families.h"
+
 namespace siteprobe {
 
 const char* to_string(SiteState s) {
@@ -61,7 +63,7 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
     index[s.id] = i;
     prometheus::Labels l{{"site", s.id}, {"level", s.level}};
     for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
-    sites[i].labels = probes::render_labels(l);
+    sites[i].labels = render_labels(l);
     if (auto old = site_index_.find(s.id);
         old != site_index_.end() && sites_[old->second].labels == sites[i].labels) {
       sites[i].state = sites_[old->second].state;
@@ -76,7 +78,7 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       if (auto old = devices_.find(key); old != devices_.end()) t = std::move(old->second);
       t.site = i;
       t.reachability = d.reachability;
-      const std::string labels = probes::render_labels(dl);
+      const std::string labels = render_labels(dl);
       if (!t.q || t.q->labels != labels) {
         if (t.q) quality_->set.remove(t.q);
         t.q = std::make_shared<Quality>();
@@ -174,29 +176,25 @@ void SiteStates::evaluate() {
   vantage_up_ = !any_top || top_reached;
 
   std::string out;
-  probes::append_header(out, "siteprobe_site_state", "gauge",
-                        "Site state: 0 unknown, 1 up, 2 degraded, 3 down, 4 unreachable (parent down).");
+  append_header(out, "siteprobe_site_state");
   for (const auto& t : sites_) {
     out += "siteprobe_site_state{" + t.labels + "} ";
-    probes::append_value(out, static_cast<std::uint64_t>(t.state));
+    append_value(out, static_cast<std::uint64_t>(t.state));
     out += '\n';
   }
-  probes::append_header(out, "siteprobe_site_status", "gauge",
-                        "1 for the site's current state, 0 for the others.");
+  append_header(out, "siteprobe_site_status");
   for (const auto& t : sites_)
     for (auto s :
          {SiteState::Up, SiteState::Degraded, SiteState::Down, SiteState::Unreachable, SiteState::Unknown})
       out += "siteprobe_site_status{" + t.labels + ",state=\"" + to_string(s) + "\"} " +
              (s == t.state ? "1\n" : "0\n");
-  probes::append_header(out, "siteprobe_site_state_changes_total", "counter", "Changes of the site's state.");
+  append_header(out, "siteprobe_site_state_changes_total");
   for (const auto& t : sites_) {
     out += "siteprobe_site_state_changes_total{" + t.labels + "} ";
-    probes::append_value(out, t.changes);
+    append_value(out, t.changes);
     out += '\n';
   }
-  probes::append_header(out, "siteprobe_vantage_up", "gauge",
-                        "0 when every top-level site is down: siteprobe cannot reach the network core, so "
-                        "nothing below can be judged.");
+  append_header(out, "siteprobe_vantage_up");
   out += std::string("siteprobe_vantage_up ") + (vantage_up_ ? "1\n" : "0\n");
   text_.set(std::move(out));
 }
@@ -218,19 +216,16 @@ void SiteStates::render(std::string& out) const {
 
 void SiteStates::QualityExposition::render(std::string& out) const {
   const auto all = set.snapshot();
-  probes::append_header(out, "siteprobe_device_r_factor", "gauge",
-                        "E-model R-factor estimated from RTT, jitter and loss over the last rounds "
-                        "(audio-path proxy, ITU-T G.107 simplified).");
+  append_header(out, "siteprobe_device_r_factor");
   for (const auto& q : all) {
     out += "siteprobe_device_r_factor{" + q->labels + "} ";
-    probes::append_value(out, q->r.get());
+    append_value(out, q->r.get());
     out += '\n';
   }
-  probes::append_header(out, "siteprobe_device_mos", "gauge",
-                        "Mean opinion score (1..4.5) estimated from the R-factor (audio-path proxy).");
+  append_header(out, "siteprobe_device_mos");
   for (const auto& q : all) {
     out += "siteprobe_device_mos{" + q->labels + "} ";
-    probes::append_value(out, q->mos.get());
+    append_value(out, q->mos.get());
     out += '\n';
   }
 }

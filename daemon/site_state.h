@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
+#include "inventory/config.h"
+#include "metrics/series.h"
 #include "probes/probe.h"
-#include "probes/series.h"
 
 namespace siteprobe {
 
@@ -39,7 +39,7 @@ struct EModel {
 // MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), in [1, 4.5].
 EModel emodel(double rtt_s, double jitter_s, double loss_ratio);
 
-class SiteStates final : public probes::Exposition {
+class SiteStates final : public Exposition {
  public:
   using ChangeFn = std::function<void(const Site& site, SiteState from, SiteState to)>;
 
@@ -62,16 +62,16 @@ class SiteStates final : public probes::Exposition {
   DeviceView device(const std::string& key) const;
   bool vantage_up() const { return vantage_up_; }
   void render(std::string& out) const override;
-  std::shared_ptr<const probes::Exposition> quality() const { return quality_; }
+  std::shared_ptr<const Exposition> quality() const { return quality_; }
 
  private:
   struct Quality {  // one device's path quality series
     std::size_t pos = 0;
     std::string labels;
-    probes::Value r{std::nan("")}, mos{std::nan("")};
+    Value r{std::nan("")}, mos{std::nan("")};
   };
-  struct QualityExposition final : probes::Exposition {
-    probes::SeriesSet<Quality> set;
+  struct QualityExposition final : Exposition {
+    SeriesSet<Quality> set;
     void render(std::string& out) const override;
   };
   struct DeviceTrack {
@@ -106,7 +106,7 @@ class SiteStates final : public probes::Exposition {
   std::map<std::string, std::size_t> site_index_;
   std::shared_ptr<QualityExposition> quality_;
   bool vantage_up_ = true;
-  probes::StaticText text_;
+  StaticText text_;
 };
 
 }  // namespace siteprobe

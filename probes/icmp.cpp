@@ -15,6 +15,8 @@
 #include <cstring>
 #include <random>
 
+#include "metrics/families.h"
+
 namespace siteprobe::probes {
 
 // ---- Packet format -------------------------------------------------------------------------
@@ -172,22 +174,20 @@ int bind_icmp_ident(int fd, int af, std::uint16_t& ident) {
 // ---- Metrics --------------------------------------------------------------------------------
 namespace {
 template <typename B>
-auto& family(prometheus::Registry& r, const char* name, const char* help) {
-  return B().Name(name).Help(help).Register(r);
+auto& register_family(prometheus::Registry& r, const char* name) {
+  return B().Name(name).Help(help(name)).Register(r);
 }
 }  // namespace
 
 IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
-    : invalid(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_invalid_replies_total",
-          "Echo replies dropped: wrong cookie, wrong source, truncated, or for an unknown target.")),
-      rx_drops(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_receive_queue_drops_total",
-          "Packets the kernel dropped because siteprobe's receive buffer was full (SO_RXQ_OVFL).")),
-      send_errors(family<prometheus::detail::Builder<prometheus::Counter>>(
-          r, "siteprobe_icmp_send_errors_total", "Echo requests the kernel refused to send.")),
-      in_flight(family<prometheus::detail::Builder<prometheus::Gauge>>(
-          r, "siteprobe_probes_in_flight", "Probes sent and not yet answered or timed out.")),
+    : invalid(register_family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_invalid_replies_total")),
+      rx_drops(register_family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_receive_queue_drops_total")),
+      send_errors(register_family<prometheus::detail::Builder<prometheus::Counter>>(
+          r, "siteprobe_icmp_send_errors_total")),
+      in_flight(
+          register_family<prometheus::detail::Builder<prometheus::Gauge>>(r, "siteprobe_probes_in_flight")),
       invalid_cookie(invalid.Add({{"reason", "cookie"}})),
       invalid_source(invalid.Add({{"reason", "source"}})),
       invalid_truncated(invalid.Add({{"reason", "truncated"}})),
@@ -197,18 +197,15 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
       send_errors_v4(&send_errors.Add({{"family", "ipv4"}})),
       send_errors_v6(&send_errors.Add({{"family", "ipv6"}})),
       in_flight_icmp(in_flight.Add({{"probe", "icmp"}})),
-      stalled_rounds(
-          family<prometheus::detail::Builder<prometheus::Counter>>(
-              r, "siteprobe_icmp_stalled_rounds_total",
-              "Rounds left without a verdict (neither loss nor down): siteprobe fell behind (a round "
-              "overran into the next) or the kernel dropped replies it did not read in time.")
-              .Add({})) {}
+      stalled_rounds(register_family<prometheus::detail::Builder<prometheus::Counter>>(
+                         r, "siteprobe_icmp_stalled_rounds_total")
+                         .Add({})) {}
 
 void IcmpExposition::render(std::string& out) const {
   const auto all = series.snapshot();
   out.reserve(out.size() + all.size() * 2600);
-  const auto each = [&](const char* name, const char* type, const char* help, auto&& value) {
-    append_header(out, name, type, help);
+  const auto each = [&](const char* name, auto&& value) {
+    append_header(out, name);
     for (const auto& s : all) {
       out += name;
       out += '{';
@@ -218,29 +215,16 @@ void IcmpExposition::render(std::string& out) const {
       out += '\n';
     }
   };
-  each("siteprobe_device_up", "gauge",
-       "1 if the device answered at least one echo request in its last round.",
-       [](const IcmpSeries& s) { return s.up.get(); });
+  each("siteprobe_device_up", [](const IcmpSeries& s) { return s.up.get(); });
   // Received before sent: a reply counted during the scrape never shows without its request.
-  each("siteprobe_icmp_packets_received_total", "counter",
-       "ICMP echo replies received in time and matched to a request.",
-       [](const IcmpSeries& s) { return s.received.get(); });
-  each("siteprobe_icmp_packets_sent_total", "counter", "ICMP echo requests sent.",
-       [](const IcmpSeries& s) { return s.sent.get(); });
-  each("siteprobe_icmp_duplicate_replies_total", "counter", "Echo replies received more than once.",
-       [](const IcmpSeries& s) { return s.duplicates.get(); });
-  each("siteprobe_icmp_late_replies_total", "counter", "Echo replies received after their timeout.",
-       [](const IcmpSeries& s) { return s.late.get(); });
-  each("siteprobe_icmp_loss_ratio", "gauge", "Fraction of echo requests lost in the last complete round.",
-       [](const IcmpSeries& s) { return s.loss.get(); });
-  each("siteprobe_icmp_jitter_seconds", "gauge",
-       "Mean absolute difference of consecutive RTTs in the last complete round.",
-       [](const IcmpSeries& s) { return s.jitter.get(); });
-  each("siteprobe_icmp_rtt_mean_seconds", "gauge",
-       "Mean RTT of the last complete round (NaN if none answered).",
-       [](const IcmpSeries& s) { return s.rtt_mean.get(); });
-  append_header(out, "siteprobe_icmp_errors_total", "counter",
-                "ICMP errors (unreachable, time exceeded) quoting a request to this device.");
+  each("siteprobe_icmp_packets_received_total", [](const IcmpSeries& s) { return s.received.get(); });
+  each("siteprobe_icmp_packets_sent_total", [](const IcmpSeries& s) { return s.sent.get(); });
+  each("siteprobe_icmp_duplicate_replies_total", [](const IcmpSeries& s) { return s.duplicates.get(); });
+  each("siteprobe_icmp_late_replies_total", [](const IcmpSeries& s) { return s.late.get(); });
+  each("siteprobe_icmp_loss_ratio", [](const IcmpSeries& s) { return s.loss.get(); });
+  each("siteprobe_icmp_jitter_seconds", [](const IcmpSeries& s) { return s.jitter.get(); });
+  each("siteprobe_icmp_rtt_mean_seconds", [](const IcmpSeries& s) { return s.rtt_mean.get(); });
+  append_header(out, "siteprobe_icmp_errors_total");
   for (const auto& s : all)
     for (const auto& [type, c] :
          {std::pair{"unreachable", &s->err_unreach}, {"time_exceeded", &s->err_ttl}}) {
@@ -252,7 +236,7 @@ void IcmpExposition::render(std::string& out) const {
       append_value(out, c->get());
       out += '\n';
     }
-  append_header(out, "siteprobe_icmp_rtt_seconds", "histogram", "Round-trip time of matched echo replies.");
+  append_header(out, "siteprobe_icmp_rtt_seconds");
   for (const auto& s : all) {
     const Histogram& h = s->rtt;
     std::uint64_t cum = 0;

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/config.h"
-#include "probes/series.h"
-#include "probes/uv_handle.h"
+#include "inventory/config.h"
+#include "metrics/series.h"
+#include "util/uv_handle.h"
 
 namespace siteprobe::probes {
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "metrics/families.h"
+
 namespace siteprobe::probes {
 
 const std::vector<double>& service_buckets() {
@@ -40,8 +42,8 @@ const char* error_kind(int e) {
 void ServiceExposition::render(std::string& out) const {
   const auto all = series.snapshot();
   const std::string p = sip_ ? "siteprobe_sip" : "siteprobe_tcp";
-  const auto each = [&](const std::string& name, const char* type, const char* help, auto&& value) {
-    append_header(out, name.c_str(), type, help);
+  const auto each = [&](const std::string& name, auto&& value) {
+    append_header(out, name);
     for (const auto& s : all) {
       out += name;
       out += '{';
@@ -52,15 +54,10 @@ void ServiceExposition::render(std::string& out) const {
     }
   };
   if (sip_) {
-    each(p + "_up", "gauge", "1 if the last SIP OPTIONS request got a 2xx final response.",
-         [](const ServiceSeries& s) { return s.up.get(); });
-    each(p + "_response_code", "gauge",
-         "Status code of the last final SIP response; 0 if the last request got none (error or timeout).",
-         [](const ServiceSeries& s) { return s.code.get(); });
-    each(p + "_requests_total", "counter", "SIP OPTIONS requests started (retransmissions not counted).",
-         [](const ServiceSeries& s) { return s.probes.get(); });
-    append_header(out, "siteprobe_sip_responses_total", "counter",
-                  "SIP responses to siteprobe's requests, by class (1xx provisional, 2xx..6xx final).");
+    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
+    each(p + "_response_code", [](const ServiceSeries& s) { return s.code.get(); });
+    each(p + "_requests_total", [](const ServiceSeries& s) { return s.probes.get(); });
+    append_header(out, "siteprobe_sip_responses_total");
     for (const auto& s : all)
       for (int c = 0; c < 6; ++c) {
         out += "siteprobe_sip_responses_total{" + s->labels + ",class=\"" + std::to_string(c + 1) + "xx\"} ";
@@ -68,15 +65,11 @@ void ServiceExposition::render(std::string& out) const {
         out += '\n';
       }
   } else {
-    each(p + "_up", "gauge", "1 if the last TCP connect succeeded.",
-         [](const ServiceSeries& s) { return s.up.get(); });
-    each(p + "_connects_total", "counter", "TCP connect attempts.",
-         [](const ServiceSeries& s) { return s.probes.get(); });
+    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
+    each(p + "_connects_total", [](const ServiceSeries& s) { return s.probes.get(); });
   }
   const std::string errors = p + "_errors_total";
-  append_header(out, errors.c_str(), "counter",
-                sip_ ? "SIP requests that got no final response, by kind."
-                     : "TCP connect attempts that failed, by kind.");
+  append_header(out, errors);
   for (const auto& s : all)
     for (std::size_t k = 0; k < kinds_.size(); ++k) {
       out += errors + "{" + s->labels + ",kind=\"" + kinds_[k] + "\"} ";
@@ -84,9 +77,7 @@ void ServiceExposition::render(std::string& out) const {
       out += '\n';
     }
   const std::string h = sip_ ? "siteprobe_sip_rtt_seconds" : "siteprobe_tcp_connect_seconds";
-  append_header(out, h.c_str(), "histogram",
-                sip_ ? "Time from sending a SIP OPTIONS request to its final response."
-                     : "Time to establish a TCP connection.");
+  append_header(out, h);
   for (const auto& s : all) {
     std::uint64_t cum = 0;
     for (std::size_t i = 0; i <= s->rtt.bounds.size(); ++i) {

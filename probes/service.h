@@ -23,8 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/series.h"
 #include "probes/probe.h"
-#include "probes/series.h"
 
 namespace siteprobe::probes {
 

@@ -13,9 +13,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/families.h"
 #include "probes/icmp.h"
 #include "probes/service.h"
-#include "probes/uv_handle.h"
+#include "util/uv_handle.h"
 
 namespace siteprobe::probes {
 
@@ -260,12 +261,10 @@ class SipProber final : public Prober {
             [this](std::uint64_t id, const ServiceCheck& c, const sockaddr_storage& to) { start(id, c, to); },
             [this](std::uint64_t id) { stop(id); }),
         timer_(loop, engine_),
-        invalid_(
-            prometheus::BuildCounter()
-                .Name("siteprobe_sip_invalid_responses_total")
-                .Help("UDP datagrams on the SIP socket dropped because they could not be parsed (malformed) "
-                      "or matched to a request in flight (unmatched).")
-                .Register(reg)),
+        invalid_(prometheus::BuildCounter()
+                     .Name("siteprobe_sip_invalid_responses_total")
+                     .Help(help("siteprobe_sip_invalid_responses_total"))
+                     .Register(reg)),
         malformed_(invalid_.Add({{"reason", "malformed"}})),
         unmatched_(invalid_.Add({{"reason", "unmatched"}})) {
     engine_.set_resend(500000000, [this](std::uint64_t id) { send_udp(id); });

@@ -1,5 +1,7 @@
 #include "probes/snmp.h"
 
+#include "metrics/families.h"
+
 // clang-format off: net-snmp needs its config header first
 #include <net-snmp/library/large_fd_set.h>
 #include <net-snmp/net-snmp-config.h>
@@ -76,46 +78,31 @@ bool full_match(const std::vector<NamePattern>& res, const std::string& s) {
   return std::any_of(res.begin(), res.end(), [&](const NamePattern& r) { return r.matches(s); });
 }
 
-struct Family {
-  const char* name;
-  const char* type;
-  const char* help;
-};
-// Order of the built-in families on /metrics.
-const Family kFamilies[] = {
-    {"siteprobe_snmp_up", "gauge", "1 if the last SNMP poll of the device succeeded."},
-    {"siteprobe_snmp_poll_duration_seconds", "gauge", "Duration of the last SNMP poll."},
-    {"siteprobe_snmp_polls_total", "counter", "SNMP polls completed, successful or not."},
-    {"siteprobe_snmp_errors_total", "counter", "SNMP poll errors by kind."},
-    {"siteprobe_snmp_pdus_sent_total", "counter", "SNMP request PDUs sent, retransmissions included."},
-    {"siteprobe_snmp_pdus_received_total", "counter", "SNMP response and report PDUs received."},
-    {"siteprobe_snmp_max_repetitions", "gauge",
-     "GETBULK max-repetitions in use (halved after tooBig or a timeout)."},
-    {"siteprobe_snmp_uptime_seconds", "gauge", "sysUpTime of the agent."},
-    {"siteprobe_snmp_device_reboots_total", "counter", "Agent restarts seen as sysUpTime going backwards."},
-    {"siteprobe_snmp_device_info", "gauge", "sysName, sysDescr and sysObjectID of the agent."},
-    {"siteprobe_snmp_interface_oper_status", "gauge",
-     "ifOperStatus (1 up, 2 down, 3 testing, 4 unknown, 5 dormant, 6 notPresent, 7 lowerLayerDown)."},
-    {"siteprobe_snmp_interface_admin_status", "gauge", "ifAdminStatus (1 up, 2 down, 3 testing)."},
-    {"siteprobe_snmp_interface_uplink", "gauge", "1 if the interface matches the device's uplink pattern."},
-    {"siteprobe_snmp_interface_speed_bytes_per_second", "gauge",
-     "ifHighSpeed in bytes per second (ifSpeed where ifHighSpeed is missing)."},
-    {"siteprobe_snmp_interface_high_capacity", "gauge",
-     "1 if the traffic counters come from ifXTable's 64-bit HC columns, 0 if from ifTable's 32-bit ones."},
-    {"siteprobe_snmp_interface_received_bytes_total", "counter",
-     "ifHCInOctets (or wrap-corrected ifInOctets)."},
-    {"siteprobe_snmp_interface_sent_bytes_total", "counter",
-     "ifHCOutOctets (or wrap-corrected ifOutOctets)."},
-    {"siteprobe_snmp_interface_received_unicast_packets_total", "counter",
-     "ifHCInUcastPkts (or wrap-corrected ifInUcastPkts)."},
-    {"siteprobe_snmp_interface_sent_unicast_packets_total", "counter",
-     "ifHCOutUcastPkts (or wrap-corrected ifOutUcastPkts)."},
-    {"siteprobe_snmp_interface_receive_errors_total", "counter", "ifInErrors, wrap-corrected."},
-    {"siteprobe_snmp_interface_transmit_errors_total", "counter", "ifOutErrors, wrap-corrected."},
-    {"siteprobe_snmp_interface_receive_discards_total", "counter", "ifInDiscards, wrap-corrected."},
-    {"siteprobe_snmp_interface_transmit_discards_total", "counter", "ifOutDiscards, wrap-corrected."},
-};
-// Not in kFamilies: rendered once for the prober, not per device.
+// Order of the built-in families on /metrics (HELP and TYPE from metrics/families.cpp).
+const char* const kF[] = {"siteprobe_snmp_up",
+                          "siteprobe_snmp_poll_duration_seconds",
+                          "siteprobe_snmp_polls_total",
+                          "siteprobe_snmp_errors_total",
+                          "siteprobe_snmp_pdus_sent_total",
+                          "siteprobe_snmp_pdus_received_total",
+                          "siteprobe_snmp_max_repetitions",
+                          "siteprobe_snmp_uptime_seconds",
+                          "siteprobe_snmp_device_reboots_total",
+                          "siteprobe_snmp_device_info",
+                          "siteprobe_snmp_interface_oper_status",
+                          "siteprobe_snmp_interface_admin_status",
+                          "siteprobe_snmp_interface_uplink",
+                          "siteprobe_snmp_interface_speed_bytes_per_second",
+                          "siteprobe_snmp_interface_high_capacity",
+                          "siteprobe_snmp_interface_received_bytes_total",
+                          "siteprobe_snmp_interface_sent_bytes_total",
+                          "siteprobe_snmp_interface_received_unicast_packets_total",
+                          "siteprobe_snmp_interface_sent_unicast_packets_total",
+                          "siteprobe_snmp_interface_receive_errors_total",
+                          "siteprobe_snmp_interface_transmit_errors_total",
+                          "siteprobe_snmp_interface_receive_discards_total",
+                          "siteprobe_snmp_interface_transmit_discards_total"};
+// Not in kF: rendered once for the prober, not per device.
 const char* const kLoadFamilies[] = {"siteprobe_snmp_polls_in_flight", "siteprobe_snmp_polls_waiting"};
 const char* const kTraffic[4] = {"siteprobe_snmp_interface_received_bytes_total",
                                  "siteprobe_snmp_interface_sent_bytes_total",
@@ -159,7 +146,7 @@ const std::vector<std::string> SnmpDeviceState::kErrorKinds = {
 const std::vector<std::string>& snmp_builtin_families() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (const auto& f : kFamilies) v.emplace_back(f.name);
+    for (const char* f : kF) v.emplace_back(f);
     for (const char* f : kLoadFamilies) v.emplace_back(f);
     return v;
   }();
@@ -347,31 +334,31 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
 
 void SnmpDeviceState::render(const std::string& labels, std::map<std::string, std::string>& out) const {
   const std::string sep = labels.empty() ? "" : ",";
-  line(out, kFamilies[0].name, labels, up_ ? 1.0 : 0.0);
-  if (polled_) line(out, kFamilies[1].name, labels, duration_);
-  line(out, kFamilies[2].name, labels, polls_);
+  line(out, kF[0], labels, up_ ? 1.0 : 0.0);
+  if (polled_) line(out, kF[1], labels, duration_);
+  line(out, kF[2], labels, polls_);
   for (const auto& k : kErrorKinds) {
     auto it = errors_.find(k);
-    line(out, kFamilies[3].name, labels + sep + label("kind", k), it == errors_.end() ? 0 : it->second);
+    line(out, kF[3], labels + sep + label("kind", k), it == errors_.end() ? 0 : it->second);
   }
-  line(out, kFamilies[4].name, labels, sent_);
-  line(out, kFamilies[5].name, labels, received_);
-  if (max_rep_ > 0) line(out, kFamilies[6].name, labels, static_cast<double>(max_rep_));
-  if (ticks_) line(out, kFamilies[7].name, labels, static_cast<double>(*ticks_) / 100.0);
-  line(out, kFamilies[8].name, labels, reboots_);
+  line(out, kF[4], labels, sent_);
+  line(out, kF[5], labels, received_);
+  if (max_rep_ > 0) line(out, kF[6], labels, static_cast<double>(max_rep_));
+  if (ticks_) line(out, kF[7], labels, static_cast<double>(*ticks_) / 100.0);
+  line(out, kF[8], labels, reboots_);
   if (have_system_)
-    line(out, kFamilies[9].name,
+    line(out, kF[9],
          labels + sep + label("sys_descr", sys_descr_) + "," + label("sys_name", sys_name_) + "," +
              label("sys_object_id", sys_oid_),
          1.0);
   for (const auto& [idx, f] : ifaces_) {
     const std::string l = labels + sep + label("if_alias", f.alias) + "," +
                           label("if_index", std::to_string(idx)) + "," + label("if_name", f.name);
-    line(out, kFamilies[10].name, l, f.oper);
-    line(out, kFamilies[11].name, l, f.admin);
-    line(out, kFamilies[12].name, l, f.uplink ? 1.0 : 0.0);
-    line(out, kFamilies[13].name, l, f.speed_bps / 8);
-    line(out, kFamilies[14].name, l, f.hc ? 1.0 : 0.0);
+    line(out, kF[10], l, f.oper);
+    line(out, kF[11], l, f.admin);
+    line(out, kF[12], l, f.uplink ? 1.0 : 0.0);
+    line(out, kF[13], l, f.speed_bps / 8);
+    line(out, kF[14], l, f.hc ? 1.0 : 0.0);
     for (int k = 0; k < 4; ++k)
       if (f.src[k]) line(out, kTraffic[k], l, f.total[k]);
     for (int k = 0; k < 4; ++k)
@@ -408,24 +395,22 @@ class SnmpExposition final : public Exposition {
       for (const auto& [k, t] : by_key_) texts.push_back(t);
       custom = custom_;
     }
-    const auto family = [&](const std::string& name, const char* type, const char* help) {
+    const auto each = [&](const std::string& name, const Family& f) {
       bool header = false;
       for (const auto& t : texts) {
         auto it = t->find(name);
         if (it == t->end()) continue;
-        if (!header) append_header(out, name.c_str(), type, help);
+        if (!header) append_header(out, name, f.type, f.help);
         header = true;
         out += it->second;
       }
     };
-    for (const auto& f : kFamilies) family(f.name, f.type, f.help);
+    for (const char* name : kF) each(name, family(name));
     if (custom)
-      for (const auto& [name, th] : *custom) family(name, th.first.c_str(), th.second.c_str());
-    append_header(out, kLoadFamilies[0], "gauge",
-                  "SNMP polls running now (at most global.snmp_max_inflight).");
+      for (const auto& [name, th] : *custom) each(name, Family{name, th.first, th.second});
+    append_header(out, kLoadFamilies[0]);
     out += std::string(kLoadFamilies[0]) + " " + std::to_string(in_flight_.load()) + "\n";
-    append_header(out, kLoadFamilies[1], "gauge",
-                  "SNMP polls due but waiting for a free slot under global.snmp_max_inflight.");
+    append_header(out, kLoadFamilies[1]);
     out += std::string(kLoadFamilies[1]) + " " + std::to_string(waiting_.load()) + "\n";
   }
   void set_load(int in_flight, std::size_t waiting) {

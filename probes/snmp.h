@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "probes/pattern.h"
+#include "metrics/series.h"
 #include "probes/probe.h"
-#include "probes/series.h"
-#include "probes/text.h"
+#include "util/pattern.h"
+#include "util/text.h"
 
 namespace siteprobe::probes {
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 rc=0
 echo "=== clang-format"
-clang-format --dry-run --Werror daemon/*.cpp daemon/*.h probes/*.cpp probes/*.h tests/unit/*.cpp tests/fuzz/*.cpp || rc=1
+clang-format --dry-run --Werror $(git ls-files "*.cpp" "*.h") || rc=1
 for variant in build build-asan; do
   args=()
   [ "$variant" = build-asan ] && args=(-DSITEPROBE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)

@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "daemon/config.h"
-#include "tests/fuzz/fuzz.h"
+#include "fuzz.h"
+#include "inventory/config.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // A generated *_file key may name /dev/stdin: make it read EOF instead of blocking.

@@ -18,9 +18,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "daemon/config.h"
+#include "fuzz.h"
+#include "inventory/config.h"
 #include "probes/icmp.h"
-#include "tests/fuzz/fuzz.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;

@@ -9,6 +9,7 @@
 
 #include "probes/icmp.h"
 
+using namespace siteprobe;
 using namespace siteprobe::probes;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

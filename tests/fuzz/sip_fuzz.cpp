@@ -21,11 +21,12 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz.h"
 #include "probes/service.h"
 #include "probes/sip.h"
-#include "probes/text.h"
-#include "tests/fuzz/fuzz.h"
+#include "util/text.h"
 
+using namespace siteprobe;
 using namespace siteprobe::probes;
 
 namespace {

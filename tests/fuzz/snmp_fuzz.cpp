@@ -17,9 +17,9 @@
 #include <map>
 #include <string>
 
-#include "daemon/config.h"
+#include "fuzz.h"
+#include "inventory/config.h"
 #include "probes/snmp.h"
-#include "tests/fuzz/fuzz.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;

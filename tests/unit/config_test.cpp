@@ -1,4 +1,4 @@
-#include "daemon/config.h"
+#include "inventory/config.h"
 
 #include <dirent.h>
 

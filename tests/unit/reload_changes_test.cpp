@@ -1,8 +1,8 @@
 // describe_changes(): what the "inventory reloaded" log line says changed.
 #include <catch2/catch.hpp>
 
-#include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "inventory/config.h"
 
 using namespace siteprobe;
 

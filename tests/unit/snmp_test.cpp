@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
-#include "daemon/config.h"
+#include "inventory/config.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;

@@ -1,8 +1,8 @@
-#include "probes/text.h"
+#include "util/text.h"
 
 #include <catch2/catch.hpp>
 
-using namespace siteprobe::probes::text;
+using namespace siteprobe::text;
 
 TEST_CASE("sanitize_utf8 keeps valid UTF-8 and replaces everything else") {
   CHECK(sanitize_utf8("Bắc Kạn") == "Bắc Kạn");

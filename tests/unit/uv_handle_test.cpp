@@ -1,4 +1,4 @@
-#include "probes/uv_handle.h"
+#include "util/uv_handle.h"
 
 #include <catch2/catch.hpp>
 #include <optional>
@@ -6,6 +6,7 @@
 
 #include "probes/probe.h"
 
+using namespace siteprobe;
 using namespace siteprobe::probes;
 
 namespace {

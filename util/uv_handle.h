@@ -17,7 +17,7 @@
 #include <memory>
 #include <utility>
 
-namespace siteprobe::probes {
+namespace siteprobe {
 
 // For libuv calls that fail only when siteprobe misuses libuv (uv_timer_start on a closing
 // handle, say): such a failure is a bug of ours, not data, so it stops the process loudly.
@@ -70,4 +70,4 @@ class UvHandle {
   T* h_ = nullptr;
 };
 
-}  // namespace siteprobe::probes
+}  // namespace siteprobe

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace siteprobe::probes::text {
+namespace siteprobe::text {
 
 // The length of the UTF-8 sequence at the start of s (non-empty), or 0 if it is not valid UTF-8
 // (overlong forms, surrogates and code points past U+10FFFF are not).
@@ -24,4 +24,4 @@ std::string sanitize_utf8(std::string_view s);
 // (for valid UTF-8, such as the result of sanitize_utf8).
 std::string truncate_utf8(std::string_view s, std::size_t max);
 
-}  // namespace siteprobe::probes::text
+}  // namespace siteprobe::text

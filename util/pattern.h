@@ -15,7 +15,7 @@ namespace re2 {
 class RE2;
 }
 
-namespace siteprobe::probes {
+namespace siteprobe {
 
 class NamePattern {
  public:
@@ -29,4 +29,4 @@ class NamePattern {
   std::shared_ptr<const re2::RE2> re_;  // shared: RE2 cannot be copied, settings are
 };
 
-}  // namespace siteprobe::probes
+}  // namespace siteprobe

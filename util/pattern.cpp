@@ -1,8 +1,8 @@
-#include "probes/pattern.h"
+#include "util/pattern.h"
 
 #include <re2/re2.h>
 
-namespace siteprobe::probes {
+namespace siteprobe {
 namespace {
 
 RE2::Options options() {
@@ -30,4 +30,4 @@ const std::string& NamePattern::pattern() const {
   return re_->pattern();
 }
 
-}  // namespace siteprobe::probes
+}  // namespace siteprobe

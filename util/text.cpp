@@ -1,8 +1,8 @@
-#include "probes/text.h"
+#include "util/text.h"
 
 #include <cstdint>
 
-namespace siteprobe::probes::text {
+namespace siteprobe::text {
 
 std::size_t sequence(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -52,4 +52,4 @@ std::string truncate_utf8(std::string_view s, std::size_t max) {
   return std::string(s.substr(0, n));
 }
 
-}  // namespace siteprobe::probes::text
+}  // namespace siteprobe::text

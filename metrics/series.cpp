@@ -1,9 +1,11 @@
-#include "probes/series.h"
+#include "metrics/series.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace siteprobe::probes {
+#include "metrics/families.h"
+
+namespace siteprobe {
 
 std::string render_labels(const prometheus::Labels& labels) {
   std::string out;
@@ -35,23 +37,28 @@ void append_value(std::string& out, double v) {
   }
 }
 
-void append_header(std::string& out, const char* name, const char* type, const char* help) {
+void append_header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out += "# HELP ";
   out += name;
   out += ' ';
-  for (const char* c = help; *c; ++c) {  // the text format's only escapes in HELP: \\ and \n
-    if (*c == '\\')
+  for (const char c : help) {  // the text format's only escapes in HELP: \\ and \n
+    if (c == '\\')
       out += "\\\\";
-    else if (*c == '\n')
+    else if (c == '\n')
       out += "\\n";
     else
-      out += *c;
+      out += c;
   }
   out += "\n# TYPE ";
   out += name;
   out += ' ';
   out += type;
   out += '\n';
+}
+
+void append_header(std::string& out, std::string_view name) {
+  const Family& f = family(name);
+  append_header(out, f.name, f.type, f.help);
 }
 
 Histogram::Histogram(std::vector<double> b)
@@ -75,4 +82,4 @@ std::uint64_t Histogram::count() const {
   return n;
 }
 
-}  // namespace siteprobe::probes
+}  // namespace siteprobe

@@ -16,9 +16,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
-namespace siteprobe::probes {
+namespace siteprobe {
 
 // Writes metric families in the text exposition format; called on HTTP threads.
 class Exposition {
@@ -34,7 +35,10 @@ inline void append_value(std::string& out, std::uint64_t v) {
   char b[24];
   out.append(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, v).ptr - b));
 }
-void append_header(std::string& out, const char* name, const char* type, const char* help);
+// "# HELP" and "# TYPE" lines of a custom family (SNMP objects from the inventory)...
+void append_header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
+// ... and of a built-in one, from metrics/families.h.
+void append_header(std::string& out, std::string_view name);
 
 // A gauge or counter the loop thread sets and HTTP threads read.
 struct Value {
@@ -108,4 +112,4 @@ class StaticText final : public Exposition {
   std::shared_ptr<const std::string> text_;
 };
 
-}  // namespace siteprobe::probes
+}  // namespace siteprobe

@@ -4,7 +4,7 @@
 // records each problem with the node's position instead of stopping at the first. Cross-references
 // (parents, levels, cycles, profiles, auth) are checked after the walk. Only an inventory with no
 // error at all becomes a Config.
-#include "config.h"
+#include "inventory/config.h"
 
 #include <arpa/inet.h>
 #include <sys/stat.h>
@@ -20,9 +20,9 @@
 #include <sstream>
 #include <type_traits>
 
-#include "probes/pattern.h"
-#include "probes/snmp.h"
-#include "probes/text.h"
+#include "metrics/families.h"
+#include "util/pattern.h"
+#include "util/text.h"
 
 namespace siteprobe {
 namespace {
@@ -30,12 +30,7 @@ namespace {
 const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewall", "vc_endpoint",
                                              "mcu",    "server", "other"};
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
-const std::set<std::string> kReservedLabels = {
-    "site", "device", "role", "level", "name", "parent", "latitude", "longitude", "address", "family",
-    "reason", "type", "probe", "le", "job", "instance", "version", "quantile", "profile", "state", "service",
-    "port", "class", "kind",
-    // the SNMP prober's, and "value" of custom info objects
-    "if_alias", "if_index", "if_name", "sys_descr", "sys_name", "sys_object_id", "value"};
+const std::set<std::string>& kReservedLabels = reserved_labels();
 
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
@@ -107,9 +102,7 @@ struct Overrides {
 // Whether "siteprobe_snmp_" + name is a family the SNMP prober exports itself (from its own list,
 // so a new built-in family is reserved the day it is added).
 bool snmp_builtin(const std::string& name) {
-  const auto& b = probes::snmp_builtin_families();
-  return name.rfind("interface_", 0) == 0 ||
-         std::find(b.begin(), b.end(), "siteprobe_snmp_" + name) != b.end();
+  return name.rfind("interface_", 0) == 0 || find_family("siteprobe_snmp_" + name) != nullptr;
 }
 
 // Plain decimal for messages: 1000000, not 1e+06; 0.000001, not 1e-06.
@@ -524,7 +517,7 @@ std::optional<std::vector<std::string>> Parser::string_list(const YAML::Node& n,
       continue;
     }
     if (regex)
-      if (auto e = probes::NamePattern::error(*s)) {
+      if (auto e = NamePattern::error(*s)) {
         error(n[i].Mark(), p, "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
         ok = false;
       }
@@ -563,7 +556,7 @@ SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
   if (auto v = n["interfaces_exclude"]) o.exclude = string_list(v, path + ".interfaces_exclude", true);
   if (auto v = n["uplink"]) {
     if (auto s = string_of(v, path + ".uplink")) {
-      if (auto e = probes::NamePattern::error(*s))
+      if (auto e = NamePattern::error(*s))
         error(v.Mark(), path + ".uplink",
               "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
       else
@@ -1418,7 +1411,7 @@ bool Parser::check_text(const std::string& text) {
   at.column = 0;
   int reported_line = -1;
   for (std::size_t i = 0; i < text.size();) {
-    const std::size_t len = probes::text::sequence(std::string_view(text).substr(i));
+    const std::size_t len = text::sequence(std::string_view(text).substr(i));
     if (len == 0 && reported_line != at.line) {
       reported_line = at.line;
       if (++bad_lines <= 20) {
