@@ -12,10 +12,7 @@
 #include "daemon/hardening.h"
 #include "daemon/log.h"
 #include "metrics/families.h"
-#include "probes/icmp.h"
-#include "probes/sip.h"
-#include "probes/snmp.h"
-#include "probes/tcp.h"
+#include "probes/registry.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -187,47 +184,40 @@ bool Daemon::start() {
   }
   if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
   for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
-  std::string err, mode;
-  auto icmp = probes::make_icmp_prober(&loop_, *registry_, err, mode);
-  if (!icmp) {
-    log(LogLevel::Error, err);
-    return false;
+  probes::ProbeContext ctx;
+  ctx.loop = &loop_;
+  ctx.registry = registry_.get();
+  ctx.on_round = [this](const std::string& key, const probes::RoundResult& round) {
+    watchdog_.progress();
+    states_->on_round(key, round);
+  };
+  ctx.on_check = [this](const std::string& key, const probes::CheckResult& c) {
+    readiness_->on_check(key, c);
+  };
+  ctx.log_info = [](const std::string& msg, const std::string& k, const std::string& v) {
+    log(LogLevel::Info, msg, {{k.c_str(), v}});
+  };
+  for (const auto& type : probes::probe_types()) {
+    try {
+      probers_.push_back({&type, type.make(ctx)});
+    } catch (const probes::ProbeError& e) {
+      log(LogLevel::Error, e.what(), {{"probe", type.name}});
+      return false;
+    }
+    http_.add(probers_.back().prober->exposition());
   }
-  log(LogLevel::Info, "icmp sockets open", {{"mode", mode}});
-  // Both ICMP sockets are open for the life of the process and no other probe needs a raw
-  // socket, so the capability can go (docs/install.md#capabilities).
+  // The ICMP sockets are open for the life of the process and no other probe needs a raw socket,
+  // so the capability can go (docs/install.md#capabilities).
   if (auto e = drop_net_raw(); !e.empty()) log(LogLevel::Warn, "cannot drop CAP_NET_RAW", {{"error", e}});
-  http_.add(icmp->exposition());
   http_.add(info_);
   http_.add(states_);
   http_.add(states_->quality());
-  icmp->on_round([this](const std::string& key, const probes::RoundResult& round) {
-    watchdog_.progress();
-    states_->on_round(key, round);
-  });
-  probers_.push_back(std::move(icmp));
-  auto snmp = probes::make_snmp_prober(&loop_);
-  http_.add(snmp->exposition());
-  probers_.push_back(std::move(snmp));
-  auto sip = probes::make_sip_prober(&loop_, *registry_, err);
-  if (!sip) {
-    log(LogLevel::Error, err);
-    return false;
-  }
-  http_.add(sip->exposition());
-  probers_.push_back(std::move(sip));
-  probers_.push_back(probes::make_tcp_prober(&loop_));
-  http_.add(probers_.back()->exposition());
   http_.add(readiness_);
   http_.add_page("/readiness", [r = readiness_] {
     bool all_ready = false;
     std::string body = r->report(all_ready);
     return std::pair{all_ready ? 200 : 503, body};
   });
-  for (auto& p : probers_)
-    p->on_check(
-        [this](const std::string& key, const probes::CheckResult& c) { readiness_->on_check(key, c); });
-
   auto on_signal = [](uv_signal_t* h, int signum) {
     auto* self = static_cast<Daemon*>(h->data);
     if (signum == SIGHUP)
@@ -301,7 +291,7 @@ void Daemon::shutdown() {
   ready_ = false;
   watchdog_.close();
   http_.stop();
-  for (auto& p : probers_) p->close();
+  for (auto& p : probers_) p.prober->close();
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
   for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
@@ -356,11 +346,12 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
       probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
+      if (auto a = literal_address(d.address)) t.address = *a;
       auto dl = t.labels;
       dl["address"] = d.address;
       if (!d.profile.empty()) dl["profile"] = d.profile;
       device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
-      if (!literal_address(d.address)) {
+      if (t.address.ss_family == AF_UNSPEC) {
         dns_names[t.key] = d.address;
         dns_labels[t.key] = t.labels;
       }
@@ -381,10 +372,14 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   states_->configure(cfg);
   readiness_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
+  // Each prober gets only the devices its type probes.
   for (auto& p : probers_) {
-    p->set_targets(*cfg, targets);
+    std::vector<probes::Target> own;
     for (const auto& t : targets)
-      if (auto a = literal_address(t.device->address)) p->set_address(t.key, *a);
+      if (p.type->wants(*t.device)) own.push_back(t);
+    p.prober->set_targets(*cfg, own);
+    for (const auto& t : own)
+      if (t.address.ss_family != AF_UNSPEC) p.prober->set_address(t.key, t.address);
   }
   config_ = std::move(cfg);
   dns_names_ = std::move(dns_names);
@@ -453,7 +448,7 @@ void Daemon::on_resolved(DnsRequest* req, int status, addrinfo* res) {
     log(LogLevel::Info, "DNS lookup recovered", {{"device", req->key}, {"host", req->host}});
   sockaddr_storage ss{};
   std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
-  for (auto& p : probers_) p->set_address(req->key, ss);
+  for (auto& p : probers_) p.prober->set_address(req->key, ss);
 }
 
 }  // namespace siteprobe

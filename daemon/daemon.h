@@ -21,7 +21,7 @@
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
 #include "inventory/config.h"
-#include "probes/probe.h"
+#include "probes/registry.h"
 
 namespace siteprobe {
 
@@ -66,7 +66,11 @@ class Daemon {
   std::atomic<bool> ready_{false};
   HttpServer http_;
   std::shared_ptr<const Config> config_;
-  std::vector<std::unique_ptr<probes::Prober>> probers_;
+  struct Running {
+    const probes::ProbeType* type;
+    std::unique_ptr<probes::Prober> prober;
+  };
+  std::vector<Running> probers_;  // one per row of probes::probe_types()
 
   // DNS: device key -> host name, for devices whose address is not a literal.
   std::map<std::string, std::string> dns_names_;

@@ -45,13 +45,14 @@ void Readiness::configure(std::shared_ptr<const Config> config) {
   for (std::size_t i = 0; i < config->sites.size(); ++i) {
     const Site& s = config->sites[i];
     for (const auto& d : s.devices) {
-      if (!d.endpoint()) continue;
-      const std::string key = s.id + "/" + d.name;
       Endpoint e;
-      if (auto old = endpoints_.find(key); old != endpoints_.end()) e.last = std::move(old->second.last);
+      e.services = probes::call_services(d);
+      if (e.services.empty()) continue;  // not an endpoint
+      const std::string key = s.id + "/" + d.name;
       // Results of a service that is now disabled no longer count.
-      if (!d.sip.enabled) e.last.erase("sip");
-      if (!d.h323.enabled) e.last.erase("h323");
+      if (auto old = endpoints_.find(key); old != endpoints_.end())
+        for (const auto& c : e.services)
+          if (auto r = old->second.last.find(c.name); r != old->second.last.end()) e.last.insert(*r);
       e.site = i;
       e.device = &d;
       prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
@@ -66,7 +67,7 @@ void Readiness::configure(std::shared_ptr<const Config> config) {
 
 void Readiness::on_check(const std::string& key, const probes::CheckResult& r) {
   auto it = endpoints_.find(key);
-  if (it != endpoints_.end() && (r.service == "sip" || r.service == "h323")) it->second.last[r.service] = r;
+  if (it != endpoints_.end() && r.call_service) it->second.last[r.service] = r;
 }
 
 Readiness::Reason Readiness::reason(const std::string& key) const {
@@ -84,10 +85,8 @@ void Readiness::evaluate(const SiteStates& states) {
     const auto dv = states.device(key);
     bool any_up = false, all_down = true;
     std::string services;  // "SIP 503, H.323 refused"
-    for (const auto& [svc, on] :
-         {std::pair<const char*, bool>{"sip", e.device->sip.enabled}, {"h323", e.device->h323.enabled}}) {
-      if (!on) continue;
-      auto r = e.last.find(svc);
+    for (const auto& svc : e.services) {
+      auto r = e.last.find(svc.name);
       if (r == e.last.end()) {
         all_down = false;
         continue;
@@ -95,8 +94,7 @@ void Readiness::evaluate(const SiteStates& states) {
       any_up = any_up || r->second.up;
       all_down = all_down && !r->second.up;
       if (!r->second.up)
-        services += std::string(services.empty() ? "" : ", ") +
-                    (svc == std::string("sip") ? "SIP " : "H.323 ") + r->second.detail;
+        services += std::string(services.empty() ? "" : ", ") + svc.display + " " + r->second.detail;
     }
     char mos[64] = "";
     if (!std::isnan(dv.mos)) std::snprintf(mos, sizeof mos, "MOS %.2f < %g", dv.mos, min_mos);

@@ -24,7 +24,7 @@
 #include "daemon/site_state.h"
 #include "inventory/config.h"
 #include "metrics/series.h"
-#include "probes/probe.h"
+#include "probes/registry.h"
 
 namespace siteprobe {
 
@@ -48,7 +48,8 @@ class Readiness final : public Exposition {
     std::size_t site = 0;
     const Device* device = nullptr;
     std::string labels;
-    std::map<std::string, probes::CheckResult> last;  // by service: "sip", "h323"
+    std::vector<probes::CallService> services;        // from the probe registry
+    std::map<std::string, probes::CheckResult> last;  // by service name
     Reason reason = Unknown;
     std::string detail;
   };

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "metrics/families.h"
+#include "probes/registry.h"
 
 namespace siteprobe::probes {
 
@@ -662,7 +663,7 @@ class IcmpProber final : public Prober {
     timer_.arm();
   }
   std::shared_ptr<const Exposition> exposition() const override { return exposition_; }
-  void on_round(RoundFn fn) override { engine_.on_round(std::move(fn)); }
+  void on_round(RoundFn fn) { engine_.on_round(std::move(fn)); }
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     engine_.set_address(key, addr);
   }
@@ -769,31 +770,28 @@ class IcmpProber final : public Prober {
 
 }  // namespace
 
-std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
-                                         std::string& mode) {
+std::unique_ptr<Prober> make_icmp_prober(ProbeContext& ctx) {
   Socket v4, v6;
   if (const std::string e = open_icmp(AF_INET, v4); !e.empty()) {
-    err =
+    throw ProbeError(
         e.rfind("cannot bind", 0) == 0
             ? "ICMP: " + e
             : "cannot open an ICMP socket (" + e +
                   "). Either grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW; or setcap "
                   "cap_net_raw+ep on the binary), or allow unprivileged ICMP for this process's group (gid " +
-                  std::to_string(getgid()) + "): sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"";
-    return nullptr;
+                  std::to_string(getgid()) + "): sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"");
   }
   // IPv6 is optional (hosts without it): its targets then count send errors, and the log says why.
   const std::string e6 = open_icmp(AF_INET6, v6);
-  mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") +
-         " ipv6=" + (v6.fd < 0 ? "unavailable (" + e6 + ")" : (v6.raw ? "raw" : "datagram"));
+  const std::string mode = std::string("ipv4=") + (v4.raw ? "raw" : "datagram") + " ipv6=" +
+                           (v6.fd < 0 ? "unavailable (" + e6 + ")" : (v6.raw ? "raw" : "datagram"));
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
   const auto ident = static_cast<std::uint16_t>(rd());
-  auto p = std::make_unique<IcmpProber>(loop, registry, std::move(v4), std::move(v6), cookie, ident);
-  if (!p->error().empty()) {
-    err = p->error();
-    return nullptr;
-  }
+  auto p = std::make_unique<IcmpProber>(ctx.loop, *ctx.registry, std::move(v4), std::move(v6), cookie, ident);
+  if (!p->error().empty()) throw ProbeError(p->error());
+  p->on_round(ctx.on_round);
+  if (ctx.log_info) ctx.log_info("icmp sockets open", "mode", mode);
   return p;
 }
 

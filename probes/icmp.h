@@ -177,11 +177,9 @@ class IcmpEngine {
 // getsockname() (EADDRNOTAVAIL if the identifier came back 0).
 int bind_icmp_ident(int fd, int af, std::uint16_t& ident);
 
-// Opens the ICMP sockets (raw if permitted, else unprivileged datagram) and returns a prober
-// running on `loop`, or nullptr with `err` set when no IPv4 ICMP socket can be opened (or bound, for
-// a datagram socket: without its identifier no reply would ever match). `mode`
-// says which sockets it got, for the startup log.
-std::unique_ptr<Prober> make_icmp_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err,
-                                         std::string& mode);
+// Opens the ICMP sockets (raw if permitted, else unprivileged datagram), logs which it got and
+// returns a prober running on the context's loop. Throws ProbeError when no IPv4 ICMP socket can be
+// opened (or bound, for a datagram socket: without its identifier no reply would ever match).
+std::unique_ptr<Prober> make_icmp_prober(ProbeContext& ctx);
 
 }  // namespace siteprobe::probes

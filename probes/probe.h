@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <prometheus/labels.h>
+#include <prometheus/registry.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -26,6 +27,9 @@ struct Target {
   prometheus::Labels labels;             // site, device, role, level and the parent-chain labels
   std::shared_ptr<const Config> config;  // keeps `device` alive
   const Device* device = nullptr;
+  // The device's address when it is a literal, parsed once by the daemon; AF_UNSPEC for a DNS name
+  // (set_address() delivers it once resolved).
+  sockaddr_storage address{};
 };
 
 // What one completed round of a target measured.
@@ -46,21 +50,30 @@ struct CheckResult {
   std::string service;  // "sip", "h323", or a tcp check's name
   bool up = false;
   std::string detail;  // "200", "503", "connected", "timeout", "refused", ...
+  // A call service (readiness counts it): set by the prober from its registry row, never by name.
+  bool call_service = false;
 };
 using CheckFn = std::function<void(const std::string& key, const CheckResult&)>;
+
+// What a probe type's factory gets (probes/registry.h): the loop, the registry for its self
+// metrics, where its results go, and a logger (probes sit below daemon/ and cannot include its log).
+struct ProbeContext {
+  uv_loop_t* loop = nullptr;
+  prometheus::Registry* registry = nullptr;
+  RoundFn on_round;  // reachability rounds (ICMP): site state and the watchdog
+  CheckFn on_check;  // call-service and TCP checks: readiness
+  std::function<void(const std::string& msg, const std::string& key, const std::string& value)> log_info;
+};
 
 class Prober {
  public:
   virtual ~Prober() = default;
-  // Called on the loop after each completed round of a target.
-  virtual void on_round(RoundFn fn) = 0;
-  // Called on the loop after each completed check (call-service probers only).
-  virtual void on_check(CheckFn) {}
-  // Replaces the target set. Targets whose key and labels survive keep their schedule, their
-  // counters and their histograms; new ones start at a splayed offset in their interval.
-  // Global settings (rates and the like) come from `config`.
+  // Replaces the target set: only the devices this type probes (ProbeType::wants). Targets whose
+  // key and labels survive keep their schedule, their counters and their histograms; new ones
+  // start at a splayed offset in their interval. Global settings (rates and the like) come from
+  // `config`. Literal addresses arrive in Target::address.
   virtual void set_targets(const Config& config, const std::vector<Target>& targets) = 0;
-  // Sets the address to probe; ss_family AF_UNSPEC means "not resolved" (rounds fail, device down).
+  // A resolved DNS name; ss_family AF_UNSPEC means "not resolved" (rounds fail, device down).
   virtual void set_address(const std::string& key, const sockaddr_storage& addr) = 0;
   // The per-target series this prober renders on /metrics.
   virtual std::shared_ptr<const Exposition> exposition() const = 0;

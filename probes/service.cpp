@@ -256,7 +256,7 @@ void ServiceEngine::finish(std::uint64_t id, int kind, int code, std::int64_t no
   Slot* s = slot_of(id);
   if (!s) return;
   s->busy = false;
-  CheckResult r{s->c.service, false, ""};
+  CheckResult r{s->c.service, false, "", s->c.call_service};
   if (kind == kAnswered) {
     s->m->rtt.observe(static_cast<double>(now - s->sent) / 1e9);
     if (sip_) {

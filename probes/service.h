@@ -35,7 +35,8 @@ struct ServiceCheck {
   prometheus::Labels labels;  // the series' labels
   int port = 0;
   Duration interval{}, timeout{};
-  bool tcp = false;  // SIP only: over TCP rather than UDP
+  bool tcp = false;           // SIP only: over TCP rather than UDP
+  bool call_service = false;  // readiness counts it (CheckResult::call_service)
 };
 
 struct ServiceSeries {

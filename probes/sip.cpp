@@ -15,6 +15,7 @@
 
 #include "metrics/families.h"
 #include "probes/icmp.h"
+#include "probes/registry.h"
 #include "probes/service.h"
 #include "util/uv_handle.h"
 
@@ -287,8 +288,7 @@ class SipProber final : public Prober {
   ~SipProber() override { close(); }
   const std::string& error() const { return error_; }  // set if a socket cannot be watched
 
-  void on_round(RoundFn) override {}
-  void on_check(CheckFn fn) override { engine_.on_check(std::move(fn)); }
+  void on_check(CheckFn fn) { engine_.on_check(std::move(fn)); }
   std::shared_ptr<const Exposition> exposition() const override { return engine_.exposition(); }
 
   void set_targets(const Config&, const std::vector<Target>& targets) override {
@@ -296,7 +296,7 @@ class SipProber final : public Prober {
     for (const auto& t : targets) {
       const SipSettings& s = t.device->sip;
       if (s.enabled)
-        checks.push_back({t.key, "sip", t.labels, s.port, s.interval, s.timeout, s.transport == "tcp"});
+        checks.push_back({t.key, "sip", t.labels, s.port, s.interval, s.timeout, s.transport == "tcp", true});
     }
     local_.clear();
     engine_.set_checks(checks, now_ns());
@@ -627,20 +627,16 @@ int open_udp(int af, int& port) {
 
 }  // namespace
 
-std::unique_ptr<Prober> make_sip_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err) {
+std::unique_ptr<Prober> make_sip_prober(ProbeContext& ctx) {
   int port[2] = {0, 0};
   const int fd[2] = {open_udp(AF_INET, port[0]), open_udp(AF_INET6, port[1])};
-  if (fd[0] < 0 && fd[1] < 0) {
-    err = std::string("cannot open a UDP socket for SIP: ") + std::strerror(errno);
-    return nullptr;
-  }
+  if (fd[0] < 0 && fd[1] < 0)
+    throw ProbeError(std::string("cannot open a UDP socket for SIP: ") + std::strerror(errno));
   std::random_device rd;
   const std::uint64_t cookie = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  auto p = std::make_unique<SipProber>(loop, registry, fd, port, cookie);
-  if (!p->error().empty()) {
-    err = p->error();
-    return nullptr;
-  }
+  auto p = std::make_unique<SipProber>(ctx.loop, *ctx.registry, fd, port, cookie);
+  if (!p->error().empty()) throw ProbeError(p->error());
+  p->on_check(ctx.on_check);
   return p;
 }
 

@@ -77,6 +77,6 @@ struct SipRequest {
 std::string build_sip_options(const SipRequest& r);
 
 // A prober for every device with `sip.enabled`; nullptr with `err` set if no socket can be opened.
-std::unique_ptr<Prober> make_sip_prober(uv_loop_t* loop, prometheus::Registry& registry, std::string& err);
+std::unique_ptr<Prober> make_sip_prober(ProbeContext& ctx);
 
 }  // namespace siteprobe::probes

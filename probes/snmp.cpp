@@ -557,7 +557,6 @@ class SnmpProber final : public Prober {
     sched_.data = io_.data = this;
   }
 
-  void on_round(RoundFn) override {}
   std::shared_ptr<const Exposition> exposition() const override { return x_; }
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override;
@@ -1215,8 +1214,8 @@ void SnmpProber::finish(Poll* p, bool aborted) {
 
 }  // namespace
 
-std::unique_ptr<Prober> make_snmp_prober(uv_loop_t* loop) {
-  return std::make_unique<SnmpProber>(loop);
+std::unique_ptr<Prober> make_snmp_prober(ProbeContext& ctx) {
+  return std::make_unique<SnmpProber>(ctx.loop);
 }
 
 }  // namespace siteprobe::probes

@@ -149,6 +149,6 @@ inline std::string clip_utf8(const std::string& s, std::size_t max) {
 const std::vector<std::string>& snmp_builtin_families();
 
 // Opens nothing yet: the prober opens a session per poll. Initializes net-snmp once per process.
-std::unique_ptr<Prober> make_snmp_prober(uv_loop_t* loop);
+std::unique_ptr<Prober> make_snmp_prober(ProbeContext& ctx);
 
 }  // namespace siteprobe::probes

@@ -2,6 +2,7 @@
 
 #include <unordered_map>
 
+#include "probes/registry.h"
 #include "probes/service.h"
 
 namespace siteprobe::probes {
@@ -38,20 +39,20 @@ class TcpProber final : public Prober {
         timer_(loop, engine_) {}
   ~TcpProber() override { close(); }
 
-  void on_round(RoundFn) override {}
-  void on_check(CheckFn fn) override { engine_.on_check(std::move(fn)); }
+  void on_check(CheckFn fn) { engine_.on_check(std::move(fn)); }
   std::shared_ptr<const Exposition> exposition() const override { return engine_.exposition(); }
   void set_targets(const Config&, const std::vector<Target>& targets) override {
     std::vector<ServiceCheck> checks;
-    const auto add = [&](const Target& t, const std::string& service, int port, Duration iv, Duration to) {
+    const auto add = [&](const Target& t, const std::string& service, int port, Duration iv, Duration to,
+                         bool call_service = false) {
       auto l = t.labels;
       l["service"] = service;
       l["port"] = std::to_string(port);
-      checks.push_back({t.key, service, l, port, iv, to, true});
+      checks.push_back({t.key, service, l, port, iv, to, true, call_service});
     };
     for (const auto& t : targets) {
       const Device& d = *t.device;
-      if (d.h323.enabled) add(t, "h323", d.h323.port, d.h323.interval, d.h323.timeout);
+      if (d.h323.enabled) add(t, "h323", d.h323.port, d.h323.interval, d.h323.timeout, true);
       for (const auto& c : d.tcp) add(t, c.name, c.port, c.interval, c.timeout);
     }
     engine_.set_checks(checks, static_cast<std::int64_t>(uv_hrtime()));
@@ -111,8 +112,10 @@ class TcpProber final : public Prober {
 
 }  // namespace
 
-std::unique_ptr<Prober> make_tcp_prober(uv_loop_t* loop) {
-  return std::make_unique<TcpProber>(loop);
+std::unique_ptr<Prober> make_tcp_prober(ProbeContext& ctx) {
+  auto p = std::make_unique<TcpProber>(ctx.loop);
+  p->on_check(ctx.on_check);
+  return p;
 }
 
 }  // namespace siteprobe::probes

@@ -18,6 +18,6 @@
 
 namespace siteprobe::probes {
 
-std::unique_ptr<Prober> make_tcp_prober(uv_loop_t* loop);
+std::unique_ptr<Prober> make_tcp_prober(ProbeContext& ctx);
 
 }  // namespace siteprobe::probes

@@ -40,8 +40,8 @@ sites:
     st.evaluate();
     rd.evaluate(st);
   }
-  void check(const char* service, bool up, const char* detail) {
-    rd.on_check("D/vc", {service, up, detail});
+  void check(const char* service, bool up, const char* detail, bool call_service = true) {
+    rd.on_check("D/vc", {service, up, detail, call_service});
     rd.evaluate(st);
   }
   std::string report() {
@@ -51,6 +51,17 @@ sites:
 };
 
 }  // namespace
+
+TEST_CASE("readiness counts a check as a call service because its prober says so, not by its name") {
+  Net n;
+  for (int i = 0; i < 3; ++i) n.round(true, true);
+  // A TCP check that an operator happened to name "sip" is not the SIP call service.
+  n.check("sip", true, "connected", false);
+  n.check("h323", true, "connected", false);
+  CHECK(n.rd.reason("D/vc") == Readiness::Unknown);
+  n.check("h323", true, "connected");
+  CHECK(n.rd.reason("D/vc") == Readiness::Ready);
+}
 
 TEST_CASE("readiness: ping, a call service and MOS, with the first failing reason") {
   Net n;
