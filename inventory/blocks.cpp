@@ -1,0 +1,357 @@
+// Probe blocks of the inventory: icmp, snmp (and its modules), sip, h323, tcp, and the
+// defaults/roles/profiles layers that carry them.
+#include "inventory/parser.h"
+#include "util/pattern.h"
+
+namespace siteprobe::inventory_detail {
+
+IcmpOverride Parser::parse_icmp(const YAML::Node& n, const std::string& path) {
+  IcmpOverride o;
+  if (!check_map(n, path, {"interval", "timeout", "spacing", "packets", "payload_bytes", "rtt_buckets"}))
+    return o;
+  using namespace std::chrono;
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", milliseconds(100), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(1), seconds(60));
+  if (auto v = n["spacing"]) o.spacing = duration_of(v, path + ".spacing", milliseconds(1), seconds(60));
+  if (auto v = n["packets"]) {
+    if (auto i = int_of(v, path + ".packets", 1, 100)) o.packets = static_cast<int>(*i);
+  }
+  if (auto v = n["payload_bytes"]) {
+    if (auto i = int_of(v, path + ".payload_bytes", 24, 1400)) o.payload_bytes = static_cast<int>(*i);
+  }
+  if (auto v = n["rtt_buckets"]) {
+    const std::string bp = path + ".rtt_buckets";
+    if (!v.IsSequence() || v.size() == 0 || v.size() > 40) {
+      error(v.Mark(), bp, "must be a list of 1..40 bucket bounds in seconds");
+    } else {
+      std::vector<double> b;
+      bool ok = true;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        auto x = number_of(v[i], bp + "[" + std::to_string(i) + "]", 0.000001, 3600);
+        if (!x) {
+          ok = false;
+        } else if (!b.empty() && *x <= b.back()) {
+          error(v[i].Mark(), bp + "[" + std::to_string(i) + "]", "bucket bounds must increase");
+          ok = false;
+        } else {
+          b.push_back(*x);
+        }
+      }
+      if (ok) o.rtt_buckets = b;
+    }
+  }
+  return o;
+}
+
+std::optional<std::vector<std::string>> Parser::string_list(const YAML::Node& n, const std::string& path,
+                                                            bool regex) {
+  if (!n.IsSequence()) {
+    error(n.Mark(), path, regex ? "must be a list of regular expressions" : "must be a list of names");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    auto s = string_of(n[i], p);
+    if (!s) {
+      ok = false;
+      continue;
+    }
+    if (regex)
+      if (auto e = NamePattern::error(*s)) {
+        error(n[i].Mark(), p, "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
+        ok = false;
+      }
+    out.push_back(*s);
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+SnmpOverride Parser::parse_snmp(const YAML::Node& n, const std::string& path) {
+  SnmpOverride o;
+  if (!check_map(n, path,
+                 {"enabled", "auth", "port", "interval", "timeout", "retries", "max_repetitions",
+                  "max_interfaces", "modules", "interfaces_include", "interfaces_exclude", "uplink"}))
+    return o;
+  using namespace std::chrono;
+  if (auto v = n["enabled"]) {
+    if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+      o.enabled = v.Scalar() == "true";
+    else
+      error(v.Mark(), path + ".enabled", "must be true or false");
+  }
+  if (auto v = n["auth"]) o.auth = string_of(v, path + ".auth");
+  if (auto v = n["port"])
+    if (auto i = int_of(v, path + ".port", 1, 65535)) o.port = static_cast<int>(*i);
+  if (auto v = n["retries"])
+    if (auto i = int_of(v, path + ".retries", 0, 10)) o.retries = static_cast<int>(*i);
+  if (auto v = n["max_repetitions"])
+    if (auto i = int_of(v, path + ".max_repetitions", 1, 200)) o.max_repetitions = static_cast<int>(*i);
+  if (auto v = n["max_interfaces"])
+    if (auto i = int_of(v, path + ".max_interfaces", 1, 65536)) o.max_interfaces = static_cast<int>(*i);
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
+  if (auto v = n["modules"]) o.modules = string_list(v, path + ".modules", false);
+  if (auto v = n["interfaces_include"]) o.include = string_list(v, path + ".interfaces_include", true);
+  if (auto v = n["interfaces_exclude"]) o.exclude = string_list(v, path + ".interfaces_exclude", true);
+  if (auto v = n["uplink"]) {
+    if (auto s = string_of(v, path + ".uplink")) {
+      if (auto e = NamePattern::error(*s))
+        error(v.Mark(), path + ".uplink",
+              "invalid regular expression \"" + *s + "\": " + *e + " (RE2 syntax)");
+      else
+        o.uplink = *s;
+    }
+  }
+  return o;
+}
+
+void Parser::parse_snmp_modules(const YAML::Node& n) {
+  if (!n.IsMap()) {
+    error(n.Mark(), "snmp_modules", "must be a mapping of module name to a list of objects");
+    return;
+  }
+  for (const auto& kv : n) {
+    const std::string name = kv.first.Scalar();
+    const std::string mp = "snmp_modules." + name;
+    if (!valid_id(name) || name == "system" || name == "interfaces") {
+      error(kv.first.Mark(), mp,
+            "invalid module name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not system or interfaces)");
+      continue;
+    }
+    if (!kv.second.IsSequence() || kv.second.size() == 0) {
+      error(kv.second.Mark(), mp, "must be a non-empty list of objects");
+      continue;
+    }
+    std::vector<SnmpObject> objs;
+    for (std::size_t i = 0; i < kv.second.size(); ++i) {
+      const YAML::Node& o = kv.second[i];
+      const std::string p = mp + "[" + std::to_string(i) + "]";
+      if (!check_map(o, p, {"name", "oid", "type", "walk", "index_label", "help"})) continue;
+      SnmpObject obj;
+      bool ok = true;
+      for (const char* req : {"name", "oid", "type"})
+        if (!o[req]) {
+          error(o.Mark(), p, std::string("missing required key \"") + req + "\"");
+          ok = false;
+        }
+      if (auto v = o["type"]) {
+        auto t = string_of(v, p + ".type");
+        if (t && *t != "gauge" && *t != "counter" && *t != "info") {
+          error(v.Mark(), p + ".type", "unknown type \"" + *t + "\" (allowed: gauge, counter, info)");
+          ok = false;
+        } else if (t) {
+          obj.type = *t;
+        } else {
+          ok = false;
+        }
+      }
+      if (auto v = o["name"]) {
+        auto s = string_of(v, p + ".name");
+        const bool valid = s && valid_label_name(*s) && s->find("__") == std::string::npos;
+        if (!valid) {
+          if (s)
+            error(v.Mark(), p + ".name", "invalid metric name \"" + *s + "\" (allowed: [a-z_][a-z0-9_]*)");
+          ok = false;
+        } else if (snmp_builtin(*s)) {
+          error(v.Mark(), p + ".name", "\"" + *s + "\" is a metric siteprobe exports itself");
+          ok = false;
+        } else if (obj.type == "counter" && !(s->size() > 6 && s->compare(s->size() - 6, 6, "_total") == 0)) {
+          error(v.Mark(), p + ".name", "a counter's name must end in _total (Prometheus convention)");
+          ok = false;
+        } else if (obj.type == "info" && !(s->size() > 5 && s->compare(s->size() - 5, 5, "_info") == 0)) {
+          error(v.Mark(), p + ".name", "an info metric's name must end in _info (Prometheus convention)");
+          ok = false;
+        } else {
+          obj.name = *s;
+        }
+      }
+      if (auto v = o["oid"]) {
+        auto s = v.IsScalar() ? std::optional<std::string>(v.Scalar()) : std::nullopt;
+        std::string t = s ? *s : "";
+        if (!t.empty() && t[0] == '.') t.erase(0, 1);
+        std::istringstream in(t);
+        std::string part;
+        while (!t.empty() && std::getline(in, part, '.')) {
+          if (part.empty() || part.size() > 10 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
+              std::stoull(part) > 0xffffffffULL) {
+            obj.oid.clear();
+            break;
+          }
+          obj.oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
+        }
+        if (obj.oid.size() < 2 || obj.oid.size() > 128 || t.back() == '.') {
+          error(v.Mark(), p + ".oid",
+                "invalid OID \"" + t + "\" (allowed: numeric, e.g. 1.3.6.1.2.1.25.3.3.1.2)");
+          ok = false;
+        }
+      }
+      if (auto v = o["walk"]) {
+        if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
+          obj.walk = v.Scalar() == "true";
+        else
+          error(v.Mark(), p + ".walk", "must be true or false"), ok = false;
+      }
+      if (auto v = o["index_label"]) {
+        auto s = string_of(v, p + ".index_label");
+        if (!obj.walk) {
+          error(v.Mark(), p + ".index_label", "only used with walk: true");
+          ok = false;
+        } else if (!s || !valid_label_name(*s) || kReservedLabels.count(*s) ||
+                   std::find(cfg_.levels.begin(), cfg_.levels.end(), *s) != cfg_.levels.end()) {
+          if (s)
+            error(v.Mark(), p + ".index_label",
+                  "invalid label name \"" + *s +
+                      "\" (allowed: [a-z_][a-z0-9_]*, not a level or a label "
+                      "siteprobe uses itself)");
+          ok = false;
+        } else {
+          obj.index_label = *s;
+        }
+      } else if (obj.walk) {
+        obj.index_label = "index";
+      }
+      if (auto v = o["help"])
+        if (auto s = string_of(v, p + ".help")) obj.help = *s;
+      if (ok) objs.push_back(std::move(obj));
+    }
+    cfg_.snmp_modules[name] = std::move(objs);
+  }
+}
+
+Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
+  Overrides o;
+  if (!check_map(n, path, {"icmp", "snmp", "sip", "h323", "tcp"})) return o;
+  if (auto v = n["icmp"]) {
+    o.icmp = parse_icmp(v, path + ".icmp");
+    o.icmp_at = {{v.Mark(), path + ".icmp"}};
+  }
+  if (auto v = n["snmp"]) {
+    o.snmp = parse_snmp(v, path + ".snmp");
+    o.snmp_at = {{v.Mark(), path + ".snmp"}};
+  }
+  parse_call_blocks(n, path, o);
+  return o;
+}
+
+ServiceOverride Parser::parse_service(const YAML::Node& n, const std::string& path, bool sip) {
+  ServiceOverride o;
+  o.at = {{n.Mark(), path}};
+  std::vector<std::string> keys = {"enabled", "port", "interval", "timeout"};
+  if (sip) keys.insert(keys.begin() + 1, "transport");
+  if (!check_map(n, path, keys)) return o;
+  using namespace std::chrono;
+  if (auto v = n["enabled"]) o.enabled = bool_of(v, path + ".enabled");
+  if (auto v = n["transport"]; v && sip) {
+    auto t = string_of(v, path + ".transport");
+    if (t && *t != "udp" && *t != "tcp")
+      error(v.Mark(), path + ".transport", "unknown transport \"" + *t + "\" (allowed: udp, tcp)");
+    else if (t)
+      o.transport = *t;
+  }
+  if (auto v = n["port"]) {
+    if (auto i = int_of(v, path + ".port", 1, 65535)) o.port = static_cast<int>(*i);
+  }
+  if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
+  if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
+  return o;
+}
+
+std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, const std::string& path) {
+  if (!n.IsSequence()) {
+    error(n.Mark(), path, "must be a list of checks like {name: https, port: 443}");
+    return std::nullopt;
+  }
+  std::vector<TcpCheck> out;
+  std::set<std::string> names;
+  bool all_ok = true;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node& e = n[i];
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    bool ok = check_map(e, p, {"name", "port", "interval", "timeout"});
+    all_ok = all_ok && ok;
+    if (!ok) continue;
+    TcpCheck c;
+    for (const char* req : {"name", "port"})
+      if (!e[req]) {
+        error(e.Mark(), p, std::string("missing required key \"") + req + "\"");
+        ok = false;
+      }
+    if (auto v = e["name"]) {
+      auto x = string_of(v, p + ".name");
+      if (x && (!valid_id(*x) || *x == "h323" || *x == "sip")) {
+        error(v.Mark(), p + ".name",
+              "invalid check name \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not h323 or sip)");
+        ok = false;
+      } else if (x && !names.insert(*x).second) {
+        error(v.Mark(), p + ".name", "duplicate check name \"" + *x + "\"");
+        ok = false;
+      } else if (x) {
+        c.name = *x;
+      }
+    }
+    if (auto v = e["port"]) {
+      auto x = int_of(v, p + ".port", 1, 65535);
+      ok = ok && x;
+      if (x) c.port = static_cast<int>(*x);
+    }
+    using namespace std::chrono;
+    if (auto v = e["interval"]) {
+      auto x = duration_of(v, p + ".interval", seconds(1), hours(1));
+      ok = ok && x;
+      if (x) c.interval = *x;
+    }
+    if (auto v = e["timeout"]) {
+      auto x = duration_of(v, p + ".timeout", milliseconds(10), seconds(60));
+      ok = ok && x;
+      if (x) c.timeout = *x;
+    }
+    if (ok && c.timeout > c.interval) {
+      error(e.Mark(), p,
+            "timeout " + format_duration(c.timeout) + " exceeds interval " + format_duration(c.interval));
+      ok = false;
+    }
+    all_ok = all_ok && ok;
+    out.push_back(c);
+  }
+  if (!all_ok) return std::nullopt;
+  return out;
+}
+
+void Parser::parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o) {
+  if (auto v = n["sip"]) o.sip = parse_service(v, path + ".sip", true);
+  if (auto v = n["h323"]) o.h323 = parse_service(v, path + ".h323", false);
+  if (auto v = n["tcp"]) o.tcp = parse_tcp(v, path + ".tcp");
+}
+
+// Layers the sip, h323 and tcp blocks (built-in < defaults < role < profile < device) into `d`,
+// whose role and profile are known. A timeout longer than the interval is reported once, at the
+// most specific block that sets the service.
+void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d) {
+  Overrides own;
+  parse_call_blocks(n, path, own);
+  std::vector<const Overrides*> layers = {&defaults_block_};
+  if (roles_.count(d.role)) layers.push_back(&roles_.at(d.role));
+  if (profiles_.count(d.profile)) layers.push_back(&profiles_.at(d.profile));
+  layers.push_back(&own);
+  d.sip.enabled = d.h323.enabled = d.role == "vc_endpoint" || d.role == "mcu";
+  const auto layer = [&](auto& settings, ServiceOverride Overrides::*block, const char* name) {
+    std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
+    for (const Overrides* l : layers) {
+      (l->*block).apply_to(settings);
+      if ((l->*block).at) culprit = *(l->*block).at;
+    }
+    if (settings.timeout > settings.interval && round_reported_.insert(culprit.second).second)
+      error(culprit.first, culprit.second,
+            std::string(name) + " timeout " + format_duration(settings.timeout) + " exceeds interval " +
+                format_duration(settings.interval) + " (lower timeout or raise interval)");
+  };
+  layer(d.sip, &Overrides::sip, "sip");
+  layer(d.h323, &Overrides::h323, "h323");
+  for (const Overrides* l : layers)
+    if (l->tcp) d.tcp = *l->tcp;
+}
+
+}  // namespace siteprobe::inventory_detail
