@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "metrics/families.h"
 #include "probes/registry.h"
+#include "util/net.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -24,29 +25,6 @@ namespace {
 template <typename T>
 auto& build(prometheus::Registry& r, const char* name) {
   return prometheus::detail::Builder<T>().Name(name).Help(help(name)).Register(r);
-}
-
-prometheus::Labels target_labels(const Config& c, const Site& s, const Device& d) {
-  prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
-  const auto chain = c.chain_labels();
-  for (std::size_t i = 0; i < chain.size(); ++i) l[chain[i]] = s.chain[i];
-  return l;
-}
-
-// A literal IPv4/IPv6 address, or nullopt for a DNS name.
-std::optional<sockaddr_storage> literal_address(const std::string& a) {
-  sockaddr_storage ss{};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, a.c_str(), &v4->sin_addr) == 1) {
-    ss.ss_family = AF_INET;
-    return ss;
-  }
-  if (inet_pton(AF_INET6, a.c_str(), &v6->sin6_addr) == 1) {
-    ss.ss_family = AF_INET6;
-    return ss;
-  }
-  return std::nullopt;
 }
 
 auto fields(const IcmpSettings& s) {
@@ -115,7 +93,7 @@ std::string describe_changes(const Config& before, const Config& after) {
   for (int i = 0; i < 2; ++i)
     for (const auto& s : (i ? after : before).sites) {
       sites[i][s.id] = &s;
-      for (const auto& d : s.devices) devices[i][s.id + "/" + d.name] = &d;
+      for (const auto& d : s.devices) devices[i][Config::device_key(s, d)] = &d;
     }
   std::string out;
   describe(sites[0], sites[1], same_site, "sites", out);
@@ -345,8 +323,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
-      probes::Target t{s.id + "/" + d.name, target_labels(*cfg, s, d), cfg, &d};
-      if (auto a = literal_address(d.address)) t.address = *a;
+      probes::Target t{Config::device_key(s, d), cfg->device_labels(s, d), cfg, &d};
+      if (auto a = net::parse_ip(d.address)) t.address = *a;
       auto dl = t.labels;
       dl["address"] = d.address;
       if (!d.profile.empty()) dl["profile"] = d.profile;

@@ -41,23 +41,20 @@ const char* Readiness::name(Reason r) {
 
 void Readiness::configure(std::shared_ptr<const Config> config) {
   std::map<std::string, Endpoint> eps;
-  const auto chain = config->chain_labels();
   for (std::size_t i = 0; i < config->sites.size(); ++i) {
     const Site& s = config->sites[i];
     for (const auto& d : s.devices) {
       Endpoint e;
       e.services = probes::call_services(d);
       if (e.services.empty()) continue;  // not an endpoint
-      const std::string key = s.id + "/" + d.name;
+      const std::string key = Config::device_key(s, d);
       // Results of a service that is now disabled no longer count.
       if (auto old = endpoints_.find(key); old != endpoints_.end())
         for (const auto& c : e.services)
           if (auto r = old->second.last.find(c.name); r != old->second.last.end()) e.last.insert(*r);
       e.site = i;
       e.device = &d;
-      prometheus::Labels l{{"site", s.id}, {"device", d.name}, {"role", d.role}, {"level", s.level}};
-      for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
-      e.labels = render_labels(l);
+      e.labels = render_labels(config->device_labels(s, d));
       eps[key] = std::move(e);
     }
   }

@@ -57,28 +57,22 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
   std::map<std::string, DeviceTrack> devices;
   std::vector<SiteTrack> sites(config->sites.size());
   std::map<std::string, std::size_t> index;
-  const auto chain = config->chain_labels();
   for (std::size_t i = 0; i < config->sites.size(); ++i) {
     const Site& s = config->sites[i];
     index[s.id] = i;
-    prometheus::Labels l{{"site", s.id}, {"level", s.level}};
-    for (std::size_t c = 0; c < chain.size(); ++c) l[chain[c]] = s.chain[c];
-    sites[i].labels = render_labels(l);
+    sites[i].labels = render_labels(config->site_labels(s));
     if (auto old = site_index_.find(s.id);
         old != site_index_.end() && sites_[old->second].labels == sites[i].labels) {
       sites[i].state = sites_[old->second].state;
       sites[i].changes = sites_[old->second].changes;
     }
     for (const auto& d : s.devices) {
-      const std::string key = s.id + "/" + d.name;
-      prometheus::Labels dl = l;
-      dl["device"] = d.name;
-      dl["role"] = d.role;
+      const std::string key = Config::device_key(s, d);
       DeviceTrack t;
       if (auto old = devices_.find(key); old != devices_.end()) t = std::move(old->second);
       t.site = i;
       t.reachability = d.reachability;
-      const std::string labels = render_labels(dl);
+      const std::string labels = render_labels(config->device_labels(s, d));
       if (!t.q || t.q->labels != labels) {
         if (t.q) quality_->set.remove(t.q);
         t.q = std::make_shared<Quality>();

@@ -266,6 +266,20 @@ void Parser::parse(const std::string& text) {
 
 using inventory_detail::Parser;
 
+std::map<std::string, std::string> Config::site_labels(const Site& s) const {
+  std::map<std::string, std::string> l{{"site", s.id}, {"level", s.level}};
+  const auto chain = chain_labels();
+  for (std::size_t i = 0; i < chain.size() && i < s.chain.size(); ++i) l[chain[i]] = s.chain[i];
+  return l;
+}
+
+std::map<std::string, std::string> Config::device_labels(const Site& s, const Device& d) const {
+  auto l = site_labels(s);
+  l["device"] = d.name;
+  l["role"] = d.role;
+  return l;
+}
+
 std::size_t Config::device_count() const {
   std::size_t n = 0;
   for (const auto& s : sites) n += s.devices.size();

@@ -144,6 +144,12 @@ struct Config {
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }
   std::size_t device_count() const;
+  // A device's identity across reloads, in every prober and every result: "site/device".
+  static std::string device_key(const Site& s, const Device& d) { return s.id + "/" + d.name; }
+  // The labels every series of a site carries: site, level and the parent chain...
+  std::map<std::string, std::string> site_labels(const Site& s) const;
+  // ... and of a device: its site's, plus device and role.
+  std::map<std::string, std::string> device_labels(const Site& s, const Device& d) const;
 };
 
 struct LoadResult {
