@@ -135,12 +135,12 @@ Daemon::Daemon(Options opts)
   build<prometheus::Gauge>(*registry_, "siteprobe_build_info").Add({{"version", SITEPROBE_VERSION}}).Set(1);
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) {
-    uv_signal_init(&loop_, h);
-    h->data = this;
+    uv_must(h->init([this](uv_signal_t* s) { return uv_signal_init(&loop_, s); }), "uv_signal_init");
+    h->get()->data = this;
   }
   for (auto* t : {&lag_timer_, &dns_timer_, &stall_timer_}) {
-    uv_timer_init(&loop_, t);
-    t->data = this;
+    uv_must(t->init([this](uv_timer_t* s) { return uv_timer_init(&loop_, s); }), "uv_timer_init");
+    t->get()->data = this;
   }
 }
 
@@ -196,39 +196,45 @@ bool Daemon::start() {
     std::string body = r->report(all_ready);
     return std::pair{all_ready ? 200 : 503, body};
   });
-  auto on_signal = [](uv_signal_t* h, int signum) {
+  auto on_signal = [](uv_signal_t* h, int signum) noexcept {
     auto* self = static_cast<Daemon*>(h->data);
-    if (signum == SIGHUP)
-      self->reload();
-    else
-      self->shutdown();
+    try {
+      if (signum == SIGHUP)
+        self->reload();
+      else
+        self->shutdown();
+    } catch (const std::exception& e) {  // e.g. out of memory while loading: the old config stays
+      log(LogLevel::Error, "signal handling failed", {{"error", e.what()}});
+    }
   };
   for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}})
-    uv_signal_start(h, on_signal, sig);
+    uv_must(uv_signal_start(h->get(), on_signal, sig), "uv_signal_start");
   // Stalls: a 50 ms timer run more than 100 ms late, once per stall (it restarts from when it ran).
   stall_last_ = uv_hrtime();
-  uv_timer_start(
-      &stall_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Daemon*>(t->data);
-        const std::uint64_t now = uv_hrtime();
-        if (now - self->stall_last_ > 150000000) self->loop_stalls_.Increment();
-        self->stall_last_ = now;
-      },
-      50, 50);
+  uv_must(uv_timer_start(
+              stall_timer_.get(),
+              [](uv_timer_t* t) noexcept {
+                auto* self = static_cast<Daemon*>(t->data);
+                const std::uint64_t now = uv_hrtime();
+                if (now - self->stall_last_ > 150000000) self->loop_stalls_.Increment();
+                self->stall_last_ = now;
+              },
+              50, 50),
+          "uv_timer_start");
   lag_last_ = uv_hrtime();
-  uv_timer_start(
-      &lag_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Daemon*>(t->data);
-        const std::uint64_t now = uv_hrtime();
-        const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
-        self->loop_lag_.Set(lag > 0 ? lag : 0);
-        self->lag_last_ = now;
-        self->states_->evaluate();
-        self->readiness_->evaluate(*self->states_);
-      },
-      1000, 1000);
+  uv_must(uv_timer_start(
+              lag_timer_.get(),
+              [](uv_timer_t* t) noexcept {
+                auto* self = static_cast<Daemon*>(t->data);
+                const std::uint64_t now = uv_hrtime();
+                const double lag = static_cast<double>(now - self->lag_last_) / 1e9 - 1.0;
+                self->loop_lag_.Set(lag > 0 ? lag : 0);
+                self->lag_last_ = now;
+                self->states_->evaluate();
+                self->readiness_->evaluate(*self->states_);
+              },
+              1000, 1000),
+          "uv_timer_start");
 
   apply(r.config);
   if (opts_.enable_lifecycle)
@@ -270,10 +276,10 @@ void Daemon::shutdown() {
   watchdog_.close();
   http_.stop();
   for (auto& p : probers_) p.prober->close();
-  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
-  for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_})
-    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
-  for (auto* r : dns_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+  for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) h->reset();
+  for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_}) h->reset();
+  // UV_EBUSY (the lookup is already running) is fine: its callback sees stopping_.
+  for (auto* r : dns_pending_) (void)uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
 }
 
 bool Daemon::reload(std::vector<std::string>* errors) {
@@ -369,35 +375,38 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   const auto refresh = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(config_->dns_refresh).count());
   if (!dns_names_.empty())
-    uv_timer_start(
-        &dns_timer_, [](uv_timer_t* t) { static_cast<Daemon*>(t->data)->resolve_all(); }, refresh, refresh);
+    uv_must(
+        uv_timer_start(
+            dns_timer_.get(), [](uv_timer_t* t) noexcept { static_cast<Daemon*>(t->data)->resolve_all(); },
+            refresh, refresh),
+        "uv_timer_start");
   else
-    uv_timer_stop(&dns_timer_);
+    uv_must(uv_timer_stop(dns_timer_.get()), "uv_timer_stop");
 }
 
 void Daemon::resolve_all() {
   for (const auto& [key, host] : dns_names_) {
-    auto* r = new DnsRequest;
+    auto r = std::make_unique<DnsRequest>();
     r->daemon = this;
     r->key = key;
     r->host = host;
-    r->req.data = r;
+    r->req.data = r.get();
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     hints.ai_flags = AI_ADDRCONFIG;
     const int rc = uv_getaddrinfo(
         &loop_, &r->req,
-        [](uv_getaddrinfo_t* q, int status, addrinfo* res) {
+        [](uv_getaddrinfo_t* q, int status, addrinfo* res) noexcept {
           auto* req = static_cast<DnsRequest*>(q->data);
           req->daemon->on_resolved(req, status, res);
         },
         host.c_str(), nullptr, &hints);
     if (rc != 0) {
-      on_resolved(r, rc, nullptr);
+      on_resolved(r.release(), rc, nullptr);
       continue;
     }
-    dns_pending_.insert(r);
+    dns_pending_.insert(r.release());  // owned by the request until on_resolved
   }
 }
 

@@ -78,8 +78,8 @@ class Daemon {
   std::set<DnsRequest*> dns_pending_;
   std::set<std::string> dns_failing_;
 
-  uv_signal_t sig_term_{}, sig_int_{}, sig_hup_{};
-  uv_timer_t lag_timer_{}, dns_timer_{}, stall_timer_{};
+  UvHandle<uv_signal_t> sig_term_, sig_int_, sig_hup_;
+  UvHandle<uv_timer_t> lag_timer_, dns_timer_, stall_timer_;
   Watchdog watchdog_;
   std::uint64_t lag_last_ = 0, stall_last_ = 0;
   bool stopping_ = false;

@@ -9,10 +9,13 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "daemon/daemon.h"
 #include "daemon/hardening.h"
+#include "daemon/http_client.h"
 #include "daemon/log.h"
 #include "inventory/config.h"
 
@@ -27,7 +30,8 @@ const char* const kUsage =
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
-    "       siteprobe readiness [--url http://127.0.0.1:9723]\n"
+    "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]]\n"
+    "                           [--username U --password-file F] [--web.config.file F]\n"
     "       siteprobe --version | help | -h | --help\n"
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
@@ -41,8 +45,11 @@ const char* const kUsage =
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
-    "  readiness [--url URL]       print the endpoints a running siteprobe finds not ready for a\n"
-    "                              call, by district; exit 0 all ready, 1 some not, 2 no answer\n";
+    "  readiness                   print the endpoints a running siteprobe finds not ready for a\n"
+    "                              call, by district; exit 0 all ready, 1 some not, 2 no answer.\n"
+    "                              Without --url: the daemon of /etc/default/siteprobe (its listen\n"
+    "                              address; https and its certificate as CA if its web config has\n"
+    "                              TLS). The password is read from a file, never from argv\n";
 
 bool is_help(const char* a) {
   return std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0;
@@ -96,90 +103,119 @@ int check(int argc, char** argv) {
   return rc;
 }
 
-// A blocking HTTP/1.0 GET (10 s timeouts): the status and body, or 0 and `err`.
-int http_get(const std::string& host, int port, const std::string& path, std::string& body,
-             std::string& err) {
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_socktype = SOCK_STREAM;
-  if (const int e = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); e != 0) {
-    err = gai_strerror(e);
-    return 0;
+// Reads a file whole ("" and `err` set if it cannot); a password file loses its trailing newline.
+bool read_file(const std::string& path, std::string& out, std::string& err) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    err = path + ": " + std::strerror(errno);
+    return false;
   }
-  int fd = -1;
-  err = "no address";
-  for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const timeval tv{10, 0};
-    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
-                    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
-                    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)) {
-      err = std::strerror(errno);
-      close(fd);
-      fd = -1;
-    }
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < (1u << 20);)
+    out.append(buf, n);
+  std::fclose(f);
+  return true;
+}
+
+// The listen address and web config of an installed daemon: ARGS="..." in /etc/default/siteprobe.
+void installed_daemon(const std::string& defaults, std::string& listen, std::string& web_config) {
+  std::string text, err;
+  if (!read_file(defaults, text, err)) return;
+  std::string args;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(at, nl - at);
+    if (line.rfind("ARGS=", 0) == 0) args = line.substr(5);
+    at = nl + 1;
   }
-  freeaddrinfo(res);
-  if (fd < 0) return 0;
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " +
-                          (host.find(':') != std::string::npos ? "[" + host + "]" : host) + "\r\n\r\n";
-  std::string resp;
-  if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-    char buf[8192];
-    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<std::size_t>(n));
+  for (char& c : args)
+    if (c == '"' || c == '\'' || c == '=') c = ' ';
+  std::vector<std::string> words;
+  for (std::size_t at = 0; (at = args.find_first_not_of(" \t", at)) != std::string::npos;) {
+    const std::size_t end = std::min(args.find_first_of(" \t", at), args.size());
+    words.push_back(args.substr(at, end - at));
+    at = end;
   }
-  close(fd);
-  const auto end = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12 || end == std::string::npos) {
-    err = "not an HTTP response";
-    return 0;
+  for (std::size_t i = 0; i + 1 < words.size(); ++i) {
+    if (words[i] == "--web.listen-address") listen = words[i + 1];
+    if (words[i] == "--web.config.file") web_config = words[i + 1];
   }
-  body = resp.substr(end + 4);
-  return std::atoi(resp.c_str() + 9);
 }
 
 // Fetches /readiness from a running daemon: it holds the live state (damped ICMP verdicts, MOS
 // windows, the last call-service answers) that a one-shot check could not rebuild in seconds.
 int readiness(int argc, char** argv) {
-  std::string url = "http://127.0.0.1:9723";
+  siteprobe::HttpGet g;
+  std::string password_file, web_config, defaults = "/etc/default/siteprobe";
   for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
+    std::string a = argv[i], v;
     if (is_help(argv[i])) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (a == "--url" && i + 1 < argc) {
-      url = argv[++i];
-    } else if (a.rfind("--url=", 0) == 0) {
-      url = a.substr(6);
-    } else {
-      std::fputs(kUsage, stderr);
+    if (const auto eq = a.find('='); eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (i + 1 < argc) {
+      v = argv[++i];
+    }
+    std::string* dst = a == "--url"               ? &g.url
+                       : a == "--ca-file"         ? &g.ca_file
+                       : a == "--cert-file"       ? &g.cert_file
+                       : a == "--key-file"        ? &g.key_file
+                       : a == "--username"        ? &g.username
+                       : a == "--password-file"   ? &password_file
+                       : a == "--web.config.file" ? &web_config
+                       : a == "--defaults"        ? &defaults
+                                                  : nullptr;
+    if (!dst || v.empty()) {
+      std::fprintf(stderr, "siteprobe readiness: %s %s\n%s", v.empty() ? "missing value for" : "unknown flag",
+                   a.c_str(), kUsage);
       return 2;
     }
+    *dst = v;
   }
-  // http://HOST:PORT, http://[V6]:PORT; a trailing path is ignored.
-  std::string rest = url.rfind("http://", 0) == 0 ? url.substr(7) : url;
-  rest = rest.substr(0, rest.find('/'));
-  std::string host = rest;
-  int port = 80;
-  const auto colon = rest.rfind(':');
-  if (colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
-    host = rest.substr(0, colon);
-    port = std::atoi(rest.c_str() + colon + 1);
+  std::string err;
+  // Without --url: the installed daemon's address and web config, as its unit starts it.
+  std::string listen = "127.0.0.1:9723";
+  if (g.url.empty()) installed_daemon(defaults, listen, web_config);
+  std::optional<siteprobe::WebConfig> web;
+  if (!web_config.empty()) {
+    auto w = siteprobe::load_web_config(web_config);
+    for (const auto& e : w.errors) std::fprintf(stderr, "siteprobe readiness: %s\n", e.c_str());
+    if (!w.config) return 2;
+    web = w.config;
   }
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host.empty() || port <= 0 || port > 65535) {
-    std::fprintf(stderr, "siteprobe readiness: bad --url %s (use http://HOST:PORT)\n", url.c_str());
+  if (g.url.empty()) {
+    // A wildcard listen address is reached on loopback.
+    const auto colon = listen.rfind(':');
+    std::string host = listen.substr(0, colon);
+    if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+    if (host == "[::]") host = "[::1]";
+    g.url = (web && web->tls() ? "https://" : "http://") + host + listen.substr(colon);
+  }
+  // The daemon's own certificate is a trust anchor good enough to reach it.
+  if (g.ca_file.empty() && web && web->tls()) g.ca_file = web->cert_file;
+  if (!password_file.empty() && !read_file(password_file, g.password, err)) {
+    std::fprintf(stderr, "siteprobe readiness: cannot read the password: %s\n", err.c_str());
     return 2;
   }
-  std::string body, err;
-  const int status = http_get(host, port, "/readiness", body, err);
+  while (!g.password.empty() && (g.password.back() == '\n' || g.password.back() == '\r'))
+    g.password.pop_back();
+  if (g.key_file.empty()) g.key_file = g.cert_file;
+  std::string body;
+  const int status = siteprobe::http_get(g, "/readiness", body, err);
   if (!status) {
-    std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", url.c_str(), err.c_str());
+    std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", g.url.c_str(), err.c_str());
     return 2;
   }
-  std::fwrite(body.data(), 1, body.size(), stdout);
-  if (status == 200 || status == 503) return status == 200 ? 0 : 1;
-  std::fprintf(stderr, "siteprobe readiness: %s answered HTTP %d\n", url.c_str(), status);
+  if (status == 200 || status == 503) {
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    return status == 200 ? 0 : 1;
+  }
+  std::fprintf(stderr, "siteprobe readiness: %s answered HTTP %d%s\n", g.url.c_str(), status,
+               status == 401 ? " (basic auth: give --username and --password-file)" : "");
   return 2;
 }
 

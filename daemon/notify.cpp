@@ -41,30 +41,26 @@ void Watchdog::start(uv_loop_t* loop) {
   const std::uint64_t every_ms = std::strtoull(usec, nullptr, 10) / 2000;
   if (every_ms == 0) return;
   loop_ = loop;
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
-  running_ = true;
-  last_progress_ = uv_now(loop);
-  uv_timer_start(
-      &timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Watchdog*>(t->data);
-        if (self->stall_after_ms_ != 0 && uv_now(self->loop_) - self->last_progress_ > self->stall_after_ms_)
-          return;  // probing is stuck: let systemd's watchdog fire
-        ++self->pings_;
-        notify("WATCHDOG=1");
-      },
-      0, every_ms);
+  uv_must(timer_.init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }), "uv_timer_init");
+  timer_.get()->data = this;
+  last_progress_ = now();
+  uv_must(
+      uv_timer_start(
+          timer_.get(), [](uv_timer_t* t) noexcept { static_cast<Watchdog*>(t->data)->tick(); }, 0, every_ms),
+      "uv_timer_start");
+}
+
+bool Watchdog::tick() {
+  if (stall_after_ms_ != 0 && now() - last_progress_ > stall_after_ms_)
+    return false;  // probing is stuck: let systemd's watchdog fire
+  ++pings_;
+  notify("WATCHDOG=1");
+  return true;
 }
 
 void Watchdog::expect(std::uint64_t stall_after_ms) {
   stall_after_ms_ = stall_after_ms;
   progress();
-}
-
-void Watchdog::close() {
-  if (running_) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-  running_ = false;
 }
 
 }  // namespace siteprobe

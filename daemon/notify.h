@@ -13,7 +13,10 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+
+#include "util/uv_handle.h"
 
 namespace siteprobe {
 
@@ -24,20 +27,27 @@ std::string monotonic_usec();
 
 class Watchdog {
  public:
+  using Clock = std::function<std::uint64_t()>;  // milliseconds, monotonic
+  // `clock` defaults to the loop's (uv_now); tests inject their own and call tick().
+  explicit Watchdog(Clock clock = {}) : clock_(std::move(clock)) {}
   // Starts the pings if $WATCHDOG_USEC is set (and $WATCHDOG_PID, if set, is this process).
   void start(uv_loop_t* loop);
   // A probe round completed.
-  void progress() { last_progress_ = loop_ ? uv_now(loop_) : 0; }
+  void progress() { last_progress_ = now(); }
   // After each inventory load: how long probing may go without a completed round (0 = nothing
   // to probe, always healthy). Restarts the grace period.
   void expect(std::uint64_t stall_after_ms);
-  void close();
+  // One period: pings unless probing is stuck. Returns whether it pinged.
+  bool tick();
+  void close() { timer_.reset(); }
   std::uint64_t pings() const { return pings_; }
 
  private:
+  std::uint64_t now() const { return clock_ ? clock_() : loop_ ? uv_now(loop_) : 0; }
+
+  Clock clock_;
   uv_loop_t* loop_ = nullptr;
-  uv_timer_t timer_{};
-  bool running_ = false;
+  UvHandle<uv_timer_t> timer_;
   std::uint64_t last_progress_ = 0, stall_after_ms_ = 0, pings_ = 0;
 };
 

@@ -104,6 +104,29 @@ TEST_CASE("watchdog pings only while probe rounds complete") {
   CHECK(uv_loop_close(&loop) == 0);
 }
 
+TEST_CASE("watchdog on an injected clock: pings while rounds complete, stops after the grace") {
+  std::uint64_t now = 1000;
+  Watchdog w([&] { return now; });
+  w.expect(100);  // at t=1000
+  int pinged = 0;
+  for (; now <= 1300; now += 10) {  // a round completes every 10 ms
+    w.progress();
+    pinged += w.tick();
+  }
+  CHECK(pinged == 31);
+  // Last round at t=1300: ticks at 1310..1400 still ping (100 ms of grace), 1410 on do not.
+  pinged = 0;
+  for (; now <= 1600; now += 10) pinged += w.tick();
+  CHECK(pinged == 10);
+  CHECK_FALSE(w.tick());
+  w.progress();  // rounds resume: pings resume
+  CHECK(w.tick());
+  w.expect(0);  // nothing to probe: never stuck
+  now += 1000000;
+  CHECK(w.tick());
+  CHECK(w.pings() == 43);
+}
+
 TEST_CASE("no watchdog without WATCHDOG_USEC or for another WATCHDOG_PID") {
   NotifySocket s("20000");
   setenv("WATCHDOG_PID", "1", 1);
