@@ -4,16 +4,20 @@
 #include <cmath>
 
 #include "metrics/families.h"
+#include "util/text.h"
 
 namespace siteprobe {
 
 std::string render_labels(const prometheus::Labels& labels) {
   std::string out;
-  for (const auto& [k, v] : labels) {
+  for (const auto& [k, value] : labels) {
     if (!out.empty()) out += ',';
     out += k;
     out += "=\"";
-    for (char c : v) {
+    // Invalid UTF-8 in one label value makes Prometheus drop the whole scrape: whatever a caller
+    // forgot to sanitize is made valid here (U+FFFD), so no input can blank a target.
+    const std::string fixed = text::valid_utf8(value) ? std::string() : text::sanitize_utf8(value);
+    for (char c : fixed.empty() ? value : fixed) {
       if (c == '\\' || c == '"')
         out += '\\', out += c;
       else if (c == '\n')
@@ -41,7 +45,8 @@ void append_header(std::string& out, std::string_view name, std::string_view typ
   out += "# HELP ";
   out += name;
   out += ' ';
-  for (const char c : help) {  // the text format's only escapes in HELP: \\ and \n
+  const std::string fixed = text::valid_utf8(help) ? std::string() : text::sanitize_utf8(help);
+  for (const char c : fixed.empty() ? help : std::string_view(fixed)) {  // HELP escapes only \\ and \n
     if (c == '\\')
       out += "\\\\";
     else if (c == '\n')
