@@ -42,8 +42,6 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_icmp_receive_queue_drops_total", "counter",
      "Packets the kernel dropped because siteprobe's receive buffer was full "
      "(SO_RXQ_OVFL)."},
-    {"siteprobe_icmp_rtt_mean_seconds", "gauge",
-     "Mean RTT of the last complete round (NaN if none answered)."},
     {"siteprobe_icmp_rtt_seconds", "histogram", "Round-trip time of matched echo replies."},
     {"siteprobe_icmp_send_errors_total", "counter", "Echo requests the kernel refused to send."},
     {"siteprobe_icmp_stalled_rounds_total", "counter",
@@ -112,7 +110,6 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_snmp_up", "gauge", "1 if the last SNMP poll of the device succeeded."},
     {"siteprobe_snmp_uptime_seconds", "gauge", "sysUpTime of the agent."},
     {"siteprobe_tcp_connect_seconds", "histogram", "Time to establish a TCP connection."},
-    {"siteprobe_tcp_connects_total", "counter", "TCP connect attempts."},
     {"siteprobe_tcp_errors_total", "counter", "TCP connect attempts that failed, by kind."},
     {"siteprobe_tcp_up", "gauge", "1 if the last TCP connect succeeded."},
     {"siteprobe_vantage_up", "gauge",

@@ -229,7 +229,8 @@ void IcmpExposition::render(std::string& out) const {
   each("siteprobe_icmp_late_replies_total", late, true);
   each("siteprobe_icmp_loss_ratio", [](const IcmpSeries& s) { return s.loss.get(); });
   each("siteprobe_icmp_jitter_seconds", [](const IcmpSeries& s) { return s.jitter.get(); });
-  each("siteprobe_icmp_rtt_mean_seconds", [](const IcmpSeries& s) { return s.rtt_mean.get(); });
+  // Not siteprobe_icmp_rtt_mean_seconds: rate(_sum) / rate(_count) of the histogram is the same
+  // figure over any window (issue #12: derived values are left to PromQL).
   append_header(out, "siteprobe_icmp_errors_total");
   for (const auto& s : all)
     for (const auto& [type, c] :

@@ -10,7 +10,7 @@ namespace siteprobe::probes {
 
 const std::vector<double>& service_buckets() {
   // Up to the 2 s default timeout; each bound is a series per check (issue #12).
-  static const std::vector<double> b = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+  static const std::vector<double> b = {0.01, 0.05, 0.1, 0.25, 1};
   return b;
 }
 
@@ -53,8 +53,9 @@ void ServiceExposition::render(std::string& out) const {
       out += '\n';
     }
   };
+  // TCP has no siteprobe_tcp_connects_total: it is _connect_seconds_count plus the errors (issue #12).
+  each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
   if (sip_) {
-    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
     each(p + "_response_code", [](const ServiceSeries& s) { return s.code.get(); });
     each(p + "_requests_total", [](const ServiceSeries& s) { return s.probes.get(); });
     // Classes and error kinds only once non-zero: six always-zero classes and six kinds were most of
@@ -67,9 +68,6 @@ void ServiceExposition::render(std::string& out) const {
         append_value(out, s->classes[c].get());
         out += '\n';
       }
-  } else {
-    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
-    each(p + "_connects_total", [](const ServiceSeries& s) { return s.probes.get(); });
   }
   const std::string errors = p + "_errors_total";
   append_header(out, errors);
