@@ -123,11 +123,11 @@ void Readiness::evaluate(const SiteStates& states) {
   append_header(out, "siteprobe_endpoint_ready");
   for (const auto& [key, e] : endpoints_)
     out += "siteprobe_endpoint_ready{" + e.labels + (e.reason == Ready ? "} 1\n" : "} 0\n");
+  // Only the current reason: a 0 series for each other reason was 5 series per endpoint for one bit.
   append_header(out, "siteprobe_endpoint_not_ready_reason");
   for (const auto& [key, e] : endpoints_)
-    for (Reason r : {Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos})
-      out += "siteprobe_endpoint_not_ready_reason{" + e.labels + ",reason=\"" + name(r) + "\"} " +
-             (r == e.reason ? "1\n" : "0\n");
+    if (e.reason != Ready)
+      out += "siteprobe_endpoint_not_ready_reason{" + e.labels + ",reason=\"" + name(e.reason) + "\"} 1\n";
   text_.set(std::move(out));
 
   // The report: not-ready endpoints grouped by their ancestor at the second level (the district),

@@ -176,12 +176,6 @@ void SiteStates::evaluate() {
     append_value(out, static_cast<std::uint64_t>(t.state));
     out += '\n';
   }
-  append_header(out, "siteprobe_site_status");
-  for (const auto& t : sites_)
-    for (auto s :
-         {SiteState::Up, SiteState::Degraded, SiteState::Down, SiteState::Unreachable, SiteState::Unknown})
-      out += "siteprobe_site_status{" + t.labels + ",state=\"" + to_string(s) + "\"} " +
-             (s == t.state ? "1\n" : "0\n");
   append_header(out, "siteprobe_site_state_changes_total");
   for (const auto& t : sites_) {
     out += "siteprobe_site_state_changes_total{" + t.labels + "} ";

@@ -23,8 +23,9 @@ struct IcmpSettings {
   Duration spacing = std::chrono::milliseconds(200);
   int packets = 5;
   int payload_bytes = 56;  // ICMP payload after the 8-byte echo header
-  std::vector<double> rtt_buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  // Eight buckets: 5 ms resolves a LAN, 100-250 ms brackets the 150 ms degraded/HighLatency
+  // threshold. Each bound is a series per device (issue #12); finer ones via `icmp.rtt_buckets`.
+  std::vector<double> rtt_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
 };
 
 // Call-service probes of video-conference endpoints (probes/sip.h, probes/tcp.h). `enabled`

@@ -22,7 +22,7 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_device_up", "gauge", "1 if the device answered at least one echo request in its last round."},
     {"siteprobe_dns_lookup_failures_total", "counter", "Failed DNS lookups of a device's address."},
     {"siteprobe_endpoint_not_ready_reason", "gauge",
-     "1 for the reason the endpoint is not ready, 0 for the others (all 0 when ready)."},
+     "1 with the reason the endpoint is not ready; no series while it is ready."},
     {"siteprobe_endpoint_ready", "gauge",
      "1 if the endpoint can take a call: it answers ping, a call service (SIP or "
      "H.323) is up and its MOS estimate is at least readiness.min_mos."},
@@ -42,8 +42,6 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_icmp_receive_queue_drops_total", "counter",
      "Packets the kernel dropped because siteprobe's receive buffer was full "
      "(SO_RXQ_OVFL)."},
-    {"siteprobe_icmp_rtt_mean_seconds", "gauge",
-     "Mean RTT of the last complete round (NaN if none answered)."},
     {"siteprobe_icmp_rtt_seconds", "histogram", "Round-trip time of matched echo replies."},
     {"siteprobe_icmp_send_errors_total", "counter", "Echo requests the kernel refused to send."},
     {"siteprobe_icmp_stalled_rounds_total", "counter",
@@ -75,7 +73,6 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_site_state", "gauge",
      "Site state: 0 unknown, 1 up, 2 degraded, 3 down, 4 unreachable (parent down)."},
     {"siteprobe_site_state_changes_total", "counter", "Changes of the site's state."},
-    {"siteprobe_site_status", "gauge", "1 for the site's current state, 0 for the others."},
     {"siteprobe_snmp_device_info", "gauge", "sysName, sysDescr and sysObjectID of the agent."},
     {"siteprobe_snmp_device_reboots_total", "counter", "Agent restarts seen as sysUpTime going backwards."},
     {"siteprobe_snmp_errors_total", "counter", "SNMP poll errors by kind."},
@@ -113,7 +110,6 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_snmp_up", "gauge", "1 if the last SNMP poll of the device succeeded."},
     {"siteprobe_snmp_uptime_seconds", "gauge", "sysUpTime of the agent."},
     {"siteprobe_tcp_connect_seconds", "histogram", "Time to establish a TCP connection."},
-    {"siteprobe_tcp_connects_total", "counter", "TCP connect attempts."},
     {"siteprobe_tcp_errors_total", "counter", "TCP connect attempts that failed, by kind."},
     {"siteprobe_tcp_up", "gauge", "1 if the last TCP connect succeeded."},
     {"siteprobe_vantage_up", "gauge",

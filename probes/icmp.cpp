@@ -205,9 +205,12 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
 void IcmpExposition::render(std::string& out) const {
   const auto all = series.snapshot();
   out.reserve(out.size() + all.size() * 2600);
-  const auto each = [&](const char* name, auto&& value) {
+  // sparse: a counter of rare events, rendered only once non-zero. Always-zero series were most of
+  // the scrape (issue #12); rules and dashboards read a missing one as 0 (`or`, `increase() > 0`).
+  const auto each = [&](const char* name, auto&& value, bool sparse = false) {
     append_header(out, name);
     for (const auto& s : all) {
+      if (sparse && value(*s) == 0) continue;
       out += name;
       out += '{';
       out += s->labels;
@@ -220,15 +223,19 @@ void IcmpExposition::render(std::string& out) const {
   // Received before sent: a reply counted during the scrape never shows without its request.
   each("siteprobe_icmp_packets_received_total", [](const IcmpSeries& s) { return s.received.get(); });
   each("siteprobe_icmp_packets_sent_total", [](const IcmpSeries& s) { return s.sent.get(); });
-  each("siteprobe_icmp_duplicate_replies_total", [](const IcmpSeries& s) { return s.duplicates.get(); });
-  each("siteprobe_icmp_late_replies_total", [](const IcmpSeries& s) { return s.late.get(); });
+  const auto duplicates = [](const IcmpSeries& s) { return s.duplicates.get(); };
+  const auto late = [](const IcmpSeries& s) { return s.late.get(); };
+  each("siteprobe_icmp_duplicate_replies_total", duplicates, true);
+  each("siteprobe_icmp_late_replies_total", late, true);
   each("siteprobe_icmp_loss_ratio", [](const IcmpSeries& s) { return s.loss.get(); });
   each("siteprobe_icmp_jitter_seconds", [](const IcmpSeries& s) { return s.jitter.get(); });
-  each("siteprobe_icmp_rtt_mean_seconds", [](const IcmpSeries& s) { return s.rtt_mean.get(); });
+  // Not siteprobe_icmp_rtt_mean_seconds: rate(_sum) / rate(_count) of the histogram is the same
+  // figure over any window (issue #12: derived values are left to PromQL).
   append_header(out, "siteprobe_icmp_errors_total");
   for (const auto& s : all)
     for (const auto& [type, c] :
          {std::pair{"unreachable", &s->err_unreach}, {"time_exceeded", &s->err_ttl}}) {
+      if (c->get() == 0) continue;  // sparse, as above
       out += "siteprobe_icmp_errors_total{";
       out += s->labels;
       out += ",type=\"";

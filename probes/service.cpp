@@ -9,8 +9,8 @@
 namespace siteprobe::probes {
 
 const std::vector<double>& service_buckets() {
-  static const std::vector<double> b = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                        0.25,  0.5,    1,     2.5,  5,     10};
+  // Up to the 2 s default timeout; each bound is a series per check (issue #12).
+  static const std::vector<double> b = {0.01, 0.05, 0.1, 0.25, 1};
   return b;
 }
 
@@ -53,25 +53,27 @@ void ServiceExposition::render(std::string& out) const {
       out += '\n';
     }
   };
+  // TCP has no siteprobe_tcp_connects_total: it is _connect_seconds_count plus the errors (issue #12).
+  each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
   if (sip_) {
-    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
     each(p + "_response_code", [](const ServiceSeries& s) { return s.code.get(); });
     each(p + "_requests_total", [](const ServiceSeries& s) { return s.probes.get(); });
+    // Classes and error kinds only once non-zero: six always-zero classes and six kinds were most of
+    // an endpoint's series (issue #12); rules and dashboards read a missing one as 0.
     append_header(out, "siteprobe_sip_responses_total");
     for (const auto& s : all)
       for (int c = 0; c < 6; ++c) {
+        if (s->classes[c].get() == 0) continue;
         out += "siteprobe_sip_responses_total{" + s->labels + ",class=\"" + std::to_string(c + 1) + "xx\"} ";
         append_value(out, s->classes[c].get());
         out += '\n';
       }
-  } else {
-    each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
-    each(p + "_connects_total", [](const ServiceSeries& s) { return s.probes.get(); });
   }
   const std::string errors = p + "_errors_total";
   append_header(out, errors);
   for (const auto& s : all)
     for (std::size_t k = 0; k < kinds_.size(); ++k) {
+      if (s->errors[k].get() == 0) continue;
       out += errors + "{" + s->labels + ",kind=\"" + kinds_[k] + "\"} ";
       append_value(out, s->errors[k].get());
       out += '\n';

@@ -341,7 +341,6 @@ TEST_CASE("the exposition renders every series in the text format") {
            "siteprobe_icmp_packets_sent_total{" + l + "} 2",
            "siteprobe_icmp_packets_received_total{" + l + "} 2",
            "siteprobe_icmp_loss_ratio{" + l + "} 0",
-           "siteprobe_icmp_errors_total{" + l + ",type=\"unreachable\"} 0",
            "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"0.001\"} 1",
            "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"0.01\"} 2",
            "siteprobe_icmp_rtt_seconds_bucket{" + l + ",le=\"+Inf\"} 2",
@@ -351,6 +350,14 @@ TEST_CASE("the exposition renders every series in the text format") {
     INFO(line);
     CHECK(text.find(line + "\n") != std::string::npos);
   }
+  // Rare-event counters have their header but no series until they count (issue #12).
+  CHECK(text.find("# TYPE siteprobe_icmp_errors_total counter\n") != std::string::npos);
+  CHECK(text.find("siteprobe_icmp_errors_total{") == std::string::npos);
+  CHECK(text.find("siteprobe_icmp_duplicate_replies_total{") == std::string::npos);
+  rig.deliver(Rig::reply_to(rig.sent[0].second), "127.0.0.1", t0 + 103 * kMs, 500000);
+  text.clear();
+  rig.expo.render(text);
+  CHECK(text.find("siteprobe_icmp_duplicate_replies_total{" + l + "} 1\n") != std::string::npos);
   // Label values are escaped.
   CHECK(render_labels({{"name", "a\"b\\c\nd"}, {"a", "Bắc Kạn"}}) ==
         "a=\"Bắc Kạn\",name=\"a\\\"b\\\\c\\nd\"");

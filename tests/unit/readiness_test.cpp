@@ -73,6 +73,8 @@ TEST_CASE("readiness: ping, a call service and MOS, with the first failing reaso
                "\"vc_endpoint\","
                "site=\"D\"} 0") != std::string::npos);
   CHECK(m.find("device=\"cam\"") == std::string::npos);  // not an endpoint
+  CHECK(m.find("site=\"D\",reason=\"unknown\"} 1\n") != std::string::npos);
+  CHECK(m.find("reason=\"low_mos\"") == std::string::npos);  // only the current reason has a series
 
   n.round(true, true);
   CHECK(n.rd.reason("D/vc") == Readiness::Unknown);  // ping fine, no call service answer yet
@@ -89,7 +91,7 @@ TEST_CASE("readiness: ping, a call service and MOS, with the first failing reaso
   m.clear();
   n.rd.render(m);
   CHECK(m.find("site=\"D\"} 1\n") != std::string::npos);
-  CHECK(m.find("reason=\"call_service_down\"} 0") != std::string::npos);
+  CHECK(m.find("siteprobe_endpoint_not_ready_reason{") == std::string::npos);  // ready: no reason series
 
   n.round(true, true, 0.3);  // a slow path: MOS below 4
   n.round(true, true, 0.3);

@@ -95,8 +95,9 @@ TEST_CASE("a dead district: the district is down, its communes unreachable, the 
   CHECK(
       text.find("siteprobe_site_state{district=\"D1\",level=\"district\",province=\"P\",site=\"D1\"} 3\n") !=
       std::string::npos);
-  CHECK(text.find("siteprobe_site_status{district=\"D1\",level=\"commune\",province=\"P\",site=\"C1\",state="
-                  "\"unreachable\"} 1\n") != std::string::npos);
+  CHECK(text.find("siteprobe_site_state{district=\"D1\",level=\"commune\",province=\"P\",site=\"C1\"} 4\n") !=
+        std::string::npos);
+  CHECK(text.find("siteprobe_site_status") == std::string::npos);  // one series per site (issue #12)
   // Back after up_after good rounds (degraded while the lost rounds are in the window).
   t.rounds(1);
   CHECK(t.st.state("D1") == SiteState::Down);
