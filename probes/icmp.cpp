@@ -150,15 +150,6 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
   return false;
 }
 
-std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
-  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, then a finaliser to spread low bits
-  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return interval_ns > 0 ? static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval_ns)) : 0;
-}
-
 int bind_icmp_ident(int fd, int af, std::uint16_t& ident) {
   sockaddr_storage a{};
   a.ss_family = static_cast<sa_family_t>(af);
