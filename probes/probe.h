@@ -69,21 +69,4 @@ class Prober {
   virtual void close() = 0;
 };
 
-// Puts a new Slot at a free index of `slots` (one released into `free`, or a new one at the end)
-// and returns that index. Engines address slots by index in packets and events, so indexes stay
-// stable; the caller gives each new occupant a fresh generation to tell stale events apart.
-template <class Slot>
-std::uint32_t new_slot(std::vector<std::unique_ptr<Slot>>& slots, std::vector<std::uint32_t>& free) {
-  std::uint32_t idx;
-  if (!free.empty()) {
-    idx = free.back();
-    free.pop_back();
-  } else {
-    idx = static_cast<std::uint32_t>(slots.size());
-    slots.emplace_back();
-  }
-  slots[idx] = std::make_unique<Slot>();
-  return idx;
-}
-
 }  // namespace siteprobe::probes

@@ -68,6 +68,9 @@ class Scheduler {
     return idx < slots_.size() && generation != 0 && slots_[idx].generation == generation;
   }
   std::uint32_t generation(std::uint32_t idx) const { return slots_[idx].generation; }
+  // The same for an engine that keeps its per-slot state elsewhere (a map of devices, say).
+  std::uint32_t add();
+  void remove(std::uint32_t idx);
 
   // (Re)starts slot `idx` on the grid of `key` and `interval_ns`: the first start is the first grid
   // point at or after `now`; starts queued before are dropped. interval_ns <= 0: no starts.
@@ -92,8 +95,6 @@ class Scheduler {
     std::int64_t interval = 0, phase = 0;
     bool held = false;  // a start held back by pacing is queued
   };
-  std::uint32_t add();
-  void remove(std::uint32_t idx);
 
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
