@@ -13,7 +13,8 @@
 // (a stall) skips to the next grid point after it, so the phase never drifts.
 //
 // Pacing: with set_spacing(s), starts come at least s apart, so thousands due at once are spread
-// out; a start held back keeps its grid.
+// out; a start held back keeps its grid. A cap on work in flight (SNMP's snmp_max_inflight) is the
+// engine's: it queues the starts pop() hands it and runs them as capacity frees up.
 //
 // Threading: loop thread only.
 #pragma once
