@@ -82,13 +82,13 @@ TEST_CASE("watchdog pings only while probe rounds complete") {
   run_for(
       &loop, 300, [](uv_timer_t* t) { static_cast<Watchdog*>(t->data)->progress(); }, &w);
   const auto alive = w.pings();
-  CHECK(alive >= 20);
+  CHECK(alive >= 10);  // loose: a loaded CI host runs timers late (exact counts: the injected-clock test)
 
   // No more rounds: pings go on for the 100 ms grace, then stop.
   run_for(&loop, 400, nullptr, nullptr);
   const auto stalled = w.pings() - alive;
-  CHECK(stalled >= 5);
-  CHECK(stalled <= 14);
+  CHECK(stalled >= 2);
+  CHECK(stalled <= 20);  // without the stall check: about 40
   const auto got = s.received();
   CHECK(!got.empty());  // the socket queues only about 10 datagrams; the rest were dropped
   for (const auto& m : got) CHECK(m == "WATCHDOG=1");
