@@ -33,6 +33,10 @@
 
 namespace siteprobe::probes {
 
+// ICMP message types (RFC 792, RFC 4443).
+constexpr std::uint8_t kV4EchoRequest = 8, kV4EchoReply = 0, kV4Unreach = 3, kV4TimeExceeded = 11;
+constexpr std::uint8_t kV6EchoRequest = 128, kV6EchoReply = 129, kV6Unreach = 1, kV6TimeExceeded = 3;
+
 // ---- Packet format -------------------------------------------------------------------------
 constexpr std::size_t kIcmpHeader = 8;
 constexpr std::size_t kPayloadMin = 24;  // cookie(8) slot(4) generation(4) send time(8)

@@ -76,6 +76,9 @@ struct SipRequest {
 };
 std::string build_sip_options(const SipRequest& r);
 
+// ASCII case-insensitive equality, for SIP tokens (methods, header names).
+bool ieq(std::string_view a, std::string_view b);
+
 // A prober for every device with `sip.enabled`; nullptr with `err` set if no socket can be opened.
 std::unique_ptr<Prober> make_sip_prober(ProbeContext& ctx);
 
