@@ -5,6 +5,7 @@
 #include <set>
 
 #include "metrics/families.h"
+#include "util/net.h"
 
 namespace siteprobe::probes {
 
@@ -13,14 +14,6 @@ const std::vector<double>& service_buckets() {
   static const std::vector<double> b = {0.01, 0.05, 0.1, 0.25, 1};
   return b;
 }
-
-namespace {
-void set_port(sockaddr_storage& a, int port) {
-  const auto p = htons(static_cast<std::uint16_t>(port));
-  if (a.ss_family == AF_INET) reinterpret_cast<sockaddr_in&>(a).sin_port = p;
-  if (a.ss_family == AF_INET6) reinterpret_cast<sockaddr_in6&>(a).sin6_port = p;
-}
-}  // namespace
 
 const char* error_kind(int e) {
   switch (e) {
@@ -159,7 +152,7 @@ void ServiceEngine::set_checks(const std::vector<ServiceCheck>& checks, std::int
       const sockaddr_storage addr = s.addr;
       s.c = c;
       s.addr = addr;
-      set_port(s.addr, c.port);
+      net::set_port(s.addr, c.port);
       if (reschedule) schedule(idx, now);
     } else {
       idx = sched_.add(slots_);
@@ -180,7 +173,7 @@ void ServiceEngine::set_address(const std::string& key, const sockaddr_storage& 
   for (std::uint32_t idx : it->second) {
     Slot& s = *slots_[idx];
     s.addr = addr;
-    set_port(s.addr, s.c.port);
+    net::set_port(s.addr, s.c.port);
   }
 }
 
