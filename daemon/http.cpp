@@ -435,9 +435,9 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
           }
           return MHD_CONTENT_READER_END_WITH_ERROR;  // the client sees a truncated body
         },
-        scrape.get(),
-        [](void* s) noexcept { delete static_cast<Scrape*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
-    if (resp) scrape.release();                                     // now MHD's, freed by the callback above
+        // NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+        scrape.get(), [](void* s) noexcept { delete static_cast<Scrape*>(s); });
+    if (resp) scrape.release();  // now MHD's, freed by the callback above
     return queue(c, resp, 200, "text/plain; version=0.0.4; charset=utf-8", h);
   }
   if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");

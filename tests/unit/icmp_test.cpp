@@ -364,7 +364,7 @@ TEST_CASE("a scrape renders in parts of bounded size, all from the view it start
   std::string text, part;
   int n = 0;
   while (parts(part)) {
-    CHECK(part.size() <= Exposition::kPart + 2048);  // past kPart: one series' lines at most
+    CHECK(part.size() <= Exposition::kPart + 2048);             // past kPart: one series' lines at most
     if (++n == 1) rig.engine.set_targets({rig.targets[0]}, 1);  // a reload during the scrape
     text += part;
     part.clear();
