@@ -7,7 +7,8 @@
 # Env: NS (target counts), ROUNDS (before/after runs interleaved: A B A B), SCRAPES (per mode and
 #      run), WARMUP (s), AFTER (binary; default build/daemon/siteprobe), BEFORE (binary; default:
 #      commit $BEFORE_COMMIT built in a temporary git worktree with lateness-36ce0b1.patch, which
-#      only adds the loop-lateness histogram), KEEP=1 (keep the work directory).
+#      only adds the loop-lateness histogram), NICE (niceness of the daemons and curl, e.g. -10 on a
+#      machine shared with builds; default 0), KEEP=1 (keep the work directory).
 # For each run: scrapes without and with `Accept-Encoding: gzip`: curl's time_total and
 # size_download, peak RSS of the daemon during the scrapes (VmHWM, reset through clear_refs just
 # before them) and how late the loop ran its 50 ms timer meanwhile (siteprobe_loop_lateness_seconds,
@@ -21,6 +22,7 @@ NS=${NS:-"10000 100000"}
 ROUNDS=${ROUNDS:-2}
 SCRAPES=${SCRAPES:-5}
 WARMUP=${WARMUP:-5}
+NICE=${NICE:-0}
 BEFORE_COMMIT=${BEFORE_COMMIT:-36ce0b1}
 AFTER=${AFTER:-$ROOT/build/daemon/siteprobe}
 GEN="python3 $ROOT/bench/icmp/report.py"
@@ -59,7 +61,7 @@ kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 lateness() {
   local enc=()
   [[ $1 == gzip ]] && enc=(--compressed)
-  curl -s "${enc[@]}" --max-time 300 "$URL/metrics" |
+  nice -n "$NICE" curl -s "${enc[@]}" --max-time 300 "$URL/metrics" |
     awk '/^siteprobe_loop_lateness_seconds_bucket/ { sub(/.*le="/, ""); sub(/"} /, ":"); printf "%s ", $0 }'
 }
 
@@ -70,7 +72,7 @@ run() {
   port=$($GEN port)
   URL=http://127.0.0.1:$port
   echo "-- round $round, $n targets, $name: load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  "$bin" --config "$d/inventory.yml" --web.listen-address "127.0.0.1:$port" >"$d/$name.log" 2>&1 &
+  nice -n "$NICE" "$bin" --config "$d/inventory.yml" --web.listen-address "127.0.0.1:$port" >"$d/$name.log" 2>&1 &
   SP=$!
   local ok=0
   for _ in $(seq 600); do
@@ -93,7 +95,7 @@ run() {
     echo 5 >"/proc/$SP/clear_refs"  # VmHWM := VmRSS
     for _ in $(seq "$SCRAPES"); do
       rc=0
-      out=$(curl -s "${h[@]}" -o /dev/null --max-time 300 -w '%{http_code} %{time_total} %{size_download}' \
+      out=$(nice -n "$NICE" curl -s "${h[@]}" -o /dev/null --max-time 300 -w '%{http_code} %{time_total} %{size_download}' \
         "$URL/metrics") || rc=$?
       read -r code t bytes <<<"$out"
       if [[ $rc != 0 || $code != 200 ]]; then err="curl exit $rc, HTTP $code after $t s"; break; fi
@@ -106,13 +108,23 @@ run() {
     printf '{"n":%s,"server":"%s","round":%s,"mode":"%s","times":[%s],"bytes":%s,"rest_kb":%s,"peak_kb":%s,"l0":"%s","l1":"%s","error":"%s"}\n' \
       "$n" "$name" "$round" "$mode" "${times%,}" "${bytes:-0}" "$rest" "${peak:-0}" "$l0" "$l1" "$err" >>"$RESULTS"
   done
+  stop "$name" "$n" "$round"
+}
+# stop NAME N ROUND: SIGTERM, then SIGKILL after 20 s (recorded)
+stop() {
   kill "$SP" 2>/dev/null || true
+  for _ in $(seq 200); do [[ $(awk '{print $3}' "/proc/$SP/stat" 2>/dev/null) =~ ^(Z|)$ ]] && break; sleep 0.1; done
+  if kill -0 "$SP" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$SP/stat") != Z ]]; then
+    echo "   still running 20 s after SIGTERM: killed"
+    echo "{\"n\":$2,\"server\":\"$1\",\"round\":$3,\"error\":\"still running 20 s after SIGTERM\"}" >>"$RESULTS"
+    kill -KILL "$SP" 2>/dev/null || true
+  fi
   wait "$SP" 2>/dev/null || true
   SP=""
 }
 
 echo "before: $BEFORE ($("$BEFORE" --version)); after: $AFTER ($("$AFTER" --version), $(git -C "$ROOT" rev-parse --short HEAD))"
-echo "host $(hostname), $(nproc) CPUs, kernel $(uname -r); $(date -u +%FT%TZ); $SCRAPES scrapes per mode and run"
+echo "host $(hostname), $(nproc) CPUs, kernel $(uname -r); $(date -u +%FT%TZ); $SCRAPES scrapes per mode and run; nice $NICE"
 for n in $NS; do
   mkdir -p "$WORK/n$n"
   if (( n >= 100000 )); then $GEN gen "$n" 10 "$WORK/n$n"; else $GEN gen "$n" 1 "$WORK/n$n"; fi
