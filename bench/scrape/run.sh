@@ -12,7 +12,8 @@
 # For each run: scrapes without and with `Accept-Encoding: gzip`: curl's time_total and
 # size_download, peak RSS of the daemon during the scrapes (VmHWM, reset through clear_refs just
 # before them) and how late the loop ran its 50 ms timer meanwhile (siteprobe_loop_lateness_seconds,
-# read by one scrape before and one after them, both in the same mode).
+# read by one scrape before and one after them, both in the same mode); and that lateness over IDLE
+# seconds (default 10) without scrapes, first.
 # Only 127.0.0.0/8 is ever probed (bench/icmp/report.py gen).
 set -euo pipefail
 
@@ -23,6 +24,7 @@ ROUNDS=${ROUNDS:-2}
 SCRAPES=${SCRAPES:-5}
 WARMUP=${WARMUP:-5}
 NICE=${NICE:-0}
+IDLE=${IDLE:-10}
 BEFORE_COMMIT=${BEFORE_COMMIT:-36ce0b1}
 AFTER=${AFTER:-$ROOT/build/daemon/siteprobe}
 GEN="python3 $ROOT/bench/icmp/report.py"
@@ -88,6 +90,11 @@ run() {
   fi
   sleep "$(( WARMUP > ival ? WARMUP : ival ))"  # every target's splayed schedule has started
   local rest; rest=$(kb "$SP" VmRSS)
+  # the loop's lateness without scrapes, over IDLE seconds (from the start of one small-window scrape)
+  local i0 i1
+  i0=$(lateness plain); sleep "$IDLE"; i1=$(lateness plain)
+  printf '{"n":%s,"server":"%s","round":%s,"mode":"idle","times":[],"l0":"%s","l1":"%s"}\n' \
+    "$n" "$name" "$round" "$i0" "$i1" >>"$RESULTS"
   for mode in plain gzip; do
     local h=() l0 l1 times="" bytes=0 err="" out rc
     [[ $mode == gzip ]] && h=(-H 'Accept-Encoding: gzip')
@@ -137,12 +144,14 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-python3 - "$RESULTS" <<'PY'
-import json, statistics, sys
+IDLE=$IDLE python3 - "$RESULTS" <<'PY'
+import json, os, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 
 def lateness(rs):
     """(ticks, ticks later than 10 ms, bound of the latest tick) over the runs' histogram deltas."""
+    if not rs:
+        return None
     total, late, worst = 0, 0, 0.0
     for r in rs:
         b0 = dict(x.split(":") for x in r["l0"].split()) if r["l0"] else {}
@@ -165,6 +174,7 @@ for n in sorted({r["n"] for r in rows}):
     for mode in ("plain", "gzip"):
         for server in ("before", "after"):
             rs = [r for r in rows if r["n"] == n and r["server"] == server and r.get("mode") == mode]
+            idle = lateness([r for r in rows if r["n"] == n and r["server"] == server and r.get("mode") == "idle"])
             bad = [r["error"] for r in rows if r["n"] == n and r["server"] == server and r.get("error")]
             times = [t for r in rs for t in r["times"]]
             if not times:
@@ -176,8 +186,13 @@ for n in sorted({r["n"] for r in rows}):
             peak = max(r["peak_kb"] for r in rs) / 1024
             lt = lateness(rs)
             lat = "n/a" if lt is None else ("> 1 s" if lt[2] == float("inf") else f"{lt[2] * 1000:g} ms")
+            if lt and lt[0] == 0:
+                lat = "timer never ran"  # the loop was starved
             late = "n/a" if lt is None else f"{lt[1]:.0f} of {lt[0]:.0f}"
             note = f" ({'; '.join(bad)})" if bad else ""
+            if idle and mode == "plain":
+                w = "> 1 s" if idle[2] == float("inf") else f"{idle[2] * 1000:g} ms"
+                print(f"| {n} | idle {os.environ.get('IDLE', '10')} s | {server} | | | | {w} | {idle[1]:.0f} of {idle[0]:.0f} |")
             print(f"| {n} | {mode} | {server} | {med:.3f}{note} | {mb:.2f} | {rest:.0f} → {peak:.0f} | {lat} | {late} |")
             out[(n, mode, server)] = (med, mb, peak - rest)
         a, b = out.get((n, mode, "after")), out.get((n, mode, "before"))
