@@ -131,7 +131,10 @@ Daemon::Daemon(Options opts)
       reloads_failed_(
           build<prometheus::Counter>(*registry_, "siteprobe_config_reload_failures_total").Add({})),
       loop_lag_(build<prometheus::Gauge>(*registry_, "siteprobe_loop_lag_seconds").Add({})),
-      loop_stalls_(build<prometheus::Counter>(*registry_, "siteprobe_loop_stalls_total").Add({})) {
+      loop_stalls_(build<prometheus::Counter>(*registry_, "siteprobe_loop_stalls_total").Add({})),
+      loop_lateness_(build<prometheus::Histogram>(*registry_, "siteprobe_loop_lateness_seconds")
+                         .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.002, 0.005, 0.0075, 0.01,
+                                                                          0.015, 0.02, 0.05, 0.1, 0.25, 1})) {
   build<prometheus::Gauge>(*registry_, "siteprobe_build_info").Add({{"version", SITEPROBE_VERSION}}).Set(1);
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) {
@@ -209,13 +212,16 @@ bool Daemon::start() {
   };
   for (auto [h, sig] : {std::pair{&sig_term_, SIGTERM}, {&sig_int_, SIGINT}, {&sig_hup_, SIGHUP}})
     uv_must(uv_signal_start(h->get(), on_signal, sig), "uv_signal_start");
-  // Stalls: a 50 ms timer run more than 100 ms late, once per stall (it restarts from when it ran).
+  // Lateness of a 50 ms timer, each time; stalls: run more than 100 ms late, once per stall (it
+  // restarts from when it ran).
   stall_last_ = uv_hrtime();
   uv_must(uv_timer_start(
               stall_timer_.get(),
               [](uv_timer_t* t) noexcept {
                 auto* self = static_cast<Daemon*>(t->data);
                 const std::uint64_t now = uv_hrtime();
+                const double late = static_cast<double>(now - self->stall_last_) / 1e9 - 0.05;
+                self->loop_lateness_.Observe(late > 0 ? late : 0);
                 if (now - self->stall_last_ > 150000000) self->loop_stalls_.Increment();
                 self->stall_last_ = now;
               },

@@ -6,6 +6,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <uv.h>
 
@@ -94,6 +95,7 @@ class Daemon {
   prometheus::Counter& reloads_failed_;
   prometheus::Gauge& loop_lag_;
   prometheus::Counter& loop_stalls_;
+  prometheus::Histogram& loop_lateness_;
 };
 
 }  // namespace siteprobe

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "daemon/log.h"
 
@@ -26,43 +27,6 @@ namespace {
 
 constexpr const char* kText = "text/plain; charset=utf-8";
 using Headers = std::vector<std::pair<const char*, std::string>>;
-
-// A response body, owned by MHD's response; holds `slot` (if any) until MHD frees it.
-struct Body {
-  std::string text;
-  InFlight::Slot slot;
-};
-
-// Queues `body` (owned by the response until MHD frees it) with `status`, `type` and `headers`.
-// MHD buffers min(size, 256 KiB) per response, so a small answer costs little memory.
-MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::string body,
-                 const Headers& headers = {}, InFlight::Slot slot = {}) {
-  auto owned = std::make_unique<Body>(Body{std::move(body), std::move(slot)});
-  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(owned->text.size(), 256 * 1024));
-  MHD_Response* r = MHD_create_response_from_callback(
-      owned->text.size(), block,
-      [](void* s, uint64_t pos, char* buf, std::size_t max) -> ssize_t {
-        const auto& str = static_cast<const Body*>(s)->text;
-        const std::size_t n = std::min<std::size_t>(max, str.size() - pos);
-        std::memcpy(buf, str.data() + pos, n);
-        return static_cast<ssize_t>(n);
-      },
-      owned.get(), [](void* s) { delete static_cast<Body*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
-  if (!r) return MHD_NO;
-  owned.release();  // now MHD's, freed by the callback above
-  // A header that did not make it (out of memory) could change the meaning of the body
-  // (Content-Encoding: gzip): then no answer at all, the connection is closed.
-  bool added = MHD_add_response_header(r, "Content-Type", type) == MHD_YES &&
-               MHD_add_response_header(r, "Cache-Control", "no-store") == MHD_YES;
-  for (const auto& [k, v] : headers) added = added && MHD_add_response_header(r, k, v.c_str()) == MHD_YES;
-  if (!added) {
-    MHD_destroy_response(r);
-    return MHD_NO;
-  }
-  const MHD_Result ok = MHD_queue_response(c, status, r);
-  MHD_destroy_response(r);
-  return ok;
-}
 
 const char* header(MHD_Connection* c, const char* name) {
   return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -99,19 +63,98 @@ bool accepts_gzip(const char* h) {
   return false;
 }
 
-// gzip at the fastest level, as Prometheus' client_golang does.
-std::string gzip(const std::string& in) {
+// One /metrics answer, rendered a part at a time as the client reads it and gzipped on the way if
+// asked (at the fastest level, as Prometheus' client_golang does): it never holds the whole body.
+struct Scrape {
+  static constexpr uInt kChunk = 64 * 1024;  // gzip output is made in slices of this
+
+  Scrape(std::string registry, const std::vector<std::shared_ptr<const Exposition>>& all, InFlight::Slot s)
+      : parts(slices(std::make_shared<const std::string>(std::move(registry)))),
+        expositions(all),
+        slot(std::move(s)) {}
+  ~Scrape() {
+    if (gzip) deflateEnd(&z);
+  }
+  Scrape(const Scrape&) = delete;
+  Scrape& operator=(const Scrape&) = delete;
+
+  // Turns gzip on; false if zlib could not start.
+  bool start_gzip() {
+    return gzip = deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  // MHD's content reader: the next bytes of the body.
+  ssize_t read(char* buf, std::size_t max) {
+    const std::string& out = gzip ? zipped : text;
+    while (sent == out.size()) {
+      if (last) return MHD_CONTENT_READER_END_OF_STREAM;
+      text.clear();
+      sent = 0;
+      last = !next_part();
+      if (gzip && !deflate_part()) return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    const std::size_t n = std::min(max, out.size() - sent);
+    std::memcpy(buf, out.data() + sent, n);
+    sent += n;
+    return static_cast<ssize_t>(n);
+  }
+
+ private:
+  // Renders the next part into `text`; false once every exposition is done.
+  bool next_part() {
+    for (;;) {
+      if (parts(text)) return true;
+      if (next == expositions.size()) return false;
+      parts = expositions[next++]->parts();
+    }
+  }
+  // `text` into `zipped`, and the gzip trailer after the last part.
+  bool deflate_part() {
+    zipped.clear();
+    z.next_in = reinterpret_cast<Bytef*>(text.data());
+    z.avail_in = static_cast<uInt>(text.size());
+    int rc = Z_OK;
+    do {
+      const std::size_t used = zipped.size();
+      zipped.resize(used + kChunk);
+      z.next_out = reinterpret_cast<Bytef*>(&zipped[used]);
+      z.avail_out = kChunk;
+      rc = deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+      zipped.resize(zipped.size() - z.avail_out);
+      if (rc == Z_STREAM_ERROR) return false;
+    } while (z.avail_out == 0);
+    return z.avail_in == 0 && (!last || rc == Z_STREAM_END);
+  }
+
+  Exposition::Parts parts;  // of the registry, then of expositions[next - 1]
+  const std::vector<std::shared_ptr<const Exposition>>& expositions;
+  std::size_t next = 0;
+  std::string text, zipped;  // the part being sent, as rendered and as gzipped
+  std::size_t sent = 0;      // bytes of it sent
+  bool last = false, gzip = false;
   z_stream z{};
-  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return {};
-  std::string out(deflateBound(&z, in.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return rc == Z_STREAM_END ? out : std::string();
+  InFlight::Slot slot;
+};
+
+// Queues `r` (null: out of memory) with `status`, `type` and `headers`, and releases it.
+MHD_Result queue(MHD_Connection* c, MHD_Response* r, unsigned status, const char* type,
+                 const Headers& headers) {
+  if (!r) return MHD_NO;
+  // A header that did not make it (out of memory) could change the meaning of the body
+  // (Content-Encoding: gzip): then no answer at all, the connection is closed.
+  bool added = MHD_add_response_header(r, "Content-Type", type) == MHD_YES &&
+               MHD_add_response_header(r, "Cache-Control", "no-store") == MHD_YES;
+  for (const auto& [k, v] : headers) added = added && MHD_add_response_header(r, k, v.c_str()) == MHD_YES;
+  const MHD_Result ok = added ? MHD_queue_response(c, status, r) : MHD_NO;
+  MHD_destroy_response(r);
+  return ok;
+}
+
+// Queues a copy of `body`.
+MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, const std::string& body,
+                 const Headers& headers = {}) {
+  return queue(
+      c, MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY),
+      status, type, headers);
 }
 
 std::string read_file(const std::string& path) {
@@ -159,12 +202,6 @@ int listen_on(const std::string& listen, std::string& err) {
 }
 
 }  // namespace
-
-std::string HttpServer::render() const {
-  std::string out = prometheus::TextSerializer().Serialize(registry_->Collect());
-  for (const auto& e : expositions_) e->render(out);
-  return out;
-}
 
 // Like exporter-toolkit: every path needs the credentials when users are configured. A bcrypt
 // check costs tens of milliseconds, so results are cached as SHA-256 digests (never passwords):
@@ -378,19 +415,30 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
   if (method != "GET" && method != "HEAD")
     return reply(c, 405, kText, "Only GET and HEAD are allowed.\n", {{"Allow", "GET, HEAD"}});
   if (uri == "/metrics") {
-    // Each answer holds its body until the client has read it: a few slow clients at a time only.
+    // Each answer holds a view of the series until the client has read it: a few at a time only.
     InFlight::Slot slot = metrics_in_flight_.acquire();
     if (!slot)
       return reply(c, 503, kText, "Too many scrapes in flight; try again later.\n", {{"Retry-After", "1"}});
-    std::string body = render();
+    auto scrape = std::make_unique<Scrape>(prometheus::TextSerializer().Serialize(registry_->Collect()),
+                                           expositions_, std::move(slot));
     Headers h = {{"Vary", "Accept-Encoding"}};
-    if (accepts_gzip(header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING))) {
-      if (std::string z = gzip(body); !z.empty()) {
-        body = std::move(z);
-        h.emplace_back("Content-Encoding", "gzip");
-      }
-    }
-    return reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", std::move(body), h, std::move(slot));
+    if (accepts_gzip(header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING)) && scrape->start_gzip())
+      h.emplace_back("Content-Encoding", "gzip");
+    MHD_Response* resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, Scrape::kChunk,
+        [](void* s, uint64_t, char* buf, std::size_t max) noexcept -> ssize_t {
+          try {
+            return static_cast<Scrape*>(s)->read(buf, max);
+          } catch (const std::exception& e) {
+            log(LogLevel::Error, "scrape failed", {{"error", e.what()}});
+          } catch (...) {
+          }
+          return MHD_CONTENT_READER_END_WITH_ERROR;  // the client sees a truncated body
+        },
+        // NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
+        scrape.get(), [](void* s) noexcept { delete static_cast<Scrape*>(s); });
+    if (resp) scrape.release();  // now MHD's, freed by the callback above
+    return queue(c, resp, 200, "text/plain; version=0.0.4; charset=utf-8", h);
   }
   if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");
   if (uri == "/-/ready")

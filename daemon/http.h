@@ -13,11 +13,13 @@
 //   are logged;
 // - /-/reload: refuses requests a browser could send cross-site (403) and is rate-limited (429);
 //   the request waits suspended while the loop thread reloads (no HTTP thread is held);
-// - /metrics: at most kMaxMetricsInFlight answers hold their body at a time (503 beyond);
+// - /metrics: at most kMaxMetricsInFlight answers at a time (503 beyond), each rendered (and
+//   gzipped) a part at a time as the client reads it, from one view of the series;
 // - an optional Host allow-list (403 for other Host headers: DNS rebinding).
 //
 // Threading: handlers run on the HTTP threads and touch only the registry (thread-safe in
-// prometheus-cpp), the atomic ready flag, and the mutex-guarded reload queue and guard state.
+// prometheus-cpp), the expositions (snapshots under their mutexes, atomic values), the atomic
+// ready flag, and the mutex-guarded reload queue and guard state.
 // start()/stop() and the reload function run on the loop thread.
 #pragma once
 
@@ -52,7 +54,7 @@ class HttpServer {
   static constexpr unsigned kThreads = 4;
   static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
   static constexpr std::chrono::seconds kHeaderTimeout{5}, kIdleTimeout{15};
-  // /metrics bodies held at a time (else 503): above the 50 concurrent scrapes of
+  // /metrics answers at a time (else 503): above the 50 concurrent scrapes of
   // integration.fault_scrapes, far below kMaxConnections.
   static constexpr unsigned kMaxMetricsInFlight = 64;
 
@@ -75,8 +77,6 @@ class HttpServer {
   // returns "" or an error message.
   std::string start(const std::string& listen, const WebConfig& web = {});
   void stop();
-  // The text exposition of every metric in the registry.
-  std::string render() const;
 
  private:
   enum class Auth { Ok, Denied, Limited, Check };  // Check: needs bcrypt (on the bcrypt thread)

@@ -11,7 +11,7 @@
 // The verdicts are exported as metrics and as a plain-text report grouped by district, served on
 // /readiness and printed by `siteprobe readiness`.
 //
-// Threading: configure(), on_check() and evaluate() run on the loop; render() and report() on
+// Threading: configure(), on_check() and evaluate() run on the loop; parts() and report() on
 // HTTP threads.
 #pragma once
 
@@ -39,7 +39,7 @@ class Readiness final : public Exposition {
   // Recomputes every endpoint's verdict and re-renders the metrics and the report.
   void evaluate(const SiteStates& states);
   Reason reason(const std::string& key) const;
-  void render(std::string& out) const override { text_.render(out); }
+  Parts parts() const override { return text_.parts(); }
   // The /readiness page; `all_ready` is false when any endpoint is not ready.
   std::string report(bool& all_ready) const;
 

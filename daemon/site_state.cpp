@@ -198,24 +198,16 @@ SiteStates::DeviceView SiteStates::device(const std::string& key) const {
   return {it->second.verdict, it->second.q->mos.get()};
 }
 
-void SiteStates::render(std::string& out) const {
-  text_.render(out);
-}
-
-void SiteStates::QualityExposition::render(std::string& out) const {
-  const auto all = set.snapshot();
-  append_header(out, "siteprobe_device_r_factor");
-  for (const auto& q : all) {
-    out += "siteprobe_device_r_factor{" + q->labels + "} ";
-    append_value(out, q->r.get());
-    out += '\n';
-  }
-  append_header(out, "siteprobe_device_mos");
-  for (const auto& q : all) {
-    out += "siteprobe_device_mos{" + q->labels + "} ";
-    append_value(out, q->mos.get());
-    out += '\n';
-  }
+Exposition::Parts SiteStates::QualityExposition::parts() const {
+  using S = std::shared_ptr<const Quality>;
+  return family_parts<S>(set.snapshot(),
+                         {{header("siteprobe_device_r_factor"),
+                           [](std::string& out, const S& q) {
+                             append_line(out, "siteprobe_device_r_factor", q->labels, q->r.get());
+                           }},
+                          {header("siteprobe_device_mos"), [](std::string& out, const S& q) {
+                             append_line(out, "siteprobe_device_mos", q->labels, q->mos.get());
+                           }}});
 }
 
 }  // namespace siteprobe

@@ -10,7 +10,7 @@
 // The same window gives each device an E-model (ITU-T G.107, simplified) R-factor and MOS, an
 // audio-path proxy for the video endpoints.
 //
-// Threading: on_round() and evaluate() run on the loop; render() on HTTP threads.
+// Threading: on_round() and evaluate() run on the loop; parts() on HTTP threads.
 #pragma once
 
 #include <cmath>
@@ -61,7 +61,7 @@ class SiteStates final : public Exposition {
   };
   DeviceView device(const std::string& key) const;
   bool vantage_up() const { return vantage_up_; }
-  void render(std::string& out) const override;
+  Parts parts() const override { return text_.parts(); }
   std::shared_ptr<const Exposition> quality() const { return quality_; }
 
  private:
@@ -72,7 +72,7 @@ class SiteStates final : public Exposition {
   };
   struct QualityExposition final : Exposition {
     SeriesSet<Quality> set;
-    void render(std::string& out) const override;
+    Parts parts() const override;
   };
   struct DeviceTrack {
     std::size_t site = 0;

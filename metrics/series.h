@@ -10,13 +10,16 @@
 
 #include <prometheus/labels.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace siteprobe {
@@ -24,9 +27,52 @@ namespace siteprobe {
 // Writes metric families in the text exposition format; called on HTTP threads.
 class Exposition {
  public:
+  // One scrape's text, a part at a time: each call appends the next part to `out` (about kPart
+  // bytes at most, plus one series' lines) and returns false once there was none left. It renders
+  // one view of the series (taken by parts()), however long the scrape takes.
+  using Parts = std::function<bool(std::string& out)>;
+  static constexpr std::size_t kPart = 64 * 1024;
+
   virtual ~Exposition() = default;
-  virtual void render(std::string& out) const = 0;
+  virtual Parts parts() const = 0;
+  // The whole text at once.
+  void render(std::string& out) const {
+    for (Parts p = parts(); p(out);) {
+    }
+  }
 };
+
+// The parts of `text`, in slices of kPart bytes.
+inline Exposition::Parts slices(std::shared_ptr<const std::string> text) {
+  return [text = std::move(text), pos = std::size_t{0}](std::string& out) mutable {
+    if (!text || pos == text->size()) return false;
+    const std::size_t n = std::min(Exposition::kPart, text->size() - pos);
+    out.append(*text, pos, n);
+    pos += n;
+    return true;
+  };
+}
+
+// A metric family of a snapshot: its HELP and TYPE lines, then `lines` of each item.
+template <typename T>
+struct SeriesFamily {
+  std::string header;
+  std::function<void(std::string& out, const T& item)> lines;
+};
+
+// The parts of `families` over the items `all`, family after family.
+template <typename T>
+Exposition::Parts family_parts(std::vector<T> all, std::vector<SeriesFamily<T>> families) {
+  return [all = std::move(all), families = std::move(families), f = std::size_t{0},
+          i = std::size_t{0}](std::string& out) mutable {
+    if (f == families.size()) return false;
+    if (i == 0) out += families[f].header;
+    for (const std::size_t end = out.size() + Exposition::kPart; i < all.size() && out.size() < end; ++i)
+      families[f].lines(out, all[i]);
+    if (i == all.size()) ++f, i = 0;
+    return true;
+  };
+}
 
 // `a="x",b="y"` with values escaped, keys in order: the inside of a series' braces.
 std::string render_labels(const prometheus::Labels& labels);
@@ -39,6 +85,21 @@ inline void append_value(std::string& out, std::uint64_t v) {
 void append_header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
 // ... and of a built-in one, from metrics/families.h.
 void append_header(std::string& out, std::string_view name);
+inline std::string header(std::string_view name) {
+  std::string out;
+  append_header(out, name);
+  return out;
+}
+// `name{labels} value`, a line.
+template <typename V>
+void append_line(std::string& out, std::string_view name, const std::string& labels, V value) {
+  out += name;
+  out += '{';
+  out += labels;
+  out += "} ";
+  append_value(out, value);
+  out += '\n';
+}
 
 // A gauge or counter the loop thread sets and HTTP threads read.
 struct Value {
@@ -98,13 +159,9 @@ class StaticText final : public Exposition {
     std::lock_guard<std::mutex> l(mu_);
     text_ = std::move(t);
   }
-  void render(std::string& out) const override {
-    std::shared_ptr<const std::string> t;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      t = text_;
-    }
-    if (t) out += *t;
+  Parts parts() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return slices(text_);
   }
 
  private:

@@ -49,72 +49,60 @@ IcmpFamilies::IcmpFamilies(prometheus::Registry& r)
                          r, "siteprobe_icmp_stalled_rounds_total")
                          .Add({})) {}
 
-void IcmpExposition::render(std::string& out) const {
-  const auto all = series.snapshot();
-  out.reserve(out.size() + all.size() * 2600);
+Exposition::Parts IcmpExposition::parts() const {
+  using S = std::shared_ptr<const IcmpSeries>;
   // sparse: a counter of rare events, rendered only once non-zero. Always-zero series were most of
   // the scrape (issue #12); rules and dashboards read a missing one as 0 (`or`, `increase() > 0`).
-  const auto each = [&](const char* name, auto&& value, bool sparse = false) {
-    append_header(out, name);
-    for (const auto& s : all) {
-      if (sparse && value(*s) == 0) continue;
-      out += name;
-      out += '{';
-      out += s->labels;
-      out += "} ";
-      append_value(out, value(*s));
-      out += '\n';
-    }
+  const auto each = [](const char* name, auto value, bool sparse = false) {
+    return SeriesFamily<S>{header(name), [name, value, sparse](std::string& out, const S& s) {
+                             if (!sparse || value(*s) != 0) append_line(out, name, s->labels, value(*s));
+                           }};
   };
-  each("siteprobe_device_up", [](const IcmpSeries& s) { return s.up.get(); });
-  // Received before sent: a reply counted during the scrape never shows without its request.
-  each("siteprobe_icmp_packets_received_total", [](const IcmpSeries& s) { return s.received.get(); });
-  each("siteprobe_icmp_packets_sent_total", [](const IcmpSeries& s) { return s.sent.get(); });
-  const auto duplicates = [](const IcmpSeries& s) { return s.duplicates.get(); };
-  const auto late = [](const IcmpSeries& s) { return s.late.get(); };
-  each("siteprobe_icmp_duplicate_replies_total", duplicates, true);
-  each("siteprobe_icmp_late_replies_total", late, true);
-  each("siteprobe_icmp_loss_ratio", [](const IcmpSeries& s) { return s.loss.get(); });
-  each("siteprobe_icmp_jitter_seconds", [](const IcmpSeries& s) { return s.jitter.get(); });
-  // Not siteprobe_icmp_rtt_mean_seconds: rate(_sum) / rate(_count) of the histogram is the same
-  // figure over any window (issue #12: derived values are left to PromQL).
-  append_header(out, "siteprobe_icmp_errors_total");
-  for (const auto& s : all)
-    for (const auto& [type, c] :
-         {std::pair{"unreachable", &s->err_unreach}, {"time_exceeded", &s->err_ttl}}) {
-      if (c->get() == 0) continue;  // sparse, as above
-      out += "siteprobe_icmp_errors_total{";
-      out += s->labels;
-      out += ",type=\"";
-      out += type;
-      out += "\"} ";
-      append_value(out, c->get());
-      out += '\n';
-    }
-  append_header(out, "siteprobe_icmp_rtt_seconds");
-  for (const auto& s : all) {
-    const Histogram& h = s->rtt;
-    std::uint64_t cum = 0;
-    for (std::size_t i = 0; i <= h.bounds.size(); ++i) {
-      cum += h.buckets[i].get();
-      out += "siteprobe_icmp_rtt_seconds_bucket{";
-      out += s->labels;
-      out += ',';
-      out += i < h.bounds.size() ? h.le[i] : "le=\"+Inf\"";
-      out += "} ";
-      append_value(out, cum);
-      out += '\n';
-    }
-    out += "siteprobe_icmp_rtt_seconds_sum{";
-    out += s->labels;
-    out += "} ";
-    append_value(out, h.sum.get());
-    out += "\nsiteprobe_icmp_rtt_seconds_count{";
-    out += s->labels;
-    out += "} ";
-    append_value(out, cum);
-    out += '\n';
-  }
+  return family_parts<S>(
+      series.snapshot(),
+      {each("siteprobe_device_up", [](const IcmpSeries& s) { return s.up.get(); }),
+       // Received before sent: a reply counted during the scrape never shows without its request.
+       each("siteprobe_icmp_packets_received_total", [](const IcmpSeries& s) { return s.received.get(); }),
+       each("siteprobe_icmp_packets_sent_total", [](const IcmpSeries& s) { return s.sent.get(); }),
+       each(
+           "siteprobe_icmp_duplicate_replies_total", [](const IcmpSeries& s) { return s.duplicates.get(); },
+           true),
+       each(
+           "siteprobe_icmp_late_replies_total", [](const IcmpSeries& s) { return s.late.get(); }, true),
+       each("siteprobe_icmp_loss_ratio", [](const IcmpSeries& s) { return s.loss.get(); }),
+       each("siteprobe_icmp_jitter_seconds", [](const IcmpSeries& s) { return s.jitter.get(); }),
+       // Not siteprobe_icmp_rtt_mean_seconds: rate(_sum) / rate(_count) of the histogram is the same
+       // figure over any window (issue #12: derived values are left to PromQL).
+       {header("siteprobe_icmp_errors_total"),
+        [](std::string& out, const S& s) {
+          for (const auto& [type, c] :
+               {std::pair{"unreachable", &s->err_unreach}, {"time_exceeded", &s->err_ttl}}) {
+            if (c->get() == 0) continue;  // sparse, as above
+            out += "siteprobe_icmp_errors_total{";
+            out += s->labels;
+            out += ",type=\"";
+            out += type;
+            out += "\"} ";
+            append_value(out, c->get());
+            out += '\n';
+          }
+        }},
+       {header("siteprobe_icmp_rtt_seconds"), [](std::string& out, const S& s) {
+          const Histogram& h = s->rtt;
+          std::uint64_t cum = 0;
+          for (std::size_t i = 0; i <= h.bounds.size(); ++i) {
+            cum += h.buckets[i].get();
+            out += "siteprobe_icmp_rtt_seconds_bucket{";
+            out += s->labels;
+            out += ',';
+            out += i < h.bounds.size() ? h.le[i] : "le=\"+Inf\"";
+            out += "} ";
+            append_value(out, cum);
+            out += '\n';
+          }
+          append_line(out, "siteprobe_icmp_rtt_seconds_sum", s->labels, h.sum.get());
+          append_line(out, "siteprobe_icmp_rtt_seconds_count", s->labels, cum);
+        }}});
 }
 
 // ---- Engine ----------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ struct IcmpSeries {
 
 class IcmpExposition final : public Exposition {
  public:
-  void render(std::string& out) const override;
+  Parts parts() const override;
   SeriesSet<IcmpSeries> series;
 };
 

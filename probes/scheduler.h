@@ -125,8 +125,11 @@ class EngineTimer {
       uv_must(uv_timer_stop(timer_.get()), "uv_timer_stop");
       return;
     }
+    // At least 1 ms: libuv (1.44) runs a timer started with 0 ms again in the same pass (it compares
+    // with the loop time of the pass's start), so an engine behind its schedule (100k targets) would
+    // starve I/O, signals and every other timer for as long as it stays behind.
     const auto now = static_cast<std::int64_t>(uv_hrtime());
-    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
+    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 1;
     uv_must(uv_timer_start(timer_.get(), on_timer, ms, 0), "uv_timer_start");
   }
   void close() { timer_.reset(); }

@@ -32,62 +32,49 @@ const char* error_kind(int e) {
   }
 }
 
-void ServiceExposition::render(std::string& out) const {
-  const auto all = series.snapshot();
+Exposition::Parts ServiceExposition::parts() const {
+  using S = std::shared_ptr<const ServiceSeries>;
   const std::string p = sip_ ? "siteprobe_sip" : "siteprobe_tcp";
-  const auto each = [&](const std::string& name, auto&& value) {
-    append_header(out, name);
-    for (const auto& s : all) {
-      out += name;
-      out += '{';
-      out += s->labels;
-      out += "} ";
-      append_value(out, value(*s));
-      out += '\n';
-    }
+  const auto each = [](const std::string& name, auto value) {
+    return SeriesFamily<S>{header(name), [name, value](std::string& out, const S& s) {
+                             append_line(out, name, s->labels, value(*s));
+                           }};
   };
   // TCP has no siteprobe_tcp_connects_total: it is _connect_seconds_count plus the errors (issue #12).
-  each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); });
+  std::vector<SeriesFamily<S>> f;
+  f.push_back(each(p + "_up", [](const ServiceSeries& s) { return s.up.get(); }));
   if (sip_) {
-    each(p + "_response_code", [](const ServiceSeries& s) { return s.code.get(); });
-    each(p + "_requests_total", [](const ServiceSeries& s) { return s.probes.get(); });
+    f.push_back(each(p + "_response_code", [](const ServiceSeries& s) { return s.code.get(); }));
+    f.push_back(each(p + "_requests_total", [](const ServiceSeries& s) { return s.probes.get(); }));
     // Classes and error kinds only once non-zero: six always-zero classes and six kinds were most of
     // an endpoint's series (issue #12); rules and dashboards read a missing one as 0.
-    append_header(out, "siteprobe_sip_responses_total");
-    for (const auto& s : all)
-      for (int c = 0; c < 6; ++c) {
-        if (s->classes[c].get() == 0) continue;
-        out += "siteprobe_sip_responses_total{" + s->labels + ",class=\"" + std::to_string(c + 1) + "xx\"} ";
-        append_value(out, s->classes[c].get());
-        out += '\n';
-      }
+    f.push_back({header("siteprobe_sip_responses_total"), [](std::string& out, const S& s) {
+                   for (int c = 0; c < 6; ++c)
+                     if (s->classes[c].get() != 0)
+                       append_line(out, "siteprobe_sip_responses_total",
+                                   s->labels + ",class=\"" + std::to_string(c + 1) + "xx\"",
+                                   s->classes[c].get());
+                 }});
   }
   const std::string errors = p + "_errors_total";
-  append_header(out, errors);
-  for (const auto& s : all)
-    for (std::size_t k = 0; k < kinds_.size(); ++k) {
-      if (s->errors[k].get() == 0) continue;
-      out += errors + "{" + s->labels + ",kind=\"" + kinds_[k] + "\"} ";
-      append_value(out, s->errors[k].get());
-      out += '\n';
-    }
+  f.push_back({header(errors), [errors, kinds = kinds_](std::string& out, const S& s) {
+                 for (std::size_t k = 0; k < kinds.size(); ++k)
+                   if (s->errors[k].get() != 0)
+                     append_line(out, errors, s->labels + ",kind=\"" + kinds[k] + "\"", s->errors[k].get());
+               }});
   const std::string h = sip_ ? "siteprobe_sip_rtt_seconds" : "siteprobe_tcp_connect_seconds";
-  append_header(out, h);
-  for (const auto& s : all) {
-    std::uint64_t cum = 0;
-    for (std::size_t i = 0; i <= s->rtt.bounds.size(); ++i) {
-      cum += s->rtt.buckets[i].get();
-      out +=
-          h + "_bucket{" + s->labels + "," + (i < s->rtt.bounds.size() ? s->rtt.le[i] : "le=\"+Inf\"") + "} ";
-      append_value(out, cum);
-      out += '\n';
-    }
-    out += h + "_sum{" + s->labels + "} ";
-    append_value(out, s->rtt.sum.get());
-    out += "\n" + h + "_count{" + s->labels + "} ";
-    append_value(out, cum);
-    out += '\n';
-  }
+  f.push_back({header(h), [h](std::string& out, const S& s) {
+                 std::uint64_t cum = 0;
+                 for (std::size_t i = 0; i <= s->rtt.bounds.size(); ++i) {
+                   cum += s->rtt.buckets[i].get();
+                   append_line(out, h + "_bucket",
+                               s->labels + "," + (i < s->rtt.bounds.size() ? s->rtt.le[i] : "le=\"+Inf\""),
+                               cum);
+                 }
+                 append_line(out, h + "_sum", s->labels, s->rtt.sum.get());
+                 append_line(out, h + "_count", s->labels, cum);
+               }});
+  return family_parts(series.snapshot(), std::move(f));
 }
 
 ServiceEngine::ServiceEngine(bool sip, std::vector<std::string> kinds, StartFn start, IdFn stop)

@@ -8,7 +8,7 @@
 // whose deadline passes first is stopped (`stop`) and counts as a timeout; a finish() for a probe
 // that is no longer in flight is ignored, so each probe completes exactly once.
 //
-// Threading: loop thread only; ServiceExposition::render runs on HTTP threads.
+// Threading: loop thread only; ServiceExposition::parts runs on HTTP threads.
 #pragma once
 
 #include <uv.h>
@@ -54,7 +54,7 @@ struct ServiceSeries {
 class ServiceExposition final : public Exposition {
  public:
   ServiceExposition(bool sip, std::vector<std::string> kinds) : sip_(sip), kinds_(std::move(kinds)) {}
-  void render(std::string& out) const override;
+  Parts parts() const override;
   SeriesSet<ServiceSeries> series;
 
  private:

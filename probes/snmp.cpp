@@ -386,8 +386,9 @@ class SnmpExposition final : public Exposition {
     std::lock_guard<std::mutex> l(mu_);
     custom_ = std::make_shared<const decltype(c)>(std::move(c));
   }
-  void render(std::string& out) const override {
-    std::vector<std::shared_ptr<const Text>> texts;
+  Parts parts() const override {
+    using T = std::shared_ptr<const Text>;
+    std::vector<T> texts;
     std::shared_ptr<const std::map<std::string, std::pair<std::string, std::string>>> custom;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -395,23 +396,24 @@ class SnmpExposition final : public Exposition {
       for (const auto& [k, t] : by_key_) texts.push_back(t);
       custom = custom_;
     }
+    std::vector<SeriesFamily<T>> families;  // those some device has
     const auto each = [&](const std::string& name, const Family& f) {
-      bool header = false;
-      for (const auto& t : texts) {
-        auto it = t->find(name);
-        if (it == t->end()) continue;
-        if (!header) append_header(out, name, f.type, f.help);
-        header = true;
-        out += it->second;
-      }
+      if (std::none_of(texts.begin(), texts.end(), [&](const T& t) { return t->count(name); })) return;
+      std::string h;
+      append_header(h, name, f.type, f.help);
+      families.push_back({std::move(h), [name](std::string& out, const T& t) {
+                            if (const auto it = t->find(name); it != t->end()) out += it->second;
+                          }});
     };
     for (const char* name : kF) each(name, family(name));
     if (custom)
       for (const auto& [name, th] : *custom) each(name, Family{name, th.first, th.second});
-    append_header(out, kLoadFamilies[0]);
-    out += std::string(kLoadFamilies[0]) + " " + std::to_string(in_flight_.load()) + "\n";
-    append_header(out, kLoadFamilies[1]);
-    out += std::string(kLoadFamilies[1]) + " " + std::to_string(waiting_.load()) + "\n";
+    std::string load = header(kLoadFamilies[0]);
+    load += std::string(kLoadFamilies[0]) + " " + std::to_string(in_flight_.load()) + "\n";
+    append_header(load, kLoadFamilies[1]);
+    load += std::string(kLoadFamilies[1]) + " " + std::to_string(waiting_.load()) + "\n";
+    families.push_back({std::move(load), [](std::string&, const T&) {}});
+    return family_parts(std::move(texts), std::move(families));
   }
   void set_load(int in_flight, std::size_t waiting) {
     in_flight_ = in_flight;

@@ -377,6 +377,27 @@ TEST_CASE("the exposition renders every series in the text format") {
         "a=\"Bắc Kạn\",name=\"a\\\"b\\\\c\\nd\"");
 }
 
+TEST_CASE("a scrape renders in parts of bounded size, all from the view it started with") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1}", 250);
+  std::string whole;
+  rig.expo.render(whole);
+  Exposition::Parts parts = rig.expo.parts();
+  std::string text, part;
+  int n = 0;
+  while (parts(part)) {
+    CHECK(part.size() <= Exposition::kPart + 2048);             // past kPart: one series' lines at most
+    if (++n == 1) rig.engine.set_targets({rig.targets[0]}, 1);  // a reload during the scrape
+    text += part;
+    part.clear();
+  }
+  CHECK(n > 5);
+  CHECK(text == whole);  // every series of the view, in every family
+  std::string after;
+  rig.expo.render(after);
+  CHECK(after.find("device=\"d1\"") == std::string::npos);
+  CHECK(after.find("device=\"d0\"") != std::string::npos);
+}
+
 TEST_CASE("binding a datagram ICMP socket reports failures instead of using identifier 0") {
   // A UDP socket stands in for the ICMP one: bind() and getsockname() behave the same way, and it
   // needs no privilege or ping_group_range.
