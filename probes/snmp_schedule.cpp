@@ -1,0 +1,79 @@
+#include "probes/snmp_schedule.h"
+
+#include <algorithm>
+
+namespace siteprobe::probes {
+
+void SnmpSchedule::set(const std::string& key, std::int64_t interval_ns, std::int64_t first_due_ns,
+                       const std::string& usm_key) {
+  auto [it, added] = devs_.try_emplace(key);
+  Entry& e = it->second;
+  e.usm_key = usm_key;
+  if (!added && e.interval == interval_ns) return;
+  if (!added) due_.erase({e.due, key});
+  e.interval = interval_ns;
+  e.due = first_due_ns;
+  due_.insert({e.due, key});
+}
+
+void SnmpSchedule::remove(const std::string& key) {
+  auto it = devs_.find(key);
+  if (it == devs_.end()) return;
+  finished(key);
+  due_.erase({it->second.due, key});
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), key), waiting_.end());
+  devs_.erase(it);
+}
+
+std::vector<std::string> SnmpSchedule::advance(std::int64_t now_ns) {
+  std::vector<std::string> missed;
+  while (!due_.empty() && due_.begin()->first <= now_ns) {
+    const std::string key = due_.begin()->second;
+    due_.erase(due_.begin());
+    Entry& e = devs_.at(key);
+    e.due += e.interval;
+    if (e.due <= now_ns) e.due += ((now_ns - e.due) / e.interval + 1) * e.interval;  // fell behind
+    due_.insert({e.due, key});
+    if (e.busy || e.waiting) {
+      missed.push_back(key);
+      continue;
+    }
+    e.waiting = true;
+    waiting_.push_back(key);
+  }
+  return missed;
+}
+
+std::optional<std::string> SnmpSchedule::start_next() {
+  if (inflight_ >= max_inflight_) return std::nullopt;
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+    Entry& e = devs_.at(*it);
+    if (!e.usm_key.empty() && usm_busy_.count(e.usm_key)) continue;
+    std::string key = std::move(*it);
+    waiting_.erase(it);
+    e.waiting = false;
+    e.busy = true;
+    e.usm_busy = e.usm_key;
+    if (!e.usm_busy.empty()) usm_busy_.insert(e.usm_busy);
+    ++inflight_;
+    return key;
+  }
+  return std::nullopt;
+}
+
+void SnmpSchedule::finished(const std::string& key) {
+  auto it = devs_.find(key);
+  if (it == devs_.end() || !it->second.busy) return;
+  Entry& e = it->second;
+  e.busy = false;
+  if (!e.usm_busy.empty()) usm_busy_.erase(e.usm_busy);
+  e.usm_busy.clear();
+  --inflight_;
+}
+
+std::optional<std::int64_t> SnmpSchedule::next_due() const {
+  if (due_.empty()) return std::nullopt;
+  return due_.begin()->first;
+}
+
+}  // namespace siteprobe::probes
