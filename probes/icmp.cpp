@@ -151,15 +151,6 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b) {
   return false;
 }
 
-std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
-  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, then a finaliser to spread low bits
-  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return interval_ns > 0 ? static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval_ns)) : 0;
-}
-
 int bind_icmp_ident(int fd, int af, std::uint16_t& ident) {
   sockaddr_storage a{};
   a.ss_family = static_cast<sa_family_t>(af);
@@ -269,14 +260,12 @@ enum : std::uint8_t { kFree = 0, kPending, kReceived, kExpired };
 }  // namespace
 
 struct IcmpEngine::Slot {
-  std::uint32_t idx = 0, generation = 0;
+  std::uint32_t idx = 0;
   std::string key;
   prometheus::Labels labels;
   IcmpSettings s;
   sockaddr_storage addr{};
-  std::uint16_t epoch = 0;     // invalidates queued RoundStart events when rescheduled
   std::uint16_t round_no = 0;  // invalidates queued Send events of an earlier round
-  std::int64_t round_start = 0;
   bool in_round = false;
   int to_send = 0, outstanding = 0;
   std::uint16_t next_seq = 0, round_first_seq = 0;
@@ -301,18 +290,13 @@ IcmpEngine::~IcmpEngine() {
     if (slots_[i]) remove_slot(i);
 }
 
-void IcmpEngine::push(std::int64_t when, std::uint32_t slot, Ev kind, std::uint16_t seq) {
-  events_.push({when, slot, slots_[slot]->generation, kind, seq});
-}
-
 void IcmpEngine::remove_slot(std::uint32_t idx) {
   Slot& s = *slots_[idx];
   x_.series.remove(s.m);
   in_flight_ -= static_cast<std::size_t>(s.outstanding);
   m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   by_key_.erase(s.key);
-  slots_[idx].reset();
-  free_.push_back(idx);
+  sched_.remove(slots_, idx);
 }
 
 void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t now) {
@@ -332,18 +316,12 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
       Slot& s = *slots_[found->second];
       const bool reschedule = s.s.interval != t.device->icmp.interval;
       s.s = t.device->icmp;
-      if (reschedule) {
-        const std::int64_t iv = s.s.interval.count();
-        const std::int64_t off = splay_offset_ns(s.key, iv);
-        s.round_start = now + (((off - now) % iv) + iv) % iv;
-        push(s.round_start, found->second, Ev::RoundStart, ++s.epoch);
-      }
+      if (reschedule) sched_.schedule(s.idx, s.key, s.s.interval.count(), now);
       continue;
     }
-    const std::uint32_t idx = new_slot(slots_, free_);
+    const std::uint32_t idx = sched_.add(slots_);
     Slot& s = *slots_[idx];
     s.idx = idx;
-    s.generation = next_generation_++;
     s.key = t.key;
     s.labels = t.labels;
     s.s = t.device->icmp;
@@ -354,10 +332,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     while (ring < 2 * static_cast<std::size_t>(s.s.packets)) ring *= 2;
     s.ring.resize(ring);
     by_key_[t.key] = idx;
-    const std::int64_t iv = s.s.interval.count();
-    const std::int64_t off = splay_offset_ns(s.key, iv);
-    s.round_start = now + (((off - now) % iv) + iv) % iv;
-    push(s.round_start, idx, Ev::RoundStart, s.epoch);
+    sched_.schedule(idx, s.key, s.s.interval.count(), now);
   }
 }
 
@@ -372,36 +347,25 @@ void IcmpEngine::set_address(const std::string& key, const sockaddr_storage& add
 }
 
 std::optional<std::int64_t> IcmpEngine::next_due() const {
-  if (events_.empty()) return std::nullopt;
-  return events_.top().when;
+  return sched_.next_due();
 }
 
 void IcmpEngine::run(std::int64_t now) {
   // Only when the loop ran late: on time, the I/O callbacks have kept up, and the drain's syscalls
   // would cost every wakeup.
-  if (drain_ && !events_.empty() && now - events_.top().when > kLateNs) drain_();
-  while (!events_.empty() && events_.top().when <= now) {
-    const Event e = events_.top();
-    events_.pop();
-    if (e.slot >= slots_.size() || !slots_[e.slot] || slots_[e.slot]->generation != e.generation)
-      continue;  // target removed since
-    Slot& s = *slots_[e.slot];
-    switch (e.kind) {
-      case Ev::RoundStart:
-        if (e.seq == s.epoch) start_round(s, now);
-        break;
-      case Ev::Send:
-        if (e.seq == s.round_no) send_next(s, now);  // not a leftover of an overrun round
-        break;
-      case Ev::Deadline:
-        expire(s, e.seq);
-        break;
-    }
+  if (const auto due = sched_.next_due(); drain_ && due && now - *due > kLateNs) drain_();
+  while (const auto e = sched_.pop(now)) {
+    Slot& s = *slots_[e->slot];
+    if (e->kind == Scheduler::kStart)
+      start_round(s, now);
+    else if (e->kind == kSend && e->arg == s.round_no)  // not a leftover of an overrun round
+      send_next(s, now);
+    else if (e->kind == kDeadline)
+      expire(s, static_cast<std::uint16_t>(e->arg));
   }
 }
 
 void IcmpEngine::start_round(Slot& s, std::int64_t now) {
-  const std::uint32_t idx = s.idx;
   if (s.in_round) {  // the previous round overran: siteprobe fell behind (starved, or paced sends)
     // Its unanswered packets had not reached their deadline: no verdict, not loss.
     s.round_stalled = true;
@@ -410,9 +374,6 @@ void IcmpEngine::start_round(Slot& s, std::int64_t now) {
     s.to_send = 0;
     maybe_finish_round(s);
   }
-  s.round_start += s.s.interval.count();
-  if (s.round_start <= now) s.round_start = now + s.s.interval.count();  // e.g. after a stall
-  push(s.round_start, idx, Ev::RoundStart, s.epoch);
   s.in_round = true;
   s.round_no++;
   s.round_first_seq = s.next_seq;
@@ -431,7 +392,7 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
                      std::max(1.0, rate_ / 100));  // burst of 10 ms worth
   tokens_at_ = now;
   if (tokens_ < 1) {
-    push(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, Ev::Send, s.round_no);
+    sched_.at(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, kSend, s.round_no);
     return;
   }
   tokens_ -= 1;
@@ -443,11 +404,11 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   s.outstanding++;
   in_flight_++;
   m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
-  push(now + s.s.timeout.count(), idx, Ev::Deadline, seq);
-  if (s.to_send > 0) push(now + s.s.spacing.count(), idx, Ev::Send, s.round_no);
+  sched_.at(now + s.s.timeout.count(), idx, kDeadline, seq);
+  if (s.to_send > 0) sched_.at(now + s.s.spacing.count(), idx, kSend, s.round_no);
   if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
   const bool v6 = s.addr.ss_family == AF_INET6;
-  EchoFields f{ident_[v6], seq, cookie_, idx, s.generation, realtime_()};
+  EchoFields f{ident_[v6], seq, cookie_, idx, sched_.generation(idx), realtime_()};
   build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes), pkt_);  // reuses one buffer
   if (send_(s.addr, pkt_))
     s.m->sent.inc();
@@ -510,7 +471,7 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
     m_.invalid_cookie.Increment();
     return;
   }
-  if (f.slot >= slots_.size() || !slots_[f.slot] || slots_[f.slot]->generation != f.generation) {
+  if (!sched_.live(f.slot, f.generation)) {
     m_.invalid_unknown.Increment();
     return;
   }

@@ -24,7 +24,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -134,16 +133,8 @@ class IcmpEngine {
 
  private:
   struct Slot;
-  enum class Ev : std::uint8_t { RoundStart, Send, Deadline };
-  struct Event {
-    std::int64_t when;
-    std::uint32_t slot, generation;
-    Ev kind;
-    std::uint16_t seq;
-    bool operator>(const Event& o) const { return when > o.when; }
-  };
+  enum Ev : std::uint8_t { kSend = 1, kDeadline };  // and Scheduler::kStart: a round
 
-  void push(std::int64_t when, std::uint32_t slot, Ev kind, std::uint16_t seq = 0);
   void start_round(Slot& s, std::int64_t now);
   void send_next(Slot& s, std::int64_t now);
   void expire(Slot& s, std::uint16_t seq);
@@ -161,10 +152,8 @@ class IcmpEngine {
   std::int64_t drops_at_ = -1;
   std::uint16_t ident_[2] = {0, 0};
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
-  std::vector<std::uint32_t> free_;
-  std::uint32_t next_generation_ = 1;
   std::unordered_map<std::string, std::uint32_t> by_key_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  Scheduler sched_;
   std::size_t in_flight_ = 0;
   // Token bucket pacing all sends.
   double rate_ = 20000, tokens_ = 0;

@@ -18,6 +18,7 @@
 
 #include "inventory/config.h"
 #include "metrics/series.h"
+#include "probes/scheduler.h"
 #include "util/uv_handle.h"
 
 namespace siteprobe::probes {
@@ -79,65 +80,6 @@ class Prober {
   virtual std::shared_ptr<const Exposition> exposition() const = 0;
   // Stops all I/O and closes every handle; no callback runs afterwards.
   virtual void close() = 0;
-};
-
-// Deterministic start offset of a target within its interval, from a hash of its key, so start
-// times spread evenly and stay put across reloads and restarts.
-std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns);
-
-// Puts a new Slot at a free index of `slots` (one released into `free`, or a new one at the end)
-// and returns that index. Engines address slots by index in packets and events, so indexes stay
-// stable; the caller gives each new occupant a fresh generation to tell stale events apart.
-template <class Slot>
-std::uint32_t new_slot(std::vector<std::unique_ptr<Slot>>& slots, std::vector<std::uint32_t>& free) {
-  std::uint32_t idx;
-  if (!free.empty()) {
-    idx = free.back();
-    free.pop_back();
-  } else {
-    idx = static_cast<std::uint32_t>(slots.size());
-    slots.emplace_back();
-  }
-  slots[idx] = std::make_unique<Slot>();
-  return idx;
-}
-
-// Runs a scheduling engine (next_due() and run(now), times from uv_hrtime) on a libuv loop with
-// one timer, re-armed after every run; a prober calls arm() again whenever its engine's next due
-// time may have moved. The timer is closed by close() or the destructor, and freed in its close
-// callback (UvHandle). Neither copyable nor movable: the timer's `data` points at this object.
-template <class Engine>
-class EngineTimer {
- public:
-  EngineTimer(uv_loop_t* loop, Engine& engine) : engine_(engine) {
-    uv_must(timer_.init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }), "uv_timer_init");
-    timer_.get()->data = this;
-  }
-  EngineTimer(const EngineTimer&) = delete;
-  EngineTimer& operator=(const EngineTimer&) = delete;
-
-  void arm() {
-    if (!timer_) return;
-    const auto due = engine_.next_due();
-    if (!due) {
-      uv_must(uv_timer_stop(timer_.get()), "uv_timer_stop");
-      return;
-    }
-    const auto now = static_cast<std::int64_t>(uv_hrtime());
-    const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 0;
-    uv_must(uv_timer_start(timer_.get(), on_timer, ms, 0), "uv_timer_start");
-  }
-  void close() { timer_.reset(); }
-
- private:
-  static void on_timer(uv_timer_t* t) noexcept {
-    auto* self = static_cast<EngineTimer*>(t->data);
-    self->engine_.run(static_cast<std::int64_t>(uv_hrtime()));
-    self->arm();
-  }
-
-  Engine& engine_;
-  UvHandle<uv_timer_t> timer_;
 };
 
 }  // namespace siteprobe::probes

@@ -124,16 +124,12 @@ void ServiceEngine::remove(std::uint32_t idx) {
   Slot& s = *slots_[idx];
   if (s.busy && stop_) stop_(static_cast<std::uint64_t>(idx) << 32 | s.probe);
   x_->series.remove(s.m);
-  slots_[idx].reset();
-  free_.push_back(idx);
+  sched_.remove(slots_, idx);
 }
 
 void ServiceEngine::schedule(std::uint32_t idx, std::int64_t now) {
-  Slot& s = *slots_[idx];
-  const std::int64_t iv = s.c.interval.count();
-  const std::int64_t off = splay_offset_ns(s.c.key + "/" + s.c.service, iv);
-  s.next_start = now + (((off - now) % iv) + iv) % iv;
-  events_.push({s.next_start, idx, s.generation, ++s.epoch, Ev::Start});
+  const ServiceCheck& c = slots_[idx]->c;
+  sched_.schedule(idx, c.key + "/" + c.service, c.interval.count(), now);
 }
 
 void ServiceEngine::set_checks(const std::vector<ServiceCheck>& checks, std::int64_t now) {
@@ -164,10 +160,9 @@ void ServiceEngine::set_checks(const std::vector<ServiceCheck>& checks, std::int
       set_port(s.addr, c.port);
       if (reschedule) schedule(idx, now);
     } else {
-      idx = new_slot(slots_, free_);
+      idx = sched_.add(slots_);
       Slot& s = *slots_[idx];
       s.c = c;
-      s.generation = next_generation_++;
       s.m = std::make_shared<ServiceSeries>(c.labels, kinds_.size(), service_buckets());
       x_->series.add(s.m);
       by_id_[id] = idx;
@@ -188,46 +183,33 @@ void ServiceEngine::set_address(const std::string& key, const sockaddr_storage& 
 }
 
 std::optional<std::int64_t> ServiceEngine::next_due() const {
-  if (events_.empty()) return std::nullopt;
-  return events_.top().when;
+  return sched_.next_due();
 }
 
 void ServiceEngine::run(std::int64_t now) {
-  if (drain_ && !events_.empty() && now - events_.top().when > kLateNs)
+  if (const auto due = sched_.next_due(); drain_ && due && now - *due > kLateNs)
     drain_();  // late: see IcmpEngine::run
-  while (!events_.empty() && events_.top().when <= now) {
-    const Event e = events_.top();
-    events_.pop();
-    if (e.slot >= slots_.size() || !slots_[e.slot] || slots_[e.slot]->generation != e.generation) continue;
-    Slot& s = *slots_[e.slot];
-    const std::uint64_t id = static_cast<std::uint64_t>(e.slot) << 32 | s.probe;
-    switch (e.kind) {
-      case Ev::Start:
-        if (e.n == s.epoch) begin(e.slot, now);
-        break;
-      case Ev::Deadline:
-        if (s.busy && s.probe == e.n) {
-          if (stop_) stop_(id);
-          finish(id, kTimeout, 0, now);
-        }
-        break;
-      case Ev::Resend:
-        if (s.busy && s.probe == e.n && resend_) {
-          resend_(id);
-          const std::int64_t next = e.when + (e.when - s.sent + t1_);  // t1, 3·t1, 7·t1: doubling gaps
-          if (next < s.sent + s.c.timeout.count())
-            events_.push({next, e.slot, s.generation, s.probe, Ev::Resend});
-        }
-        break;
+  while (const auto e = sched_.pop(now)) {
+    Slot& s = *slots_[e->slot];
+    const std::uint64_t id = static_cast<std::uint64_t>(e->slot) << 32 | s.probe;
+    if (e->kind == Scheduler::kStart) {
+      begin(e->slot, now);
+      continue;
+    }
+    if (!s.busy || s.probe != e->arg) continue;  // an earlier probe's deadline or resend
+    if (e->kind == kDeadline) {
+      if (stop_) stop_(id);
+      finish(id, kTimeout, 0, now);
+    } else if (resend_) {
+      resend_(id);
+      const std::int64_t next = e->when + (e->when - s.sent + t1_);  // t1, 3·t1, 7·t1: doubling gaps
+      if (next < s.sent + s.c.timeout.count()) sched_.at(next, e->slot, kResend, s.probe);
     }
   }
 }
 
 void ServiceEngine::begin(std::uint32_t idx, std::int64_t now) {
   Slot& s = *slots_[idx];
-  s.next_start += s.c.interval.count();
-  if (s.next_start <= now) s.next_start = now + s.c.interval.count();  // e.g. after a stall
-  events_.push({s.next_start, idx, s.generation, s.epoch, Ev::Start});
   if (s.busy) {  // cannot happen with timeout <= interval, but never run two probes of one check
     const std::uint64_t old = static_cast<std::uint64_t>(idx) << 32 | s.probe;
     if (stop_) stop_(old);
@@ -238,9 +220,8 @@ void ServiceEngine::begin(std::uint32_t idx, std::int64_t now) {
   s.sent = now;
   s.m->probes.inc();
   const std::uint64_t id = static_cast<std::uint64_t>(idx) << 32 | s.probe;
-  events_.push({now + s.c.timeout.count(), idx, s.generation, s.probe, Ev::Deadline});
-  if (t1_ > 0 && !s.c.tcp && t1_ < s.c.timeout.count())
-    events_.push({now + t1_, idx, s.generation, s.probe, Ev::Resend});
+  sched_.at(now + s.c.timeout.count(), idx, kDeadline, s.probe);
+  if (t1_ > 0 && !s.c.tcp && t1_ < s.c.timeout.count()) sched_.at(now + t1_, idx, kResend, s.probe);
   if (s.addr.ss_family == AF_UNSPEC) {                        // DNS name not resolved (yet)
     finish(id, static_cast<int>(kinds_.size()) - 1, 0, now);  // the last kind is "other"
     return;

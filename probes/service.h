@@ -2,7 +2,7 @@
 // check sends one request per interval and waits up to its timeout for the answer.
 //
 // ServiceEngine keeps one slot per check (a device's SIP, its H.323 port, each of its TCP checks),
-// schedules starts at a splayed offset in the interval (as ICMP does), arms a deadline per probe
+// starts it on its splayed grid (probes/scheduler.h, as ICMP does), arms a deadline per probe
 // and records the outcome in the check's series. The prober does the I/O: the engine calls `start`
 // with a probe id, and the prober calls finish(id, …) when it has an answer or an error. A probe
 // whose deadline passes first is stopped (`stop`) and counts as a timeout; a finish() for a probe
@@ -18,7 +18,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -105,19 +104,13 @@ class ServiceEngine {
   std::function<void()> drain_;
   struct Slot {
     ServiceCheck c;
-    std::uint32_t generation = 0, epoch = 0, probe = 0;
+    std::uint32_t probe = 0;
     bool busy = false;
-    std::int64_t next_start = 0, sent = 0;
+    std::int64_t sent = 0;
     sockaddr_storage addr{};
     std::shared_ptr<ServiceSeries> m;
   };
-  enum class Ev : std::uint8_t { Start, Deadline, Resend };
-  struct Event {
-    std::int64_t when;
-    std::uint32_t slot, generation, n;
-    Ev kind;
-    bool operator>(const Event& o) const { return when > o.when; }
-  };
+  enum Ev : std::uint8_t { kDeadline = 1, kResend };  // and Scheduler::kStart: a probe
   Slot* slot_of(std::uint64_t id) const;
   void schedule(std::uint32_t idx, std::int64_t now);
   void begin(std::uint32_t idx, std::int64_t now);
@@ -130,12 +123,10 @@ class ServiceEngine {
   std::int64_t t1_ = 0;
   CheckFn on_check_;
   std::shared_ptr<ServiceExposition> x_;
-  std::vector<std::unique_ptr<Slot>> slots_;  // null = free
-  std::vector<std::uint32_t> free_;
-  std::uint32_t next_generation_ = 1;
+  std::vector<std::unique_ptr<Slot>> slots_;                            // null = free
   std::unordered_map<std::string, std::uint32_t> by_id_;                // key + '\n' + service
   std::unordered_map<std::string, std::vector<std::uint32_t>> by_key_;  // device key -> slots
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  Scheduler sched_;
 };
 
 // Converts a libuv error to an error kind name of the call-service probers.

@@ -21,6 +21,7 @@
 
 #include "probes/snmp_exposition.h"
 #include "probes/snmp_mib.h"
+#include "probes/scheduler.h"
 #include "probes/snmp_schedule.h"
 
 namespace siteprobe::probes {

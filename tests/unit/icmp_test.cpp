@@ -154,6 +154,20 @@ TEST_CASE("a full round: replies matched, loss and jitter from the round") {
   CHECK(now == t0 + 1000 * kMs);
 }
 
+TEST_CASE("after a stall longer than an interval, rounds come back on their grid") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1}");
+  const std::int64_t t0 = 933'996'341;  // splay_offset_ns("s/d0", 1 s)
+  CHECK(rig.engine.next_due() == t0);
+  rig.engine.run(t0);
+  CHECK(rig.sent.size() == 1);
+  rig.engine.run(t0 + 2500 * kMs);  // the loop stalled for 2.5 intervals: one late round
+  CHECK(rig.sent.size() == 2);
+  rig.engine.run(t0 + 2999 * kMs);
+  CHECK(rig.sent.size() == 2);
+  rig.engine.run(t0 + 3000 * kMs);  // the grid, not 1 s after the late round
+  CHECK(rig.sent.size() == 3);
+}
+
 TEST_CASE("a reply with an absurd send time gets the monotonic RTT, without overflow") {
   Rig rig("{interval: 1s, timeout: 500ms, packets: 1}");
   const std::int64_t t0 = *rig.engine.next_due();

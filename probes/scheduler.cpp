@@ -1,0 +1,82 @@
+#include "probes/scheduler.h"
+
+#include <algorithm>
+
+namespace siteprobe::probes {
+
+std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a, then a finaliser to spread low bits
+  for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return interval_ns > 0 ? static_cast<std::int64_t>(h % static_cast<std::uint64_t>(interval_ns)) : 0;
+}
+
+std::int64_t grid_at_or_after(std::int64_t phase, std::int64_t interval, std::int64_t from) {
+  return from + ((phase - from) % interval + interval) % interval;
+}
+
+std::uint32_t Scheduler::add() {
+  std::uint32_t idx;
+  if (!free_.empty()) {
+    idx = free_.back();
+    free_.pop_back();
+  } else {
+    idx = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  slots_[idx] = {next_generation_++};
+  return idx;
+}
+
+void Scheduler::remove(std::uint32_t idx) {
+  slots_[idx].generation = 0;  // its queued events are dropped when they come up
+  free_.push_back(idx);
+}
+
+void Scheduler::schedule(std::uint32_t idx, const std::string& key, std::int64_t interval_ns,
+                         std::int64_t now) {
+  Slot& s = slots_[idx];
+  s.epoch++;
+  s.held = false;
+  s.interval = interval_ns;
+  if (interval_ns <= 0) return;
+  s.phase = splay_offset_ns(key, interval_ns);
+  events_.push({grid_at_or_after(s.phase, interval_ns, now), idx, s.generation, s.epoch, kStart});
+}
+
+std::optional<std::int64_t> Scheduler::next_due() const {
+  if (events_.empty()) return std::nullopt;
+  return events_.top().when;
+}
+
+std::optional<Scheduler::Event> Scheduler::pop(std::int64_t now) {
+  while (!events_.empty() && events_.top().when <= now) {
+    Event e = events_.top();
+    events_.pop();
+    if (!live(e.slot, e.generation)) continue;  // removed since
+    if (e.kind != kStart && e.kind != kPaced) return e;
+    Slot& s = slots_[e.slot];
+    if (e.arg != s.epoch) continue;  // rescheduled since
+    if (e.kind == kPaced) {
+      s.held = false;
+    } else {
+      // The next grid point after now: a start that came late skips what it missed.
+      events_.push({grid_at_or_after(s.phase, s.interval, now + 1), e.slot, e.generation, s.epoch, kStart});
+      if (s.held) continue;  // still waiting for its paced start: one start, not two
+      const std::int64_t at = spacing_ > 0 ? std::max(now, paced_until_) : now;
+      if (spacing_ > 0) paced_until_ = at + spacing_;
+      if (at > now) {
+        s.held = true;
+        events_.push({at, e.slot, e.generation, s.epoch, kPaced});
+        continue;
+      }
+    }
+    e.kind = kStart;
+    return e;
+  }
+  return std::nullopt;
+}
+
+}  // namespace siteprobe::probes
