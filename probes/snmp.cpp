@@ -19,9 +19,9 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "probes/scheduler.h"
 #include "probes/snmp_exposition.h"
 #include "probes/snmp_mib.h"
-#include "probes/scheduler.h"
 #include "probes/snmp_schedule.h"
 
 namespace siteprobe::probes {
@@ -304,8 +304,7 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
     for (const auto& m : d->settings.modules)
       if (auto it = config.snmp_modules.find(m); it != config.snmp_modules.end())
         for (const auto& o : it->second) d->state_settings.custom.push_back(&o);
-    const std::int64_t iv = d->settings.interval.count();
-    sched_.set(t.key, iv, now + splay_offset_ns(t.key, iv), d->usm_key);
+    sched_.set(t.key, d->settings.interval.count(), now, d->usm_key);
     publish(*d);
     next[t.key] = std::move(d);
   }

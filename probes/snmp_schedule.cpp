@@ -4,36 +4,35 @@
 
 namespace siteprobe::probes {
 
-void SnmpSchedule::set(const std::string& key, std::int64_t interval_ns, std::int64_t first_due_ns,
+void SnmpSchedule::set(const std::string& key, std::int64_t interval_ns, std::int64_t now_ns,
                        const std::string& usm_key) {
   auto [it, added] = devs_.try_emplace(key);
   Entry& e = it->second;
   e.usm_key = usm_key;
   if (!added && e.interval == interval_ns) return;
-  if (!added) due_.erase({e.due, key});
+  if (added) {
+    e.slot = grid_.add();
+    if (e.slot >= keys_.size()) keys_.resize(e.slot + 1);
+    keys_[e.slot] = key;
+  }
   e.interval = interval_ns;
-  e.due = first_due_ns;
-  due_.insert({e.due, key});
+  grid_.schedule(e.slot, key, interval_ns, now_ns);
 }
 
 void SnmpSchedule::remove(const std::string& key) {
   auto it = devs_.find(key);
   if (it == devs_.end()) return;
   finished(key);
-  due_.erase({it->second.due, key});
+  grid_.remove(it->second.slot);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), key), waiting_.end());
   devs_.erase(it);
 }
 
 std::vector<std::string> SnmpSchedule::advance(std::int64_t now_ns) {
   std::vector<std::string> missed;
-  while (!due_.empty() && due_.begin()->first <= now_ns) {
-    const std::string key = due_.begin()->second;
-    due_.erase(due_.begin());
+  while (auto ev = grid_.pop(now_ns)) {
+    const std::string& key = keys_[ev->slot];
     Entry& e = devs_.at(key);
-    e.due += e.interval;
-    if (e.due <= now_ns) e.due += ((now_ns - e.due) / e.interval + 1) * e.interval;  // fell behind
-    due_.insert({e.due, key});
     if (e.busy || e.waiting) {
       missed.push_back(key);
       continue;
@@ -69,11 +68,6 @@ void SnmpSchedule::finished(const std::string& key) {
   if (!e.usm_busy.empty()) usm_busy_.erase(e.usm_busy);
   e.usm_busy.clear();
   --inflight_;
-}
-
-std::optional<std::int64_t> SnmpSchedule::next_due() const {
-  if (due_.empty()) return std::nullopt;
-  return due_.begin()->first;
 }
 
 }  // namespace siteprobe::probes

@@ -225,61 +225,73 @@ std::vector<std::string> run(SnmpSchedule& s, int end_s) {
 }
 }  // namespace
 
-TEST_CASE("Each device is polled on its own interval's grid", "[snmp][schedule]") {
+// Phases on a 10 s grid (splay_offset_ns): b 4.75 s, d 6.26 s, c 7.69 s, a 8.19 s; b on 30 s: 14.75 s.
+TEST_CASE("Each device is polled on its own interval's splayed grid", "[snmp][schedule]") {
+  CHECK(splay_offset_ns("a", 10 * kS) == 8'190'756'429);
+  CHECK(splay_offset_ns("b", 30 * kS) == 14'749'764'508);
   SnmpSchedule s;
-  s.set("a", 10 * kS, 1 * kS, "");
-  s.set("b", 30 * kS, 2 * kS, "");
-  CHECK(s.next_due() == 1 * kS);
-  CHECK(run(s, 40) == std::vector<std::string>{"a@1", "b@2", "a@11", "a@21", "a@31", "b@32"});
-  s.set("a", 10 * kS, 5 * kS, "");  // same interval: keeps its grid
-  CHECK(s.next_due() == 41 * kS);
-  s.set("a", 20 * kS, 45 * kS, "");  // a new interval: a new grid
-  CHECK(run(s, 70) == std::vector<std::string>{"a@45", "b@62", "a@65"});
+  s.set("a", 10 * kS, 0, "");
+  s.set("b", 30 * kS, 0, "");
+  CHECK(s.next_due() == 8'190'756'429);
+  CHECK(run(s, 40) == std::vector<std::string>{"a@9", "b@15", "a@19", "a@29", "a@39"});
+  s.set("a", 10 * kS, 40 * kS, "");       // same interval: nothing moves
+  CHECK(s.next_due() == 44'749'764'508);  // b
+  s.set("a", 20 * kS, 40 * kS, "");       // a new interval: that interval's grid
+  CHECK(run(s, 80) == std::vector<std::string>{"b@45", "a@59", "b@75", "a@79"});
 }
 
-TEST_CASE("A device that fell behind skips the grid points it missed", "[snmp][schedule]") {
+TEST_CASE("The grid is anchored to the clock, not to when a device was added", "[snmp][schedule]") {
+  // A restart (a new schedule, later) keeps every device's phase.
   SnmpSchedule s;
-  s.set("a", 10 * kS, 1 * kS, "");
+  s.set("a", 10 * kS, 123 * kS, "");
+  CHECK(s.next_due() == 128'190'756'429);
+}
+
+TEST_CASE("A device that fell behind polls once and skips the grid points it missed", "[snmp][schedule]") {
+  SnmpSchedule s;
+  s.set("a", 10 * kS, 0, "");
   CHECK(s.advance(35 * kS).empty());
-  CHECK(s.next_due() == 41 * kS);
+  CHECK(s.next_due() == 38'190'756'429);
   CHECK(s.start_next() == "a");
+  CHECK_FALSE(s.start_next());
 }
 
 TEST_CASE("The in-flight cap queues due devices, first come first served", "[snmp][schedule]") {
   SnmpSchedule s;
   s.set_max_inflight(2);
-  for (const char* k : {"a", "b", "c"}) s.set(k, 10 * kS, 1 * kS, "");
-  s.set("d", 10 * kS, 2 * kS, "");
-  s.advance(1 * kS);
-  CHECK(s.start_next() == "a");
+  for (const char* k : {"a", "b", "c", "d"}) s.set(k, 10 * kS, 0, "");
+  s.advance(8 * kS);  // b, d, c are due, in that order
   CHECK(s.start_next() == "b");
+  CHECK(s.start_next() == "d");
   CHECK_FALSE(s.start_next());
   CHECK(s.in_flight() == 2);
   CHECK(s.waiting() == 1);
-  s.advance(2 * kS);  // d is due after c: it waits behind it
+  s.advance(9 * kS);  // a is due after c: it waits behind it
   CHECK(s.waiting() == 2);
-  s.finished("b");
+  s.finished("d");
   CHECK(s.start_next() == "c");
   CHECK_FALSE(s.start_next());
-  s.finished("a");
-  CHECK(s.start_next() == "d");
-  // Still polling a whole interval later: a missed poll, not a second one.
-  CHECK(s.advance(11 * kS) == std::vector<std::string>{"c"});
-  CHECK(s.waiting() == 2);  // a and b, whose polls ended
-  CHECK(s.advance(12 * kS) == std::vector<std::string>{"d"});
+  s.finished("b");
+  CHECK(s.start_next() == "a");
+  // b and d, whose polls ended, are queued again; c and a, still polling a whole interval later,
+  // miss a poll rather than start a second one.
+  CHECK(s.advance(17 * kS).empty());
+  CHECK(s.waiting() == 2);
+  CHECK(s.advance(18 * kS) == std::vector<std::string>{"c"});
+  CHECK(s.advance(19 * kS) == std::vector<std::string>{"a"});
 }
 
 TEST_CASE("Polls of one v3 user on one agent never overlap; others pass them", "[snmp][schedule]") {
   SnmpSchedule s;
-  s.set("a", 10 * kS, 1 * kS, "u@h:161");
-  s.set("b", 10 * kS, 2 * kS, "u@h:161");
-  s.set("c", 10 * kS, 3 * kS, "u@g:161");
-  s.advance(3 * kS);
-  CHECK(s.start_next() == "a");
-  CHECK(s.start_next() == "c");  // b waits for a, c does not
-  CHECK_FALSE(s.start_next());
-  s.finished("a");
+  s.set("a", 10 * kS, 0, "u@g:161");
+  s.set("b", 10 * kS, 0, "u@h:161");
+  s.set("c", 10 * kS, 0, "u@h:161");
+  s.advance(9 * kS);  // b, c, a
   CHECK(s.start_next() == "b");
-  s.remove("b");  // removing a device in flight frees its place
+  CHECK(s.start_next() == "a");  // c waits for b, a does not
+  CHECK_FALSE(s.start_next());
+  s.finished("b");
+  CHECK(s.start_next() == "c");
+  s.remove("c");  // removing a device in flight frees its place
   CHECK(s.in_flight() == 1);
 }
