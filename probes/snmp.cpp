@@ -498,7 +498,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     publish(d);
   }
   if (p->io) {
-    uv_poll_stop(p->io);
+    uv_must(uv_poll_stop(p->io), "uv_poll_stop");
     // The session (and its socket) is closed only once libuv has let go of the fd.
     uv_close(reinterpret_cast<uv_handle_t*>(p->io), [](uv_handle_t* h) noexcept {
       delete static_cast<Poll*>(h->data);
