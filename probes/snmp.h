@@ -1,17 +1,19 @@
 // SNMP poller: net-snmp driven from the libuv loop.
 //
-// Each device is polled every `interval` at a splayed offset. A poll is a short sequence of
-// requests on a session of its own, opened when the poll starts and closed when it ends, so open
-// sockets are bounded by the global in-flight cap (global.snmp_max_inflight), not by the number of
-// devices: v3 engine discovery (asynchronous, never net-snmp's blocking probe), one GET for the
-// scalars (system group, custom scalars), then GETBULK walks (GETNEXT for v1) of only the needed
-// table columns, several columns per request. Replies are read when the session's socket is
-// readable (uv_poll_t); net-snmp's retransmissions and timeouts and the per-poll deadlines are
-// driven by one uv_timer_t, re-armed after every send, read and timeout.
+// Each device is polled every `interval` on its splayed grid (probes/scheduler.h). A poll is a
+// short sequence of requests on a session of its own, opened when the poll starts and closed when
+// it ends, so open sockets are bounded by the global in-flight cap (global.snmp_max_inflight), not
+// by the number of devices: v3 engine discovery (asynchronous, never net-snmp's blocking probe),
+// one GET for the scalars (system group, custom scalars), then GETBULK walks (GETNEXT for v1) of
+// only the needed table columns, several columns per request. Replies are read when the session's
+// socket is readable (uv_poll_t); net-snmp's retransmissions and timeouts and the per-poll
+// deadlines are driven by one timer, re-armed after every send, read and timeout.
 //
-// The pure parts -- turning varbinds into interface rows, counter wraps, reboot detection and the
-// exposition text -- are free of sockets and unit-tested. Threading: loop thread only, like all of
-// net-snmp (its USM user list is process-global).
+// Files: snmp_mib (varbinds into interface rows and custom series, counter wraps, reboots),
+// snmp_request (what a poll asks, and its state machine), snmp_schedule (when polls run, the cap),
+// snmp_exposition (the text), snmp.cpp (sessions, sockets and timers). All but snmp.cpp are free
+// of sockets and unit-tested. Threading: loop thread only, like all of net-snmp (its USM user list
+// is process-global).
 #pragma once
 
 #include <uv.h>

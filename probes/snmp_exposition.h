@@ -1,0 +1,37 @@
+// SNMP exposition: each device's text, rendered once per poll by the loop thread, and the
+// Exposition that /metrics renders from them (any thread) under the families' HELP and TYPE.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "probes/probe.h"
+
+namespace siteprobe::probes {
+
+class SnmpExposition final : public Exposition {
+ public:
+  using Text = std::map<std::string, std::string>;  // family -> lines
+  // A device's text by target key; null drops it.
+  void set(const std::string& key, std::shared_ptr<const Text> t);
+  // Custom families (name -> type, help), replaced on reload.
+  void set_custom(std::map<std::string, std::pair<std::string, std::string>> c);
+  void set_load(int in_flight, std::size_t waiting) {
+    in_flight_ = in_flight;
+    waiting_ = waiting;
+  }
+  Parts parts() const override;
+
+ private:
+  std::atomic<int> in_flight_{0};
+  std::atomic<std::size_t> waiting_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const Text>> by_key_;
+  std::shared_ptr<const std::map<std::string, std::pair<std::string, std::string>>> custom_;
+};
+
+}  // namespace siteprobe::probes

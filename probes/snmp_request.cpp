@@ -1,0 +1,255 @@
+#include "probes/snmp_request.h"
+
+#include <algorithm>
+
+#include "probes/snmp_mib.h"
+
+namespace siteprobe::probes {
+
+SnmpVal to_val(const netsnmp_variable_list* v) {
+  SnmpVal r;
+  switch (v->type) {
+    case ASN_INTEGER:
+      r.type = SnmpVal::T::Int;
+      r.i = *v->val.integer;
+      break;
+    case ASN_COUNTER:
+    case ASN_GAUGE:
+    case ASN_TIMETICKS:
+      r.type = v->type == ASN_COUNTER ? SnmpVal::T::Counter32
+               : v->type == ASN_GAUGE ? SnmpVal::T::Unsigned
+                                      : SnmpVal::T::Ticks;
+      r.u = static_cast<std::uint32_t>(*v->val.integer);
+      break;
+    case ASN_COUNTER64:
+      r.type = SnmpVal::T::Counter64;
+      r.u =
+          (static_cast<std::uint64_t>(v->val.counter64->high) << 32) | (v->val.counter64->low & 0xffffffffu);
+      break;
+    case ASN_OCTET_STR:  // no use for more: every string is clipped further where it is used
+      r.type = SnmpVal::T::String;
+      r.s.assign(reinterpret_cast<const char*>(v->val.string), std::min(v->val_len, kMaxValueBytes));
+      break;
+    case ASN_OBJECT_ID: {
+      r.type = SnmpVal::T::ObjectId;
+      const std::size_t n = v->val_len / sizeof(oid);
+      for (std::size_t i = 0; i < n; ++i) r.s += (i ? "." : "") + std::to_string(v->val.objid[i]);
+      break;
+    }
+    case SNMP_NOSUCHOBJECT:
+    case SNMP_NOSUCHINSTANCE:
+    case SNMP_ENDOFMIBVIEW:
+      r.type = SnmpVal::T::Missing;
+      break;
+    default:
+      r.type = SnmpVal::T::Other;
+  }
+  return r;
+}
+
+Oid to_oid(const oid* o, std::size_t n) {
+  Oid r(n);
+  for (std::size_t i = 0; i < n; ++i) r[i] = static_cast<std::uint32_t>(o[i]);
+  return r;
+}
+
+SnmpRequest::SnmpRequest(std::string version, int max_interfaces, SnmpAgent& agent, SnmpDeviceState& state,
+                         std::int64_t deadline_ns)
+    : version_(std::move(version)),
+      max_interfaces_(max_interfaces),
+      agent_(agent),
+      state_(state),
+      deadline_ns_(deadline_ns) {}
+
+void SnmpRequest::plan(const std::vector<std::string>& modules,
+                       const std::vector<const SnmpObject*>& custom) {
+  bool interfaces = false;
+  for (const auto& m : modules) {
+    if (m == "system") scalars_.insert(scalars_.end(), {kSysUpTime, kSysName, kSysDescr, kSysObjectID});
+    interfaces |= m == "interfaces";
+  }
+  if (interfaces) {
+    const bool v1 = version_ == "1";
+    for (auto c : {kIfName, kIfAlias}) cols_.push_back({col(kIfXTable, c), col(kIfXTable, c)});
+    if (!v1)
+      for (auto c : {kIfHCInOctets, kIfHCOutOctets, kIfHCInUcast, kIfHCOutUcast, kIfHighSpeed})
+        cols_.push_back({col(kIfXTable, c), col(kIfXTable, c)});
+    for (auto c : {kIfAdmin, kIfOper, kIfInErrors, kIfOutErrors, kIfInDiscards, kIfOutDiscards})
+      cols_.push_back({col(kIfTable, c), col(kIfTable, c)});
+    if (v1 || agent_.need32)
+      for (auto c : {kIfDescr, kIfSpeed, kIfInOctets, kIfOutOctets, kIfInUcast, kIfOutUcast})
+        cols_.push_back({col(kIfTable, c), col(kIfTable, c)});
+  }
+  for (const SnmpObject* o : custom) {
+    if (o->walk)
+      cols_.push_back({o->oid, o->oid});
+    else
+      scalars_.push_back(o->oid);
+  }
+  std::sort(scalars_.begin(), scalars_.end());
+  scalars_.erase(std::unique(scalars_.begin(), scalars_.end()), scalars_.end());
+  step_ = version_ == "3" && agent_.engine_id.empty() ? Step::Discover
+          : !scalars_.empty()                         ? Step::Get
+          : !cols_.empty()                            ? Step::Walk
+                                                      : Step::Done;
+  next_ = step_ == Step::Done ? Next::Done : Next::Send;
+}
+
+netsnmp_pdu* SnmpRequest::make_pdu() {
+  const auto add_null = [](netsnmp_pdu* pdu, const Oid& o) {
+    std::vector<oid> x(o.begin(), o.end());
+    return snmp_add_null_var(pdu, x.data(), x.size()) != nullptr;
+  };
+  netsnmp_pdu* pdu = nullptr;
+  bool ok = true;
+  if (step_ == Step::Discover) {
+    pdu = snmp_pdu_create(SNMP_MSG_GET);
+    if (pdu) {
+      pdu->version = SNMP_VERSION_3;
+      pdu->securityName = strdup("");
+      ok = pdu->securityName != nullptr;
+      pdu->securityNameLen = 0;
+      pdu->securityLevel = SNMP_SEC_LEVEL_NOAUTH;
+      pdu->securityModel = SNMP_SEC_MODEL_USM;
+    }
+  } else if (step_ == Step::Get) {
+    pdu = snmp_pdu_create(SNMP_MSG_GET);
+    for (const auto& o : scalars_) ok = ok && pdu && add_null(pdu, o);
+  } else {
+    const bool v1 = version_ == "1";
+    pdu = snmp_pdu_create(v1 ? SNMP_MSG_GETNEXT : SNMP_MSG_GETBULK);
+    if (pdu && !v1) {
+      pdu->errstat = 0;                           // non-repeaters
+      pdu->errindex = max_rep_ = agent_.max_rep;  // max-repetitions
+    }
+    for (const auto& c : cols_)
+      if (!c.done) ok = ok && pdu && add_null(pdu, c.cur);
+  }
+  if (pdu && !ok) {
+    snmp_free_pdu(pdu);
+    pdu = nullptr;
+  }
+  next_ = Next::Wait;
+  reqid = pdu ? pdu->reqid : 0;
+  return pdu;
+}
+
+void SnmpRequest::on_callback(int op, netsnmp_pdu* pdu) {
+  if (op == NETSNMP_CALLBACK_OP_RESEND) {
+    ++sent_;
+    return;
+  }
+  if (op == NETSNMP_CALLBACK_OP_TIMED_OUT) {
+    if (step_ == Step::Walk && agent_.max_rep > 1) agent_.max_rep = std::max(1, agent_.max_rep / 2);
+    return fail("timeout");
+  }
+  if (op != NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE || !pdu) return fail("send");
+  ++received_;
+  if (pdu->command == SNMP_MSG_REPORT) {
+    if (step_ == Step::Discover && pdu->securityEngineIDLen > 0) {
+      agent_.engine_id.assign(reinterpret_cast<const char*>(pdu->securityEngineID), pdu->securityEngineIDLen);
+      rekey_ = true;
+      step_ = !scalars_.empty() ? Step::Get : !cols_.empty() ? Step::Walk : Step::Done;
+      next_ = step_ == Step::Done ? Next::Done : Next::Send;
+      return;
+    }
+    const int type = snmpv3_get_report_type(pdu);
+    if (type == SNMPERR_NOT_IN_TIME_WINDOW && !resent_time_) {  // engine time now synced: once more
+      resent_time_ = true;
+      next_ = Next::Send;
+      return;
+    }
+    if (type == SNMPERR_UNKNOWN_ENG_ID) agent_.engine_id.clear();  // agent replaced: discover again next time
+    return fail("auth");
+  }
+  if (pdu->errstat == SNMP_ERR_TOOBIG) {
+    if (step_ == Step::Walk && agent_.max_rep > 1) {
+      agent_.max_rep = std::max(1, agent_.max_rep / 2);
+      state_.count_error("too_big");
+      next_ = Next::Send;
+      return;
+    }
+    return fail("too_big");
+  }
+  if (pdu->errstat == SNMP_ERR_NOSUCHNAME && pdu->errindex > 0) {  // v1: drop that varbind, ask again
+    state_.count_error("no_such_name");
+    if (step_ == Step::Get) {
+      const auto i = static_cast<std::size_t>(pdu->errindex - 1);
+      if (i >= scalars_.size()) return fail("decode");
+      scalars_.erase(scalars_.begin() + static_cast<long>(i));
+      if (scalars_.empty()) step_ = cols_.empty() ? Step::Done : Step::Walk;
+    } else {
+      std::size_t k = 0;
+      for (auto& c : cols_)
+        if (!c.done && ++k == static_cast<std::size_t>(pdu->errindex)) c.done = true;
+      if (std::all_of(cols_.begin(), cols_.end(), [](const Column& c) { return c.done; })) step_ = Step::Done;
+    }
+    next_ = step_ == Step::Done ? Next::Done : Next::Send;
+    return;
+  }
+  if (pdu->errstat != SNMP_ERR_NOERROR) return fail("error_status");
+  if (step_ == Step::Get) {
+    // Exactly what was asked: one varbind per scalar, by name. Anything else is not kept.
+    std::size_t missing = 0, n = 0;
+    for (auto* v = pdu->variables; v; v = v->next_variable)
+      if (++n > scalars_.size()) return fail("oversized");
+    for (auto* v = pdu->variables; v; v = v->next_variable) {
+      Oid o = to_oid(v->name, v->name_length);
+      if (!std::binary_search(scalars_.begin(), scalars_.end(), o)) return fail("decode");
+      if (!count_bytes(v)) return fail("oversized");
+      SnmpVal val = to_val(v);
+      missing += val.type == SnmpVal::T::Missing;
+      data_.scalars[std::move(o)] = std::move(val);
+    }
+    if (missing) state_.count_error("no_such_name", missing);
+    step_ = cols_.empty() ? Step::Done : Step::Walk;
+    next_ = step_ == Step::Done ? Next::Done : Next::Send;
+    return;
+  }
+  if (step_ == Step::Walk) return walk_reply(pdu);
+  fail("decode");
+}
+
+void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
+  std::vector<Column*> active;
+  for (auto& c : cols_)
+    if (!c.done) active.push_back(&c);
+  // At most what was asked: max-repetitions rows of each active column (one row for GETNEXT).
+  const std::size_t asked = active.size() * (version_ == "1" ? 1 : static_cast<std::size_t>(max_rep_));
+  std::size_t n = 0;
+  for (auto* v = pdu->variables; v; v = v->next_variable)
+    if (++n > asked) return fail("oversized");
+  if (n == 0) return fail("decode");  // an empty response would never end the walk
+  std::size_t i = 0;
+  for (auto* v = pdu->variables; v; v = v->next_variable, ++i) {
+    Column& c = *active[i % active.size()];
+    if (c.done) continue;
+    const Oid o = to_oid(v->name, v->name_length);
+    if (v->type == SNMP_ENDOFMIBVIEW || o.size() <= c.base.size() ||
+        !std::equal(c.base.begin(), c.base.end(), o.begin())) {
+      c.done = true;
+      continue;
+    }
+    if (!(o > c.cur)) {  // an agent that does not advance would loop forever
+      c.done = true;
+      state_.count_error("not_increasing");
+      continue;
+    }
+    c.cur = o;
+    if (!count_bytes(v)) return fail("oversized");
+    auto& rows = data_.columns[c.base];
+    rows[Oid(o.begin() + static_cast<long>(c.base.size()), o.end())] = to_val(v);
+    if (rows.size() > static_cast<std::size_t>(max_interfaces_)) return fail("too_many_rows");
+  }
+  const bool all = std::all_of(cols_.begin(), cols_.end(), [](const Column& c) { return c.done; });
+  next_ = all ? Next::Done : Next::Send;
+  if (all) step_ = Step::Done;
+}
+
+bool SnmpRequest::count_bytes(const netsnmp_variable_list* v) {
+  bytes_ += std::min(v->val_len, kMaxValueBytes) + 8;
+  const auto scale = static_cast<std::size_t>(std::max(1, max_interfaces_ / 1024));
+  return bytes_ <= kMaxPollBytes * scale;
+}
+
+}  // namespace siteprobe::probes

@@ -1,0 +1,297 @@
+// The SNMP request state machine, fed fabricated PDUs, and the poll schedule, on made-up clocks.
+#include "probes/snmp_request.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+
+#include "inventory/config.h"
+#include "probes/snmp_schedule.h"
+
+using namespace siteprobe;
+using namespace siteprobe::probes;
+
+namespace {
+
+using Pdu = std::unique_ptr<netsnmp_pdu, decltype(&snmp_free_pdu)>;
+using Next = SnmpRequest::Next;
+using Step = SnmpRequest::Step;
+
+const Oid kCol = {1, 3, 6, 1, 4, 1, 9, 1};  // a walked custom column
+const SnmpObject kWalked{"load_percent", kCol, "gauge", true, "cpu", ""};
+const SnmpObject kScalar{"temp", {1, 3, 6, 1, 4, 1, 9, 2, 0}, "gauge", false, "", ""};
+constexpr std::int64_t kDeadline = 9'000'000'000;
+
+Oid row(const Oid& base, std::uint32_t i) {
+  Oid o = base;
+  o.push_back(i);
+  return o;
+}
+
+// A reply carrying INTEGER varbinds (or endOfMibView for a negative value).
+Pdu reply(const std::vector<std::pair<Oid, long>>& vars, long errstat = SNMP_ERR_NOERROR) {
+  Pdu p(snmp_pdu_create(SNMP_MSG_RESPONSE), &snmp_free_pdu);
+  REQUIRE(p);
+  p->errstat = errstat;
+  for (const auto& [o, v] : vars) {
+    std::vector<oid> name(o.begin(), o.end());
+    const bool end = v < 0;
+    REQUIRE(snmp_pdu_add_variable(p.get(), name.data(), name.size(), end ? SNMP_ENDOFMIBVIEW : ASN_INTEGER,
+                                  end ? nullptr : &v, end ? 0 : sizeof v));
+  }
+  return p;
+}
+
+struct Fixture {
+  SnmpAgent agent;
+  SnmpDeviceState state;
+  SnmpRequest req;
+  explicit Fixture(const std::string& version = "2c", int max_interfaces = 100,
+                   std::vector<const SnmpObject*> custom = {&kWalked})
+      : agent{"", 10, false}, req(version, max_interfaces, agent, state, kDeadline) {
+    req.plan({}, custom);
+  }
+  Pdu send() {
+    REQUIRE(req.next() == Next::Send);
+    Pdu p(req.make_pdu(), &snmp_free_pdu);
+    REQUIRE(p);
+    req.on_sent(true);
+    return p;
+  }
+  void receive(const Pdu& p) { req.on_callback(NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE, p.get()); }
+  double errors(const std::string& kind) const {
+    std::map<std::string, std::string> out;
+    state.render("", out);
+    const std::string& s = out["siteprobe_snmp_errors_total"];
+    const auto at = s.find("kind=\"" + kind + "\"} ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(s.substr(s.find("} ", at) + 2));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("A walk sends GETBULK for its columns until a varbind leaves them", "[snmp][request]") {
+  Fixture f;
+  CHECK(f.req.step() == Step::Walk);
+  Pdu bulk = f.send();
+  CHECK(bulk->command == SNMP_MSG_GETBULK);
+  CHECK(bulk->errindex == 10);  // max-repetitions
+  CHECK(f.req.reqid == bulk->reqid);
+  f.receive(reply({{row(kCol, 1), 5}, {row(kCol, 2), 7}}));
+  CHECK(f.req.next() == Next::Send);  // the column goes on: ask from row 2
+  Pdu again = f.send();
+  REQUIRE(again->variables);
+  CHECK(to_oid(again->variables->name, again->variables->name_length) == row(kCol, 2));
+  f.receive(reply({{row(kCol, 3), 9}, {{1, 3, 6, 1, 4, 1, 9, 2, 0}, 1}}));  // past the column: end
+  CHECK(f.req.next() == Next::Done);
+  CHECK(f.req.step() == Step::Done);
+  const auto& rows = f.req.data().columns.at(kCol);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows.at({3}).i == 9);
+  CHECK(f.req.sent() == 2);
+  CHECK(f.req.received() == 2);
+}
+
+TEST_CASE("endOfMibView ends a column; GETNEXT for v1", "[snmp][request]") {
+  Fixture f("1");
+  Pdu next = f.send();
+  CHECK(next->command == SNMP_MSG_GETNEXT);
+  f.receive(reply({{row(kCol, 1), -1}}));
+  CHECK(f.req.next() == Next::Done);
+  CHECK(f.req.data().columns.count(kCol) == 0);
+}
+
+TEST_CASE("tooBig halves max-repetitions down to 1, then fails", "[snmp][request]") {
+  Fixture f;
+  for (int expect : {10, 5, 2, 1}) {
+    Pdu bulk = f.send();
+    CHECK(bulk->errindex == expect);
+    f.receive(reply({}, SNMP_ERR_TOOBIG));
+  }
+  CHECK(f.agent.max_rep == 1);  // kept for the next poll
+  CHECK(f.req.next() == Next::Fail);
+  CHECK(f.req.fail_kind() == "too_big");
+  CHECK(f.errors("too_big") == 3);  // the halvings; the failure is counted when the poll ends
+}
+
+TEST_CASE("Retransmissions count as sent; a timeout fails and halves a walk's max-repetitions",
+          "[snmp][request]") {
+  Fixture f;
+  Pdu bulk = f.send();
+  f.req.on_callback(NETSNMP_CALLBACK_OP_RESEND, nullptr);
+  CHECK(f.req.next() == Next::Wait);
+  CHECK(f.req.sent() == 2);
+  CHECK_FALSE(f.req.expired(kDeadline - 1));
+  CHECK(f.req.expired(kDeadline));
+  f.req.on_callback(NETSNMP_CALLBACK_OP_TIMED_OUT, nullptr);
+  CHECK(f.req.next() == Next::Fail);
+  CHECK(f.req.fail_kind() == "timeout");
+  CHECK(f.agent.max_rep == 5);
+}
+
+TEST_CASE("More rows than max_interfaces is too_many_rows", "[snmp][request]") {
+  Fixture f("2c", 2);
+  Pdu bulk = f.send();
+  f.receive(reply({{row(kCol, 1), 1}, {row(kCol, 2), 2}, {row(kCol, 3), 3}}));
+  CHECK(f.req.next() == Next::Fail);
+  CHECK(f.req.fail_kind() == "too_many_rows");
+}
+
+TEST_CASE("More varbinds than asked is oversized", "[snmp][request]") {
+  SECTION("walk") {
+    Fixture f;
+    f.agent.max_rep = 2;
+    Pdu bulk = f.send();
+    f.receive(reply({{row(kCol, 1), 1}, {row(kCol, 2), 2}, {row(kCol, 3), 3}}));
+    CHECK(f.req.fail_kind() == "oversized");
+  }
+  SECTION("get") {
+    Fixture f("2c", 100, {&kScalar});
+    CHECK(f.req.step() == Step::Get);
+    Pdu get = f.send();
+    CHECK(get->command == SNMP_MSG_GET);
+    f.receive(reply({{kScalar.oid, 1}, {kScalar.oid, 2}}));
+    CHECK(f.req.fail_kind() == "oversized");
+  }
+}
+
+TEST_CASE("Replies that cannot be right are decode errors", "[snmp][request]") {
+  SECTION("a scalar not asked for") {
+    Fixture f("2c", 100, {&kScalar});
+    Pdu get = f.send();
+    f.receive(reply({{{1, 3, 6, 1, 4, 1, 9, 3, 0}, 1}}));
+    CHECK(f.req.next() == Next::Fail);
+    CHECK(f.req.fail_kind() == "decode");
+  }
+  SECTION("an empty walk reply") {
+    Fixture f;
+    Pdu bulk = f.send();
+    f.receive(reply({}));
+    CHECK(f.req.fail_kind() == "decode");
+  }
+  SECTION("a column that does not advance ends, counted") {
+    Fixture f;
+    Pdu bulk = f.send();
+    f.receive(reply({{row(kCol, 4), 1}}));
+    Pdu again = f.send();
+    f.receive(reply({{row(kCol, 4), 1}}));
+    CHECK(f.req.next() == Next::Done);
+    CHECK(f.errors("not_increasing") == 1);
+  }
+}
+
+TEST_CASE("The scalars are fetched with one GET, then the columns are walked", "[snmp][request]") {
+  Fixture f("2c", 100, {&kScalar, &kWalked});
+  Pdu get = f.send();
+  f.receive(reply({{kScalar.oid, 42}}));
+  CHECK(f.req.step() == Step::Walk);
+  CHECK(f.req.data().scalars.at(kScalar.oid).i == 42);
+  Pdu bulk = f.send();
+  CHECK(bulk->command == SNMP_MSG_GETBULK);
+}
+
+TEST_CASE("v3 discovers the engine ID first, from the agent's report", "[snmp][request]") {
+  Fixture f("3", 100, {&kScalar});
+  CHECK(f.req.step() == Step::Discover);
+  Pdu probe = f.send();
+  CHECK(probe->securityLevel == SNMP_SEC_LEVEL_NOAUTH);
+  Pdu report(snmp_pdu_create(SNMP_MSG_REPORT), &snmp_free_pdu);
+  report->securityEngineID = static_cast<u_char*>(netsnmp_memdup("\x80\x01\x02", 3));
+  report->securityEngineIDLen = 3;
+  f.receive(report);
+  CHECK(f.agent.engine_id == "\x80\x01\x02");
+  CHECK(f.req.take_rekey());
+  CHECK_FALSE(f.req.take_rekey());
+  CHECK(f.req.step() == Step::Get);
+  CHECK(f.req.next() == Next::Send);
+}
+
+// ---- SnmpSchedule ----
+
+namespace {
+constexpr std::int64_t kS = 1'000'000'000;
+
+// Runs the schedule once a second from 0 to `end_s`; every poll ends at once. Returns "key@s".
+std::vector<std::string> run(SnmpSchedule& s, int end_s) {
+  std::vector<std::string> starts;
+  for (int t = 0; t <= end_s; ++t) {
+    s.advance(t * kS);
+    while (auto k = s.start_next()) {
+      starts.push_back(*k + "@" + std::to_string(t));
+      s.finished(*k);
+    }
+  }
+  return starts;
+}
+}  // namespace
+
+// Phases on a 10 s grid (splay_offset_ns): b 4.75 s, d 6.26 s, c 7.69 s, a 8.19 s; b on 30 s: 14.75 s.
+TEST_CASE("Each device is polled on its own interval's splayed grid", "[snmp][schedule]") {
+  CHECK(splay_offset_ns("a", 10 * kS) == 8'190'756'429);
+  CHECK(splay_offset_ns("b", 30 * kS) == 14'749'764'508);
+  SnmpSchedule s;
+  s.set("a", 10 * kS, 0, "");
+  s.set("b", 30 * kS, 0, "");
+  CHECK(s.next_due() == 8'190'756'429);
+  CHECK(run(s, 40) == std::vector<std::string>{"a@9", "b@15", "a@19", "a@29", "a@39"});
+  s.set("a", 10 * kS, 40 * kS, "");       // same interval: nothing moves
+  CHECK(s.next_due() == 44'749'764'508);  // b
+  s.set("a", 20 * kS, 40 * kS, "");       // a new interval: that interval's grid
+  CHECK(run(s, 80) == std::vector<std::string>{"b@45", "a@59", "b@75", "a@79"});
+}
+
+TEST_CASE("The grid is anchored to the clock, not to when a device was added", "[snmp][schedule]") {
+  // A restart (a new schedule, later) keeps every device's phase.
+  SnmpSchedule s;
+  s.set("a", 10 * kS, 123 * kS, "");
+  CHECK(s.next_due() == 128'190'756'429);
+}
+
+TEST_CASE("A device that fell behind polls once and skips the grid points it missed", "[snmp][schedule]") {
+  SnmpSchedule s;
+  s.set("a", 10 * kS, 0, "");
+  CHECK(s.advance(35 * kS).empty());
+  CHECK(s.next_due() == 38'190'756'429);
+  CHECK(s.start_next() == "a");
+  CHECK_FALSE(s.start_next());
+}
+
+TEST_CASE("The in-flight cap queues due devices, first come first served", "[snmp][schedule]") {
+  SnmpSchedule s;
+  s.set_max_inflight(2);
+  for (const char* k : {"a", "b", "c", "d"}) s.set(k, 10 * kS, 0, "");
+  s.advance(8 * kS);  // b, d, c are due, in that order
+  CHECK(s.start_next() == "b");
+  CHECK(s.start_next() == "d");
+  CHECK_FALSE(s.start_next());
+  CHECK(s.in_flight() == 2);
+  CHECK(s.waiting() == 1);
+  s.advance(9 * kS);  // a is due after c: it waits behind it
+  CHECK(s.waiting() == 2);
+  s.finished("d");
+  CHECK(s.start_next() == "c");
+  CHECK_FALSE(s.start_next());
+  s.finished("b");
+  CHECK(s.start_next() == "a");
+  // b and d, whose polls ended, are queued again; c and a, still polling a whole interval later,
+  // miss a poll rather than start a second one.
+  CHECK(s.advance(17 * kS).empty());
+  CHECK(s.waiting() == 2);
+  CHECK(s.advance(18 * kS) == std::vector<std::string>{"c"});
+  CHECK(s.advance(19 * kS) == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("Polls of one v3 user on one agent never overlap; others pass them", "[snmp][schedule]") {
+  SnmpSchedule s;
+  s.set("a", 10 * kS, 0, "u@g:161");
+  s.set("b", 10 * kS, 0, "u@h:161");
+  s.set("c", 10 * kS, 0, "u@h:161");
+  s.advance(9 * kS);  // b, c, a
+  CHECK(s.start_next() == "b");
+  CHECK(s.start_next() == "a");  // c waits for b, a does not
+  CHECK_FALSE(s.start_next());
+  s.finished("b");
+  CHECK(s.start_next() == "c");
+  s.remove("c");  // removing a device in flight frees its place
+  CHECK(s.in_flight() == 1);
+}
