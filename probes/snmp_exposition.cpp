@@ -99,10 +99,11 @@ void SnmpDeviceState::render(const std::string& labels, std::map<std::string, st
   line(out, kF[0], labels, up_ ? 1.0 : 0.0);
   if (polled_) line(out, kF[1], labels, duration_);
   line(out, kF[2], labels, polls_);
-  for (const auto& k : kErrorKinds) {
-    auto it = errors_.find(k);
-    line(out, kF[3], labels + sep + label("kind", k), it == errors_.end() ? 0 : it->second);
-  }
+  // Error kinds only once they occurred: eleven always-zero series per device were a third of a
+  // router's series (issue #12); the dashboards sum their rates, where a missing series is 0.
+  for (const auto& k : kErrorKinds)
+    if (auto it = errors_.find(k); it != errors_.end() && it->second != 0)
+      line(out, kF[3], labels + sep + label("kind", k), it->second);
   line(out, kF[4], labels, sent_);
   line(out, kF[5], labels, received_);
   if (max_rep_ > 0) line(out, kF[6], labels, static_cast<double>(max_rep_));
