@@ -38,18 +38,19 @@ struct Body {
 MHD_Result reply(MHD_Connection* c, unsigned status, const char* type, std::string body,
                  const Headers& headers = {}, InFlight::Slot slot = {}) {
   auto owned = std::make_unique<Body>(Body{std::move(body), std::move(slot)});
-  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(owned->text.size(), 256 * 1024));
+  const std::size_t block = std::max<std::size_t>(1, std::min<std::size_t>(owned->text.size(), 256 * 1024UL));
   MHD_Response* r = MHD_create_response_from_callback(
       owned->text.size(), block,
       [](void* s, uint64_t pos, char* buf, std::size_t max) -> ssize_t {
         const auto& str = static_cast<const Body*>(s)->text;
         const std::size_t n = std::min<std::size_t>(max, str.size() - pos);
+        // NOLINTNEXTLINE(bugprone-not-null-terminated-result): bytes for MHD, not a C string
         std::memcpy(buf, str.data() + pos, n);
         return static_cast<ssize_t>(n);
       },
       owned.get(), [](void* s) { delete static_cast<Body*>(s); });  // NOLINT(cppcoreguidelines-owning-memory)
   if (!r) return MHD_NO;
-  owned.release();  // now MHD's, freed by the callback above
+  static_cast<void>(owned.release());  // now MHD's, freed by the callback above
   // A header that did not make it (out of memory) could change the meaning of the body
   // (Content-Encoding: gzip): then no answer at all, the connection is closed.
   bool added = MHD_add_response_header(r, "Content-Type", type) == MHD_YES &&

@@ -796,6 +796,7 @@ void SnmpProber::run_due() {
 }
 
 void SnmpProber::start(Dev& d) {
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the device and libuv hold it until finish()
   auto* p = new Poll{};
   p->self = this;
   p->dev = &d;
@@ -902,10 +903,10 @@ void SnmpProber::start(Dev& d) {
   snmp_sess_session(p->sess)->flags |= SNMP_FLAGS_DONT_PROBE;
   if (a.version == "3" && !d.engine_id.empty() && !make_user(snmp_sess_session(p->sess))) return fail("auth");
   netsnmp_transport* t = snmp_sess_transport(p->sess);
-  p->io = new uv_poll_t{};
+  p->io = new uv_poll_t{};  // NOLINT(cppcoreguidelines-owning-memory): freed in finish()'s close callback
   p->io->data = p;
   if (!t || uv_poll_init_socket(loop_, p->io, t->sock) != 0) {
-    delete p->io;
+    delete p->io;  // NOLINT(cppcoreguidelines-owning-memory)
     p->io = nullptr;
     return fail("send");
   }
@@ -1173,8 +1174,8 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     uv_close(reinterpret_cast<uv_handle_t*>(p->io), [](uv_handle_t* h) {
       auto* poll = static_cast<Poll*>(h->data);
       snmp_sess_close(poll->sess);
-      delete poll;
-      delete reinterpret_cast<uv_poll_t*>(h);
+      delete poll;                             // NOLINT(cppcoreguidelines-owning-memory)
+      delete reinterpret_cast<uv_poll_t*>(h);  // NOLINT(cppcoreguidelines-owning-memory)
     });
   } else if (p->sess) {
     snmp_sess_close(p->sess);
@@ -1207,7 +1208,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     d.state.poll_done(p->ok, static_cast<double>(uv_hrtime() - p->started_ns) / 1e9, d.max_rep);
     publish(d);
   }
-  if (!p->io) delete p;  // else in the close callback above
+  if (!p->io) delete p;  // NOLINT(cppcoreguidelines-owning-memory): else in the close callback above
   if (!closed_ && !aborted) run_due();
   arm_io();
 }
