@@ -44,9 +44,12 @@ cmake -S . -B "$build" >/dev/null
 # different set (its -Wconversion includes -Wsign-conversion) out of the result.
 log=$build/clang-tidy.log
 if ! run-clang-tidy -p "$build" -j 2 -quiet -extra-arg=-Wno-error >"$log" 2>&1; then
-  # One line per finding (a header's findings come once per translation unit that includes it).
-  sed -i 's/\x1b\[[0-9;]*m//g' "$log"
-  grep -E '^/.*:[0-9]+:[0-9]+: (error|warning): ' "$log" | sed "s|^$PWD/||" | sort -u || tail -n 30 "$log"
+  sed -i 's/\x1b\[[0-9;]*m//g' "$log"  # run-clang-tidy always asks for colour
+  # One line per finding (a header's come once per translation unit that includes it), paths
+  # relative to the repository, a header seen through its layer's include root
+  # (BUILD_DIR/include/util/util/x.h) as its source (util/x.h).
+  grep -E '^/.*:[0-9]+:[0-9]+: (error|warning): ' "$log" |
+    sed -E "s|^$PWD/||; s|^([^:]*/)?include/([^/:]+)/\2/|\2/|" | sort -u || tail -n 30 "$log"
   echo "clang-tidy: findings (all output in $log)"
   rc=1
 fi
