@@ -105,7 +105,7 @@ int check(int argc, char** argv) {
 
 // Reads a file whole ("" and `err` set if it cannot); a password file loses its trailing newline.
 bool read_file(const std::string& path, std::string& out, std::string& err) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::FILE* f = std::fopen(path.c_str(), "rb");  // NOLINT(cppcoreguidelines-owning-memory): closed below
   if (!f) {
     err = path + ": " + std::strerror(errno);
     return false;
@@ -113,7 +113,7 @@ bool read_file(const std::string& path, std::string& out, std::string& err) {
   char buf[4096];
   for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < (1u << 20);)
     out.append(buf, n);
-  std::fclose(f);
+  std::fclose(f);  // NOLINT(cppcoreguidelines-owning-memory)
   return true;
 }
 

@@ -287,8 +287,7 @@ std::string configure_tls(void* ssl_ctx, const WebConfig& c) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx, c.cert_file.c_str()) != 1)
     return "cannot load cert_file \"" + c.cert_file + "\": " + ssl_error();
-  const std::string mismatch =
-      "key_file \"" + c.key_file + "\" does not match cert_file \"" + c.cert_file + "\"";
+  std::string mismatch = "key_file \"" + c.key_file + "\" does not match cert_file \"" + c.cert_file + "\"";
   if (SSL_CTX_use_PrivateKey_file(ctx, c.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_error()) != X509_R_KEY_VALUES_MISMATCH)
       return "cannot load key_file \"" + c.key_file + "\": " + ssl_error();

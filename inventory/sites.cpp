@@ -95,14 +95,14 @@ std::optional<std::string> Parser::secret_of(const YAML::Node& parent, const std
   if (!fname) return std::nullopt;
   std::string full = (!fname->empty() && (*fname)[0] == '/') ? *fname : base_ + "/" + *fname;
   std::string secret;
-  FILE* f = std::fopen(full.c_str(), "r");
+  FILE* f = std::fopen(full.c_str(), "r");  // NOLINT(cppcoreguidelines-owning-memory): closed below
   int err = f ? 0 : errno;
   if (f) {
     char buf[4096];
     std::size_t n;
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536) secret.append(buf, n);
     if (std::ferror(f)) err = errno ? errno : EIO;
-    std::fclose(f);
+    std::fclose(f);  // NOLINT(cppcoreguidelines-owning-memory)
   }
   if (err) {
     error(file_node.Mark(), path + "." + key + "_file",

@@ -59,6 +59,7 @@ struct Conn {
     if (closing) return;
     closing = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) noexcept {
+      // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): libuv's (through tcp.data) until this C callback
       delete static_cast<Conn*>(reinterpret_cast<uv_tcp_t*>(h)->data);
     });
   }
@@ -196,6 +197,7 @@ class SipProber final : public Prober {
       send_udp(id);
       return;
     }
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the probe and libuv hold it until close()
     auto* conn = new Conn;
     conn->owner = this;
     conn->id = id;
@@ -203,7 +205,7 @@ class SipProber final : public Prober {
     conn->connect.data = conn;
     conn->write.data = conn;
     if (const int rc = uv_tcp_init(loop_, &conn->tcp)) {  // not registered with the loop: free it now
-      delete conn;
+      delete conn;                                        // NOLINT(cppcoreguidelines-owning-memory)
       fail(id, error_kind(rc));
       return;
     }

@@ -410,7 +410,7 @@ bool SnmpProber::open_session(Poll* p) {
   p->io = new uv_poll_t{};
   p->io->data = p;
   if (!t || uv_poll_init_socket(loop_, p->io, t->sock) != 0) {
-    delete p->io;
+    delete p->io;  // NOLINT(cppcoreguidelines-owning-memory)
     p->io = nullptr;
     return false;
   }

@@ -23,8 +23,10 @@ struct Attempt {
   void close() {
     if (closing) return;
     closing = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
-             [](uv_handle_t* h) noexcept { delete static_cast<Attempt*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) noexcept {
+      // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): libuv's (through tcp.data) until this C callback
+      delete static_cast<Attempt*>(h->data);
+    });
   }
 };
 
@@ -69,13 +71,14 @@ class TcpProber final : public Prober {
 
  private:
   void start(std::uint64_t id, const sockaddr_storage& to) {
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): attempts_ and libuv hold it until close()
     auto* a = new Attempt;
     a->owner = this;
     a->id = id;
     a->tcp.data = a;
     a->req.data = a;
     if (const int rc = uv_tcp_init(loop_, &a->tcp)) {  // not registered with the loop: free it now
-      delete a;
+      delete a;                                        // NOLINT(cppcoreguidelines-owning-memory)
       done(id, rc);
       return;
     }

@@ -5,7 +5,9 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   # build
-  build-essential cmake pkg-config git clang-format
+  build-essential cmake pkg-config git
+  # static checks (scripts/lint.sh)
+  clang-format clang-tidy shellcheck pyflakes3
   libuv1-dev libsnmp-dev libre2-dev prometheus-cpp-dev libyaml-cpp-dev catch2 libssl-dev libcrypt-dev
   libmicrohttpd-dev libgnutls28-dev zlib1g-dev
   # the .deb (CPack, dpkg-shlibdeps) and its test in a clean Debian root

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: installs dependencies, then builds twice (plain -Werror, and ASan+UBSan) and
-# runs the unit and integration tests under ctest in both builds, then builds the libFuzzer
-# targets with clang and runs each for FUZZ_SECONDS (default 30). Needs root (raw ICMP, netns).
+# Runs every test: installs dependencies, runs the static checks (scripts/lint.sh), then builds
+# twice (plain -Werror, and ASan+UBSan) and runs the unit and integration tests under ctest in
+# both builds, then builds the libFuzzer targets with clang and runs each for FUZZ_SECONDS
+# (default 30). Needs root (raw ICMP, netns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 rc=0
-echo "=== clang-format"
-clang-format --dry-run --Werror $(git ls-files "*.cpp" "*.h") || rc=1
+echo "=== lint"
+scripts/lint.sh || rc=1
 for variant in build build-asan; do
   args=()
   [ "$variant" = build-asan ] && args=(-DSITEPROBE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)

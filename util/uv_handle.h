@@ -61,8 +61,10 @@ class UvHandle {
   // Closes the handle (stopping it); its memory is freed in the close callback.
   void reset() noexcept {
     if (!h_) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(h_),
-             [](uv_handle_t* h) noexcept { delete reinterpret_cast<T*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(h_), [](uv_handle_t* h) noexcept {
+      // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): libuv hands the handle back to this C callback
+      delete reinterpret_cast<T*>(h);
+    });
     h_ = nullptr;
   }
 

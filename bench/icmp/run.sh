@@ -50,16 +50,16 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 # utime+stime of PID in clock ticks (fields 14 and 15 of /proc/PID/stat; comm may hold spaces).
-ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
+ticks() { local s f; s=$(<"/proc/$1/stat"); read -r -a f <<<"${s##*) }"; echo $(( f[11] + f[12] )); }
 rss_mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 calc() { python3 -c "print($1)"; }
 alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
 STOP_S=0 STOP_KILLED=0
 stop() { # stop PID with SIGNAL, wait up to 20 s, then SIGKILL; sets STOP_S and STOP_KILLED
-  local p=$1 sig=${2:-TERM} t0 i
+  local p=$1 sig=${2:-TERM} t0
   t0=$(now); STOP_KILLED=0
   kill -"$sig" "$p" 2>/dev/null || true
-  for i in $(seq 200); do alive "$p" || break; sleep 0.1; done
+  for _ in $(seq 200); do alive "$p" || break; sleep 0.1; done
   if alive "$p"; then STOP_KILLED=1; kill -KILL "$p" 2>/dev/null || true; fi
   wait "$p" 2>/dev/null || true
   STOP_S=$(calc "round($(now) - $t0, 1)")

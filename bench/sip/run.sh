@@ -7,6 +7,7 @@
 # Usage: bench/sip/run.sh [N=1000] [WINDOW=30]   (root; build/ must be built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/integration/lib.sh --free-port-only
 N=${1:-1000}
 WINDOW=${2:-30}
 ulimit -n "$(ulimit -Hn)"  # the responder opens two sockets per endpoint
@@ -24,12 +25,12 @@ trap 'kill $SP $EP 2>/dev/null || true; wait 2>/dev/null || true; rm -rf $T' EXI
 } >"$T/inv.yml"
 build/daemon/siteprobe check "$T/inv.yml"
 python3 scripts/demo-endpoints.py "$T/inv.yml" & EP=$!
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-build/daemon/siteprobe --config "$T/inv.yml" --web.listen-address 127.0.0.1:$PORT --log.level warn & SP=$!
+PORT=$(free_port)
+build/daemon/siteprobe --config "$T/inv.yml" --web.listen-address "127.0.0.1:$PORT" --log.level warn & SP=$!
 sleep 5
 snap() {
   read -r -a st </proc/$SP/stat
-  curl -s 127.0.0.1:$PORT/metrics >"$T/m$1"
+  curl -s "127.0.0.1:$PORT/metrics" >"$T/m$1"
   echo $((st[13] + st[14])) >"$T/cpu$1"
 }
 sum() { awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { printf "%d\n", s }' "$T/m$2"; }

@@ -14,7 +14,6 @@ timeouts (all false: every agent answers), RSS.
 """
 import json
 import os
-import re
 import signal
 import socket
 import subprocess

@@ -15,6 +15,7 @@
 # and other ICMP users on the host never see its packets. Results: docs/reliability.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+source "$ROOT/tests/integration/lib.sh" --free-port-only
 N=${N:-10000} DURATION=${DURATION:-3600} INTERVAL=${INTERVAL:-1s} PACKETS=${PACKETS:-1}
 SAMPLE=${SAMPLE:-60} SCRAPE=${SCRAPE:-15} GOAL=${GOAL:-5} RELOAD=${RELOAD:-0}
 WARMUP=${WARMUP:-$((DURATION / 3 < 600 ? DURATION / 3 : 600))}
@@ -26,13 +27,13 @@ OUT=${OUT:-$PWD/soak-$(date -u +%Y%m%dT%H%M%SZ).csv}
 NS=spsoak$$ WORK=$(mktemp -d /tmp/siteprobe-soak.XXXXXX) PID=""
 cleanup() {
   if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-  ip netns del $NS 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-ip netns add $NS
-ip -n $NS link set lo up
+ip netns add "$NS"
+ip -n "$NS" link set lo up
 
 # 1 province, 20 districts, then communes; 10 devices a site, one 127.20.0.0/14 address each.
 python3 - "$N" "$INTERVAL" "$PACKETS" >"$WORK/inv.yml" <<'PY'
@@ -52,22 +53,22 @@ for s in range((n + 9) // 10):
 print("\n".join(out))
 PY
 "$SITEPROBE" check "$WORK/inv.yml"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-ip netns exec $NS "$SITEPROBE" --config "$WORK/inv.yml" --web.listen-address 127.0.0.1:$PORT \
+PORT=$(free_port)
+ip netns exec "$NS" "$SITEPROBE" --config "$WORK/inv.yml" --web.listen-address "127.0.0.1:$PORT" \
   --log.level info >"$WORK/siteprobe.log" 2>&1 &
 PID=$!
-scrape() { ip netns exec $NS curl -fsS --max-time 20 "http://127.0.0.1:$PORT/metrics"; }
+scrape() { ip netns exec "$NS" curl -fsS --max-time 20 "http://127.0.0.1:$PORT/metrics"; }
 for _ in $(seq 100); do scrape >/dev/null 2>&1 && break; sleep 0.2; done
 
 # One CSV row per sample: from the process (/proc) and from a scrape taken right then.
 echo "elapsed_s,rss_kb,fds,threads,cpu_s,scrape_s,scrape_bytes,sent,received,late,invalid,loop_lag_s,reload_failures" >"$OUT"
 HZ=$(getconf CLK_TCK)
 sample() {
-  local el=$1 t0 t1 st rss fds thr cpu
+  local el=$1 t0 t1 st f rss fds thr cpu
   rss=$(awk '$1 == "VmRSS:" {print $2}' /proc/$PID/status)
   thr=$(awk '$1 == "Threads:" {print $2}' /proc/$PID/status)
-  fds=$(ls /proc/$PID/fd | wc -l)
-  st=$(<"/proc/$PID/stat"); st=${st##*) }; set -- $st; cpu=$(( ${12} + ${13} ))
+  fds=$(find "/proc/$PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+  st=$(<"/proc/$PID/stat"); read -r -a f <<<"${st##*) }"; cpu=$(( f[11] + f[12] ))
   t0=$(date +%s.%N); scrape >"$WORK/m"; t1=$(date +%s.%N)
   python3 - "$el" "$rss" "$fds" "$thr" "$cpu" "$HZ" "$t0" "$t1" "$WORK/m" <<'PY' >>"$OUT"
 import sys, os
@@ -94,10 +95,10 @@ start=$(date +%s) next_sample=$start next_scrape=$start next_reload=$((start + R
 while :; do
   now=$(date +%s); el=$((now - start))
   kill -0 $PID || { echo "soak: siteprobe died after ${el}s"; tail -n 20 "$WORK/siteprobe.log"; exit 1; }
-  if [ $now -ge $next_sample ]; then sample $el; next_sample=$((next_sample + SAMPLE)); next_scrape=$((now + SCRAPE)); fi
+  if [ "$now" -ge "$next_sample" ]; then sample "$el"; next_sample=$((next_sample + SAMPLE)); next_scrape=$((now + SCRAPE)); fi
   [ $el -ge "$DURATION" ] && break
-  if [ $now -ge $next_scrape ]; then scrape >/dev/null || echo "soak: scrape failed at ${el}s"; next_scrape=$((now + SCRAPE)); fi
-  if [ "$RELOAD" -gt 0 ] && [ $now -ge $next_reload ]; then kill -HUP $PID; next_reload=$((now + RELOAD)); fi
+  if [ "$now" -ge "$next_scrape" ]; then scrape >/dev/null || echo "soak: scrape failed at ${el}s"; next_scrape=$((now + SCRAPE)); fi
+  if [ "$RELOAD" -gt 0 ] && [ "$now" -ge "$next_reload" ]; then kill -HUP "$PID"; next_reload=$((now + RELOAD)); fi
   sleep 1
 done
 

@@ -46,7 +46,7 @@ fired=$(awk '
 ' "$TESTS" | sort -u)
 missing=$(comm -23 <(echo "$alerts") <(echo "$fired"))
 if [ -n "$missing" ]; then
-  echo "FAIL: no test where these alerts fire: $(echo $missing)" >&2
+  echo "FAIL: no test where these alerts fire: ${missing//$'\n'/ }" >&2
   failed+=("coverage")
 else
   echo "ok: all $(echo "$alerts" | wc -l) alerts fire in at least one test"
@@ -56,12 +56,12 @@ fi
 echo "--- runbook anchors"
 anchors=$(sed -n 's/^#\{1,6\} \(.*\)$/\1/p' "$RUNBOOK" |
   tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9 _-]//g; s/ /-/g' | sort -u)
-for a in $(sed -n 's/.*runbook_url:.*runbook\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u); do
+while read -r a; do
   if ! grep -qx -- "$a" <<<"$anchors"; then
     echo "FAIL: $RUNBOOK has no section for #$a" >&2
     failed+=("runbook #$a")
   fi
-done
+done < <(sed -n 's/.*runbook_url:.*runbook\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u)
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}" >&2

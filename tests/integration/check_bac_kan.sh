@@ -38,5 +38,5 @@ pass "invalid file: every error listed with file:line:col, exit 1"
 set +e; "$SP_BIN" --config 2>/dev/null; rc=$?; set -e
 [ $rc -eq 2 ] || fail "flag without value exited $rc"
 set +e; "$SP_BIN" --config "$TMP/bad.yml" --web.listen-address 127.0.0.1:1 2>"$TMP/err"; rc=$?; set -e
-[ $rc -eq 1 ] && grep -q "sites\[1\].nmae" "$TMP/err" || fail "daemon started on an invalid inventory (rc=$rc)"
+{ [ $rc -eq 1 ] && grep -q "sites\[1\].nmae" "$TMP/err"; } || fail "daemon started on an invalid inventory (rc=$rc)"
 pass "flags and startup rejection"

@@ -10,12 +10,12 @@ ulimit -c unlimited 2>/dev/null || { echo "SKIP: cannot raise the core size limi
 CORES=$TMP/cores
 mkdir -p "$CORES"
 pattern=/proc/sys/kernel/core_pattern
-OLD_PATTERN=$(cat $pattern 2>/dev/null || true)
-restore_pattern() { printf '%s\n' "$OLD_PATTERN" >$pattern; }
-if [ -n "$OLD_PATTERN" ] && printf '%s\n' "$CORES/core.%e.%p" 2>/dev/null >$pattern; then
+OLD_PATTERN=$(cat "$pattern" 2>/dev/null || true)
+restore_pattern() { printf '%s\n' "$OLD_PATTERN" >"$pattern"; }
+if [ -n "$OLD_PATTERN" ] && printf '%s\n' "$CORES/core.%e.%p" 2>/dev/null >"$pattern"; then
   CLEANUPS+=(restore_pattern)
 fi
-echo "core_pattern: $(cat $pattern 2>/dev/null || echo unreadable)"
+echo "core_pattern: $(cat "$pattern" 2>/dev/null || echo unreadable)"
 
 # kill_segv CMD...: runs CMD in $CORES (where a relative core_pattern writes), kills it with SIGSEGV.
 kill_segv() {

@@ -66,6 +66,7 @@ in_root getent passwd siteprobe | grep -q ':/nonexistent:/usr/sbin/nologin$' || 
 [ "$(in_root stat -c '%U:%G %a' /etc/siteprobe/secrets)" = "root:siteprobe 750" ] || fail "secrets dir"
 inv_mode() { in_root stat -c '%U:%G %a' /etc/siteprobe/inventory.yml; }
 [ "$(inv_mode)" = "root:siteprobe 640" ] || fail "inventory is $(inv_mode), not root:siteprobe 640"
+# shellcheck disable=SC2016 # ${Conffiles} is dpkg-query's format field, not a shell expansion
 conf=$(in_root dpkg-query -W -f='${Conffiles}' siteprobe)
 for f in /etc/siteprobe/inventory.yml /etc/default/siteprobe; do
   echo "$conf" | grep -q "^ $f " || fail "$f is not a conffile"
@@ -114,5 +115,5 @@ in_root dpkg -r siteprobe >/dev/null 2>&1 || fail "dpkg -r failed"
 [ ! -e "$ROOT/usr/bin/siteprobe" ] || fail "binary left after remove"
 [ -f "$ROOT/etc/siteprobe/inventory.yml" ] || fail "conffile removed by dpkg -r"
 in_root dpkg --purge siteprobe >/dev/null 2>&1 || fail "dpkg --purge failed"
-[ ! -e "$ROOT/etc/siteprobe/inventory.yml" ] && [ ! -e "$ROOT/etc/default/siteprobe" ] || fail "conffiles left after purge"
+{ [ ! -e "$ROOT/etc/siteprobe/inventory.yml" ] && [ ! -e "$ROOT/etc/default/siteprobe" ]; } || fail "conffiles left after purge"
 pass "dpkg -r keeps the conffiles, dpkg --purge removes them"

@@ -22,17 +22,17 @@ ROOT=$(pwd)
 # the districts A and B. A district's communes are addresses in the district's namespace, so they
 # sit behind the district's link, as in the real network.
 P=spep$$ K=spek$$ A=spea$$ B=speb$$
-for ns in $P $K $A $B; do ip netns add $ns; CLEANUPS+=("ip netns del $ns"); ip -n $ns link set lo up; done
+for ns in "$P" "$K" "$A" "$B"; do ip netns add "$ns"; CLEANUPS+=("ip netns del $ns"); ip -n "$ns" link set lo up; done
 n=0
 for far in "$K 10.201.3" "$A 10.201.1" "$B 10.201.2"; do
-  set -- $far
-  ip link add p$n$$ netns $P type veth peer name h$n$$ netns $1
-  ip -n $P addr add 10.201.0.$((4 * n + 1))/30 dev p$n$$
-  ip -n $1 addr add 10.201.0.$((4 * n + 2))/30 dev h$n$$
-  ip -n $P link set p$n$$ up; ip -n $1 link set h$n$$ up
-  ip -n $P route add $2.0/24 via 10.201.0.$((4 * n + 2))
-  for h in 1 11 12; do ip -n $1 addr add $2.$h/32 dev lo; done
-  ip netns exec $1 nft -f - <<NFT
+  read -r host net <<<"$far"
+  ip link add "p$n$$" netns "$P" type veth peer name "h$n$$" netns "$host"
+  ip -n "$P" addr add "10.201.0.$((4 * n + 1))/30" dev "p$n$$"
+  ip -n "$host" addr add "10.201.0.$((4 * n + 2))/30" dev "h$n$$"
+  ip -n "$P" link set "p$n$$" up; ip -n "$host" link set "h$n$$" up
+  ip -n "$P" route add "$net.0/24" via "10.201.0.$((4 * n + 2))"
+  for h in 1 11 12; do ip -n "$host" addr add "$net.$h/32" dev lo; done
+  ip netns exec "$host" nft -f - <<NFT
 table inet siteprobe_test {
   chain input {
     type filter hook input priority 0;
@@ -78,13 +78,13 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$SP_PORT"]}]
 YAML
 touch "$TMP/notes.jsonl"
-ip netns exec $P python3 "$ROOT/tests/integration/webhook.py" $WH "$TMP/notes.jsonl" &
+ip netns exec "$P" python3 "$ROOT/tests/integration/webhook.py" "$WH" "$TMP/notes.jsonl" &
 CLEANUPS+=("kill $!")
 ip netns exec $P prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
-  --web.listen-address=127.0.0.1:$AM --cluster.listen-address= >"$TMP/am.log" 2>&1 &
+  --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
 CLEANUPS+=("kill $!")
 ip netns exec $P prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \
-  --web.listen-address=127.0.0.1:$PR >"$TMP/prom.log" 2>&1 &
+  --web.listen-address="127.0.0.1:$PR" >"$TMP/prom.log" 2>&1 &
 CLEANUPS+=("kill $!")
 for _ in $(seq 1 100); do
   ip netns exec $P curl -fsS "http://127.0.0.1:$PR/-/ready" >/dev/null 2>&1 &&
@@ -131,7 +131,7 @@ quiet_except none
 
 t0=$(date +%s)
 ip -n $A link set $A_LINK down
-t=$(wait_note firing "SiteDown d1" 90 $t0)
+t=$(wait_note firing "SiteDown d1" 90 "$t0")
 echo "district d1's link down: SiteDown d1 notified after ${t} s"
 [ "$t" -le 60 ] || fail "district page took ${t} s (> 60 s)"
 wait_for 'v == 4' siteprobe_site_state 'site="d1.c1"' 5
@@ -143,19 +143,19 @@ pass "district down: exactly one critical notification after ${t} s, communes un
 t0=$(date +%s)
 ip -n $A link set $A_LINK up
 ip -n $B addr del 10.201.2.11/32 dev lo
-t=$(wait_note resolved "SiteDown d1" 120 $t0)
+t=$(wait_note resolved "SiteDown d1" 120 "$t0")
 pass "district back: resolved notification after ${t} s"
-t=$(wait_note firing "SiteDown d2.c1" 120 $t0)
+t=$(wait_note firing "SiteDown d2.c1" 120 "$t0")
 pass "commune d2.c1 down: notified after ${t} s"
 for _ in 1 2 3 4; do quiet_except SiteDown d1 d2.c1; sleep 5; done
-[ "$(notes firing | sort)" = "$(printf 'SiteDown d1 critical pager\nSiteDown d2.c1 critical pager')" ] &&
-  [ "$(notes resolved)" = "SiteDown d1 critical pager" ] || { cat "$TMP/notes.jsonl"; fail "unexpected notifications"; }
+{ [ "$(notes firing | sort)" = "$(printf 'SiteDown d1 critical pager\nSiteDown d2.c1 critical pager')" ] &&
+  [ "$(notes resolved)" = "SiteDown d1 critical pager" ]; } || { cat "$TMP/notes.jsonl"; fail "unexpected notifications"; }
 # The loss was real. Per link only a handful of requests are expected (the province's link carries
 # one device: about 90 requests in the test, so 2 drops on average and none 1 time in 6); all
 # together about 10.
 total=0
 for ns in $K $A $B; do
-  dropped=$(ip netns exec $ns nft list table inet siteprobe_test | sed -nE 's/.*counter packets ([0-9]+).*/\1/p')
+  dropped=$(ip netns exec "$ns" nft list table inet siteprobe_test | sed -nE 's/.*counter packets ([0-9]+).*/\1/p')
   echo "2 % loss rule in $ns dropped ${dropped:-0} echo requests"
   total=$((total + ${dropped:-0}))
 done

@@ -10,13 +10,13 @@ need_root
 need_netns
 
 P=spfp$$ A=spfa$$ B=spfb$$
-for ns in $P $A $B; do ip netns add $ns; CLEANUPS+=("ip netns del $ns"); done
+for ns in "$P" "$A" "$B"; do ip netns add "$ns"; CLEANUPS+=("ip netns del $ns"); done
 ip -n $P link set lo up
 ip link add pa$$ netns $P type veth peer name ap$$ netns $A
 ip link add pb$$ netns $P type veth peer name bp$$ netns $B
 ip -n $P addr add 10.254.11.1/30 dev pa$$; ip -n $A addr add 10.254.11.2/30 dev ap$$
 ip -n $P addr add 10.254.12.1/30 dev pb$$; ip -n $B addr add 10.254.12.2/30 dev bp$$
-for l in "$P pa$$" "$P pb$$" "$A ap$$" "$B bp$$" "$A lo" "$B lo"; do set -- $l; ip -n $1 link set $2 up; done
+for l in "$P pa$$" "$P pb$$" "$A ap$$" "$B bp$$" "$A lo" "$B lo"; do ip -n "${l% *}" link set "${l#* }" up; done
 
 cat >"$TMP/inv.yml" <<'YAML'
 defaults:

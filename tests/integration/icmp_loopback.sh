@@ -78,6 +78,6 @@ for _ in $(seq 1 50); do kill -0 "$SP_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$SP_PID" 2>/dev/null && fail "still running 5 s after SIGTERM"
 wait "$SP_PID" && rc=0 || rc=$?
 SP_PID=""
-[ $rc -eq 0 ] || fail "exit code $rc after SIGTERM"
+[ "$rc" -eq 0 ] || fail "exit code $rc after SIGTERM"
 grep -q 'msg="siteprobe stopped"' "$TMP/siteprobe.log" || fail "no clean stop logged"
 pass "SIGTERM: clean shutdown, exit 0"

@@ -11,7 +11,7 @@ need_netns
 command -v nft >/dev/null || fail "nft not installed (apt-get install nftables)"
 
 P=spp$$ A=spa$$ B=spb$$
-for ns in $P $A $B; do ip netns add $ns; CLEANUPS+=("ip netns del $ns"); done
+for ns in "$P" "$A" "$B"; do ip netns add "$ns"; CLEANUPS+=("ip netns del $ns"); done
 mkdir -p /etc/netns/$P
 echo "nameserver 127.0.0.1" >/etc/netns/$P/resolv.conf   # nothing listens there
 CLEANUPS+=("rm -rf /etc/netns/$P")
@@ -21,7 +21,7 @@ ip link add pa$$ netns $P type veth peer name ap$$ netns $A
 ip link add pb$$ netns $P type veth peer name bp$$ netns $B
 ip -n $P addr add 10.254.1.1/30 dev pa$$; ip -n $A addr add 10.254.1.2/30 dev ap$$
 ip -n $P addr add 10.254.2.1/30 dev pb$$; ip -n $B addr add 10.254.2.2/30 dev bp$$
-for l in "$P pa$$" "$P pb$$" "$A ap$$" "$B bp$$" "$A lo" "$B lo"; do set -- $l; ip -n $1 link set $2 up; done
+for l in "$P pa$$" "$P pb$$" "$A ap$$" "$B bp$$" "$A lo" "$B lo"; do ip -n "${l% *}" link set "${l#* }" up; done
 ip netns exec $B nft -f - <<NFT
 table inet siteprobe_test {
   chain input {
@@ -77,7 +77,7 @@ pass "unresolvable DNS name: failure counted, device down, daemon alive"
 wait_for "v >= $s0 + 250" siteprobe_icmp_packets_sent_total 'site="b"' 40
 sleep 0.5   # let the last round's replies arrive
 snapshot; s1=$(metric siteprobe_icmp_packets_sent_total 'site="b"'); r1=$(metric siteprobe_icmp_packets_received_total 'site="b"'); unsnap
-loss=$(python3 -c "import sys; s0,r0,s1,r1=map(float,sys.argv[1:]); print(round(100*(1-(r1-r0)/(s1-s0)),1))" $s0 $r0 $s1 $r1)
+loss=$(python3 -c "import sys; s0,r0,s1,r1=map(float,sys.argv[1:]); print(round(100*(1-(r1-r0)/(s1-s0)),1))" "$s0" "$r0" "$s1" "$r1")
 echo "host B: $((${s1%.*} - ${s0%.*})) probes, measured loss $loss % (nftables drops 30 %)"
 python3 -c "import sys; sys.exit(0 if 20 <= float(sys.argv[1]) <= 40 else 1)" "$loss" || fail "loss $loss % not within 30 +- 10"
 [ "$(metric siteprobe_icmp_invalid_replies_total 'reason="source"')" = 0 ] || fail "invalid replies"

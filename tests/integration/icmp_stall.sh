@@ -47,7 +47,7 @@ changes0=$(changes) stalls0=$(counter siteprobe_loop_stalls_total)
 for _ in 1 2 3 4; do timeout 20 sh -c 'while :; do :; done' & CLEANUPS+=("kill $! 2>/dev/null"); done
 cg=""
 if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && mkdir "/sys/fs/cgroup/sptest$$" 2>/dev/null; then
-  cg=/sys/fs/cgroup/sptest$$; echo "10000 100000" >"$cg/cpu.max" 2>/dev/null || cg_fail=1
+  cg=/sys/fs/cgroup/sptest$$; echo "10000 100000" >"$cg/cpu.max" 2>/dev/null || true
 elif [ -d /sys/fs/cgroup/cpu ] && mkdir "/sys/fs/cgroup/cpu/sptest$$" 2>/dev/null; then
   cg=/sys/fs/cgroup/cpu/sptest$$; echo 100000 >"$cg/cpu.cfs_period_us"; echo 10000 >"$cg/cpu.cfs_quota_us"
 fi

@@ -32,7 +32,7 @@ out=$(ip netns exec $NS "${as_nobody[@]}" "$SP_BIN" --config "$TMP/inv.yml" --we
 set -e
 echo "$out" | tail -1
 [ $rc -eq 1 ] || fail "started without any ICMP socket (rc=$rc)"
-echo "$out" | grep -q "CAP_NET_RAW" && echo "$out" | grep -q "ping_group_range" || fail "error does not name both fixes"
+{ echo "$out" | grep -q "CAP_NET_RAW" && echo "$out" | grep -q "ping_group_range"; } || fail "error does not name both fixes"
 pass "no raw socket, no ping group: clear error naming CAP_NET_RAW and ping_group_range, exit 1"
 
 ip netns exec $NS sysctl -qw net.ipv4.ping_group_range="0 2147483647"

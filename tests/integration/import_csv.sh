@@ -79,7 +79,7 @@ printf 'Site ID;Name;Level;Parent;Lat;Lon;Device;Address;Role;Ghi chú\n' >vn.cs
 printf 'bk;Tỉnh Bắc Kạn;province;;22,147;105,8348;router;127.10.0.1;router;trung tâm\n' >>vn.csv
 printf 'bk;;;;;;mcu;127.10.0.1;mcu;\n' >>vn.csv
 python3 "$IMPORT" vn.csv -o vn.yml 2>err.txt || { cat err.txt; fail "Vietnamese export rejected"; }
-grep -qF 'lat: 22.147' vn.yml && grep -qF 'lon: 105.8348' vn.yml || { cat vn.yml; fail "decimal commas"; }
+{ grep -qF 'lat: 22.147' vn.yml && grep -qF 'lon: 105.8348' vn.yml; } || { cat vn.yml; fail "decimal commas"; }
 grep -qF 'vn.csv:1: warning: unknown column "Ghi chú" ignored' err.txt || { cat err.txt; fail "notes column"; }
 grep -qF 'vn.csv:3: warning: site bk: device mcu: address 127.10.0.1 is also bk/router (line 2)' err.txt ||
   { cat err.txt; fail "shared address warning"; }
@@ -88,7 +88,7 @@ iconv -f UTF-8 -t UTF-16 vn.csv >u16.csv
 printf 'Site ID;Name;Level;Parent;Lat;Lon;Device;Address;Role\nbk;T\xd2nh;province;;;;r;127.0.0.1;router\n' >cp.csv
 for f in u16 cp; do
   if python3 "$IMPORT" $f.csv -o $f.yml 2>err.txt; then fail "$f.csv accepted"; fi
-  [ "$(wc -l <err.txt)" = 1 ] && grep -q "save it as UTF-8" err.txt || { cat err.txt; fail "$f.csv: no one-line fix"; }
+  { [ "$(wc -l <err.txt)" = 1 ] && grep -q "save it as UTF-8" err.txt; } || { cat err.txt; fail "$f.csv: no one-line fix"; }
 done
 grep -qF 'cp.csv:2: not UTF-8 (byte 0xD2)' err.txt || { cat err.txt; fail "Windows-1258 line"; }
 if python3 "$IMPORT" vn.csv -o /nonexistent/dir/out.yml 2>err.txt; then fail "missing directory accepted"; fi

@@ -1,6 +1,16 @@
+# shellcheck shell=bash
 # Shared helpers for the integration tests. Each test is a bash script that gets the siteprobe
 # binary as $1, runs it for real, and exits 0 (pass), 1 (fail) or 77 (skipped: not root).
 set -euo pipefail
+
+# free_port [tcp|udp]: a TCP (default) or UDP port on 127.0.0.1 that the kernel just had free.
+free_port() {
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "${1:-tcp}"
+}
+# The benchmarks (bench/) take only free_port: `source tests/integration/lib.sh --free-port-only`.
+if [ "${1:-}" = --free-port-only ]; then return 0; fi
 
 SP_BIN=${1:?usage: $0 SITEPROBE_BINARY}
 SP_BIN=$(readlink -f "$SP_BIN")
@@ -49,8 +59,6 @@ pass() { echo "ok: $*"; }
 
 in_ns() { if [ -n "$SP_NETNS" ]; then ip netns exec "$SP_NETNS" "$@"; else "$@"; fi; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # small_inventory FILE [DEVICE...]: a one-site inventory with fast ICMP (1 s rounds of 2 packets)
 # and these device lines (flow mappings, written as given, so a test can break one on purpose);
 # without any, router r1 at 127.0.0.1.
@@ -71,7 +79,7 @@ YAML
 
 # start_siteprobe CONFIG: runs the daemon (in $SP_NETNS if set) and waits until /-/ready.
 start_siteprobe() {
-  SP_PORT=$(free_port)
+  SP_PORT=$(free_port tcp)
   SP_URL="http://127.0.0.1:$SP_PORT"
   # Not through a shell function: $! must be siteprobe itself (ip netns exec execs in place).
   local ns=()

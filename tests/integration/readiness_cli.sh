@@ -44,7 +44,7 @@ expect() {
   local want=$1 what=$2 rc=0; shift 2
   "$SP_BIN" readiness "$@" >out 2>err || rc=$?
   [ "$rc" = "$want" ] || fail "$what: exit $rc, want $want; stdout: $(head -3 out); stderr: $(cat err)"
-  if [ "$want" = 2 ]; then [ -s err ] && [ ! -s out ] || fail "$what: no reason or a report: $(cat err out)"
+  if [ "$want" = 2 ]; then { [ -s err ] && [ ! -s out ]; } || fail "$what: no reason or a report: $(cat err out)"
   else grep -q 'endpoints' out || fail "$what: not a readiness report: $(cat out)"; fi
 }
 

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || fail "promtool missing (apt-get install prometheus)"
 command -v snmpd >/dev/null || fail "snmpd missing (apt-get install snmpd)"
 
-SNMP_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+SNMP_PORT=$(free_port udp)
 cat >"$TMP/snmpd.conf" <<CONF
 rocommunity public 127.0.0.1
 createUser maxuser SHA "authpass123" AES "privpass123"
@@ -19,7 +19,7 @@ sysName "quoted \\ name"
 CONF
 # Both loopbacks: "localhost" (the mcu) resolves to ::1 first on some hosts (a fresh Debian root).
 snmpd -f -C -c "$TMP/snmpd.conf" -M /nonexistent -Lf "$TMP/snmpd.log" \
-  udp:127.0.0.1:"$SNMP_PORT" udp6:[::1]:"$SNMP_PORT" &
+  "udp:127.0.0.1:$SNMP_PORT" "udp6:[::1]:$SNMP_PORT" &
 CLEANUPS+=("kill $!")
 
 SIP_PORT=$(free_port)

@@ -28,7 +28,7 @@ pass "READY=1 with STATUS after start"
 t1=$(now)
 sleep 2.2
 n=$(count_since "$t1" ' WATCHDOG=1$')
-[ "$n" -ge 3 ] && [ "$n" -le 6 ] || fail "$n WATCHDOG=1 in 2.2 s with WATCHDOG_USEC=1s (want 4 or 5)"
+{ [ "$n" -ge 3 ] && [ "$n" -le 6 ]; } || fail "$n WATCHDOG=1 in 2.2 s with WATCHDOG_USEC=1s (want 4 or 5)"
 pass "WATCHDOG=1 every 0.5 s while probing ($n in 2.2 s)"
 
 # A stopped loop sends nothing: the watchdog would fire.

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
-command -v snmpd >/dev/null && command -v snmpwalk >/dev/null || fail "snmpd/snmpwalk missing (apt-get install snmpd snmp)"
+{ command -v snmpd >/dev/null && command -v snmpwalk >/dev/null; } || fail "snmpd/snmpwalk missing (apt-get install snmpd snmp)"
 export MIBS=  # numeric OIDs only; Debian ships no IETF MIB files
 
 NS=spsnmp$$
@@ -16,10 +16,10 @@ ip netns add $NS; CLEANUPS+=("ip netns del $NS")
 ip -n $NS link set lo up
 # 40 interfaces (20 veth pairs) with names, UTF-8 aliases, some down.
 for i in $(seq 0 19); do
-  ip -n $NS link add dum$i type veth peer name peer$i
-  ip -n $NS link set dum$i alias "Đường lên xã $i"
-  [ $((i % 3)) = 0 ] || ip -n $NS link set dum$i up
-  [ $((i % 2)) = 0 ] || ip -n $NS link set peer$i up
+  ip -n "$NS" link add "dum$i" type veth peer name "peer$i"
+  ip -n "$NS" link set "dum$i" alias "Đường lên xã $i"
+  [ $((i % 3)) = 0 ] || ip -n "$NS" link set "dum$i" up
+  [ $((i % 2)) = 0 ] || ip -n "$NS" link set "peer$i" up
 done
 WRAP_IDX=$(ip -n $NS -o link show dum0 | cut -d: -f1)
 
@@ -59,6 +59,7 @@ start_snmpd() {
   done
   fail "snmpd did not start"
 }
+# shellcheck disable=SC2016 # expanded when the cleanup runs: the pid of the snmpd running then
 CLEANUPS+=('[ -n "$SNMPD_PID" ] && kill $SNMPD_PID && wait $SNMPD_PID')
 start_snmpd
 for m in garbage truncated stuck; do
@@ -188,7 +189,7 @@ wait_for 'v >= 3' siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b0=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p0=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
 wait_for "v >= $p0 + 4" siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b1=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p1=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap
-python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 1.2e9 and b1 - b0 > 2**32 else 1)" $b0 $b1 $p0 $p1 \
+python3 -c "import sys; b0,b1,p0,p1=map(float,sys.argv[1:]); d=(b1-b0)/(p1-p0); print('bytes per poll', d); sys.exit(0 if d == 1.2e9 and b1 - b0 > 2**32 else 1)" "$b0" "$b1" "$p0" "$p1" \
   || fail "wrapped counter not monotonic at 1.2e9 per poll"
 [ "$(metric siteprobe_snmp_interface_high_capacity 'device="v1",if_name="dum0"')" = 0 ] || fail "v1 should use 32-bit counters"
 [ "$(metric siteprobe_snmp_interface_high_capacity 'device="v2",if_name="dum0"')" = 1 ] || fail "v2c should use HC counters"
@@ -219,7 +220,7 @@ wait_for "v > $t0" siteprobe_snmp_errors_total 'device="v3p",kind="timeout"' 15
 # probe would wait timeout * (retries + 1) inside the send).
 lag=0
 for _ in $(seq 1 12); do
-  l=$(metric siteprobe_loop_lag_seconds); lag=$(python3 -c "import sys; print(max(map(float, sys.argv[1:])))" $lag $l)
+  l=$(metric siteprobe_loop_lag_seconds); lag=$(python3 -c "import sys; print(max(map(float, sys.argv[1:])))" "$lag" "$l")
   sleep 0.5
 done
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 0.25 else 1)" "$lag" || fail "loop lag up to $lag s while v3 agents are silent"
@@ -230,7 +231,6 @@ for d in v1 v2 v3a v3p; do
   wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 15
   wait_for 'v == 1' siteprobe_snmp_device_reboots_total "device=\"$d\"" 15
 done
-v1up=$(metric siteprobe_snmp_up 'device="v1"')
 [ "$(metric siteprobe_snmp_up 'device="wrongpass"')" = 0 ] || fail "wrong password up after restart"
 kill -0 "$SP_PID" || fail "siteprobe died"
 pass "snmpd killed: timeouts, down; restarted: up again (v3 too), 1 reboot counted per device"

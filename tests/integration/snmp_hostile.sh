@@ -12,7 +12,7 @@ export MIBS=
 AGENT="$(dirname "$0")/hostile_agent.py"
 declare -A PORTS
 for m in normal longname rows endless fat getspam; do
-  PORTS[$m]=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PORTS[$m]=$(free_port udp)
   python3 "$AGENT" 127.0.0.1 "${PORTS[$m]}" $m &
   CLEANUPS+=("kill $!")
 done

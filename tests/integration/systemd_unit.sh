@@ -21,6 +21,7 @@ grep -q '^WatchdogSec=[1-9]' "$unit" || fail "no WatchdogSec"
 grep -qx 'User=siteprobe' "$unit" || fail "not the package's siteprobe user"
 grep -qx 'LimitCORE=0' "$unit" || fail "core dumps not disabled (LimitCORE=0)"
 grep -qx 'SystemCallFilter=capset' "$unit" || fail "capset not allowed: dropping CAP_NET_RAW would kill the daemon"
+# shellcheck disable=SC2016 # $MAINPID is systemd's, written literally in the unit
 [ "$(grep '^ExecReload=' "$unit" | tail -1)" = 'ExecReload=/bin/kill -HUP $MAINPID' ] || fail "reload does not end in SIGHUP"
 sed "s|/usr/bin/siteprobe|$SP_BIN|g" "$unit" >"$TMP/siteprobe.service"
 systemd-analyze verify "$TMP/siteprobe.service" >"$TMP/verify.out" 2>&1 || { cat "$TMP/verify.out"; fail "verify failed"; }

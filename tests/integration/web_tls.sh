@@ -35,6 +35,7 @@ cert scraper test-ca "DNS:prometheus.example"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -days 2 -subj /CN=rsa \
   -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 hash=$(python3 -W ignore -c 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1<<8)))' 's3cret pass')
+# shellcheck disable=SC2016 # the bcrypt prefix, literally
 [[ "$hash" == '$2b$08$'* ]] || fail "python3 made no bcrypt hash: $hash"
 
 # start_web CONFIG: runs siteprobe with the web config; returns once it logged its start, or

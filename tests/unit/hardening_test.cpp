@@ -13,7 +13,7 @@ namespace {
 
 // An inventory file with this mode; its content does not matter, only its mode is read.
 std::string file_with_mode(mode_t mode) {
-  const std::string path = "/tmp/siteprobe-unit-hardening-" + std::to_string(getpid()) + ".yml";
+  std::string path = "/tmp/siteprobe-unit-hardening-" + std::to_string(getpid()) + ".yml";
   std::ofstream(path) << "sites: []\n";
   REQUIRE(chmod(path.c_str(), mode) == 0);
   return path;

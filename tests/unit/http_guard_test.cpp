@@ -132,7 +132,7 @@ TEST_CASE("basic credentials: strict base64 with a colon, never a crash") {
   CHECK(basic_credentials("Basic dTpw") == std::optional<std::string>("u:p"));        // no padding
   CHECK(basic_credentials("Basic dTpwcQ==") == std::optional<std::string>("u:pq"));   // two '='
   CHECK(basic_credentials("Basic dTpwcXI=") == std::optional<std::string>("u:pqr"));  // one '='
-  const std::string big = "Basic " + std::string(10 * 1024, 'A');
+  const std::string big = "Basic " + std::string(10 * 1024UL, 'A');
   for (const char* bad :
        {"Basic ====", "Basic =", "Basic A===", "Basic !!!!", "Basic", "Basic ", "Bearer x", "Basic dXNl=jpw",
         "Basic dXNlcg==" /* no colon */, "Basic dXNlcjpwYXN", big.c_str()}) {

@@ -468,7 +468,7 @@ TEST_CASE("rounds a starved prober could not send in time end without a verdict,
     now = *rig.engine.next_due();
     rig.engine.run(now);
   }
-  CHECK(rounds.size() <= 200 * 11);  // at most one result per target and interval
+  CHECK(rounds.size() <= 200UL * 11);  // at most one result per target and interval
   CHECK(rig.fam.stalled_rounds.Value() <= static_cast<double>(rounds.size()));
   for (const auto& x : rounds) CHECK((x.stalled || x.received == 0));  // nobody answers here
 }

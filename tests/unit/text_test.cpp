@@ -14,7 +14,7 @@ TEST_CASE("sanitize_utf8 keeps valid UTF-8 and replaces everything else") {
   CHECK(sanitize_utf8("\xc0\xaf") == "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   CHECK(sanitize_utf8("\xed\xa0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
   CHECK(sanitize_utf8("\xf4\x90\x80\x80").find("\xEF\xBF\xBD") == 0);              // past U+10FFFF
-  CHECK(sanitize_utf8(std::string("a\tb\r\nc\0\0", 9)) == "a b  c");               // controls, trailing NULs
+  CHECK(sanitize_utf8(std::string("a\tb\r\nc\0\0", 8)) == "a b  c");               // controls, trailing NULs
   CHECK(sanitize_utf8("") == "");
 }
 
