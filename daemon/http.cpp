@@ -93,6 +93,7 @@ struct Scrape {
       if (gzip && !deflate_part()) return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     const std::size_t n = std::min(max, out.size() - sent);
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): bytes for MHD, not a C string
     std::memcpy(buf, out.data() + sent, n);
     sent += n;
     return static_cast<ssize_t>(n);
@@ -437,7 +438,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
         },
         // NOLINTNEXTLINE(cppcoreguidelines-owning-memory)
         scrape.get(), [](void* s) noexcept { delete static_cast<Scrape*>(s); });
-    if (resp) scrape.release();  // now MHD's, freed by the callback above
+    if (resp) static_cast<void>(scrape.release());  // now MHD's, freed by the callback above
     return queue(c, resp, 200, "text/plain; version=0.0.4; charset=utf-8", h);
   }
   if (uri == "/-/healthy") return reply(c, 200, kText, "siteprobe is Healthy.\n");
@@ -450,8 +451,8 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
                  "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
   for (const auto& [path, page] : pages_)
     if (uri == path) {
-      auto [status, body] = page();
-      return reply(c, static_cast<unsigned>(status), kText, std::move(body));
+      const auto [status, body] = page();
+      return reply(c, static_cast<unsigned>(status), kText, body);
     }
   return reply(c, 404, kText, "Not found.\n");
 }

@@ -49,7 +49,8 @@ const std::vector<Family> kFamilies = {
      "round overran into the next) or the kernel dropped replies it did not read in "
      "time."},
     {"siteprobe_loop_lag_seconds", "gauge", "How late the event loop ran a 1 s timer, last measurement."},
-    {"siteprobe_loop_lateness_seconds", "histogram", "How late the event loop ran its 50 ms timer, each time."},
+    {"siteprobe_loop_lateness_seconds", "histogram",
+     "How late the event loop ran its 50 ms timer, each time."},
     {"siteprobe_loop_stalls_total", "counter",
      "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host "
      "starved or stopped siteprobe. Replies queued meanwhile are still judged by their "

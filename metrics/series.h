@@ -31,7 +31,7 @@ class Exposition {
   // bytes at most, plus one series' lines) and returns false once there was none left. It renders
   // one view of the series (taken by parts()), however long the scrape takes.
   using Parts = std::function<bool(std::string& out)>;
-  static constexpr std::size_t kPart = 64 * 1024;
+  static constexpr std::size_t kPart = std::size_t{64} * 1024;
 
   virtual ~Exposition() = default;
   virtual Parts parts() const = 0;

@@ -329,6 +329,7 @@ void SnmpProber::run_due(std::int64_t now) {
 }
 
 void SnmpProber::start(Dev& d, std::int64_t now) {
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): the device and libuv hold it until finish()
   auto* p = new Poll(*this, d, now);
   d.poll = p;
   if (d.addr.ss_family != AF_INET && d.addr.ss_family != AF_INET6) {
@@ -407,7 +408,7 @@ bool SnmpProber::open_session(Poll* p) {
     return false;
   }
   netsnmp_transport* t = p->sess.transport();
-  p->io = new uv_poll_t{};
+  p->io = new uv_poll_t{};  // NOLINT(cppcoreguidelines-owning-memory): freed in its close callback
   p->io->data = p;
   if (!t || uv_poll_init_socket(loop_, p->io, t->sock) != 0) {
     delete p->io;  // NOLINT(cppcoreguidelines-owning-memory)
@@ -501,11 +502,11 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     uv_must(uv_poll_stop(p->io), "uv_poll_stop");
     // The session (and its socket) is closed only once libuv has let go of the fd.
     uv_close(reinterpret_cast<uv_handle_t*>(p->io), [](uv_handle_t* h) noexcept {
-      delete static_cast<Poll*>(h->data);
-      delete reinterpret_cast<uv_poll_t*>(h);
+      delete static_cast<Poll*>(h->data);      // NOLINT(cppcoreguidelines-owning-memory): see start()
+      delete reinterpret_cast<uv_poll_t*>(h);  // NOLINT(cppcoreguidelines-owning-memory): see start()
     });
   } else {
-    delete p;
+    delete p;  // NOLINT(cppcoreguidelines-owning-memory): see start()
   }
   if (!closed_ && !aborted) run_due(now_ns());
   io_timer_.arm();

@@ -50,8 +50,8 @@ if [[ -z ${BEFORE:-} ]]; then
   echo "building $BEFORE_COMMIT (+ lateness-36ce0b1.patch) in $TREE"
   git -C "$ROOT" worktree add -q --detach "$TREE" "$BEFORE_COMMIT"
   git -C "$TREE" apply "$HERE/lateness-36ce0b1.patch"
-  cmake -S "$TREE" -B "$TREE/build" -DSITEPROBE_WERROR=ON >"$WORK/before-build.log" 2>&1 &&
-    cmake --build "$TREE/build" -j2 --target siteprobe >>"$WORK/before-build.log" 2>&1 ||
+  { cmake -S "$TREE" -B "$TREE/build" -DSITEPROBE_WERROR=ON >"$WORK/before-build.log" 2>&1 &&
+    cmake --build "$TREE/build" -j2 --target siteprobe >>"$WORK/before-build.log" 2>&1; } ||
     { tail -20 "$WORK/before-build.log"; die "cannot build $BEFORE_COMMIT"; }
   BEFORE=$WORK/siteprobe-before
   cp "$TREE/build/daemon/siteprobe" "$BEFORE"

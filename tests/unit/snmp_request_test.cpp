@@ -46,7 +46,7 @@ struct Fixture {
   SnmpDeviceState state;
   SnmpRequest req;
   explicit Fixture(const std::string& version = "2c", int max_interfaces = 100,
-                   std::vector<const SnmpObject*> custom = {&kWalked})
+                   const std::vector<const SnmpObject*>& custom = {&kWalked})
       : agent{"", 10, false}, req(version, max_interfaces, agent, state, kDeadline) {
     req.plan({}, custom);
   }
