@@ -1,6 +1,7 @@
 #include "daemon/daemon.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netdb.h>
 
 #include <algorithm>
@@ -107,6 +108,14 @@ struct Daemon::DnsRequest {
   uv_getaddrinfo_t req{};
   Daemon* daemon = nullptr;
   std::string key, host;
+};
+
+// A reload's parse, run in libuv's thread pool.
+struct Daemon::LoadJob {
+  uv_work_t req{};
+  Daemon* daemon = nullptr;
+  std::string file;
+  LoadResult result;
 };
 
 Daemon::Daemon(Options opts)
@@ -244,11 +253,7 @@ bool Daemon::start() {
 
   apply(r.config);
   if (opts_.enable_lifecycle)
-    http_.enable_reload(&loop_, [this] {
-      std::vector<std::string> errors;  // empty after a successful reload
-      reload(&errors);
-      return errors;
-    });
+    http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
   if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {
     log(LogLevel::Error, e);
     return false;
@@ -280,35 +285,100 @@ void Daemon::shutdown() {
   notify("STOPPING=1");
   ready_ = false;
   watchdog_.close();
+  // Reload requests still waiting are answered before the HTTP server stops (it may not stop with
+  // a request suspended); a reload still parsing is dropped.
+  for (auto* w : {&reload_waiting_, &reload_next_}) {
+    auto dones = std::move(*w);
+    w->clear();
+    for (auto& d : dones) d({"siteprobe is shutting down"});
+  }
   http_.stop();
   for (auto& p : probers_) p.prober->close();
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) h->reset();
   for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_}) h->reset();
   // UV_EBUSY (the lookup is already running) is fine: its callback sees stopping_.
   for (auto* r : dns_pending_) (void)uv_cancel(reinterpret_cast<uv_req_t*>(&r->req));
+  // A reload still parsing: cancelled if not started; else its result is dropped when it ends.
+  if (loading_) (void)uv_cancel(reinterpret_cast<uv_req_t*>(&loading_->req));
 }
 
-bool Daemon::reload(std::vector<std::string>* errors) {
+void Daemon::reload(ReloadDone done) {
+  if (stopping_) return;
+  if (loading_) {  // after the running one, which may have read the file before this request
+    reload_again_ = true;
+    if (done) reload_next_.push_back(std::move(done));
+    return;
+  }
+  if (done) reload_waiting_.push_back(std::move(done));
+  start_reload();
+}
+
+void Daemon::start_reload() {
   log(LogLevel::Info, "reloading inventory", {{"file", opts_.config_file}});
   notify("RELOADING=1\n" + monotonic_usec());
-  auto r = load_config(opts_.config_file);
-  if (errors) *errors = r.errors;
-  if (!r.config) {
+  auto job = std::make_unique<LoadJob>();
+  job->daemon = this;
+  job->file = opts_.config_file;
+  job->req.data = job.get();
+  const int rc = uv_queue_work(
+      &loop_, &job->req,
+      // On a worker thread: only the job's own data (load_config touches no shared state).
+      [](uv_work_t* w) noexcept {
+        auto* j = static_cast<LoadJob*>(w->data);
+        try {
+          j->result = load_config(j->file);
+        } catch (const std::exception& e) {
+          j->result.errors = {j->file + ": cannot load: " + e.what()};
+        }
+      },
+      [](uv_work_t* w, int status) noexcept {
+        std::unique_ptr<LoadJob> j(static_cast<LoadJob*>(w->data));
+        Daemon* self = j->daemon;
+        self->loading_ = nullptr;
+        if (status == UV_ECANCELED || self->stopping_) return;
+        try {
+          self->reloaded(std::move(j->result));
+        } catch (const std::exception& e) {
+          log(LogLevel::Error, "reload failed", {{"error", e.what()}});
+        }
+      });
+  if (rc != 0) {
+    LoadResult r;
+    r.errors = {std::string("cannot start the reload: ") + uv_strerror(rc)};
+    reloaded(std::move(r));
+    return;
+  }
+  loading_ = job.release();  // the after-work callback frees it
+}
+
+void Daemon::reloaded(LoadResult r) {
+  if (r.config) {
+    if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
+    for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
+    const std::string changes = describe_changes(*config_, *r.config);
+    apply(std::move(r.config));
+    // The parse's temporaries and the old inventory are freed by now: give the pages back (glibc
+    // keeps freed heap otherwise; a 52 MB inventory left 3 GB resident).
+    malloc_trim(0);
+    log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}, {"changes", changes}});
+    notify("READY=1\nSTATUS=" + summarize(*config_));
+  } else {
     for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
     log(LogLevel::Error, "reload rejected; the previous inventory keeps running",
         {{"errors", std::to_string(r.errors.size())}});
     reload_ok_.Set(0);
     reloads_failed_.Increment();
     notify("READY=1");
-    return false;
   }
-  if (auto w = inline_secret_warning(*r.config); !w.empty()) log(LogLevel::Warn, w);
-  for (const auto& w : r.warnings) log(LogLevel::Warn, "inventory warning", {{"warning", w}});
-  const std::string changes = describe_changes(*config_, *r.config);
-  apply(r.config);
-  log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}, {"changes", changes}});
-  notify("READY=1\nSTATUS=" + summarize(*config_));
-  return true;
+  auto waiting = std::move(reload_waiting_);
+  reload_waiting_.clear();
+  for (auto& d : waiting) d(r.errors);
+  if (reload_again_) {  // asked for meanwhile: read the file again, as it is now
+    reload_again_ = false;
+    reload_waiting_ = std::move(reload_next_);
+    reload_next_.clear();
+    start_reload();
+  }
 }
 
 void Daemon::apply(std::shared_ptr<const Config> cfg) {

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -54,8 +55,14 @@ class Daemon {
  private:
   struct DnsRequest;
 
-  // SIGHUP and POST /-/reload. `errors`, if given, receives the inventory's errors.
-  bool reload(std::vector<std::string>* errors = nullptr);
+  // SIGHUP and POST /-/reload: the inventory is read and validated in libuv's thread pool, so
+  // probing goes on meanwhile, and swapped in on the loop. `done`, if given, gets the inventory's
+  // errors (none: reloaded) once it is. A reload asked for while one runs follows it (they
+  // coalesce: every request asked during a reload gets the result of the next one).
+  using ReloadDone = std::function<void(const std::vector<std::string>& errors)>;
+  void reload(ReloadDone done = nullptr);
+  void start_reload();
+  void reloaded(LoadResult r);
   void apply(std::shared_ptr<const Config> cfg);
   void resolve_all();
   void on_resolved(DnsRequest* req, int status, addrinfo* res);
@@ -84,6 +91,10 @@ class Daemon {
   Watchdog watchdog_;
   std::uint64_t lag_last_ = 0, stall_last_ = 0;
   bool stopping_ = false;
+  struct LoadJob;
+  LoadJob* loading_ = nullptr;                            // the reload running in the thread pool
+  std::vector<ReloadDone> reload_waiting_, reload_next_;  // of the running one, of the next one
+  bool reload_again_ = false;
   bool loop_closed_ = false;
 
   std::shared_ptr<StaticText> info_;

@@ -369,18 +369,19 @@ void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
     if (batch.empty()) return;
     // Requests that arrived together share one reload: they asked for the same file. Every waiting
     // request is resumed, whatever the reload throws (no errors at all: "reload failed").
-    std::shared_ptr<const std::vector<std::string>> errors;
+    auto shared = std::make_shared<std::vector<Request*>>(std::move(batch));
     try {
-      errors = std::make_shared<const std::vector<std::string>>(self->reload_());
-    } catch (const std::exception& e) {
-      try {
-        errors = std::make_shared<const std::vector<std::string>>(
-            std::vector<std::string>{std::string("reload failed: ") + e.what()});
-      } catch (...) {
-      }
+      self->reload_([self, shared](const std::vector<std::string>& errors) {
+        std::shared_ptr<const std::vector<std::string>> e;
+        try {
+          e = std::make_shared<const std::vector<std::string>>(errors);
+        } catch (...) {
+        }
+        self->finish_reloads(*shared, e);
+      });
     } catch (...) {
+      self->finish_reloads(*shared, nullptr);
     }
-    self->finish_reloads(batch, errors);
   });
   if (rc != 0) {  // /-/reload stays off (403)
     log(LogLevel::Error, "cannot enable POST /-/reload", {{"error", uv_strerror(rc)}});

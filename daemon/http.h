@@ -49,7 +49,8 @@ namespace siteprobe {
 
 class HttpServer {
  public:
-  using ReloadFn = std::function<std::vector<std::string>()>;  // returns the errors; empty = ok
+  // Starts a reload; calls `done` on the loop thread with its errors (empty = ok) when it is over.
+  using ReloadFn = std::function<void(std::function<void(const std::vector<std::string>&)> done)>;
 
   static constexpr unsigned kThreads = 4;
   static constexpr unsigned kMaxConnections = 1024, kMaxPerClient = 64;
