@@ -42,25 +42,11 @@ const char* const kErrs[4] = {
     "siteprobe_snmp_interface_receive_errors_total", "siteprobe_snmp_interface_transmit_errors_total",
     "siteprobe_snmp_interface_receive_discards_total", "siteprobe_snmp_interface_transmit_discards_total"};
 
+// One sample into its family's text; V is double or std::uint64_t (counters print as integers).
+template <class V>
 void line(std::map<std::string, std::string>& out, const std::string& family, const std::string& labels,
-          double v) {
-  std::string& s = out[family];
-  s += family;
-  s += '{';
-  s += labels;
-  s += "} ";
-  append_value(s, v);
-  s += '\n';
-}
-void line(std::map<std::string, std::string>& out, const std::string& family, const std::string& labels,
-          std::uint64_t v) {
-  std::string& s = out[family];
-  s += family;
-  s += '{';
-  s += labels;
-  s += "} ";
-  append_value(s, v);
-  s += '\n';
+          V v) {
+  append_line(out[family], family, labels, v);
 }
 
 }  // namespace
