@@ -131,3 +131,14 @@ snapshot() { scrape >"$TMP/snapshot"; SNAPSHOT="$TMP/snapshot"; }
 unsnap() { SNAPSHOT=""; }
 
 ge() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$1" "$2"; }
+
+# Throwaway TLS material in the current directory (openssl): key FILE; ca NAME (NAME.key, NAME.crt);
+# cert NAME CA [SAN] (NAME.crt signed by CA, with subjectAltName SAN if given).
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+ca() { key "$1.key"; openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null; }
+cert() {  # cert NAME CA [SAN]
+  key "$1.key"
+  openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$1" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -out "$1.crt" -days 2 \
+    ${3:+-extfile <(echo "subjectAltName=$3")} 2>/dev/null
+}

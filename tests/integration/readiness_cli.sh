@@ -10,14 +10,6 @@ command -v openssl >/dev/null || { echo "SKIP: openssl not installed"; exit 77; 
 cd "$TMP"
 
 small_inventory inv.yml
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
-ca() { key "$1.key"; openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null; }
-cert() {  # cert NAME CA [SAN]
-  key "$1.key"
-  openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$1" 2>/dev/null
-  openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -out "$1.crt" -days 2 \
-    ${3:+-extfile <(echo "subjectAltName=$3")} 2>/dev/null
-}
 ca test-ca; ca rogue-ca
 cert server test-ca "IP:127.0.0.1,DNS:localhost"
 cert client test-ca
