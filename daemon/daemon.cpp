@@ -28,6 +28,18 @@ auto& build(prometheus::Registry& r, const char* name) {
   return prometheus::detail::Builder<T>().Name(name).Help(help(name)).Register(r);
 }
 
+// Logs a rejected inventory's errors, at most kLoggedErrors of them: one bad line in a generated
+// file can give tens of thousands, and `siteprobe check FILE` lists them all.
+void log_inventory_errors(const std::string& file, const std::vector<std::string>& errors) {
+  constexpr std::size_t kLoggedErrors = 100;
+  for (std::size_t i = 0; i < errors.size() && i < kLoggedErrors; ++i)
+    log(LogLevel::Error, "invalid inventory", {{"error", errors[i]}});
+  if (errors.size() > kLoggedErrors)
+    log(LogLevel::Error, "more inventory errors not logged",
+        {{"not_logged", std::to_string(errors.size() - kLoggedErrors)},
+         {"all_of_them", "siteprobe check " + file}});
+}
+
 auto fields(const IcmpSettings& s) {
   return std::tie(s.interval, s.timeout, s.spacing, s.packets, s.payload_bytes, s.rtt_buckets);
 }
@@ -167,7 +179,7 @@ Daemon::~Daemon() {
 bool Daemon::start() {
   auto r = load_config(opts_.config_file);
   if (!r.config) {
-    for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
+    log_inventory_errors(opts_.config_file, r.errors);
     log(LogLevel::Error, "inventory rejected",
         {{"file", opts_.config_file}, {"errors", std::to_string(r.errors.size())}});
     return false;
@@ -363,7 +375,7 @@ void Daemon::reloaded(LoadResult r) {
     log(LogLevel::Info, "inventory reloaded", {{"inventory", summarize(*config_)}, {"changes", changes}});
     notify("READY=1\nSTATUS=" + summarize(*config_));
   } else {
-    for (const auto& e : r.errors) log(LogLevel::Error, "invalid inventory", {{"error", e}});
+    log_inventory_errors(opts_.config_file, r.errors);
     log(LogLevel::Error, "reload rejected; the previous inventory keeps running",
         {{"errors", std::to_string(r.errors.size())}});
     reload_ok_.Set(0);

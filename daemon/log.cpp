@@ -13,9 +13,10 @@ const char* const kNames[] = {"debug", "info", "warn", "error"};
 
 std::string json_escape(const std::string& s) {
   std::string o;
-  for (unsigned char c : s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c == '"' || c == '\\')
-      o += '\\', o += static_cast<char>(c);
+      o += '\\', o += ch;
     else if (c == '\n')
       o += "\\n";
     else if (c < 0x20) {
@@ -23,7 +24,7 @@ std::string json_escape(const std::string& s) {
       std::snprintf(b, sizeof b, "\\u%04x", c);
       o += b;
     } else
-      o += static_cast<char>(c);
+      o += ch;
   }
   return o;
 }

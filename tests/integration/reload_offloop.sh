@@ -51,5 +51,27 @@ cp good.yml inv.yml
 for _ in 1 2 3 4 5; do kill -HUP "$SP_PID"; done
 wait_for 'v == 1' siteprobe_config_last_reload_successful '' 30
 n=$(grep -c 'inventory reloaded' "$TMP/siteprobe.log" || true)
-[ "$n" -ge 1 ] && [ "$n" -le 5 ] || fail "$n reloads for 5 SIGHUPs"
+{ [ "$n" -ge 1 ] && [ "$n" -le 5 ]; } || fail "$n reloads for 5 SIGHUPs"
 pass "SIGHUPs during a reload coalesce ($n reloads for 5 signals), and the good inventory is in"
+
+# A rejected inventory with many errors logs the first 100 and says how to see the rest.
+python3 - <<'PY'
+with open("inv.yml", "w") as f:
+    f.write("sites:\n  - {id: bk, name: Bắc Kạn, level: province, devices: [{name: r1, address: 127.0.0.1, role: router}]}\n")
+    for d in range(500):
+        f.write(f"  - {{id: d{d}, name: D{d}, level: district, parent: bk, colour: red}}\n")
+PY
+lines0=$(wc -l < "$TMP/siteprobe.log")
+rejected0=$(grep -c 'reload rejected' "$TMP/siteprobe.log" || true)
+kill -HUP "$SP_PID"
+for _ in $(seq 1 100); do
+  [ "$(grep -c 'reload rejected' "$TMP/siteprobe.log" || true)" -gt "$rejected0" ] && break
+  sleep 0.1
+done
+tail -n +"$((lines0 + 1))" "$TMP/siteprobe.log" > errors.log
+logged=$(grep -c 'invalid inventory' errors.log || true)
+[ "$logged" = 100 ] || fail "$logged error lines logged for 500 errors (want 100)"
+grep -q 'more inventory errors not logged.*not_logged=400' errors.log || fail "no line saying 400 more were not logged"
+"$SP_BIN" check inv.yml 2> check.err && fail "check accepted the bad inventory"
+[ "$(grep -c colour check.err)" = 500 ] || fail "check does not list all 500 errors"
+pass "500 errors: 100 logged by the daemon, 400 counted, all 500 listed by siteprobe check"
