@@ -4,7 +4,8 @@
 # request with 200 already hold 9723, 9090 and 9093, as a system siteprobe, Prometheus and
 # Alertmanager would. The demo must say so, use other ports, and print its own URLs. Once SiteDown
 # fires, Prometheus's firing and pending alerts must be exactly what the README promises, and every
-# uplink must run under 1% of its speed (InterfaceSaturated fires at 90% for 15 minutes).
+# uplink must run under 1% of its speed (InterfaceSaturated fires at 90% for 15 minutes), and the
+# NOC overview must put the down district first with its communes folded behind it.
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
@@ -54,6 +55,11 @@ $alerts
 wanted (README):
 $want"
 pass "alerts as the README says: $(echo "$alerts" | tr '\n' ';')"
+
+# The NOC overview during the outage: Pác Nặm first in "Needs attention now" with its 10 communes
+# folded behind it, and none of them in the "Worst sites" panels (tests/integration/wall_check.py).
+ip netns exec $H python3 "$(dirname "$0")/wall_check.py" "$prom" pac-nam 10 || fail "the NOC overview during the outage"
+pass "NOC overview: pac-nam is row 1 of the attention table, 10 communes behind it, none in the worst-sites panels"
 
 for dir in received sent; do
   # InterfaceSaturated's ratio, over the uplinks.
