@@ -54,15 +54,12 @@ auto fields(const AuthProfile& a) {
 auto fields(const SipSettings& s) {
   return std::tie(s.enabled, s.transport, s.port, s.interval, s.timeout);
 }
-auto fields(const H323Settings& s) {
-  return std::tie(s.enabled, s.port, s.interval, s.timeout);
-}
 
 bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
-  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp) !=
-          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp) ||
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks) !=
+          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks) ||
       fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
-      fields(a.h323) != fields(b.h323) || a.snmp.has_value() != b.snmp.has_value())
+      a.snmp.has_value() != b.snmp.has_value())
     return false;
   if (!a.snmp) return true;
   if (fields(*a.snmp) != fields(*b.snmp)) return false;
@@ -177,7 +174,7 @@ Daemon::~Daemon() {
 }
 
 bool Daemon::start() {
-  auto r = load_config(opts_.config_file);
+  auto r = probes::load_inventory(opts_.config_file);
   if (!r.config) {
     log_inventory_errors(opts_.config_file, r.errors);
     log(LogLevel::Error, "inventory rejected",
@@ -338,7 +335,7 @@ void Daemon::start_reload() {
       [](uv_work_t* w) noexcept {
         auto* j = static_cast<LoadJob*>(w->data);
         try {
-          j->result = load_config(j->file);
+          j->result = probes::load_inventory(j->file);
         } catch (const std::exception& e) {
           j->result.errors = {j->file + ": cannot load: " + e.what()};
         }

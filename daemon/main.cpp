@@ -18,6 +18,7 @@
 #include "daemon/http_client.h"
 #include "daemon/log.h"
 #include "inventory/config.h"
+#include "probes/registry.h"
 
 #ifndef SITEPROBE_VERSION
 #define SITEPROBE_VERSION "dev"
@@ -87,7 +88,7 @@ int check(int argc, char** argv) {
   }
   int rc = 0;
   for (int i = 2; i < argc; ++i) {
-    auto r = siteprobe::load_config(argv[i]);
+    auto r = siteprobe::probes::load_inventory(argv[i]);
     for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     if (r.config) {
       std::printf("%s: OK: %s\n", argv[i], siteprobe::summarize(*r.config).c_str());

@@ -1,4 +1,5 @@
-// Probe blocks of the inventory: icmp, snmp (and its modules), sip, h323, tcp, and the
+// Probe blocks of the inventory: icmp, snmp (and its modules), sip, tcp, the probe types' own
+// blocks (BlockSchema, from the probe registry), and the
 // defaults/roles/profiles layers that carry them.
 #include "inventory/parser.h"
 #include "util/pattern.h"
@@ -223,7 +224,7 @@ void Parser::parse_snmp_modules(const YAML::Node& n) {
 
 Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
   Overrides o;
-  if (!check_map(n, path, {"icmp", "snmp", "sip", "h323", "tcp"})) return o;
+  if (!check_map(n, path, with_blocks({"icmp", "snmp", "sip", "tcp"}))) return o;
   if (auto v = n["icmp"]) {
     o.icmp = parse_icmp(v, path + ".icmp");
     o.icmp_at = {{v.Mark(), path + ".icmp"}};
@@ -236,15 +237,13 @@ Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) 
   return o;
 }
 
-ServiceOverride Parser::parse_service(const YAML::Node& n, const std::string& path, bool sip) {
+ServiceOverride Parser::parse_sip(const YAML::Node& n, const std::string& path) {
   ServiceOverride o;
   o.at = {{n.Mark(), path}};
-  std::vector<std::string> keys = {"enabled", "port", "interval", "timeout"};
-  if (sip) keys.insert(keys.begin() + 1, "transport");
-  if (!check_map(n, path, keys)) return o;
+  if (!check_map(n, path, {"enabled", "transport", "port", "interval", "timeout"})) return o;
   using namespace std::chrono;
   if (auto v = n["enabled"]) o.enabled = bool_of(v, path + ".enabled");
-  if (auto v = n["transport"]; v && sip) {
+  if (auto v = n["transport"]) {
     auto t = string_of(v, path + ".transport");
     if (t && *t != "udp" && *t != "tcp")
       error(v.Mark(), path + ".transport", "unknown transport \"" + *t + "\" (allowed: udp, tcp)");
@@ -257,6 +256,42 @@ ServiceOverride Parser::parse_service(const YAML::Node& n, const std::string& pa
   if (auto v = n["interval"]) o.interval = duration_of(v, path + ".interval", seconds(1), hours(1));
   if (auto v = n["timeout"]) o.timeout = duration_of(v, path + ".timeout", milliseconds(10), seconds(60));
   return o;
+}
+
+BlockOverride Parser::parse_block(const BlockSchema& b, const YAML::Node& n, const std::string& path) {
+  BlockOverride o;
+  o.at = {{n.Mark(), path}};
+  std::vector<std::string> keys = {"enabled"};
+  for (const auto& k : b.keys) keys.push_back(k.name);
+  if (!check_map(n, path, keys)) return o;
+  if (auto v = n["enabled"]) o.enabled = bool_of(v, path + ".enabled");
+  for (const auto& k : b.keys)
+    if (auto v = n[k.name])
+      if (auto x = block_value(k, v, path + "." + k.name)) o.values[k.name] = std::move(*x);
+  return o;
+}
+
+std::optional<BlockValue> Parser::block_value(const BlockKey& k, const YAML::Node& v,
+                                              const std::string& path) {
+  using std::chrono::milliseconds;
+  switch (k.kind) {
+    case BlockKey::Kind::Int:
+      if (auto i = int_of(v, path, k.min, k.max)) return BlockValue{std::int64_t{*i}};
+      break;
+    case BlockKey::Kind::Time:
+      if (auto d = duration_of(v, path, milliseconds(k.min), milliseconds(k.max))) return BlockValue{*d};
+      break;
+    case BlockKey::Kind::String:
+      if (auto s = string_of(v, path)) {
+        if (k.allowed.empty() || std::find(k.allowed.begin(), k.allowed.end(), *s) != k.allowed.end())
+          return BlockValue{*s};
+        std::string list;
+        for (const auto& a : k.allowed) list += (list.empty() ? "" : ", ") + a;
+        error(v.Mark(), path, "unknown value \"" + *s + "\" (allowed: " + list + ")");
+      }
+      break;
+  }
+  return std::nullopt;
 }
 
 std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, const std::string& path) {
@@ -281,9 +316,12 @@ std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, cons
       }
     if (auto v = e["name"]) {
       auto x = string_of(v, p + ".name");
-      if (x && (!valid_id(*x) || *x == "h323" || *x == "sip")) {
+      const auto blocks = with_blocks({"sip"});  // a check's `service` label is theirs
+      if (x && (!valid_id(*x) || std::find(blocks.begin(), blocks.end(), *x) != blocks.end())) {
+        std::string taken;
+        for (const auto& b : blocks) taken += (taken.empty() ? "" : ", ") + b;
         error(v.Mark(), p + ".name",
-              "invalid check name \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not h323 or sip)");
+              "invalid check name \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not " + taken + ")");
         ok = false;
       } else if (x && !names.insert(*x).second) {
         error(v.Mark(), p + ".name", "duplicate check name \"" + *x + "\"");
@@ -321,14 +359,15 @@ std::optional<std::vector<TcpCheck>> Parser::parse_tcp(const YAML::Node& n, cons
 }
 
 void Parser::parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o) {
-  if (auto v = n["sip"]) o.sip = parse_service(v, path + ".sip", true);
-  if (auto v = n["h323"]) o.h323 = parse_service(v, path + ".h323", false);
+  if (auto v = n["sip"]) o.sip = parse_sip(v, path + ".sip");
   if (auto v = n["tcp"]) o.tcp = parse_tcp(v, path + ".tcp");
+  for (const auto& b : schemas_)
+    if (auto v = n[b.name]) o.blocks[b.name] = parse_block(b, v, path + "." + b.name);
 }
 
-// Layers the sip, h323 and tcp blocks (built-in < defaults < role < profile < device) into `d`,
-// whose role and profile are known. A timeout longer than the interval is reported once, at the
-// most specific block that sets the service.
+// Layers the sip and tcp blocks and the probe types' own blocks (built-in < defaults < role <
+// profile < device) into `d`, whose role and profile are known. A timeout longer than the
+// interval is reported once, at the most specific block that sets the service.
 void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d) {
   Overrides own;
   parse_call_blocks(n, path, own);
@@ -336,22 +375,42 @@ void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Dev
   if (roles_.count(d.role)) layers.push_back(&roles_.at(d.role));
   if (profiles_.count(d.profile)) layers.push_back(&profiles_.at(d.profile));
   layers.push_back(&own);
-  d.sip.enabled = d.h323.enabled = d.role == "vc_endpoint" || d.role == "mcu";
-  const auto layer = [&](auto& settings, ServiceOverride Overrides::*block, const char* name) {
-    std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
-    for (const Overrides* l : layers) {
-      (l->*block).apply_to(settings);
-      if ((l->*block).at) culprit = *(l->*block).at;
-    }
-    if (settings.timeout > settings.interval && round_reported_.insert(culprit.second).second)
+  const auto check_round = [&](Duration interval, Duration timeout, const std::string& name,
+                               const std::pair<YAML::Mark, std::string>& culprit) {
+    if (timeout > interval && round_reported_.insert(culprit.second).second)
       error(culprit.first, culprit.second,
-            std::string(name) + " timeout " + format_duration(settings.timeout) + " exceeds interval " +
-                format_duration(settings.interval) + " (lower timeout or raise interval)");
+            name + " timeout " + format_duration(timeout) + " exceeds interval " + format_duration(interval) +
+                " (lower timeout or raise interval)");
   };
-  layer(d.sip, &Overrides::sip, "sip");
-  layer(d.h323, &Overrides::h323, "h323");
+  std::pair<YAML::Mark, std::string> culprit{n.Mark(), path};
+  d.sip.enabled = d.role == "vc_endpoint" || d.role == "mcu";
+  for (const Overrides* l : layers) {
+    l->sip.apply_to(d.sip);
+    if (l->sip.at) culprit = *l->sip.at;
+  }
+  check_round(d.sip.interval, d.sip.timeout, "sip", culprit);
   for (const Overrides* l : layers)
     if (l->tcp) d.tcp = *l->tcp;
+  for (const auto& b : schemas_) {
+    BlockSettings eff;
+    for (const auto& k : b.keys)  // the built-in values; a bad one is the schema's bug, reported here
+      if (auto v = block_value(k, YAML::Node(k.fallback), "built-in " + b.name + "." + k.name))
+        eff.values[k.name] = *v;
+    bool on = std::find(b.enabled_roles.begin(), b.enabled_roles.end(), d.role) != b.enabled_roles.end();
+    culprit = {n.Mark(), path};
+    for (const Overrides* l : layers) {
+      const auto it = l->blocks.find(b.name);
+      if (it == l->blocks.end()) continue;
+      if (it->second.enabled) on = *it->second.enabled;
+      for (const auto& [k, v] : it->second.values) eff.values[k] = v;
+      if (it->second.at) culprit = *it->second.at;
+    }
+    if (!on) continue;
+    const auto interval = eff.values.find("interval"), timeout = eff.values.find("timeout");
+    if (interval != eff.values.end() && timeout != eff.values.end())
+      check_round(std::get<Duration>(interval->second), std::get<Duration>(timeout->second), b.name, culprit);
+    d.blocks.emplace(b.name, std::move(eff));
+  }
 }
 
 }  // namespace siteprobe::inventory_detail

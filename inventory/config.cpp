@@ -334,23 +334,31 @@ std::string summarize(const Config& c) {
   std::ostringstream o;
   o << c.sites.size() << " sites (";
   for (std::size_t i = 0; i < c.levels.size(); ++i) o << (i ? ", " : "") << per[i] << " " << c.levels[i];
-  std::size_t sip = 0, h323 = 0, tcp = 0;
+  std::size_t sip = 0, tcp = 0;
+  std::map<std::string, std::size_t> blocks;
   for (const auto& s : c.sites)
-    for (const auto& d : s.devices) sip += d.sip.enabled, h323 += d.h323.enabled, tcp += d.tcp.size();
-  o << "), " << devices << " devices, " << devices + snmp + sip + h323 + tcp << " probes (" << devices
-    << " icmp, " << snmp << " snmp, " << sip << " sip, " << h323 << " h323, " << tcp << " tcp)";
+    for (const auto& d : s.devices) {
+      sip += d.sip.enabled, tcp += d.tcp.size();
+      for (const auto& b : d.blocks) ++blocks[b.first];
+    }
+  std::size_t probes = devices + snmp + sip + tcp;
+  std::string per_block;
+  for (const auto& [name, n] : blocks) probes += n, per_block += ", " + std::to_string(n) + " " + name;
+  o << "), " << devices << " devices, " << probes << " probes (" << devices << " icmp, " << snmp << " snmp, "
+    << sip << " sip" << per_block << ", " << tcp << " tcp)";
   return o.str();
 }
 
-LoadResult parse_config(const std::string& text, const std::string& name, const std::string& base_dir) {
+LoadResult parse_config(const std::string& text, const std::vector<BlockSchema>& blocks,
+                        const std::string& name, const std::string& base_dir) {
   if (text.size() > static_cast<std::size_t>(kMaxInventoryBytes))
     return {nullptr,
             {name + ": an inventory may have at most " + std::to_string(kMaxInventoryBytes) + " bytes"},
             {}};
-  return Parser(name, base_dir).run(text);
+  return Parser(name, base_dir, blocks).run(text);
 }
 
-LoadResult load_config(const std::string& path) {
+LoadResult load_config(const std::string& path, const std::vector<BlockSchema>& blocks) {
   struct stat st {};
   if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     return {
@@ -365,7 +373,7 @@ LoadResult load_config(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   const auto slash = path.rfind('/');
-  return parse_config(text.str(), path, slash == std::string::npos ? "." : path.substr(0, slash));
+  return parse_config(text.str(), blocks, path, slash == std::string::npos ? "." : path.substr(0, slash));
 }
 
 }  // namespace siteprobe

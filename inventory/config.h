@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace siteprobe {
@@ -37,11 +38,33 @@ struct SipSettings {
   Duration interval = std::chrono::seconds(10);
   Duration timeout = std::chrono::seconds(2);
 };
-struct H323Settings {  // TCP connect to the H.225 call-signalling port
-  bool enabled = false;
-  int port = 1720;
-  Duration interval = std::chrono::seconds(10);
-  Duration timeout = std::chrono::seconds(2);
+// The inventory block of a probe type, declared by the type's row in the probe registry
+// (probes/registry.cpp) and handed to load_config(): the inventory knows no such block itself.
+// Besides `enabled`, each key is an integer, a duration or a string with a built-in value. The
+// block is layered built-in < defaults < role < profile < device like the built-in blocks; a
+// timeout longer than the interval is an error where the block sets it.
+struct BlockKey {
+  enum class Kind { Int, Time, String };  // Time: a Duration
+  std::string name;
+  Kind kind = Kind::Int;
+  std::string fallback;                   // the built-in value, spelled as in YAML: "1720", "10s"
+  std::int64_t min = 0, max = 0;          // Int: the range; Time: the range in milliseconds
+  std::vector<std::string> allowed = {};  // String: the values allowed (empty: any)
+};
+struct BlockSchema {
+  std::string name;                        // its key in defaults, roles, profiles and devices
+  std::vector<std::string> enabled_roles;  // roles that have it on unless `enabled: false`
+  std::vector<BlockKey> keys;
+};
+using BlockValue = std::variant<std::int64_t, Duration, std::string>;
+// A device's effective block, only for blocks that are on: every key of its schema, set.
+struct BlockSettings {
+  std::map<std::string, BlockValue> values;
+  std::int64_t integer(const std::string& key) const { return std::get<std::int64_t>(values.at(key)); }
+  Duration duration(const std::string& key) const { return std::get<Duration>(values.at(key)); }
+  const std::string& text(const std::string& key) const { return std::get<std::string>(values.at(key)); }
+  bool operator==(const BlockSettings& o) const { return values == o.values; }
+  bool operator!=(const BlockSettings& o) const { return !(*this == o); }
 };
 struct TcpCheck {  // a generic TCP connect probe: management ports, the codec's web UI
   std::string name;
@@ -100,10 +123,8 @@ struct Device {
   std::optional<SnmpSettings> snmp;  // polled over SNMP only if set (an auth profile is given)
   bool reachability = false;         // decides whether its site is reachable (site_state.reachability_roles)
   SipSettings sip;                   // effective, like icmp
-  H323Settings h323;
   std::vector<TcpCheck> tcp;
-  // An endpoint is a device with a call service to check; only endpoints get a readiness verdict.
-  bool endpoint() const { return sip.enabled || h323.enabled; }
+  std::map<std::string, BlockSettings> blocks;  // the registry's blocks (BlockSchema) that are on
 };
 
 struct Site {
@@ -162,10 +183,13 @@ struct LoadResult {
 // The largest inventory file: parsing and validating it must stay far below the watchdog's 60 s.
 constexpr long kMaxInventoryBytes = 32L << 20;
 
-LoadResult load_config(const std::string& path);
+// `blocks`: the probe types' own blocks (probes::inventory_blocks(); probes::load_inventory()
+// passes them).
+LoadResult load_config(const std::string& path, const std::vector<BlockSchema>& blocks);
 // Parses inventory text; `name` is used in error messages and relative secret paths resolve
 // against `base_dir`.
-LoadResult parse_config(const std::string& text, const std::string& name, const std::string& base_dir = ".");
+LoadResult parse_config(const std::string& text, const std::vector<BlockSchema>& blocks,
+                        const std::string& name, const std::string& base_dir = ".");
 
 // "250ms", "10s", "1m", "1h30m"; nullopt if malformed.
 std::optional<Duration> parse_duration(const std::string& s);

@@ -1,8 +1,9 @@
 // The inventory parser's internals, shared by its translation units (not part of the inventory's
 // interface: include inventory/config.h):
 //   config.cpp  text checks (encoding, alias expansion), the top level, load_config/parse_config;
-//   blocks.cpp  probe blocks: icmp, snmp (and its modules), sip, h323, tcp, defaults/roles/profiles;
-//   sites.cpp   levels, global, site_state, auth, sites and devices, the tree.
+//   blocks.cpp  probe blocks: icmp, snmp (and its modules), sip, tcp, the probe types' own blocks
+//   (BlockSchema), defaults/roles/profiles; sites.cpp   levels, global, site_state, auth, sites and devices,
+//   the tree.
 #pragma once
 
 #include <arpa/inet.h>
@@ -68,7 +69,7 @@ struct SnmpOverride {
 
 using BlockAt = std::optional<std::pair<YAML::Mark, std::string>>;  // where a block is, if any
 
-// A `sip:` or `h323:` block; `transport` is for sip only.
+// The `sip:` block as one layer wrote it.
 struct ServiceOverride {
   std::optional<bool> enabled;
   std::optional<std::string> transport;
@@ -76,23 +77,29 @@ struct ServiceOverride {
   std::optional<Duration> interval, timeout;
   BlockAt at;
 
-  template <typename S>
-  void apply_to(S& s) const {
+  void apply_to(SipSettings& s) const {
     if (enabled) s.enabled = *enabled;
-    if constexpr (std::is_same_v<S, SipSettings>)
-      if (transport) s.transport = *transport;
+    if (transport) s.transport = *transport;
     if (port) s.port = *port;
     if (interval) s.interval = *interval;
     if (timeout) s.timeout = *timeout;
   }
 };
 
+// A probe type's own block (BlockSchema) as one layer wrote it.
+struct BlockOverride {
+  std::optional<bool> enabled;
+  std::map<std::string, BlockValue> values;
+  BlockAt at;
+};
+
 struct Overrides {
   IcmpOverride icmp;
   SnmpOverride snmp;
   BlockAt icmp_at, snmp_at;
-  ServiceOverride sip, h323;
-  std::optional<std::vector<TcpCheck>> tcp;  // replaced whole, like rtt_buckets
+  ServiceOverride sip;
+  std::optional<std::vector<TcpCheck>> tcp;     // replaced whole, like rtt_buckets
+  std::map<std::string, BlockOverride> blocks;  // by BlockSchema::name
 };
 
 // Whether "siteprobe_snmp_" + name is a family the SNMP prober exports itself (from its own list,
@@ -155,13 +162,15 @@ inline bool valid_hostname(const std::string& s) {
 
 class Parser {
  public:
-  Parser(std::string name, std::string base_dir) : name_(std::move(name)), base_(std::move(base_dir)) {}
+  Parser(std::string name, std::string base_dir, std::vector<BlockSchema> blocks)
+      : name_(std::move(name)), base_(std::move(base_dir)), schemas_(std::move(blocks)) {}
 
   LoadResult run(const std::string& text);
   void parse(const std::string& text);
 
  private:
   std::string name_, base_;
+  std::vector<BlockSchema> schemas_;  // the probe types' own blocks
   std::vector<std::string> errors_;
   Config cfg_;
   IcmpSettings defaults_;
@@ -324,7 +333,14 @@ class Parser {
   std::optional<std::vector<std::string>> string_list(const YAML::Node& n, const std::string& path,
                                                       bool regex);
   Overrides parse_overrides(const YAML::Node& n, const std::string& path);
-  ServiceOverride parse_service(const YAML::Node& n, const std::string& path, bool sip);
+  ServiceOverride parse_sip(const YAML::Node& n, const std::string& path);
+  BlockOverride parse_block(const BlockSchema& b, const YAML::Node& n, const std::string& path);
+  std::optional<BlockValue> block_value(const BlockKey& k, const YAML::Node& v, const std::string& path);
+  // `keys` and the name of every probe type's own block.
+  std::vector<std::string> with_blocks(std::vector<std::string> keys) const {
+    for (const auto& b : schemas_) keys.push_back(b.name);
+    return keys;
+  }
   std::optional<std::vector<TcpCheck>> parse_tcp(const YAML::Node& n, const std::string& path);
   void parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o);
   void apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d);

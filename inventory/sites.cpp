@@ -239,7 +239,7 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
                           std::map<std::string, YAML::Mark>& names) {
   if (!check_map(
           n, path,
-          {"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "h323", "tcp"}))
+          with_blocks({"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "tcp"})))
     return;
   Device d;
   bool ok = true;

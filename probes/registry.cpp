@@ -23,13 +23,37 @@ const std::vector<ProbeType>& probe_types() {
          return d.sip.enabled ? std::vector<CallService>{{"sip", "SIP"}} : none(d);
        },
        make_sip_prober},
-      {"tcp", [](const Device& d) { return d.h323.enabled || !d.tcp.empty(); },
+      {"tcp",
+       [](const Device& d) { return d.blocks.count("h323") || !d.tcp.empty(); },
        [](const Device& d) {
-         return d.h323.enabled ? std::vector<CallService>{{"h323", "H.323"}} : none(d);
+         return d.blocks.count("h323") ? std::vector<CallService>{{"h323", "H.323"}} : none(d);
        },
-       make_tcp_prober},
+       make_tcp_prober,
+       // H.323: a TCP connect to the H.225 call-signalling port (docs/inventory.md#h323).
+       {{"h323",
+         {"vc_endpoint", "mcu"},
+         {{"port", BlockKey::Kind::Int, "1720", 1, 65535},
+          {"interval", BlockKey::Kind::Time, "10s", 1000, 3600000},
+          {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}}},
   };
   return types;
+}
+
+const std::vector<BlockSchema>& inventory_blocks() {
+  static const std::vector<BlockSchema> blocks = [] {
+    std::vector<BlockSchema> all;
+    for (const auto& t : probe_types()) all.insert(all.end(), t.blocks.begin(), t.blocks.end());
+    return all;
+  }();
+  return blocks;
+}
+
+LoadResult load_inventory(const std::string& path) {
+  return load_config(path, inventory_blocks());
+}
+
+LoadResult parse_inventory(const std::string& text, const std::string& name, const std::string& base_dir) {
+  return parse_config(text, inventory_blocks(), name, base_dir);
 }
 
 std::vector<CallService> call_services(const Device& d) {

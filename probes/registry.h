@@ -28,6 +28,9 @@ struct ProbeType {
   std::vector<CallService> (*call_services)(const Device&);
   // Opens the type's sockets. Throws ProbeError, with a message for the operator, if it cannot.
   std::unique_ptr<Prober> (*make)(ProbeContext&);
+  // The type's own inventory blocks: their keys, kinds, ranges and built-in values. The inventory
+  // accepts these keys in defaults, roles, profiles and devices because they are listed here.
+  std::vector<BlockSchema> blocks = {};
 };
 
 struct ProbeError : std::runtime_error {
@@ -38,5 +41,10 @@ struct ProbeError : std::runtime_error {
 const std::vector<ProbeType>& probe_types();
 // Every call-service check of a device, over all types.
 std::vector<CallService> call_services(const Device& d);
+// Every type's own inventory blocks, and the inventory read with them (inventory/config.h).
+const std::vector<BlockSchema>& inventory_blocks();
+LoadResult load_inventory(const std::string& path);
+LoadResult parse_inventory(const std::string& text, const std::string& name,
+                           const std::string& base_dir = ".");
 
 }  // namespace siteprobe::probes

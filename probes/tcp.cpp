@@ -54,7 +54,9 @@ class TcpProber final : public Prober {
     };
     for (const auto& t : targets) {
       const Device& d = *t.device;
-      if (d.h323.enabled) add(t, "h323", d.h323.port, d.h323.interval, d.h323.timeout, true);
+      if (const auto h = d.blocks.find("h323"); h != d.blocks.end())
+        add(t, "h323", static_cast<int>(h->second.integer("port")), h->second.duration("interval"),
+            h->second.duration("timeout"), true);
       for (const auto& c : d.tcp) add(t, c.name, c.port, c.interval, c.timeout);
     }
     engine_.set_checks(checks, static_cast<std::int64_t>(uv_hrtime()));

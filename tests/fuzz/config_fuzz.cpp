@@ -10,6 +10,7 @@
 
 #include "fuzz.h"
 #include "inventory/config.h"
+#include "probes/registry.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // A generated *_file key may name /dev/stdin: make it read EOF instead of blocking.
@@ -20,7 +21,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   // A base directory that does not exist: relative secret files never resolve to repo files.
-  const auto r = siteprobe::parse_config(text, "fuzz.yml", "/nonexistent-siteprobe-fuzz");
+  const auto r = siteprobe::probes::parse_inventory(text, "fuzz.yml", "/nonexistent-siteprobe-fuzz");
   check(!r.config != r.errors.empty(), "config xor errors");
   for (const auto& e : r.errors) {
     unsigned line = 0, col = 0;

@@ -21,6 +21,7 @@
 #include "fuzz.h"
 #include "inventory/config.h"
 #include "probes/icmp.h"
+#include "probes/registry.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -46,7 +47,7 @@ struct Inventory {
   std::shared_ptr<const Config> cfg;
   std::vector<Target> targets;
   Inventory() {
-    auto r = parse_config(
+    auto r = probes::parse_inventory(
         "sites:\n  - id: s\n    name: S\n    level: province\n    devices:\n"
         "      - {name: a, address: 127.0.0.1, role: router, icmp: {interval: 1s, timeout: 300ms, packets: "
         "3, "

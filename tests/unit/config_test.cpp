@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "probes/registry.h"
+
 using namespace siteprobe;
 using namespace std::chrono_literals;
 
@@ -40,7 +42,7 @@ TEST_CASE("durations parse and print") {
 }
 
 TEST_CASE("the reference inventory loads with 1/8/108 sites") {
-  auto r = load_config(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
+  auto r = probes::load_inventory(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
   INFO(joined(r.errors));
   REQUIRE(r.config);
   const Config& c = *r.config;
@@ -84,7 +86,7 @@ sites:
       - {name: vc, address: "::1", role: vc_endpoint, profile: satellite, icmp: {packets: 2}}
       - {name: dns, address: localhost, role: router}
 )";
-  auto r = parse_config(text, "t.yml");
+  auto r = probes::parse_inventory(text, "t.yml");
   INFO(joined(r.errors));
   REQUIRE(r.config);
   const Config& c = *r.config;
@@ -106,13 +108,13 @@ sites:
 }
 
 TEST_CASE("a two-level tree works without code changes") {
-  auto r = parse_config(R"(
+  auto r = probes::parse_inventory(R"(
 levels: [province, commune]
 sites:
   - {id: bk, name: Bắc Kạn, level: province}
   - {id: c1, name: Xã 1, level: commune, parent: bk, devices: [{name: r, address: 127.0.0.1, role: router}]}
 )",
-                        "t.yml");
+                                   "t.yml");
   INFO(joined(r.errors));
   REQUIRE(r.config);
   CHECK(r.config->chain_labels() == std::vector<std::string>{"province"});
@@ -130,7 +132,7 @@ auth:
 sites:
   - {id: bk, name: Bắc Kạn, level: province}
 )";
-  auto r = load_config(dir + "/inv.yml");
+  auto r = probes::load_inventory(dir + "/inv.yml");
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0] ==
         dir + "/inv.yml:4:104: auth.v3.auth_passphrase: must be at least 8 characters (RFC 3414)");
@@ -160,7 +162,7 @@ TEST_CASE("every invalid inventory is rejected with exactly the expected message
     std::ifstream whole(std::string(SITEPROBE_SOURCE_DIR) + "/" + path);
     std::stringstream text;
     text << whole.rdbuf();
-    auto r = parse_config(text.str(), path, std::string(SITEPROBE_SOURCE_DIR) + "/" + rel);
+    auto r = probes::parse_inventory(text.str(), path, std::string(SITEPROBE_SOURCE_DIR) + "/" + rel);
     INFO(path);
     CHECK_FALSE(want.empty());
     CHECK_FALSE(r.config);
@@ -169,7 +171,7 @@ TEST_CASE("every invalid inventory is rejected with exactly the expected message
 }
 
 TEST_CASE("vc_endpoint and mcu get SIP and H.323 by default; blocks layer and switch them off") {
-  auto r = parse_config(R"(
+  auto r = probes::parse_inventory(R"(
 readiness: {min_mos: 3.8}
 defaults:
   sip: {timeout: 1s}
@@ -192,26 +194,28 @@ sites:
       - {name: off, address: 127.0.0.4, role: vc_endpoint, sip: {enabled: false}, h323: {enabled: false}}
       - {name: gw, address: 127.0.0.5, role: router, sip: {enabled: true}, tcp: [{name: ssh, port: 22, timeout: 500ms}]}
 )",
-                        "t.yml");
+                                   "t.yml");
   INFO(joined(r.errors));
   REQUIRE(r.config);
   CHECK(r.config->readiness_min_mos == 3.8);
   const auto& d = r.config->sites[0].devices;
-  CHECK_FALSE(d[0].endpoint());  // a router has no call service unless asked
-  CHECK(d[0].tcp.size() == 1);   // but defaults.tcp applies to every device
+  const auto endpoint = [](const Device& x) { return !probes::call_services(x).empty(); };
+  CHECK_FALSE(endpoint(d[0]));  // a router has no call service unless asked
+  CHECK(d[0].tcp.size() == 1);  // but defaults.tcp applies to every device
   CHECK(d[1].sip.enabled);
-  CHECK(d[1].h323.enabled);
+  REQUIRE(d[1].blocks.count("h323"));
   CHECK(d[1].sip.timeout == Duration(1s));
   CHECK(d[1].sip.transport == "udp");
   CHECK(d[1].sip.port == 5060);
-  CHECK(d[1].h323.port == 1720);
+  CHECK(d[1].blocks.at("h323").integer("port") == 1720);
+  CHECK(d[1].blocks.at("h323").duration("timeout") == Duration(2s));
   CHECK(d[2].sip.enabled);
-  CHECK_FALSE(d[2].h323.enabled);  // role
+  CHECK_FALSE(d[2].blocks.count("h323"));  // role
   CHECK(d[2].sip.transport == "tcp");
   CHECK(d[2].sip.port == 5061);
   CHECK(d[2].tcp.empty());  // the profile's empty list replaces the default one
-  CHECK_FALSE(d[3].endpoint());
-  CHECK(d[4].endpoint());
+  CHECK_FALSE(endpoint(d[3]));
+  CHECK(endpoint(d[4]));
   REQUIRE(d[4].tcp.size() == 1);
   CHECK(d[4].tcp[0].name == "ssh");
   CHECK(d[4].tcp[0].timeout == Duration(500ms));
@@ -221,7 +225,7 @@ sites:
 }
 
 TEST_CASE("a device address used twice is a warning naming the first, and the file still loads") {
-  auto r = parse_config(R"(sites:
+  auto r = probes::parse_inventory(R"(sites:
   - id: bk
     name: Bắc Kạn
     level: province
@@ -230,20 +234,99 @@ TEST_CASE("a device address used twice is a warning naming the first, and the fi
       - {name: codec, address: 127.0.0.2, role: vc_endpoint}
       - {name: mcu, address: 127.0.0.1, role: mcu}
 )",
-                        "w.yml");
+                                   "w.yml");
   REQUIRE(r.config);
   REQUIRE(r.warnings.size() == 1);
   CHECK(r.warnings[0] ==
         "w.yml:8:30: sites[0].devices[2].address: warning: address 127.0.0.1 is also device bk/router "
         "(w.yml:6:33); fine if both are the same box");
-  auto ok = load_config(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
+  auto ok = probes::load_inventory(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
   CHECK(ok.warnings.empty());  // the reference inventory gives every device its own stand-in
 }
 
 TEST_CASE("inventories over the size limit are refused before they are parsed") {
   const std::string big(static_cast<std::size_t>(kMaxInventoryBytes) + 1, '#');
-  auto r = parse_config(big, "big.yml");
+  auto r = probes::parse_inventory(big, "big.yml");
   CHECK_FALSE(r.config);
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].find("at most") != std::string::npos);
+}
+
+// The inventory reads a probe type's own block only because the type's registry row declares it
+// (BlockSchema): with another schema table, other keys are allowed, checked and layered.
+TEST_CASE("a probe type's own block comes from its schema: keys, kinds, ranges, layering") {
+  const std::vector<BlockSchema> schemas = {{"twamp",
+                                             {"mcu"},
+                                             {{"port", BlockKey::Kind::Int, "862", 1, 65535},
+                                              {"rate", BlockKey::Kind::String, "2M", 0, 0, {"2M", "4M"}},
+                                              {"interval", BlockKey::Kind::Time, "1m", 1000, 3600000},
+                                              {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}};
+  const std::string inv = R"(
+roles:
+  vc_endpoint:
+    twamp: {enabled: true, rate: 4M}
+profiles:
+  slow:
+    twamp: {interval: 5m}
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: r, address: 127.0.0.1, role: router}
+      - {name: vc, address: 127.0.0.2, role: vc_endpoint, profile: slow}
+      - {name: mcu, address: 127.0.0.3, role: mcu, twamp: {port: 8620}}
+)";
+  auto r = parse_config(inv, schemas, "t.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  const auto& d = r.config->sites[0].devices;
+  CHECK(d[0].blocks.empty());
+  REQUIRE(d[1].blocks.count("twamp"));
+  CHECK(d[1].blocks.at("twamp").text("rate") == "4M");
+  CHECK(d[1].blocks.at("twamp").duration("interval") == Duration(5min));
+  CHECK(d[1].blocks.at("twamp").integer("port") == 862);
+  REQUIRE(d[2].blocks.count("twamp"));
+  CHECK(d[2].blocks.at("twamp").integer("port") == 8620);
+  CHECK(d[2].blocks.at("twamp").text("rate") == "2M");
+  CHECK(summarize(*r.config).find("2 sip, 2 twamp, 0 tcp") != std::string::npos);
+
+  // Without the schema, the same file is rejected at each use of the block.
+  auto without = parse_config(inv, {}, "t.yml");
+  CHECK_FALSE(without.config);
+  CHECK(joined(without.errors).find("t.yml:4:5: roles.vc_endpoint.twamp: unknown key") != std::string::npos);
+  CHECK(joined(without.errors).find("t.yml:15:52: sites[0].devices[2].twamp: unknown key") !=
+        std::string::npos);
+
+  auto bad = parse_config(R"(
+defaults:
+  twamp: {rate: 8M, port: 0, colour: red, timeout: 90s}
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: mcu, address: 127.0.0.3, role: mcu, twamp: {interval: 1s, timeout: 5s}}
+)",
+                          schemas, "b.yml");
+  CHECK_FALSE(bad.config);
+  const auto all = joined(bad.errors);
+  CHECK(all.find("b.yml:3:17: defaults.twamp.rate: unknown value \"8M\" (allowed: 2M, 4M)") !=
+        std::string::npos);
+  CHECK(all.find("defaults.twamp.port: out of range: 0 (allowed: 1..65535)") != std::string::npos);
+  CHECK(all.find("defaults.twamp.colour: unknown key (allowed: enabled, port, rate, interval, timeout)") !=
+        std::string::npos);
+  CHECK(all.find("defaults.twamp.timeout: out of range: 90s") != std::string::npos);
+  CHECK(all.find("sites[0].devices[0].twamp: twamp timeout 5s exceeds interval 1s") != std::string::npos);
+}
+
+TEST_CASE("the registry's blocks are what the inventory accepts: h323 is the tcp type's") {
+  const auto& blocks = probes::inventory_blocks();
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks[0].name == "h323");
+  auto r =
+      probes::parse_inventory("defaults:\n  h323: {port: 1721}\n  tcp: [{name: h323, port: 1}]\n", "h.yml");
+  CHECK(joined(r.errors).find(
+            "invalid check name \"h323\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not sip, h323)") !=
+        std::string::npos);
 }

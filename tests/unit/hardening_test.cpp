@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "probes/registry.h"
+
 using siteprobe::Config;
 using siteprobe::inline_secret_warning;
 
@@ -49,7 +51,7 @@ TEST_CASE("the parser records which auth profiles hold an inline secret") {
   const std::string dir = "/tmp/siteprobe-unit-hardening-" + std::to_string(getpid());
   mkdir(dir.c_str(), 0700);
   std::ofstream(dir + "/pass") << "from-a-file-123\n";
-  auto r = siteprobe::parse_config(R"(
+  auto r = siteprobe::probes::parse_inventory(R"(
 auth:
   inl: {version: 2c, community: public}
   v3i: {version: 3, username: u, security_level: authPriv, auth_protocol: SHA, auth_passphrase_file: pass,
@@ -58,7 +60,7 @@ auth:
 sites:
   - {id: bk, name: Bắc Kạn, level: province}
 )",
-                                   "t.yml", dir);
+                                              "t.yml", dir);
   INFO((r.errors.empty() ? std::string() : r.errors[0]));
   REQUIRE(r.config);
   CHECK(r.config->auth.at("inl").inline_secret);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <map>
 
+#include "probes/registry.h"
+
 using namespace siteprobe;
 using namespace siteprobe::probes;
 
@@ -48,7 +50,7 @@ struct Rig {
     for (int i = 0; i < n; ++i)
       text += "      - {name: d" + std::to_string(i) + ", address: 127.0.0." + std::to_string(i + 1) +
               ", role: router, icmp: " + icmp + "}\n";
-    auto r = parse_config(text, "t.yml");
+    auto r = probes::parse_inventory(text, "t.yml");
     REQUIRE(r.config);
     cfg = r.config;
     for (const auto& d : cfg->sites[0].devices)

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "probes/registry.h"
+
 using namespace siteprobe;
 
 namespace {
@@ -12,7 +14,7 @@ struct Net {
   SiteStates st{nullptr};
   Readiness rd;
   Net() {
-    auto r = parse_config(R"(
+    auto r = probes::parse_inventory(R"(
 site_state: {down_after: 1, up_after: 1, window: 2}
 readiness: {min_mos: 4}
 sites:
@@ -26,7 +28,7 @@ sites:
       - {name: vc, address: 127.0.0.3, role: vc_endpoint}
       - {name: cam, address: 127.0.0.4, role: other}
 )",
-                          "t.yml");
+                                     "t.yml");
     REQUIRE(r.config);
     cfg = r.config;
     st.configure(cfg);

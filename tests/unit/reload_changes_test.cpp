@@ -3,13 +3,14 @@
 
 #include "daemon/daemon.h"
 #include "inventory/config.h"
+#include "probes/registry.h"
 
 using namespace siteprobe;
 
 namespace {
 
 Config parse(const std::string& text) {
-  auto r = parse_config(text, "test.yml");
+  auto r = probes::parse_inventory(text, "test.yml");
   INFO((r.errors.empty() ? "" : r.errors[0]));
   REQUIRE(r.config);
   return *r.config;

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "probes/registry.h"
+
 using namespace siteprobe;
 
 namespace {
@@ -29,7 +31,7 @@ struct Tree {
           ", devices: [{name: r, address: 127.0.0.1, role: router}, {name: vc, address: 127.0.0.2, role: "
           "vc_endpoint}]}\n";
     }
-    auto r = parse_config(text, "t.yml");
+    auto r = probes::parse_inventory(text, "t.yml");
     REQUIRE(r.config);
     cfg = r.config;
     st.configure(cfg);

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "inventory/config.h"
+#include "probes/registry.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -262,7 +263,7 @@ sites:
       - {name: r, address: 127.0.0.1, role: router, snmp: {modules: [system, interfaces, cpu], uplink: "Gi0/0"}}
       - {name: vc, address: 127.0.0.2, role: vc_endpoint}
 )";
-  auto r = parse_config(base, "t.yml");
+  auto r = probes::parse_inventory(base, "t.yml");
   REQUIRE(r.errors.empty());
   const auto& devs = r.config->sites[0].devices;
   REQUIRE(devs[0].snmp);
@@ -272,7 +273,7 @@ sites:
   CHECK_FALSE(devs[1].snmp);
   CHECK(summarize(*r.config).find("1 snmp") != std::string::npos);
 
-  auto bad = parse_config(R"(
+  auto bad = probes::parse_inventory(R"(
 snmp_modules:
   m:
     - {name: errors_total, oid: 1.3.6.1.2, type: counter}
@@ -283,7 +284,7 @@ defaults:
 sites:
   - {id: a, name: A, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}
 )",
-                          "b.yml");
+                                     "b.yml");
   REQUIRE(bad.errors.size() == 7);
   CHECK(bad.errors[0].find("b.yml:4:14: snmp_modules.m[0].name: \"errors_total\" is a metric siteprobe") ==
         0);
@@ -345,7 +346,7 @@ TEST_CASE("Custom objects may not take any built-in SNMP family name", "[snmp][c
     const std::string inv = "snmp_modules:\n  m:\n    - {name: " + name +
                             ", oid: 1.3.6.1.2.1.1.3.0, type: gauge}\n"
                             "sites:\n  - {id: a, name: A, level: province}\n";
-    auto r = parse_config(inv, "t.yml");
+    auto r = probes::parse_inventory(inv, "t.yml");
     INFO(name);
     CHECK_FALSE(r.config);
   }
