@@ -162,7 +162,64 @@ def check_static(gdir, fix):
                           (r"^\s*path:\s*\S+", "`path:`")):
             if not re.search(pat, text, re.M):
                 errors.append(f"provisioning/dashboards/siteprobe.yml: no {what}")
+    errors += check_thresholds(gdir, dashboards)
     return dashboards, errors
+
+
+# Panel colours that say what an alert rule says (issue #19 item 4): (dashboard, panel title,
+# alert, the pattern of its threshold in the rule's expr, the panel's colour at that threshold).
+# "red": the panel turns red exactly where the alert fires. "green": the panel is green from the
+# threshold on and red just below it (no yellow band that looks fine while the alert fires).
+AGREE = [
+    ("noc-overview", "Worst sites by loss (10 min)", "HighPacketLoss", r"\)\s*>\s*([0-9.]+)", "red"),
+    ("site-detail", "Loss (range)", "HighPacketLoss", r"\)\s*>\s*([0-9.]+)", "red"),
+    ("noc-overview", "Worst sites by mean RTT (10 min)", "HighLatency", r"\)\s*>\s*([0-9.]+)", "red"),
+    ("noc-overview", "Worst sites by jitter (10 min)", "HighJitter", r"\)\s*>\s*([0-9.]+)", "red"),
+    ("self-health", "Event loop lag", "SiteprobeLoopLag", r"\)\s*>\s*([0-9.]+)", "red"),
+    ("district", "MOS per site (worst VC endpoint or MCU)", "LowVideoMOS", r"\)\s*<\s*([0-9.]+)", "green"),
+    ("site-detail", "MOS", "LowVideoMOS", r"\)\s*<\s*([0-9.]+)", "green"),
+    ("vc-readiness", "Lowest MOS now", "LowVideoMOS", r"\)\s*<\s*([0-9.]+)", "green"),
+]
+
+
+def rule_exprs(rules_text):
+    """alert name -> its expr (block scalar or one line), from alerts/siteprobe.rules.yml."""
+    out = {}
+    for m in re.finditer(r"^(\s*)- alert: (\S+)\n((?:\1  .*\n|\s*\n)*)", rules_text, re.M):
+        body = m.group(3)
+        e = re.search(r"^\s*expr: \|?(.*(?:\n\s{10,}.*)*)", body, re.M)
+        if e:
+            out.setdefault(m.group(2), []).append(e.group(1))
+    return out
+
+
+def check_thresholds(gdir, dashboards):
+    errors = []
+    rules_file = os.path.join(gdir, "..", "alerts", "siteprobe.rules.yml")
+    if not os.path.isfile(rules_file):
+        return [f"{rules_file}: missing (thresholds cannot be checked against the rules)"]
+    exprs = rule_exprs(open(rules_file, encoding="utf-8").read())
+    by_uid = {os.path.splitext(os.path.basename(rel))[0]: obj for rel, obj in dashboards.items()}
+    for dash, title, alert, pattern, colour in AGREE:
+        where = f"dashboards/{dash}.json: panel {title!r}"
+        panel = next((p for p in all_panels(by_uid.get(dash, {}).get("panels")) if p.get("title") == title), None)
+        if panel is None:
+            errors.append(f"{where}: missing (grafana/check-dashboards.py AGREE names it)")
+            continue
+        found = {float(v) for e in exprs.get(alert, []) for v in re.findall(pattern, e)}
+        if len(found) != 1:
+            errors.append(f"{where}: alert {alert}: {len(found)} thresholds match {pattern!r}, want one")
+            continue
+        want = found.pop()
+        steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+        at = [i for i, st in enumerate(steps) if st.get("value") is not None and abs(st["value"] - want) < 1e-9]
+        if not at or steps[at[0]].get("color") != colour:
+            got = ", ".join(f"{st.get('color')} from {st.get('value')}" for st in steps)
+            errors.append(f"{where}: turns {colour} at {want} when {alert} fires there? steps: {got}")
+        elif colour == "green" and steps[at[0] - 1].get("color") != "red":
+            errors.append(f"{where}: {steps[at[0] - 1].get('color')} just below {want}, where {alert} "
+                          "fires: want red")
+    return errors
 
 
 # ------------------------------------------------------------------------------------------------
