@@ -302,6 +302,14 @@ class Vars:
         return VAR_RE.sub(repl, text), unknown
 
 
+def grafana_text(r):
+    """One query_result() row as Grafana's variable editor sees it: name{a="x",b="y"} value ms."""
+    m = dict(r["metric"])
+    name = m.pop("__name__", "")
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(m.items()))
+    return f"{name}{{{labels}}} {r['value'][1]} {int(float(r['value'][0]) * 1000)}"
+
+
 def resolve_variable(prom, var, vs):
     """Returns (check row or None, error or None); stores the chosen value in vs."""
     name, typ = var.get("name"), var.get("type")
@@ -330,19 +338,19 @@ def resolve_variable(prom, var, vs):
         elif m2:
             promql = m2.group(1)
             resp = prom.query(promql)
-            values = [json.dumps(r, sort_keys=True) for r in
-                      (resp.get("data") or {}).get("result", [])]
+            values = [grafana_text(r) for r in (resp.get("data") or {}).get("result", [])]
         else:
             return None, f"variable ${name}: unsupported query {q!r}"
         if var.get("regex"):
             rm = re.fullmatch(r"/(.*)/([a-z]*)", var["regex"])
-            rx = re.compile(rm.group(1) if rm else var["regex"],
+            rx = re.compile(re.sub(r"\(\?<(?=[A-Za-z])", "(?P<", rm.group(1) if rm else var["regex"]),
                             re.I if rm and "i" in rm.group(2) else 0)
             kept = []
             for x in values:
                 mm = rx.search(x)
-                if mm:
-                    kept.append(mm.group(1) if mm.groups() else x)
+                if mm:  # Grafana's named groups: `value` is the value, `text` what the list shows
+                    kept.append(mm.group("value") if "value" in rx.groupindex else
+                                mm.group(1) if mm.groups() else x)
             values = kept
         row = {"panel": f"variable ${name}", "ref": "", "expr": promql, "resp": resp,
                "count": (len(values), 0)}
