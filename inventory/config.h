@@ -102,6 +102,11 @@ struct Device {
   SipSettings sip;                   // effective, like icmp
   H323Settings h323;
   std::vector<TcpCheck> tcp;
+  // How much an outage of this device matters: "critical", "major" or "minor" (`criticality`,
+  // defaults < role < profile < device). Without a setting: critical for the mcu role and for the
+  // routers of a top-level (province) site, major for everything else. Exported as a label of
+  // siteprobe_device_info for the alert rules and dashboards.
+  std::string criticality = "major";
   // An endpoint is a device with a call service to check; only endpoints get a readiness verdict.
   bool endpoint() const { return sip.enabled || h323.enabled; }
 };
