@@ -418,6 +418,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       if (auto a = net::parse_ip(d.address)) t.address = *a;
       auto dl = t.labels;
       dl["address"] = d.address;
+      dl["criticality"] = d.criticality;
       if (!d.profile.empty()) dl["profile"] = d.profile;
       device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
       if (t.address.ss_family == AF_UNSPEC) {

@@ -224,7 +224,8 @@ void Parser::parse_snmp_modules(const YAML::Node& n) {
 
 Overrides Parser::parse_overrides(const YAML::Node& n, const std::string& path) {
   Overrides o;
-  if (!check_map(n, path, with_blocks({"icmp", "snmp", "sip", "tcp"}))) return o;
+  if (!check_map(n, path, with_blocks({"icmp", "snmp", "sip", "tcp", "criticality"}))) return o;
+  if (auto v = n["criticality"]) o.criticality = criticality_of(v, path + ".criticality");
   if (auto v = n["icmp"]) {
     o.icmp = parse_icmp(v, path + ".icmp");
     o.icmp_at = {{v.Mark(), path + ".icmp"}};
@@ -411,6 +412,27 @@ void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Dev
       check_round(std::get<Duration>(interval->second), std::get<Duration>(timeout->second), b.name, culprit);
     d.blocks.emplace(b.name, std::move(eff));
   }
+}
+
+std::optional<std::string> Parser::criticality_of(const YAML::Node& n, const std::string& path) {
+  auto s = string_of(n, path);
+  if (s && !kCriticalities.count(*s)) {
+    error(n.Mark(), path, "unknown criticality \"" + *s + "\" (allowed: critical, major, minor)");
+    return std::nullopt;
+  }
+  return s;
+}
+
+// Built-in < defaults < role < profile < device. Built in: the mcu role and the routers of a
+// top-level site (the province core every other site is reached through) are critical.
+void Parser::apply_criticality(const YAML::Node& n, const std::string& path, const Site& site, Device& d) {
+  d.criticality = d.role == "mcu" || (d.role == "router" && site.parent.empty()) ? "critical" : "major";
+  if (defaults_block_.criticality) d.criticality = *defaults_block_.criticality;
+  if (roles_.count(d.role) && roles_.at(d.role).criticality) d.criticality = *roles_.at(d.role).criticality;
+  if (profiles_.count(d.profile) && profiles_.at(d.profile).criticality)
+    d.criticality = *profiles_.at(d.profile).criticality;
+  if (auto v = n["criticality"])
+    if (auto c = criticality_of(v, path + ".criticality")) d.criticality = *c;
 }
 
 }  // namespace siteprobe::inventory_detail

@@ -124,6 +124,11 @@ struct Device {
   bool reachability = false;         // decides whether its site is reachable (site_state.reachability_roles)
   SipSettings sip;                   // effective, like icmp
   std::vector<TcpCheck> tcp;
+  // How much an outage of this device matters: "critical", "major" or "minor" (`criticality`,
+  // defaults < role < profile < device). Without a setting: critical for the mcu role and for the
+  // routers of a top-level (province) site, major for everything else. Exported as a label of
+  // siteprobe_device_info for the alert rules and dashboards.
+  std::string criticality = "major";
   std::map<std::string, BlockSettings> blocks;  // the registry's blocks (BlockSchema) that are on
 };
 

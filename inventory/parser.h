@@ -99,8 +99,11 @@ struct Overrides {
   BlockAt icmp_at, snmp_at;
   ServiceOverride sip;
   std::optional<std::vector<TcpCheck>> tcp;     // replaced whole, like rtt_buckets
+  std::optional<std::string> criticality;       // critical, major or minor
   std::map<std::string, BlockOverride> blocks;  // by BlockSchema::name
 };
+
+inline const std::set<std::string> kCriticalities = {"critical", "major", "minor"};
 
 // Whether "siteprobe_snmp_" + name is a family the SNMP prober exports itself (from its own list,
 // so a new built-in family is reserved the day it is added).
@@ -344,6 +347,8 @@ class Parser {
   std::optional<std::vector<TcpCheck>> parse_tcp(const YAML::Node& n, const std::string& path);
   void parse_call_blocks(const YAML::Node& n, const std::string& path, Overrides& o);
   void apply_call_blocks(const YAML::Node& n, const std::string& path, Device& d);
+  std::optional<std::string> criticality_of(const YAML::Node& n, const std::string& path);
+  void apply_criticality(const YAML::Node& n, const std::string& path, const Site& site, Device& d);
   std::optional<bool> bool_of(const YAML::Node& n, const std::string& path) {
     if (n.IsScalar() && (n.Scalar() == "true" || n.Scalar() == "false")) return n.Scalar() == "true";
     error(n.Mark(), path, "must be true or false");

@@ -237,9 +237,9 @@ void Parser::secret_too_short(const YAML::Node& a, const std::string& path, cons
 
 void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& site,
                           std::map<std::string, YAML::Mark>& names) {
-  if (!check_map(
-          n, path,
-          with_blocks({"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip", "tcp"})))
+  if (!check_map(n, path,
+                 with_blocks({"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip",
+                              "tcp", "criticality"})))
     return;
   Device d;
   bool ok = true;
@@ -352,6 +352,7 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
   d.icmp = eff;
   if (!resolve_snmp(n, path, d)) ok = false;
   apply_call_blocks(n, path, d);
+  apply_criticality(n, path, site, d);
   const auto& rr = cfg_.site_state.reachability_roles;
   d.reachability = std::find(rr.begin(), rr.end(), d.role) != rr.end();
   if (auto v = n["reachability"]) {

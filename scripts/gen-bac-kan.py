@@ -191,6 +191,12 @@ HEADER = """\
 #   province            127.10.0.1 router, .2 core-switch, .3 mcu, .4 vc
 #   district k (1..8)   127.10.k.1 router, 127.10.k.2 vc
 #   commune j of k      127.(10+k).j.1 router, 127.(10+k).j.2 vc
+#
+# Every site has two free labels (on siteprobe_site_info, and in the alert texts):
+#   contact   who to call for the site: SAMPLE values, "(ví dụ)" = example, with
+#             phone numbers of the form 0000 xxx xxx that reach no one;
+#   circuit   the transmission provider's circuit id of its uplink: SAMPLE ids EX-...
+# Replace both with the real ones.
 """
 
 BODY_TOP = """\
@@ -285,7 +291,7 @@ def device(name, address, role):
     return "      - {name: %s, address: %s, role: %s}" % (name, address, role)
 
 
-def site_block(site_id, name, level, parent, lat, lon, devices):
+def site_block(site_id, name, level, parent, lat, lon, devices, contact, circuit):
     lines = ["  - id: %s" % site_id,
              "    name: %s" % name,
              "    level: %s" % level]
@@ -293,6 +299,7 @@ def site_block(site_id, name, level, parent, lat, lon, devices):
         lines.append("    parent: %s" % parent)
     lines += ["    lat: %.4f" % lat,
               "    lon: %.4f" % lon,
+              '    labels: {contact: "%s", circuit: %s}' % (contact, circuit),
               "    devices:"]
     lines += [device(*d) for d in devices]
     return lines
@@ -330,7 +337,8 @@ def build():
             ("vc", "127.10.0.4", "vc_endpoint")]
     check(p["id"], devs)
     out += site_block(p["id"], p["name"], "province", None,
-                      p["lat"], p["lon"], devs)
+                      p["lat"], p["lon"], devs,
+                      "Trung tâm CNTT tỉnh, trực 24/7 0000 000 000 (ví dụ)", "EX-BKN-CORE")
 
     for k, (did, dname, dlat, dlon, radius, communes) in enumerate(DISTRICTS, 1):
         out.append("")
@@ -338,7 +346,8 @@ def build():
         devs = [("router", "127.10.%d.1" % k, "router"),
                 ("vc", "127.10.%d.2" % k, "vc_endpoint")]
         check(did, devs)
-        out += site_block(did, dname, "district", p["id"], dlat, dlon, devs)
+        out += site_block(did, dname, "district", p["id"], dlat, dlon, devs,
+                          "Trực CNTT %s 0000 %03d 000 (ví dụ)" % (dname, k), "EX-BKN-D%02d" % k)
 
         for j, (cname, slug) in enumerate(zip(communes, commune_slugs(communes)), 1):
             cid = "%s.%s" % (did, slug)
@@ -347,7 +356,9 @@ def build():
                     ("vc", "127.%d.%d.2" % (10 + k, j), "vc_endpoint")]
             check(cid, devs)
             out.append("")
-            out += site_block(cid, cname, "commune", did, lat, lon, devs)
+            out += site_block(cid, cname, "commune", did, lat, lon, devs,
+                              "Văn phòng UBND %s 0000 %03d %03d (ví dụ)" % (cname, k, j),
+                              "EX-BKN-D%02d-C%03d" % (k, j))
 
     return "\n".join(out) + "\n"
 

@@ -34,7 +34,33 @@ run() {  # run NAME COMMAND...: runs it, shows its output, records a failure
 
 run "promtool check rules" promtool check rules "$RULES"
 run "promtool test rules" promtool test rules "$TESTS"
-run "amtool check-config" amtool check-config "$AM"
+for f in "$AM" alerts/*.example.yml; do run "amtool check-config $f" amtool check-config "$f"; done
+# The documented office-hours option, uncommented, must load too (and route as documented).
+office=$(mktemp /tmp/siteprobe-am-office.XXXXXX.yml)
+trap 'rm -f "$office"' EXIT
+sed '/OPTION (off)/,/^    - matchers/ s/^    # \([- ] \)/    \1/' "$AM" >"$office"
+if cmp -s "$AM" "$office"; then
+  echo "FAIL: no commented office-hours option found in $AM" >&2
+  failed+=("office-hours option")
+else
+  run "amtool check-config (office-hours option)" amtool check-config "$office"
+  route() { amtool config routes test --config.file="$1" "${@:2}" 2>/dev/null; }
+  for want in "$AM|pager|alertname=SiteDown level=commune severity=critical" \
+    "$office|pager,chat|alertname=SiteDown level=commune severity=critical" \
+    "$office|pager|alertname=SiteDown level=district severity=critical" \
+    "$AM|heartbeat|alertname=Watchdog severity=none" \
+    "$AM|chat|alertname=HighPacketLoss severity=warning"; do
+    IFS='|' read -r file receivers labels <<<"$want"
+    # shellcheck disable=SC2086 # labels are separate words on purpose
+    got=$(route "$file" $labels)
+    if [ "$got" = "$receivers" ]; then
+      echo "ok: route $labels -> $got"
+    else
+      echo "FAIL: route $labels in $file: got '$got', want '$receivers'" >&2
+      failed+=("route $labels")
+    fi
+  done
+fi
 
 # Every alert name must have at least one test case that expects it to fire (a non-empty
 # exp_alerts under its alertname).
@@ -42,7 +68,7 @@ echo "--- coverage: every alert of $RULES fires in $TESTS"
 alerts=$(sed -n 's/^ *- alert: *\([A-Za-z0-9_]*\).*/\1/p' "$RULES" | sort -u)
 fired=$(awk '
   /^ *alertname:/ { name = $2 }
-  /^ *exp_alerts: *$/ { if (name != "") print name }
+  /^ *exp_alerts: *(&[A-Za-z0-9_-]+)? *$/ { if (name != "") print name }
 ' "$TESTS" | sort -u)
 missing=$(comm -23 <(echo "$alerts") <(echo "$fired"))
 if [ -n "$missing" ]; then

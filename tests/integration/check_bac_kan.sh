@@ -6,6 +6,11 @@ out=$("$SP_BIN" check config/bac-kan.yml)
 echo "$out"
 echo "$out" | grep -q "117 sites (1 province, 8 district, 108 commune), 236 devices" || fail "summary: $out"
 pass "bac-kan.yml: 1/8/108 sites"
+# Who to call (issue 19): every site of the reference inventory has sample contact and circuit
+# labels, which the pages quote (alerts/siteprobe.rules.yml).
+n=$(grep -c '^    labels: {contact: "[^"]*(ví dụ)", circuit: EX-BKN-[A-Z0-9-]*}$' config/bac-kan.yml)
+[ "$n" = 117 ] || fail "bac-kan.yml: $n of 117 sites have sample contact and circuit labels"
+pass "bac-kan.yml: sample contact and circuit on all 117 sites"
 
 out=$("$SP_BIN" check config/snmp-example.yml)
 echo "$out" | grep -q "4 snmp" || fail "snmp-example.yml: $out"

@@ -170,6 +170,57 @@ TEST_CASE("every invalid inventory is rejected with exactly the expected message
   }
 }
 
+TEST_CASE("criticality: mcu and top-level routers critical by default; defaults < role < profile < device") {
+  auto r = probes::parse_inventory(R"(
+roles:
+  vc_endpoint: {criticality: minor}
+profiles:
+  core: {criticality: critical}
+sites:
+  - id: bk
+    name: Bắc Kạn
+    level: province
+    devices:
+      - {name: r, address: 127.0.0.1, role: router}
+      - {name: mcu, address: 127.0.0.2, role: mcu}
+      - {name: sw, address: 127.0.0.3, role: switch}
+      - {name: vc, address: 127.0.0.4, role: vc_endpoint}
+  - id: d1
+    name: Huyện Một
+    level: district
+    parent: bk
+    devices:
+      - {name: r, address: 127.0.1.1, role: router}
+      - {name: r2, address: 127.0.1.2, role: router, profile: core}
+      - {name: vc, address: 127.0.1.3, role: vc_endpoint, profile: core, criticality: major}
+      - {name: mcu, address: 127.0.1.4, role: mcu, criticality: minor}
+)",
+                                   "t.yml");
+  INFO(joined(r.errors));
+  REQUIRE(r.config);
+  const auto& bk = site(*r.config, "bk").devices;
+  CHECK(bk[0].criticality == "critical");  // router of the top-level site
+  CHECK(bk[1].criticality == "critical");  // mcu
+  CHECK(bk[2].criticality == "major");     // anything else
+  CHECK(bk[3].criticality == "minor");     // role
+  const auto& d1 = site(*r.config, "d1").devices;
+  CHECK(d1[0].criticality == "major");     // a district's router
+  CHECK(d1[1].criticality == "critical");  // profile
+  CHECK(d1[2].criticality == "major");     // device over profile over role
+  CHECK(d1[3].criticality == "minor");     // device over the built-in default
+
+  auto all = probes::parse_inventory(R"(
+defaults: {criticality: minor}
+sites:
+  - {id: bk, name: B, level: province, devices: [{name: r, address: 127.0.0.1, role: router}, {name: m, address: 127.0.0.2, role: mcu}]}
+)",
+                                     "t.yml");
+  INFO(joined(all.errors));
+  REQUIRE(all.config);
+  CHECK(all.config->sites[0].devices[0].criticality == "minor");  // defaults override the built-in ones
+  CHECK(all.config->sites[0].devices[1].criticality == "minor");
+}
+
 TEST_CASE("vc_endpoint and mcu get SIP and H.323 by default; blocks layer and switch them off") {
   auto r = probes::parse_inventory(R"(
 readiness: {min_mos: 3.8}
