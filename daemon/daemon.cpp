@@ -47,8 +47,8 @@ auto fields(const H323Settings& s) {
 }
 
 bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
-  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp) !=
-          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp) ||
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.criticality) !=
+          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.criticality) ||
       fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
       fields(a.h323) != fields(b.h323) || a.snmp.has_value() != b.snmp.has_value())
     return false;
