@@ -56,8 +56,8 @@ auto fields(const SipSettings& s) {
 }
 
 bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
-  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks) !=
-          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks) ||
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks, a.criticality) !=
+          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks, b.criticality) ||
       fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
       a.snmp.has_value() != b.snmp.has_value())
     return false;

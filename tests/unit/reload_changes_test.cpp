@@ -72,6 +72,11 @@ TEST_CASE("a device changes with any effective setting, or with its SNMP credent
   CHECK(describe_changes(parse(kBefore), parse(after)) == "devices changed 1 (bk/r1)");
   after = std::string("defaults:\n  icmp: {interval: 30s}\n") + kBefore;
   CHECK(describe_changes(parse(kBefore), parse(after)) == "devices changed 3 (bb/r1, bk/r1, bk/r2)");
+  // criticality is an effective setting too: bb/r1 was major (a district's router), now critical
+  after = kBefore;
+  after.replace(after.find("role: router", after.find("127.0.1.1")), 12,
+                "role: router, criticality: critical");
+  CHECK(describe_changes(parse(kBefore), parse(after)) == "devices changed 1 (bb/r1)");
 }
 
 TEST_CASE("a long list is cut after ten names") {
