@@ -151,6 +151,7 @@ siteprobe demo (Ctrl-C to stop)
   Endpoint readiness  http://$listen/readiness   (or: $SITEPROBE readiness --url http://$listen)
 Expected in Prometheus from the start: EndpointCallServiceDown (warning) for ba-be.banh-trach and
 cho-don.nam-cuong, the two stand-ins that fail on purpose; pending, then firing after 10 minutes.
+And Watchdog, always firing: the heartbeat that shows the alerting pipeline works.
 MSG
 if [ "$INV" = config/bac-kan.yml ]; then echo "Ctrl-C to stop and clean up."; wait; exit 0; fi
 cat <<MSG
@@ -164,7 +165,9 @@ ip -n "$NS" link set spdemo1 down
 echo "$(date +%T) Pác Nặm's link is down."
 for _ in $(seq 1 36); do
   sleep 5
-  if curl -s "$prom/api/v1/alerts" | grep -q '"alertname":"SiteDown".*"state":"firing"'; then
+  if curl -s "$prom/api/v1/alerts" | python3 -c 'import json,sys
+sys.exit(0 if any(a["labels"]["alertname"] == "SiteDown" and a["state"] == "firing"
+                  for a in json.load(sys.stdin)["data"]["alerts"]) else 1)' 2>/dev/null; then
     echo "$(date +%T) Prometheus alerts now firing:"
     curl -s "$prom/api/v1/alerts" | python3 -c 'import json,sys
 for a in json.load(sys.stdin)["data"]["alerts"]:

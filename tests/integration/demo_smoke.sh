@@ -48,6 +48,7 @@ import json, sys
 for a in json.load(sys.stdin)["data"]["alerts"]:
     print(a["state"], a["labels"]["alertname"], a["labels"].get("site", ""))' | sort)
 want="firing SiteDown pac-nam
+firing Watchdog 
 pending EndpointCallServiceDown ba-be.banh-trach
 pending EndpointCallServiceDown cho-don.nam-cuong"
 [ "$alerts" = "$want" ] || fail "Prometheus alerts:
