@@ -7,6 +7,7 @@ Subcommands:
   scrape URL                print "sent received drops send_errors late invalid duplicates bytes
                             loop_lag_ms unanswered" (counters summed over all series)
   fping-split FILE          sum the 2nd SIGQUIT split block of fping's stderr: "hosts xmt rcv"
+  fping-window FILE         final summary minus the 1st SIGQUIT split block: "hosts xmt rcv"
   fping-lines FILE          print how many per-host lines follow the last "[HH:MM:SS]" header
   add FILE k=v ...          append one result record (JSON line)
   table FILE MD             print the per-run and median tables and write them as markdown to MD
@@ -140,6 +141,21 @@ def fping_split(path):
         return
     blk = b[1]
     print(len(blk), sum(x for x, _ in blk), sum(r for _, r in blk))
+
+
+def fping_window(path):
+    """xmt and rcv between the first SIGQUIT split block and the final summary (printed on SIGINT):
+    both are cumulative since start, per host, in -q and -Q mode alike. (A second SIGQUIT split is
+    not used: with -Q, fping 5.1's split after the first one does not cover the interval since it.)"""
+    b = blocks(path)
+    lines = [LINE.match(line.strip()) for line in open(path, errors="replace")]
+    lines = [m for m in lines if m]
+    if not b or len(lines) < 2 * len(b[0]):
+        print("0 0 0")
+        return
+    first, final = b[0], lines[-len(b[0]):]
+    print(len(first), sum(int(m.group(2)) for m in final) - sum(x for x, _ in first),
+          sum(int(m.group(3)) for m in final) - sum(r for _, r in first))
 
 
 def fping_lines(path):
@@ -310,6 +326,8 @@ def main(a):
         scrape(a[1])
     elif cmd == "fping-split":
         fping_split(a[1])
+    elif cmd == "fping-window":
+        fping_window(a[1])
     elif cmd == "fping-lines":
         fping_lines(a[1])
     elif cmd == "add":

@@ -211,7 +211,7 @@ bench_fping() { # MODE: loop (-l -q: fping still prints a line per reply, to /de
   watch_for "$fp" "$warm" || died=1
   if (( !died )); then
     c0=$(ticks "$fp"); t0=$(now)
-    kill -QUIT "$fp"   # prints and resets the per-host split counters
+    kill -QUIT "$fp"   # prints the per-host counters so far: the start of the window
     watch_for "$fp" "$WINDOW" || died=1
   fi
   if (( died )); then
@@ -221,16 +221,12 @@ bench_fping() { # MODE: loop (-l -q: fping still prints a line per reply, to /de
       msg="$(grep -v '^\s*$' "$err" | grep -v xmt/rcv | grep -v '^\[' | head -2)"
     return
   fi
-  c1=$(ticks "$fp"); t1=$(now)
   local rss la1; rss=$(rss_mb "$fp" VmRSS); la1=$(la)
-  kill -QUIT "$fp"
-  for _ in $(seq 100); do  # wait for the 2nd split block to be printed completely
-    [[ $(grep -c '^\[' "$err") -ge 2 && $($REPORT fping-lines "$err") -ge $n ]] && break
-    sleep 0.1
-  done
+  # the end of the window: SIGINT makes fping print its final (cumulative) summary and exit
+  c1=$(ticks "$fp"); t1=$(now)
   stop "$fp" INT
   local hosts xmt rcv
-  read -r hosts xmt rcv <<<"$($REPORT fping-split "$err")"
+  read -r hosts xmt rcv <<<"$($REPORT fping-window "$err")"
   if (( xmt == 0 )); then
     $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status="no split stats" msg="$(head -3 "$err")"
     return
