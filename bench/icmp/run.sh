@@ -81,8 +81,12 @@ watch_for() {
   alive "$p"
 }
 
+# the binary embeds no commit: take the one its checkout had when the binary was written
+BIN_MTIME=$(date -u -r "$SITEPROBE" +%FT%TZ)
+BIN_COMMIT="$(git -C "$(dirname "$(realpath "$SITEPROBE")")" log -1 --until="$BIN_MTIME" --format=%h 2>/dev/null || echo ?) \
+per its checkout, binary $SITEPROBE built $BIN_MTIME"
 META="host $(hostname), $(nproc) CPUs, kernel $(uname -r), $(fping -v 2>&1 | head -1), \
-siteprobe $("$SITEPROBE" --version | awk '{print $2}') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)); \
+siteprobe $("$SITEPROBE" --version | awk '{print $2}') ($BIN_COMMIT); \
 window ${WINDOW}s after ${WARMUP}s warm-up, $REPEAT interleaved rounds, all-in scrape every ${SCRAPE_EVERY}s; load average at start $(la); $(date -u +%FT%TZ)"
 echo "$META"
 echo "work directory: $WORK"
