@@ -7,9 +7,10 @@ Subcommands:
   scrape URL                print "sent received drops send_errors late invalid duplicates bytes
                             loop_lag_ms unanswered" (counters summed over all series)
   fping-split FILE          sum the 2nd SIGQUIT split block of fping's stderr: "hosts xmt rcv"
+  fping-window FILE         final summary minus the 1st SIGQUIT split block: "hosts xmt rcv"
   fping-lines FILE          print how many per-host lines follow the last "[HH:MM:SS]" header
   add FILE k=v ...          append one result record (JSON line)
-  table FILE MD             print the result table and write it as markdown to MD
+  table FILE MD             print the per-run and median tables and write them as markdown to MD
 """
 import json
 import re
@@ -110,23 +111,26 @@ def scrape(url):
 
 
 HDR = re.compile(r"^\[\d\d:\d\d:\d\d\]$")
-LINE = re.compile(r"^\S+\s+: xmt/rcv/%loss = (\d+)/(\d+)/")
+LINE = re.compile(r"^(\S+)\s+: xmt/rcv/%loss = (\d+)/(\d+)/")
 
 
 def blocks(path):
     """Split blocks printed on SIGQUIT, each a list of (xmt, rcv)."""
-    out, cur = [], None
+    out, cur, seen = [], None, set()
     for line in open(path, errors="replace"):
         line = line.strip()
         if HDR.match(line):
-            cur = []
+            cur, seen = [], set()
             out.append(cur)
         elif not line:
             cur = None  # blank line ends a block (the final summary has no header)
         elif cur is not None:
             m = LINE.match(line)
-            if m:
-                cur.append((int(m.group(1)), int(m.group(2))))
+            if m and m.group(1) in seen:
+                cur = None  # with -Q the final summary follows the last block without a blank line
+            elif m:
+                seen.add(m.group(1))
+                cur.append((int(m.group(2)), int(m.group(3))))
     return out
 
 
@@ -137,6 +141,21 @@ def fping_split(path):
         return
     blk = b[1]
     print(len(blk), sum(x for x, _ in blk), sum(r for _, r in blk))
+
+
+def fping_window(path):
+    """xmt and rcv between the first SIGQUIT split block and the final summary (printed on SIGINT):
+    both are cumulative since start, per host, in -q and -Q mode alike. (A second SIGQUIT split is
+    not used: with -Q, fping 5.1's split after the first one does not cover the interval since it.)"""
+    b = blocks(path)
+    lines = [LINE.match(line.strip()) for line in open(path, errors="replace")]
+    lines = [m for m in lines if m]
+    if not b or len(lines) < 2 * len(b[0]):
+        print("0 0 0")
+        return
+    first, final = b[0], lines[-len(b[0]):]
+    print(len(first), sum(int(m.group(2)) for m in final) - sum(x for x, _ in first),
+          sum(int(m.group(3)) for m in final) - sum(r for _, r in first))
 
 
 def fping_lines(path):
@@ -164,60 +183,133 @@ def fmt(x, spec):
     return "—" if x is None else format(x, spec)
 
 
+ANCHORS = ("fping-Q", "fping-loop", "floor")
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def ratio(a, b):
+    return "—" if a is None or not b else f"{a / b:.2f}×"
+
+
+def load1(r, k):
+    try:
+        return float(r[k].split()[0])
+    except (KeyError, ValueError, IndexError):
+        return None
+
+
+def render(cols, rows):
+    w = [max(len(str(c)), *(len(str(row[i])) for row in rows)) if rows else len(c)
+         for i, c in enumerate(cols)]
+    out = ["  ".join(str(v).rjust(w[i]) if i else str(v).ljust(w[i]) for i, v in enumerate(vals))
+           for vals in [cols, ["-" * x for x in w]] + rows]
+    md = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    md += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(out), "\n".join(md)
+
+
 def table(path, md):
-    recs = [json.loads(l) for l in open(path) if l.strip()]
-    cols = ["tool", "targets", "rate", "probes/s", "CPU ms/1k probes", "false loss %", "RSS MB",
-            "scrape ms", "scrape MB", "CPU vs fping"]
+    recs = [json.loads(line) for line in open(path) if line.strip()]
+    ok = [r for r in recs if r.get("status", "ok") == "ok"]
+    # per run: one row per tool, round and N; siteprobe's ratios against the same round's anchors
+    cols = ["tool", "round", "targets", "rate", "probes/s", "CPU ms/1k probes", "all-in ms/1k",
+            "false loss %", "RSS MB", "scrape ms", "scrape MB", "vs fping -Q", "vs fping loop",
+            "vs floor", "load avg start → end"]
+    anchor = {(r["tool"], r.get("round"), r["n"]): num(r, "cpu_ms_per_1k") for r in ok
+              if r["tool"] in ANCHORS}
     rows, notes = [], []
-    fp = {r["n"]: num(r, "cpu_ms_per_1k") for r in recs if r.get("tool") == "fping"}
     for r in recs:
-        n, tool = r["n"], r["tool"]
+        n, tool, rnd = r["n"], r["tool"], r.get("round", "")
         if r.get("status") == "slow shutdown":  # a note, not a row
-            notes.append(f"{tool} @ {n}: slow shutdown: {r.get('msg', '').strip()}")
+            notes.append(f"{tool} @ {n}, round {rnd}: slow shutdown: {r.get('msg', '').strip()}")
             continue
         if r.get("status", "ok") != "ok":
-            rows.append([tool, n, r.get("rate", ""), "—", "—", "—", "—", "—", "—", "—"])
-            notes.append(f"{tool} @ {n} targets, {r.get('rate', '')}: {r['status']}: "
+            rows.append([tool, rnd, n, r.get("rate", "")] + ["—"] * 10 + [r.get("la0", "")])
+            notes.append(f"{tool} @ {n} targets, {r.get('rate', '')}, round {rnd}: {r['status']}: "
                          f"{r.get('msg', '').strip()}")
             continue
         cpu = num(r, "cpu_ms_per_1k")
-        ratio = "—"
-        if tool == "siteprobe" and fp.get(n) and cpu is not None:
-            ratio = f"{cpu / fp[n]:.2f}×"
-        rows.append([tool, n, r.get("rate", ""), fmt(num(r, "pps"), ".0f"), fmt(cpu, ".1f"),
-                     fmt(num(r, "loss_pct"), ".3f"), fmt(num(r, "rss_mb"), ".1f"),
-                     fmt(num(r, "scrape_ms"), ".1f"), fmt(num(r, "scrape_mb"), ".2f"), ratio])
+        rat = ["—"] * 3
+        if tool == "siteprobe":
+            rat = [ratio(cpu, anchor.get((a, rnd, n))) for a in ANCHORS]
+        rows.append([tool, rnd, n, r.get("rate", ""), fmt(num(r, "pps"), ".0f"), fmt(cpu, ".1f"),
+                     fmt(num(r, "allin_ms_per_1k"), ".1f"), fmt(num(r, "loss_pct"), ".3f"),
+                     fmt(num(r, "rss_mb"), ".1f"), fmt(num(r, "scrape_ms"), ".1f"),
+                     fmt(num(r, "scrape_mb"), ".2f")] + rat +
+                    [f"{r.get('la0', '?')} → {r.get('la1', '?')}"])
         if tool == "siteprobe":
             notes.append(
-                f"siteprobe @ {n}: in window sent={r.get('sent')} received={r.get('received')} "
+                f"siteprobe @ {n}, round {rnd}: in window sent={r.get('sent')} received={r.get('received')} "
                 f"(naive loss {r.get('naive_loss_pct')} %) "
-                f"rx_queue_drops={r.get('drops')} (since start {r.get('drops_since_start')}) send_errors={r.get('send_errors')} "
+                f"rx_queue_drops={r.get('drops')} (since start {r.get('drops_since_start')}) "
+                f"send_errors={r.get('send_errors')} "
                 f"late={r.get('late')} invalid={r.get('invalid')} duplicates={r.get('dups')}; "
                 f"loop lag {r.get('loop_lag_ms')} ms; RSS before first scrape {r.get('rss0_mb')} MB, "
                 f"peak RSS {r.get('hwm_mb')} MB; CPU per scrape {r.get('scrape_cpu_ms')} ms")
+        elif tool == "floor":
+            notes.append(f"floor @ {n}, round {rnd}: in window sent={r.get('sent')} "
+                         f"received={r.get('received')} late={r.get('late')} "
+                         f"send_errors={r.get('send_errors')}")
         else:
-            notes.append(f"fping @ {n}: in window xmt={r.get('sent')} rcv={r.get('received')}")
-    w = [max(len(str(c)), *(len(str(row[i])) for row in rows)) if rows else len(c)
-         for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(str(v).rjust(w[i]) if i else str(v).ljust(w[i])
-                                  for i, v in enumerate(vals))
-    print(line(cols))
-    print(line(["-" * x for x in w]))
-    for row in rows:
-        print(line(row))
+            notes.append(f"{tool} @ {n}, round {rnd}: in window xmt={r.get('sent')} "
+                         f"rcv={r.get('received')}")
+    # medians over the rounds, per N and tool; ratios are of the medians
+    mcols = ["tool", "targets", "rate", "runs ok", "probes/s", "CPU ms/1k probes", "all-in ms/1k",
+             "false loss %", "RSS MB", "scrape ms", "vs fping -Q", "vs fping loop", "vs floor",
+             "all-in vs fping -Q", "load avg (1 min) start → end"]
+    mrows = []
+    order = ["siteprobe", *ANCHORS]
+    ns = list(dict.fromkeys(r["n"] for r in recs))
+    for n in ns:
+        med = {}
+        for tool in order:
+            rs = [r for r in ok if r["tool"] == tool and r["n"] == n]
+            med[tool] = {k: median([num(r, k) for r in rs]) for k in
+                         ("pps", "cpu_ms_per_1k", "allin_ms_per_1k", "loss_pct", "rss_mb", "scrape_ms")}
+            med[tool]["runs"] = len(rs)
+            med[tool]["total"] = len([r for r in recs if r["tool"] == tool and r["n"] == n
+                                      and r.get("status") != "slow shutdown"])
+            med[tool]["la"] = (median([load1(r, "la0") for r in rs]), median([load1(r, "la1") for r in rs]))
+            med[tool]["rate"] = next((r.get("rate", "") for r in recs if r["n"] == n), "")
+        for tool in order:
+            m = med[tool]
+            if not m["total"]:
+                continue
+            rat = ["—"] * 4
+            if tool == "siteprobe":
+                rat = [ratio(m["cpu_ms_per_1k"], med[a]["cpu_ms_per_1k"]) for a in ANCHORS]
+                rat.append(ratio(m["allin_ms_per_1k"], med["fping-Q"]["cpu_ms_per_1k"]))
+            mrows.append([tool, n, m["rate"], f"{m['runs']}/{m['total']}", fmt(m["pps"], ".0f"),
+                          fmt(m["cpu_ms_per_1k"], ".1f"), fmt(m["allin_ms_per_1k"], ".1f"),
+                          fmt(m["loss_pct"], ".3f"), fmt(m["rss_mb"], ".1f"), fmt(m["scrape_ms"], ".1f")]
+                         + rat + [f"{fmt(m['la'][0], '.2f')} → {fmt(m['la'][1], '.2f')}"])
+    txt, mdt = render(cols, rows)
+    mtxt, mmd = render(mcols, mrows)
+    end_load = open("/proc/loadavg").read().split()[:3]
+    print("Medians over rounds:")
+    print(mtxt)
+    print()
+    print("Each run:")
+    print(txt)
     print()
     for n in notes:
         print("  " + n)
     with open(md, "w") as f:
         meta = next((r["meta"] for r in recs if r.get("meta")), "")
-        f.write("# siteprobe vs fping, ICMP on loopback\n\n")
+        f.write("# siteprobe vs fping (-Q and loop mode) and the floor, ICMP on loopback\n\n")
         if meta:
-            f.write(meta + "\n\n")
-        f.write("| " + " | ".join(cols) + " |\n")
-        f.write("|" + "|".join("---" for _ in cols) + "|\n")
-        for row in rows:
-            f.write("| " + " | ".join(str(v) for v in row) + " |\n")
-        f.write("\n")
+            f.write(meta + "; load average at end " + " ".join(end_load) + "\n\n")
+        f.write("Generated by bench/icmp/run.sh. CPU = utime+stime per 1000 probes sent in the window; "
+                "all-in adds one /metrics scrape per all-in interval (header); ratios are siteprobe's CPU over the "
+                "anchor's (medians: ratio of the medians).\n\n")
+        f.write("## Medians over rounds\n\n" + mmd + "\n\n## Each run (interleaved)\n\n" + mdt + "\n\n")
         for n in notes:
             f.write(f"- {n}\n")
 
@@ -234,6 +326,8 @@ def main(a):
         scrape(a[1])
     elif cmd == "fping-split":
         fping_split(a[1])
+    elif cmd == "fping-window":
+        fping_window(a[1])
     elif cmd == "fping-lines":
         fping_lines(a[1])
     elif cmd == "add":

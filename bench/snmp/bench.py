@@ -3,11 +3,16 @@
 at scale. Only loopback addresses are used. Run as root via bench/snmp/run.sh.
 
 Part 1, CPU per device poll (same snmpd, same OIDs: sysUpTime/sysName/sysDescr/sysObjectID and the
-13 IF-MIB columns siteprobe walks):
-  - snmp_exporter: EXPORTER_POLLS sequential /snmp?target=... scrapes, exporter CPU (utime+stime
-    from /proc) divided by the scrapes;
+13 IF-MIB columns siteprobe walks), REPEAT interleaved rounds (siteprobe, then snmp_exporter, then
+siteprobe again...), each round with the same number of device polls for both tools:
   - siteprobe: POLL_DEVICES devices at a 10 s interval for WINDOW seconds after a warm-up, CPU
-    divided by the polls it completed (siteprobe_snmp_polls_total).
+    divided by the polls it completed (siteprobe_snmp_polls_total);
+  - snmp_exporter: as many sequential /snmp?target=... scrapes as siteprobe completed in that round
+    (at least EXPORTER_POLLS_MIN), exporter CPU (utime+stime from /proc) divided by the scrapes;
+  - agent load: for both, the CPU of the snmpd serving them (utime+stime from /proc/<pid>/stat)
+    over the same window, divided by the same polls: what each poll costs the device.
+Medians over the rounds and the ratios siteprobe / snmp_exporter (tool CPU and agent CPU) are
+printed and written to results-latest.json.
 Part 2, scale: siteprobe alone with N devices (NS, default "1000 10000") at a 60 s interval, spread
 over AGENTS snmpd processes, each listening on ADDRS loopback addresses: CPU per poll, max open fds,
 timeouts (all false: every agent answers), RSS.
@@ -25,7 +30,8 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SITEPROBE = os.environ.get("SITEPROBE", os.path.join(ROOT, "build/daemon/siteprobe"))
 WINDOW = float(os.environ.get("WINDOW", "30"))
-EXPORTER_POLLS = int(os.environ.get("EXPORTER_POLLS", "300"))
+EXPORTER_POLLS_MIN = int(os.environ.get("EXPORTER_POLLS_MIN", "100"))
+REPEAT = int(os.environ.get("REPEAT", "3"))
 POLL_DEVICES = int(os.environ.get("POLL_DEVICES", "100"))
 NS = [int(x) for x in os.environ.get("NS", "1000 10000").split()]
 AGENTS = int(os.environ.get("AGENTS", "4"))
@@ -59,6 +65,25 @@ def rss_mb(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0
+
+
+def binary_commit(path):
+    """The commit the binary's checkout had when the binary was written (the binary embeds none)."""
+    d = os.path.dirname(os.path.realpath(path))
+    mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(path)))
+    r = subprocess.run(["git", "-C", d, "log", "-1", f"--until={mtime}", "--format=%h"],
+                       capture_output=True, text=True)
+    return f"{r.stdout.strip() or '?'} (binary {path}, built {mtime})"
+
+
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def median(xs):
+    xs = sorted(xs)
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
 
 
 def fds(pid):
@@ -118,7 +143,7 @@ def inventory(devices, interval):
     return "\n".join(lines).replace("{port}", str(devices[0][1])) + "\n"
 
 
-def run_siteprobe(devices, interval, window, warmup, tag):
+def run_siteprobe(devices, interval, window, warmup, tag, agents=()):
     inv = os.path.join(WORK, f"{tag}.yml")
     open(inv, "w").write(inventory(devices, interval))
     port = free_port()
@@ -131,12 +156,15 @@ def run_siteprobe(devices, interval, window, warmup, tag):
         except OSError:
             time.sleep(0.1)
     time.sleep(warmup)
+    la0 = loadavg()
     t0, m0, c0 = time.time(), scrape(port), ticks(p.pid)
+    a0 = sum(ticks(a) for a in agents)
     max_fds = 0
     while time.time() - t0 < window:
         max_fds = max(max_fds, fds(p.pid))
         time.sleep(0.5)
     c1 = ticks(p.pid)
+    a1 = sum(ticks(a) for a in agents)
     m1 = scrape(port)
     polls = total(m1, "siteprobe_snmp_polls_total") - total(m0, "siteprobe_snmp_polls_total")
     res = {
@@ -145,7 +173,10 @@ def run_siteprobe(devices, interval, window, warmup, tag):
         "timeouts": int(total(m1, "siteprobe_snmp_errors_total", 'kind="timeout"')),
         "errors": int(total(m1, "siteprobe_snmp_errors_total")),
         "up": int(total(m1, "siteprobe_snmp_up")), "max_open_fds": max_fds, "rss_mb": round(rss_mb(p.pid), 1),
+        "load_avg": f"{la0} -> {loadavg()}",
     }
+    if agents:
+        res["agent_cpu_ms_per_poll"] = round((a1 - a0) / HZ * 1000 / max(polls, 1), 3)
     stop(p)
     return res
 
@@ -174,7 +205,7 @@ def exporter_config():
     return "\n".join(out) + "\n"
 
 
-def run_exporter(agent):
+def run_exporter(agent, polls, agent_pid):
     cfg = os.path.join(WORK, "snmp.yml")
     open(cfg, "w").write(exporter_config())
     port = free_port()
@@ -193,13 +224,16 @@ def run_exporter(agent):
         sys.exit("snmp_exporter returned no interface data:\n" + body[:2000])
     for _ in range(20):
         urllib.request.urlopen(url, timeout=10).read()
-    c0, t0 = ticks(p.pid), time.time()
-    for _ in range(EXPORTER_POLLS):
+    la0 = loadavg()
+    c0, a0, t0 = ticks(p.pid), ticks(agent_pid), time.time()
+    for _ in range(polls):
         urllib.request.urlopen(url, timeout=10).read()
-    c1 = ticks(p.pid)
-    res = {"tool": "snmp_exporter", "devices": 1, "polls": EXPORTER_POLLS,
+    c1, a1 = ticks(p.pid), ticks(agent_pid)
+    res = {"tool": "snmp_exporter", "devices": 1, "polls": polls,
            "window_s": round(time.time() - t0, 1),
-           "cpu_ms_per_poll": round((c1 - c0) / HZ * 1000 / EXPORTER_POLLS, 3), "rss_mb": round(rss_mb(p.pid), 1)}
+           "cpu_ms_per_poll": round((c1 - c0) / HZ * 1000 / polls, 3), "rss_mb": round(rss_mb(p.pid), 1),
+           "agent_cpu_ms_per_poll": round((a1 - a0) / HZ * 1000 / polls, 3),
+           "load_avg": f"{la0} -> {loadavg()}"}
     stop(p)
     return res
 
@@ -207,37 +241,72 @@ def run_exporter(agent):
 def main():
     results = []
     port = 16100 + os.getpid() % 1000
-    # Part 1: one snmpd on 127.0.0.1, both tools, same OIDs.
+    meta = {"tool": "meta", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "siteprobe_commit": binary_commit(SITEPROBE), "load_avg_start": loadavg(),
+            "env": {k: os.environ.get(k) for k in ("NS", "WINDOW", "REPEAT", "POLL_DEVICES",
+                                                     "EXPORTER_POLLS_MIN") if k in os.environ}}
+    print(json.dumps(meta), flush=True)
+    # Part 1: one snmpd on 127.0.0.1, both tools, same OIDs, interleaved rounds, same polls.
     a = start_snmpd(["127.0.0.1"], port, "agent1")
-    e = run_exporter(f"127.0.0.1:{port}")
-    print(json.dumps(e), flush=True)
-    s = run_siteprobe([("127.0.0.1", port)] * POLL_DEVICES, "10s", WINDOW, 12, "same")
-    print(json.dumps(s), flush=True)
-    results += [e, s]
+    rounds = []
+    for rnd in range(1, REPEAT + 1):
+        s = run_siteprobe([("127.0.0.1", port)] * POLL_DEVICES, "10s", WINDOW, 12, f"same{rnd}", [a.pid])
+        s["round"] = rnd
+        print(json.dumps(s), flush=True)
+        e = run_exporter(f"127.0.0.1:{port}", max(EXPORTER_POLLS_MIN, s["polls"]), a.pid)
+        e["round"] = rnd
+        print(json.dumps(e), flush=True)
+        rounds.append((s, e))
+        results += [s, e]
     stop(a)
+    med = {}
+    for k, tool in ((0, "siteprobe"), (1, "snmp_exporter")):
+        med[tool] = {f: median([r[k][f] for r in rounds]) for f in ("cpu_ms_per_poll", "agent_cpu_ms_per_poll")}
+    summary = {
+        "tool": "median", "rounds": REPEAT, "poll_devices": POLL_DEVICES,
+        "siteprobe_cpu_ms_per_poll": med["siteprobe"]["cpu_ms_per_poll"],
+        "exporter_cpu_ms_per_poll": med["snmp_exporter"]["cpu_ms_per_poll"],
+        "cpu_ratio": round(med["siteprobe"]["cpu_ms_per_poll"] / med["snmp_exporter"]["cpu_ms_per_poll"], 3),
+        "siteprobe_agent_cpu_ms_per_poll": med["siteprobe"]["agent_cpu_ms_per_poll"],
+        "exporter_agent_cpu_ms_per_poll": med["snmp_exporter"]["agent_cpu_ms_per_poll"],
+        "agent_cpu_ratio": round(med["siteprobe"]["agent_cpu_ms_per_poll"]
+                                 / max(med["snmp_exporter"]["agent_cpu_ms_per_poll"], 1e-9), 3),
+    }
     # Part 2: scale, AGENTS snmpd processes x ADDRS loopback addresses each.
-    addrs = [[f"127.30.{k}.{j + 1}" for j in range(ADDRS)] for k in range(AGENTS)]
-    agents = [start_snmpd(addrs[k], port, f"agent-scale{k}") for k in range(AGENTS)]
-    flat = [x for group in addrs for x in group]
-    for n in NS:
-        devs = [(flat[i % len(flat)], port) for i in range(n)]
-        r = run_siteprobe(devs, "60s", max(WINDOW, 120), 65, f"scale{n}")
-        r["agent_cpu_note"] = f"{AGENTS} snmpd x {ADDRS} addresses"
-        print(json.dumps(r), flush=True)
-        results.append(r)
-    for a in agents:
-        stop(a)
+    if NS:
+        addrs = [[f"127.30.{k}.{j + 1}" for j in range(ADDRS)] for k in range(AGENTS)]
+        agents = [start_snmpd(addrs[k], port, f"agent-scale{k}") for k in range(AGENTS)]
+        flat = [x for group in addrs for x in group]
+        for n in NS:
+            devs = [(flat[i % len(flat)], port) for i in range(n)]
+            r = run_siteprobe(devs, "60s", max(WINDOW, 120), 65, f"scale{n}", [g.pid for g in agents])
+            r["agent_cpu_note"] = f"{AGENTS} snmpd x {ADDRS} addresses"
+            print(json.dumps(r), flush=True)
+            results.append(r)
+        for g in agents:
+            stop(g)
+    meta["load_avg_end"] = loadavg()
+    results = [meta] + results + [summary]
     with open(os.path.join(os.path.dirname(__file__), "results-latest.json"), "w") as f:
         json.dump(results, f, indent=1)
-    ratio = s["cpu_ms_per_poll"] / e["cpu_ms_per_poll"]
+    e_cpu, e_agent = med["snmp_exporter"]["cpu_ms_per_poll"], med["snmp_exporter"]["agent_cpu_ms_per_poll"]
     print()
-    print("| tool | devices | interval | polls | CPU ms/poll | ratio vs snmp_exporter | timeouts | max fds | RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        rr = r["cpu_ms_per_poll"] / e["cpu_ms_per_poll"]
-        print(f"| {r['tool']} | {r['devices']} | {r.get('interval_s', 'scrape')} | {r['polls']} | {r['cpu_ms_per_poll']} "
-              f"| {rr:.3f}x | {r.get('timeouts', '-')} | {r.get('max_open_fds', '-')} | {r['rss_mb']} |")
-    print(f"\nsiteprobe / snmp_exporter CPU per device poll: {ratio:.3f}x (goal <= 0.1x)")
+    print("| tool | round | devices | interval | polls | CPU ms/poll | ratio vs snmp_exporter (median) "
+          "| snmpd CPU ms/poll | agent ratio vs snmp_exporter (median) | timeouts | max fds | RSS MB | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results[1:-1]:
+        ag = r.get("agent_cpu_ms_per_poll")
+        print(f"| {r['tool']} | {r.get('round', '-')} | {r['devices']} | {r.get('interval_s', 'scrape')} | {r['polls']} "
+              f"| {r['cpu_ms_per_poll']} | {r['cpu_ms_per_poll'] / e_cpu:.3f}x "
+              f"| {ag if ag is not None else '-'} | {(ag / e_agent if ag is not None and e_agent else float('nan')):.3f}x "
+              f"| {r.get('timeouts', '-')} | {r.get('max_open_fds', '-')} | {r['rss_mb']} | {r.get('load_avg', '')} |")
+    print(f"\n{meta['date']}, siteprobe {meta['siteprobe_commit']}, load average {meta['load_avg_start']} -> "
+          f"{meta['load_avg_end']}")
+    print(f"medians over {REPEAT} interleaved rounds, same device polls per round:")
+    print(f"  tool CPU per device poll:  siteprobe {summary['siteprobe_cpu_ms_per_poll']} ms, "
+          f"snmp_exporter {summary['exporter_cpu_ms_per_poll']} ms: {summary['cpu_ratio']:.3f}x (goal <= 0.1x)")
+    print(f"  snmpd CPU per device poll: siteprobe {summary['siteprobe_agent_cpu_ms_per_poll']} ms, "
+          f"snmp_exporter {summary['exporter_agent_cpu_ms_per_poll']} ms: {summary['agent_cpu_ratio']:.3f}x")
 
 
 if __name__ == "__main__":
