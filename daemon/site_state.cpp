@@ -54,7 +54,8 @@ bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
 }
 
 void SiteStates::configure(std::shared_ptr<const Config> config) {
-  std::map<std::string, DeviceTrack> devices;
+  std::vector<DeviceTrack> devices;
+  std::unordered_map<std::string, std::uint32_t> device_index;
   std::vector<SiteTrack> sites(config->sites.size());
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < config->sites.size(); ++i) {
@@ -69,7 +70,10 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
     for (const auto& d : s.devices) {
       const std::string key = Config::device_key(s, d);
       DeviceTrack t;
-      if (auto old = devices_.find(key); old != devices_.end()) t = std::move(old->second);
+      if (auto old = device_index_.find(key); old != device_index_.end()) {
+        t = std::move(devices_[old->second]);
+        device_index_.erase(old);  // what is left over is gone
+      }
       t.site = i;
       t.reachability = d.reachability;
       const std::string labels = render_labels(config->device_labels(s, d));
@@ -81,22 +85,28 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       }
       // A smaller window keeps the newest rounds: MOS and degraded are about the recent path.
       while (t.window.size() > static_cast<std::size_t>(config->site_state.window)) t.window.pop_front();
-      devices[key] = std::move(t);
+      device_index[key] = static_cast<std::uint32_t>(devices.size());
+      devices.push_back(std::move(t));
     }
   }
-  for (auto& [key, t] : devices_)
-    if (t.q && !devices.count(key)) quality_->set.remove(t.q);
+  for (const auto& [key, slot] : device_index_)
+    if (devices_[slot].q) quality_->set.remove(devices_[slot].q);
   config_ = std::move(config);
   devices_ = std::move(devices);
+  device_index_ = std::move(device_index);
   sites_ = std::move(sites);
   site_index_ = std::move(index);
   evaluate();
 }
 
-void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) {
-  auto it = devices_.find(key);
-  if (it == devices_.end()) return;
-  DeviceTrack& t = it->second;
+std::uint32_t SiteStates::slot(const std::string& key) const {
+  auto it = device_index_.find(key);
+  return it == device_index_.end() ? kNoSlot : it->second;
+}
+
+void SiteStates::on_round(std::uint32_t slot, const probes::RoundResult& r) {
+  if (slot >= devices_.size()) return;
+  DeviceTrack& t = devices_[slot];
   const auto& st = config_->site_state;
   if (r.stalled) return;  // siteprobe's own stall, not the network's: no verdict, nothing averaged
   if (r.received > 0) {
@@ -126,8 +136,8 @@ void SiteStates::evaluate() {
   const std::size_t n = config_->sites.size();
   // Own status per site from its reachability devices (all devices if none is marked).
   std::vector<int> ok(n, 0), failing(n, 0), degraded(n, 0), reach(n, 0), total(n, 0);
-  for (const auto& [key, t] : devices_) total[t.site]++, reach[t.site] += t.reachability;
-  for (const auto& [key, t] : devices_) {
+  for (const auto& t : devices_) total[t.site]++, reach[t.site] += t.reachability;
+  for (const auto& t : devices_) {
     if (reach[t.site] > 0 && !t.reachability) continue;
     if (t.verdict == 1) {
       ok[t.site]++;
@@ -193,9 +203,9 @@ SiteState SiteStates::state(const std::string& site_id) const {
 }
 
 SiteStates::DeviceView SiteStates::device(const std::string& key) const {
-  auto it = devices_.find(key);
-  if (it == devices_.end()) return {};
-  return {it->second.verdict, it->second.q->mos.get()};
+  const std::uint32_t i = slot(key);
+  if (i == kNoSlot) return {};
+  return {devices_[i].verdict, devices_[i].q->mos.get()};
 }
 
 Exposition::Parts SiteStates::QualityExposition::parts() const {

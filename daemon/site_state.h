@@ -10,6 +10,10 @@
 // The same window gives each device an E-model (ITU-T G.107, simplified) R-factor and MOS, an
 // audio-path proxy for the video endpoints.
 //
+// Devices live in a vector indexed by a dense slot, assigned by configure() in inventory order
+// (sites, then their devices); the daemon hands each prober's targets their slot (slot(key)), and
+// rounds come back with it, so a round costs no string lookup.
+//
 // Threading: on_round() and evaluate() run on the loop; parts() on HTTP threads.
 #pragma once
 
@@ -20,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "inventory/config.h"
@@ -49,7 +54,13 @@ class SiteStates final : public Exposition {
   // reload must not reset states, damping or change counters).
   void configure(std::shared_ptr<const Config> config);
 
-  void on_round(const std::string& key, const probes::RoundResult& r);
+  // The slot of a device ("site/device") in the current inventory, or kNoSlot. Valid until the next
+  // configure(), which may renumber.
+  static constexpr std::uint32_t kNoSlot = probes::kNoDevice;
+  std::uint32_t slot(const std::string& key) const;
+  void on_round(std::uint32_t slot, const probes::RoundResult& r);
+  // By key, for tests and tools: slot(key), then on_round(slot).
+  void on_round(const std::string& key, const probes::RoundResult& r) { on_round(slot(key), r); }
   // Recomputes every site's state (cheap: once a second, not per round) and re-renders.
   void evaluate();
   SiteState state(const std::string& site_id) const;
@@ -101,8 +112,9 @@ class SiteStates final : public Exposition {
 
   std::shared_ptr<const Config> config_;
   ChangeFn on_change_;
-  std::map<std::string, DeviceTrack> devices_;  // by "site/device"
-  std::vector<SiteTrack> sites_;                // parallel to config_->sites
+  std::vector<DeviceTrack> devices_;                             // by slot
+  std::unordered_map<std::string, std::uint32_t> device_index_;  // "site/device" -> slot
+  std::vector<SiteTrack> sites_;                                 // parallel to config_->sites
   std::map<std::string, std::size_t> site_index_;
   std::shared_ptr<QualityExposition> quality_;
   bool vantage_up_ = true;

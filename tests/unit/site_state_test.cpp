@@ -203,3 +203,31 @@ TEST_CASE("a reload that shrinks the window keeps the newest rounds") {
   t.round("C1/vc", true, 0.01);  // the window is now the last old round and this one: both fast
   CHECK(t.st.device("C1/vc").mos == Approx(emodel(0.01, 0.001, 0).mos));
 }
+
+TEST_CASE("devices have dense slots in inventory order; rounds by slot are rounds by key") {
+  Tree t;
+  CHECK(t.st.slot("P/r") == 0);
+  CHECK(t.st.slot("P/vc") == 1);
+  CHECK(t.st.slot("C3/vc") == 11);
+  CHECK(t.st.slot("C3/nope") == SiteStates::kNoSlot);
+  t.st.on_round(SiteStates::kNoSlot, {5, 5, 0.01, 0.001});  // ignored
+  t.st.on_round(12, {5, 5, 0.01, 0.001});                   // out of range: ignored
+  for (std::uint32_t i = 0; i < 12; ++i) t.st.on_round(i, {5, 5, 0.01, 0.001});
+  t.st.evaluate();
+  for (const auto& s : t.cfg->sites) CHECK(t.st.state(s.id) == SiteState::Up);
+  // A reload that adds a device before the others renumbers them and keeps what they know.
+  std::string text =
+      "sites:\n  - {id: P, name: P, level: province, devices: [{name: a, address: 127.0.0.3, role: router}, "
+      "{name: r, address: 127.0.0.1, role: router}, {name: vc, address: 127.0.0.2, role: "
+      "vc_endpoint}]}\n";
+  auto r = parse_config(text, "t.yml");
+  REQUIRE(r.config);
+  t.st.configure(r.config);
+  CHECK(t.st.slot("P/a") == 0);
+  CHECK(t.st.slot("P/r") == 1);
+  CHECK(t.st.device("P/r").verdict == 1);
+  t.st.on_round(1, {5, 0, 0, 0});
+  t.st.on_round(1, {5, 0, 0, 0});
+  CHECK(t.st.device("P/r").verdict == 0);
+  CHECK(t.st.device("P/a").verdict == -1);
+}
