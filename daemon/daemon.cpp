@@ -186,9 +186,9 @@ bool Daemon::start() {
   probes::ProbeContext ctx;
   ctx.loop = &loop_;
   ctx.registry = registry_.get();
-  ctx.on_round = [this](const std::string& key, const probes::RoundResult& round) {
+  ctx.on_round = [this](std::uint32_t device_index, const probes::RoundResult& round) {
     watchdog_.progress();
-    states_->on_round(key, round);
+    states_->on_round(device_index, round);
   };
   ctx.on_check = [this](const std::string& key, const probes::CheckResult& c) {
     readiness_->on_check(key, c);
@@ -440,6 +440,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
                                    : static_cast<std::uint64_t>(
                                          std::chrono::duration_cast<ms>(2 * longest + ms(5000)).count()));
   states_->configure(cfg);
+  for (auto& t : targets) t.device_index = states_->slot(t.key);  // what rounds come back with
   readiness_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   // Each prober gets only the devices its type probes.

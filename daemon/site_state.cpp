@@ -1,6 +1,7 @@
 #include "daemon/site_state.h"
 
 #include <algorithm>
+#include <set>
 
 #include "metrics/families.h"
 
@@ -53,8 +54,15 @@ bool SiteStates::DeviceTrack::degraded(const SiteStateSettings& st) const {
   return a.answered && (lossy || a.rtt > std::chrono::duration<double>(st.degraded_rtt).count());
 }
 
+void SiteStates::add(SiteTrack& s, const DeviceTrack::Contribution& c, int sign) {
+  s.ok += sign * c.ok;
+  s.failing += sign * c.failing;
+  s.degraded += sign * c.degraded;
+}
+
 void SiteStates::configure(std::shared_ptr<const Config> config) {
-  std::map<std::string, DeviceTrack> devices;
+  std::vector<DeviceTrack> devices;
+  std::unordered_map<std::string, std::uint32_t> device_index;
   std::vector<SiteTrack> sites(config->sites.size());
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < config->sites.size(); ++i) {
@@ -69,7 +77,10 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
     for (const auto& d : s.devices) {
       const std::string key = Config::device_key(s, d);
       DeviceTrack t;
-      if (auto old = devices_.find(key); old != devices_.end()) t = std::move(old->second);
+      if (auto old = device_index_.find(key); old != device_index_.end()) {
+        t = std::move(devices_[old->second]);
+        device_index_.erase(old);  // what is left over is gone
+      }
       t.site = i;
       t.reachability = d.reachability;
       const std::string labels = render_labels(config->device_labels(s, d));
@@ -81,24 +92,55 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       }
       // A smaller window keeps the newest rounds: MOS and degraded are about the recent path.
       while (t.window.size() > static_cast<std::size_t>(config->site_state.window)) t.window.pop_front();
-      devices[key] = std::move(t);
+      device_index[key] = static_cast<std::uint32_t>(devices.size());
+      devices.push_back(std::move(t));
     }
   }
-  for (auto& [key, t] : devices_)
-    if (t.q && !devices.count(key)) quality_->set.remove(t.q);
+  for (const auto& [key, slot] : device_index_)
+    if (devices_[slot].q) quality_->set.remove(devices_[slot].q);
+  // The counters, from scratch: reachability rules and thresholds may have changed.
+  std::vector<int> reach(sites.size(), 0);
+  for (const auto& t : devices) reach[t.site] += t.reachability;
+  for (auto& t : devices) {
+    t.considered = reach[t.site] == 0 || t.reachability;
+    t.degraded_now = t.degraded(config->site_state);
+    sites[t.site].considered += t.considered;
+    add(sites[t.site], t.contribution(), 1);
+  }
+  tops_ = tops_down_ = 0;
+  dirty_.clear();
+  for (std::uint32_t i = 0; i < sites.size(); ++i) {
+    const Site& s = config->sites[i];
+    sites[i].dirty = true;
+    dirty_.push_back(i);
+    sites[i].top = s.parent.empty();
+    if (sites[i].top) {
+      tops_++;
+      tops_down_ += sites[i].state == SiteState::Down;
+    } else {
+      sites[index.at(s.parent)].children.push_back(i);
+    }
+  }
   config_ = std::move(config);
   devices_ = std::move(devices);
+  device_index_ = std::move(device_index);
   sites_ = std::move(sites);
   site_index_ = std::move(index);
+  rerender_ = true;
   evaluate();
 }
 
-void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) {
-  auto it = devices_.find(key);
-  if (it == devices_.end()) return;
-  DeviceTrack& t = it->second;
+std::uint32_t SiteStates::slot(const std::string& key) const {
+  auto it = device_index_.find(key);
+  return it == device_index_.end() ? kNoSlot : it->second;
+}
+
+void SiteStates::on_round(std::uint32_t slot, const probes::RoundResult& r) {
+  if (slot >= devices_.size()) return;
+  DeviceTrack& t = devices_[slot];
   const auto& st = config_->site_state;
   if (r.stalled) return;  // siteprobe's own stall, not the network's: no verdict, nothing averaged
+  const DeviceTrack::Contribution before = t.contribution();
   if (r.received > 0) {
     t.goods++;
     t.fails = 0;
@@ -111,6 +153,17 @@ void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) 
   t.window.push_back({r.attempted, r.received, r.rtt_mean, r.jitter});
   while (t.window.size() > static_cast<std::size_t>(st.window)) t.window.pop_front();
   const auto a = t.average();
+  t.degraded_now = t.degraded(st);
+  const DeviceTrack::Contribution after = t.contribution();
+  if (after.ok != before.ok || after.failing != before.failing || after.degraded != before.degraded) {
+    SiteTrack& s = sites_[t.site];
+    add(s, before, -1);
+    add(s, after, 1);
+    if (!s.dirty) {
+      s.dirty = true;
+      dirty_.push_back(static_cast<std::uint32_t>(t.site));
+    }
+  }
   if (a.answered) {
     const EModel e = emodel(a.rtt, a.jitter, a.loss);
     t.q->r.set(e.r);
@@ -122,52 +175,45 @@ void SiteStates::on_round(const std::string& key, const probes::RoundResult& r) 
 }
 
 void SiteStates::evaluate() {
-  const auto& st = config_->site_state;
-  const std::size_t n = config_->sites.size();
-  // Own status per site from its reachability devices (all devices if none is marked).
-  std::vector<int> ok(n, 0), failing(n, 0), degraded(n, 0), reach(n, 0), total(n, 0);
-  for (const auto& [key, t] : devices_) total[t.site]++, reach[t.site] += t.reachability;
-  for (const auto& [key, t] : devices_) {
-    if (reach[t.site] > 0 && !t.reachability) continue;
-    if (t.verdict == 1) {
-      ok[t.site]++;
-      if (t.degraded(st)) degraded[t.site]++;
-    } else if (t.verdict == 0) {
-      failing[t.site]++;
-    }
+  visits_ = 0;
+  // Parents before children (level order, then inventory order, as one full pass would go), so a
+  // child re-decided because its parent changed sees the parent's new state.
+  std::set<std::pair<std::size_t, std::uint32_t>> work;
+  for (std::uint32_t i : dirty_) {
+    sites_[i].dirty = false;
+    work.emplace(config_->sites[i].level_index, i);
   }
-  // Parents come before children in level order, so one pass in that order settles the tree.
-  std::vector<std::size_t> order(n);
-  for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return config_->sites[a].level_index < config_->sites[b].level_index;
-  });
-  bool any_top = false, top_reached = false;
-  for (std::size_t i : order) {
+  dirty_.clear();
+  bool changed = false;
+  while (!work.empty()) {
+    const std::uint32_t i = work.begin()->second;
+    work.erase(work.begin());
+    visits_++;
     const Site& s = config_->sites[i];
-    const int considered = reach[i] > 0 ? reach[i] : total[i];
+    SiteTrack& t = sites_[i];
+    // Own status from the considered devices (the reachability ones, or all if none is marked).
     SiteState next = SiteState::Unknown;
-    if (ok[i] > 0)
-      next = degraded[i] > 0 ? SiteState::Degraded : SiteState::Up;
-    else if (considered > 0 && failing[i] == considered)
+    if (t.ok > 0)
+      next = t.degraded > 0 ? SiteState::Degraded : SiteState::Up;
+    else if (t.considered > 0 && t.failing == t.considered)
       next = SiteState::Down;
     if (next == SiteState::Down && !s.parent.empty()) {
       const SiteState p = sites_[site_index_.at(s.parent)].state;
       if (p == SiteState::Down || p == SiteState::Unreachable) next = SiteState::Unreachable;
     }
-    if (s.parent.empty()) {
-      any_top = true;
-      top_reached = top_reached || next != SiteState::Down;
-    }
-    SiteTrack& t = sites_[i];
-    if (next != t.state) {
-      const SiteState from = t.state;
-      t.state = next;
-      t.changes++;
-      if (on_change_) on_change_(s, from, next);
-    }
+    if (next == t.state) continue;
+    const SiteState from = t.state;
+    t.state = next;
+    t.changes++;
+    changed = true;
+    if (t.top && from == SiteState::Down) tops_down_--;
+    if (t.top && next == SiteState::Down) tops_down_++;
+    for (std::uint32_t c : t.children) work.emplace(config_->sites[c].level_index, c);
+    if (on_change_) on_change_(s, from, next);
   }
-  vantage_up_ = !any_top || top_reached;
+  vantage_up_ = tops_ == 0 || tops_down_ < tops_;
+  if (!changed && !rerender_) return;
+  rerender_ = false;
 
   std::string out;
   append_header(out, "siteprobe_site_state");
@@ -193,9 +239,9 @@ SiteState SiteStates::state(const std::string& site_id) const {
 }
 
 SiteStates::DeviceView SiteStates::device(const std::string& key) const {
-  auto it = devices_.find(key);
-  if (it == devices_.end()) return {};
-  return {it->second.verdict, it->second.q->mos.get()};
+  const std::uint32_t i = slot(key);
+  if (i == kNoSlot) return {};
+  return {devices_[i].verdict, devices_[i].q->mos.get()};
 }
 
 Exposition::Parts SiteStates::QualityExposition::parts() const {

@@ -10,6 +10,16 @@
 // The same window gives each device an E-model (ITU-T G.107, simplified) R-factor and MOS, an
 // audio-path proxy for the video endpoints.
 //
+// Devices live in a vector indexed by a dense slot, assigned by configure() in inventory order
+// (sites, then their devices); the daemon hands each prober's targets their slot (slot(key)), and
+// rounds come back with it, so a round costs no string lookup.
+//
+// Each site keeps counters of its considered devices (ok, failing, degraded), updated by
+// on_round() only when a device's contribution changes, which also puts the site on a dirty list.
+// evaluate() re-decides only dirty sites, and the children of every site whose state changed (for
+// down vs unreachable), parents first; it never walks the devices. Nothing in the state is driven
+// by time (damping counts rounds), so an unchanged site needs no visit.
+//
 // Threading: on_round() and evaluate() run on the loop; parts() on HTTP threads.
 #pragma once
 
@@ -20,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "inventory/config.h"
@@ -49,9 +60,18 @@ class SiteStates final : public Exposition {
   // reload must not reset states, damping or change counters).
   void configure(std::shared_ptr<const Config> config);
 
-  void on_round(const std::string& key, const probes::RoundResult& r);
-  // Recomputes every site's state (cheap: once a second, not per round) and re-renders.
+  // The slot of a device ("site/device") in the current inventory, or kNoSlot. Valid until the next
+  // configure(), which may renumber.
+  static constexpr std::uint32_t kNoSlot = probes::kNoDevice;
+  std::uint32_t slot(const std::string& key) const;
+  void on_round(std::uint32_t slot, const probes::RoundResult& r);
+  // By key, for tests and tools: slot(key), then on_round(slot).
+  void on_round(const std::string& key, const probes::RoundResult& r) { on_round(slot(key), r); }
+  // Re-decides the sites whose inputs changed since the last call (and their subtrees where a
+  // state changed), and re-renders if any state changed.
   void evaluate();
+  // Test hook: sites and devices the last evaluate() looked at.
+  std::size_t evaluate_visits() const { return visits_; }
   SiteState state(const std::string& site_id) const;
   // A device's damped ICMP verdict (-1 unknown, 0 failing, 1 ok) and MOS (NaN before its first
   // round), for the endpoint readiness check.
@@ -77,7 +97,9 @@ class SiteStates final : public Exposition {
   struct DeviceTrack {
     std::size_t site = 0;
     bool reachability = false;
-    int verdict = -1;  // -1 unknown, 0 failing, 1 ok
+    int verdict = -1;           // -1 unknown, 0 failing, 1 ok
+    bool considered = false;    // counts for its site's own status (reachability rules)
+    bool degraded_now = false;  // degraded() as of the last round or configure()
     int fails = 0, goods = 0;
     struct Round {
       int attempted, received;
@@ -92,19 +114,37 @@ class SiteStates final : public Exposition {
     };
     Average average() const;
     bool degraded(const SiteStateSettings& st) const;
+    // What this device adds to its site's counters.
+    struct Contribution {
+      int ok, failing, degraded;
+    };
+    Contribution contribution() const {
+      if (!considered) return {0, 0, 0};
+      return {verdict == 1, verdict == 0, verdict == 1 && degraded_now};
+    }
   };
   struct SiteTrack {
     SiteState state = SiteState::Unknown;
     std::uint64_t changes = 0;
-    std::string labels;  // rendered, without `state`
+    std::string labels;                                     // rendered, without `state`
+    int ok = 0, failing = 0, degraded = 0, considered = 0;  // over its considered devices
+    bool dirty = false;
+    bool top = false;  // no parent
+    std::vector<std::uint32_t> children;
   };
+  void add(SiteTrack& s, const DeviceTrack::Contribution& c, int sign);
 
   std::shared_ptr<const Config> config_;
   ChangeFn on_change_;
-  std::map<std::string, DeviceTrack> devices_;  // by "site/device"
-  std::vector<SiteTrack> sites_;                // parallel to config_->sites
+  std::vector<DeviceTrack> devices_;                             // by slot
+  std::unordered_map<std::string, std::uint32_t> device_index_;  // "site/device" -> slot
+  std::vector<SiteTrack> sites_;                                 // parallel to config_->sites
   std::map<std::string, std::size_t> site_index_;
   std::shared_ptr<QualityExposition> quality_;
+  std::vector<std::uint32_t> dirty_;  // sites whose counters changed since evaluate()
+  bool rerender_ = true;
+  std::size_t visits_ = 0;
+  std::size_t tops_ = 0, tops_down_ = 0;
   bool vantage_up_ = true;
   StaticText text_;
 };

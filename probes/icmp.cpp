@@ -112,6 +112,7 @@ enum : std::uint8_t { kFree = 0, kPending, kReceived, kExpired };
 
 struct IcmpEngine::Slot {
   std::uint32_t idx = 0;
+  std::uint32_t device_index = kNoDevice;  // Target::device_index, handed back with each round
   std::string key;
   prometheus::Labels labels;
   IcmpSettings s;
@@ -167,6 +168,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
       Slot& s = *slots_[found->second];
       const bool reschedule = s.s.interval != t.device->icmp.interval;
       s.s = t.device->icmp;
+      s.device_index = t.device_index;
       if (reschedule) sched_.schedule(s.idx, s.key, s.s.interval.count(), now);
       continue;
     }
@@ -174,6 +176,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     Slot& s = *slots_[idx];
     s.idx = idx;
     s.key = t.key;
+    s.device_index = t.device_index;
     s.labels = t.labels;
     s.s = t.device->icmp;
     s.m = std::make_shared<IcmpSeries>(t.labels, s.s.rtt_buckets);
@@ -296,7 +299,7 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
   const auto n = static_cast<double>(s.round_rtts.size());
   if (s.round_stalled && (n == 0 || got < n)) {  // siteprobe's own stall left it unanswered: no verdict
     m_.stalled_rounds.Increment();
-    if (on_round_) on_round_(s.key, {static_cast<int>(n), got, 0.0, 0.0, true});
+    if (on_round_) on_round_(s.device_index, {static_cast<int>(n), got, 0.0, 0.0, true});
     return;
   }
   s.m->loss.set(n > 0 ? (n - got) / n : 1.0);
@@ -304,7 +307,7 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
   s.m->rtt_mean.set(got ? sum / got : std::nan(""));
   s.m->up.set(got > 0 ? 1 : 0);
   if (on_round_)
-    on_round_(s.key, {static_cast<int>(n), got, got ? sum / got : 0.0, pairs ? jsum / pairs : 0.0});
+    on_round_(s.device_index, {static_cast<int>(n), got, got ? sum / got : 0.0, pairs ? jsum / pairs : 0.0});
 }
 
 void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,

@@ -23,6 +23,9 @@
 
 namespace siteprobe::probes {
 
+// Target::device_index when the daemon gave none.
+constexpr std::uint32_t kNoDevice = 0xffffffff;
+
 struct Target {
   std::string key;                       // stable identity across reloads: "site/device"
   prometheus::Labels labels;             // site, device, role, level and the parent-chain labels
@@ -31,6 +34,10 @@ struct Target {
   // The device's address when it is a literal, parsed once by the daemon; AF_UNSPEC for a DNS name
   // (set_address() delivers it once resolved).
   sockaddr_storage address{};
+  // The device's dense index in the applied inventory (SiteStates::slot), handed back with each
+  // round so the daemon needs no lookup by key. It may change on every reload: set_targets() takes
+  // the new one for targets that are kept.
+  std::uint32_t device_index = kNoDevice;
 };
 
 // What one completed round of a target measured.
@@ -44,7 +51,8 @@ struct RoundResult {
   // siteprobe did not read them in time (its own stall). Neither loss nor down.
   bool stalled = false;
 };
-using RoundFn = std::function<void(const std::string& key, const RoundResult&)>;
+// `device_index` is the round's Target::device_index as of the last set_targets().
+using RoundFn = std::function<void(std::uint32_t device_index, const RoundResult&)>;
 
 // What one call-service check (SIP, H.323, TCP) of a device found.
 struct CheckResult {

@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return true;
       },
       [&] { return realtime; });
-  engine.on_round([](const std::string&, const RoundResult& r) {
+  engine.on_round([](std::uint32_t, const RoundResult& r) {
     check(r.received >= 0 && r.received <= r.attempted, "round received <= attempted");
   });
   engine.set_ident(false, kIdent);

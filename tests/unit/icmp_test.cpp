@@ -420,7 +420,7 @@ TEST_CASE(
     "a stalled prober judges replies by their kernel time, and rounds it fell behind on get no verdict") {
   Rig r("{interval: 1s, timeout: 500ms, packets: 1}", 1);
   std::vector<probes::RoundResult> rounds;
-  r.engine.on_round([&](const std::string&, const probes::RoundResult& x) { rounds.push_back(x); });
+  r.engine.on_round([&](std::uint32_t, const probes::RoundResult& x) { rounds.push_back(x); });
   std::vector<std::uint8_t> pending;  // a reply that sits in the socket while the loop is stopped
   std::int64_t now = 0, sent_realtime = 0;
   r.engine.set_drain([&] {
@@ -464,7 +464,7 @@ TEST_CASE("rounds a starved prober could not send in time end without a verdict,
   Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}", 200);
   rig.engine.set_rate(100);  // half of what 200 targets at 1 Hz need
   std::vector<probes::RoundResult> rounds;
-  rig.engine.on_round([&](const std::string&, const probes::RoundResult& x) { rounds.push_back(x); });
+  rig.engine.on_round([&](std::uint32_t, const probes::RoundResult& x) { rounds.push_back(x); });
   std::int64_t now = 0;
   while (now < 10'000 * kMs) {
     now = *rig.engine.next_due();
@@ -473,4 +473,31 @@ TEST_CASE("rounds a starved prober could not send in time end without a verdict,
   CHECK(rounds.size() <= 200UL * 11);  // at most one result per target and interval
   CHECK(rig.fam.stalled_rounds.Value() <= static_cast<double>(rounds.size()));
   for (const auto& x : rounds) CHECK((x.stalled || x.received == 0));  // nobody answers here
+}
+
+TEST_CASE("rounds come back with the target's device index, the new one after a reload renumbers") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1, spacing: 100ms}", 2);
+  rig.targets[0].device_index = 7;
+  rig.targets[1].device_index = 3;
+  rig.engine.set_targets(rig.targets, 0);
+  std::vector<std::uint32_t> seen;
+  rig.engine.on_round([&](std::uint32_t device, const probes::RoundResult&) { seen.push_back(device); });
+  std::int64_t now = 0;
+  const auto run_until = [&](std::int64_t end) {
+    while (rig.engine.next_due() && *rig.engine.next_due() < end) {
+      now = *rig.engine.next_due();
+      rig.engine.run(now);
+    }
+  };
+  run_until(2000 * kMs);
+  REQUIRE(!seen.empty());
+  for (auto d : seen) CHECK((d == 7 || d == 3));
+  // The same targets, renumbered (a device was added before them in the inventory).
+  rig.targets[0].device_index = 8;
+  rig.targets[1].device_index = 4;
+  rig.engine.set_targets(rig.targets, now);
+  seen.clear();
+  run_until(5000 * kMs);
+  REQUIRE(!seen.empty());
+  for (auto d : seen) CHECK((d == 8 || d == 4));
 }

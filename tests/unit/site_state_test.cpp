@@ -205,3 +205,88 @@ TEST_CASE("a reload that shrinks the window keeps the newest rounds") {
   t.round("C1/vc", true, 0.01);  // the window is now the last old round and this one: both fast
   CHECK(t.st.device("C1/vc").mos == Approx(emodel(0.01, 0.001, 0).mos));
 }
+
+TEST_CASE("devices have dense slots in inventory order; rounds by slot are rounds by key") {
+  Tree t;
+  CHECK(t.st.slot("P/r") == 0);
+  CHECK(t.st.slot("P/vc") == 1);
+  CHECK(t.st.slot("C3/vc") == 11);
+  CHECK(t.st.slot("C3/nope") == SiteStates::kNoSlot);
+  t.st.on_round(SiteStates::kNoSlot, {5, 5, 0.01, 0.001});  // ignored
+  t.st.on_round(12, {5, 5, 0.01, 0.001});                   // out of range: ignored
+  for (std::uint32_t i = 0; i < 12; ++i) t.st.on_round(i, {5, 5, 0.01, 0.001});
+  t.st.evaluate();
+  for (const auto& s : t.cfg->sites) CHECK(t.st.state(s.id) == SiteState::Up);
+  // A reload that adds a device before the others renumbers them and keeps what they know.
+  std::string text =
+      "sites:\n  - {id: P, name: P, level: province, devices: [{name: a, address: 127.0.0.3, role: router}, "
+      "{name: r, address: 127.0.0.1, role: router}, {name: vc, address: 127.0.0.2, role: "
+      "vc_endpoint}]}\n";
+  auto r = probes::parse_inventory(text, "t.yml");
+  REQUIRE(r.config);
+  t.st.configure(r.config);
+  CHECK(t.st.slot("P/a") == 0);
+  CHECK(t.st.slot("P/r") == 1);
+  CHECK(t.st.device("P/r").verdict == 1);
+  t.st.on_round(1, {5, 0, 0, 0});
+  t.st.on_round(1, {5, 0, 0, 0});
+  CHECK(t.st.device("P/r").verdict == 0);
+  CHECK(t.st.device("P/a").verdict == -1);
+}
+
+namespace {
+// One province with two districts: D1 has one router, D2 has `n` routers.
+std::shared_ptr<const Config> wide(int n) {
+  std::string text =
+      "sites:\n  - {id: P, name: P, level: province, devices: [{name: r, address: 127.0.0.1, role: "
+      "router}]}\n"
+      "  - {id: D1, name: D1, level: district, parent: P, devices: [{name: r, address: 127.0.0.1, role: "
+      "router}]}\n  - {id: D2, name: D2, level: district, parent: P, devices: [";
+  for (int i = 0; i < n; ++i)
+    text +=
+        std::string(i ? ", " : "") + "{name: r" + std::to_string(i) + ", address: 127.0.0.1, role: router}";
+  text += "]}\n";
+  auto r = probes::parse_inventory(text, "t.yml");
+  REQUIRE(r.config);
+  return r.config;
+}
+
+// Everything up, then one more round for D1's router only: the sites and devices evaluate() visits.
+std::size_t visits_after_one_change(int n) {
+  SiteStates st(nullptr);
+  auto cfg = wide(n);
+  st.configure(cfg);
+  for (std::uint32_t i = 0; i < 2 + static_cast<std::uint32_t>(n); ++i) st.on_round(i, {5, 5, 0.01, 0.001});
+  st.evaluate();
+  CHECK(st.state("D2") == SiteState::Up);
+  st.evaluate();
+  CHECK(st.evaluate_visits() == 0);  // nothing changed since
+  st.on_round("D1/r", {5, 0, 0, 0});
+  st.on_round("D1/r", {5, 0, 0, 0});  // down (down_after 2)
+  st.evaluate();
+  CHECK(st.state("D1") == SiteState::Down);
+  CHECK(st.state("D2") == SiteState::Up);
+  return st.evaluate_visits();
+}
+}  // namespace
+
+TEST_CASE("evaluate() visits only sites whose inputs changed, however many devices are unchanged") {
+  const std::size_t few = visits_after_one_change(3);
+  const std::size_t many = visits_after_one_change(3000);
+  CHECK(few == 1);  // D1 (no children, its state changed but nothing hangs below it)
+  CHECK(many == few);
+}
+
+TEST_CASE("a parent going down re-decides its children (down becomes unreachable) without their rounds") {
+  Tree t;
+  t.rounds(2);
+  t.rounds(2, {"C1/r", "C1/vc"});
+  CHECK(t.st.state("C1") == SiteState::Down);
+  // Only D1's router fails now: C1's inputs do not change, but it is now behind a down parent.
+  t.rounds(2, {"C1/r", "C1/vc", "D1/r"});
+  CHECK(t.st.state("D1") == SiteState::Down);
+  CHECK(t.st.state("C1") == SiteState::Unreachable);
+  t.rounds(4, {"C1/r", "C1/vc"});  // D1's router answers again (past up_after)
+  CHECK(t.st.state("D1") != SiteState::Down);
+  CHECK(t.st.state("C1") == SiteState::Down);
+}
