@@ -1,6 +1,7 @@
 #include "daemon/site_state.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "metrics/families.h"
@@ -73,6 +74,7 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
         old != site_index_.end() && sites_[old->second].labels == sites[i].labels) {
       sites[i].state = sites_[old->second].state;
       sites[i].changes = sites_[old->second].changes;
+      sites[i].changed_at = sites_[old->second].changed_at;
     }
     for (const auto& d : s.devices) {
       const std::string key = Config::device_key(s, d);
@@ -205,6 +207,7 @@ void SiteStates::evaluate() {
     const SiteState from = t.state;
     t.state = next;
     t.changes++;
+    t.changed_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     changed = true;
     if (t.top && from == SiteState::Down) tops_down_--;
     if (t.top && next == SiteState::Down) tops_down_++;
@@ -226,6 +229,13 @@ void SiteStates::evaluate() {
   for (const auto& t : sites_) {
     out += "siteprobe_site_state_changes_total{" + t.labels + "} ";
     append_value(out, t.changes);
+    out += '\n';
+  }
+  append_header(out, "siteprobe_site_state_change_timestamp_seconds");
+  for (const auto& t : sites_) {
+    if (t.changes == 0) continue;  // no state yet: nothing to date
+    out += "siteprobe_site_state_change_timestamp_seconds{" + t.labels + "} ";
+    append_value(out, t.changed_at);
     out += '\n';
   }
   append_header(out, "siteprobe_vantage_up");

@@ -126,6 +126,7 @@ class SiteStates final : public Exposition {
   struct SiteTrack {
     SiteState state = SiteState::Unknown;
     std::uint64_t changes = 0;
+    double changed_at = 0;                                  // Unix time of the last change; 0 until the first
     std::string labels;                                     // rendered, without `state`
     int ok = 0, failing = 0, degraded = 0, considered = 0;  // over its considered devices
     bool dirty = false;

@@ -74,6 +74,8 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_site_info", "gauge", "Inventory facts about a site; always 1."},
     {"siteprobe_site_state", "gauge",
      "Site state: 0 unknown, 1 up, 2 degraded, 3 down, 4 unreachable (parent down)."},
+    {"siteprobe_site_state_change_timestamp_seconds", "gauge",
+     "Unix time of the site's last state change (\"down since\"); kept across reloads."},
     {"siteprobe_site_state_changes_total", "counter", "Changes of the site's state."},
     {"siteprobe_snmp_device_info", "gauge", "sysName, sysDescr and sysObjectID of the agent."},
     {"siteprobe_snmp_device_reboots_total", "counter", "Agent restarts seen as sysUpTime going backwards."},

@@ -1,6 +1,7 @@
 #include "daemon/site_state.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <vector>
 
 #include "probes/registry.h"
@@ -289,4 +290,32 @@ TEST_CASE("a parent going down re-decides its children (down becomes unreachable
   t.rounds(4, {"C1/r", "C1/vc"});  // D1's router answers again (past up_after)
   CHECK(t.st.state("D1") != SiteState::Down);
   CHECK(t.st.state("C1") == SiteState::Down);
+}
+
+TEST_CASE("each site says when its state last changed (down since), only once it has a state") {
+  Tree t;
+  t.st.evaluate();
+  CHECK(t.text().find("siteprobe_site_state_change_timestamp_seconds{") == std::string::npos);
+  const auto now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  const double before = now();
+  t.rounds(1);
+  t.rounds(2, {"D1/r"});  // D1 down after down_after = 2 failed rounds
+  const double after = now();
+  REQUIRE(t.st.state("D1") == SiteState::Down);
+  const std::string text = t.text();
+  const std::string series =
+      "siteprobe_site_state_change_timestamp_seconds{district=\"D1\",level=\"district\",province=\"P\",site="
+      "\"D1\"} ";
+  const auto at = text.find(series);
+  REQUIRE(at != std::string::npos);
+  const double v = std::stod(text.substr(at + series.size()));
+  CHECK(v >= before);
+  CHECK(v <= after);
+  // A reload keeps it, as it keeps the state.
+  t.st.configure(t.cfg);
+  t.st.evaluate();
+  CHECK(t.text().find(series + text.substr(at + series.size(), text.find('\n', at) - at - series.size())) !=
+        std::string::npos);
 }
