@@ -50,6 +50,8 @@ pass "a ${took} s parse ran off the loop: no stall, $((${sent1%.*} - ${sent0%.*}
 cp good.yml inv.yml
 for _ in 1 2 3 4 5; do kill -HUP "$SP_PID"; done
 wait_for 'v == 1' siteprobe_config_last_reload_successful '' 30
+# The gauge is set just before the log line is written: wait for the line too.
+for _ in $(seq 1 50); do grep -q 'inventory reloaded' "$TMP/siteprobe.log" && break; sleep 0.1; done
 n=$(grep -c 'inventory reloaded' "$TMP/siteprobe.log" || true)
 { [ "$n" -ge 1 ] && [ "$n" -le 5 ]; } || fail "$n reloads for 5 SIGHUPs"
 pass "SIGHUPs during a reload coalesce ($n reloads for 5 signals), and the good inventory is in"
