@@ -393,10 +393,12 @@ void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Dev
   for (const Overrides* l : layers)
     if (l->tcp) d.tcp = *l->tcp;
   for (const auto& b : schemas_) {
-    BlockSettings eff;
-    for (const auto& k : b.keys)  // the built-in values; a bad one is the schema's bug, reported here
-      if (auto v = block_value(k, YAML::Node(k.fallback), "built-in " + b.name + "." + k.name))
-        eff.values[k.name] = *v;
+    auto [built_in, fresh] = built_in_.try_emplace(b.name);
+    if (fresh)  // the built-in values, parsed once; a bad one is the schema's bug, reported here
+      for (const auto& k : b.keys)
+        if (auto v = block_value(k, YAML::Node(k.fallback), "built-in " + b.name + "." + k.name))
+          built_in->second.values[k.name] = *v;
+    BlockSettings eff = built_in->second;
     bool on = std::find(b.enabled_roles.begin(), b.enabled_roles.end(), d.role) != b.enabled_roles.end();
     culprit = {n.Mark(), path};
     for (const Overrides* l : layers) {

@@ -173,7 +173,8 @@ class Parser {
 
  private:
   std::string name_, base_;
-  std::vector<BlockSchema> schemas_;  // the probe types' own blocks
+  std::vector<BlockSchema> schemas_;               // the probe types' own blocks
+  std::map<std::string, BlockSettings> built_in_;  // their built-in values, by block
   std::vector<std::string> errors_;
   Config cfg_;
   IcmpSettings defaults_;
