@@ -17,6 +17,7 @@
 #include "daemon/hardening.h"
 #include "daemon/http_client.h"
 #include "daemon/log.h"
+#include "daemon/stamp_cli.h"
 #include "inventory/config.h"
 #include "probes/registry.h"
 
@@ -33,6 +34,8 @@ const char* const kUsage =
     "       siteprobe check FILE...\n"
     "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]]\n"
     "                           [--username U --password-file F] [--web.config.file F]\n"
+    "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
+    "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
     "       siteprobe --version | help | -h | --help\n"
     "\n"
     "  --config FILE               site inventory (YAML); SIGHUP reloads it\n"
@@ -235,6 +238,8 @@ int main(int argc, char** argv) {
   }
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "path-test") == 0) return siteprobe::path_test_main(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "reflect") == 0) return siteprobe::reflect_main(argc, argv);
   siteprobe::Options opts;
   siteprobe::LogLevel level = siteprobe::LogLevel::Info;
   siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;

@@ -24,15 +24,6 @@ const char* to_string(SiteState s) {
   return "unknown";
 }
 
-EModel emodel(double rtt_s, double jitter_s, double loss_ratio) {
-  const double eff = rtt_s * 1000 + 2 * jitter_s * 1000 + 10;
-  double r = eff < 160 ? 93.2 - eff / 40 : 93.2 - (eff - 120) / 10;
-  r -= 2.5 * loss_ratio * 100;
-  r = std::clamp(r, 0.0, 100.0);
-  const double mos = 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r);
-  return {r, std::clamp(mos, 1.0, 4.5)};
-}
-
 SiteStates::DeviceTrack::Average SiteStates::DeviceTrack::average() const {
   int att = 0, rec = 0;
   double rtt = 0, jitter = 0;

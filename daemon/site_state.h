@@ -36,19 +36,13 @@
 #include "inventory/config.h"
 #include "metrics/series.h"
 #include "probes/probe.h"
+#include "util/emodel.h"
 
 namespace siteprobe {
 
 enum class SiteState { Unknown = 0, Up = 1, Degraded = 2, Down = 3, Unreachable = 4 };
 const char* to_string(SiteState s);
 
-struct EModel {
-  double r, mos;
-};
-// effective latency = rtt + 2*jitter + 10 ms (round trip, in ms);
-// R = 93.2 - eff/40 if eff < 160 else 93.2 - (eff - 120)/10; R -= 2.5 * loss%; R in [0, 100];
-// MOS = 1 + 0.035 R + 7e-6 R (R - 60) (100 - R), in [1, 4.5].
-EModel emodel(double rtt_s, double jitter_s, double loss_ratio);
 
 class SiteStates final : public Exposition {
  public:

@@ -165,6 +165,10 @@ struct Config {
   std::map<std::string, AuthProfile> auth;
   int max_devices = 100000;     // a bound on what one file can make the daemon hold
   int snmp_max_inflight = 256;  // SNMP polls in flight at once, over all devices (one socket each)
+  // Path tests (probes/stamp.h): bits per second over all running streams, and streams at once
+  // per district subtree (its uplink).
+  double path_test_max_bps = 20e6;
+  int path_test_streams_per_subtree = 1;
   std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name
   std::vector<Site> sites;
 

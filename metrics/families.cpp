@@ -55,7 +55,42 @@ const std::vector<Family> kFamilies = {
      "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host "
      "starved or stopped siteprobe. Replies queued meanwhile are still judged by their "
      "kernel timestamps."},
+    {"siteprobe_path_test_bitrate_bits_per_second", "gauge",
+     "Bitrate (IP level) the last path test sent at (stamp.bitrate_kbps)."},
+    {"siteprobe_path_test_dscp_unchanged", "gauge",
+     "1 if the stream's DSCP arrived unchanged in that direction, 0 if rewritten; no series when "
+     "the reflector does not say (no RFC 8972 Class-of-Service TLV)."},
+    {"siteprobe_path_test_duplicate_packets_total", "counter", "Path-test replies received more than once."},
+    {"siteprobe_path_test_invalid_packets_total", "counter",
+     "Datagrams dropped by path tests: too short, or answering no packet sent (forged or stale)."},
+    {"siteprobe_path_test_ipdv_seconds", "gauge",
+     "Mean absolute delay variation between consecutive packets (RFC 3393 IPDV) in the last path "
+     "test, round trip and per direction."},
+    {"siteprobe_path_test_last_run_timestamp_seconds", "gauge", "Unix time the last path test ended."},
+    {"siteprobe_path_test_loss_ratio", "gauge",
+     "Fraction of the last path test's stream lost, round trip and, with a stateful reflector, per "
+     "direction."},
+    {"siteprobe_path_test_mos", "gauge", "MOS (1..4.5) of the last path test's stream, at call rate (E-model)."},
+    {"siteprobe_path_test_ok", "gauge", "1 if the last path test passed every bound, else 0."},
+    {"siteprobe_path_test_packets_received_total", "counter", "Path-test replies matched to a packet sent."},
+    {"siteprobe_path_test_packets_sent_total", "counter", "Path-test packets sent (STAMP Session-Sender)."},
+    {"siteprobe_path_test_r_factor", "gauge", "E-model R-factor of the last path test's stream, at call rate."},
+    {"siteprobe_path_test_reordered_packets_total", "counter",
+     "Path-test replies that arrived after a reply to a later packet."},
+    {"siteprobe_path_test_rtt_seconds", "histogram",
+     "Round-trip time of path-test packets, less the reflector's own holding time."},
+    {"siteprobe_path_test_runs_total", "counter",
+     "Path tests by result: ok, loss, all_lost, no_reflector, qos_rewritten, failed."},
+    {"siteprobe_path_test_skipped_packets_total", "counter",
+     "Path-test packets not sent because siteprobe's own loop ran more than 20 ms late (never counted as loss)."},
+    {"siteprobe_path_test_streams", "gauge", "Path-test streams running and queued."},
     {"siteprobe_probes_in_flight", "gauge", "Probes sent and not yet answered or timed out."},
+    {"siteprobe_reflector_packets_total", "counter",
+     "Datagrams the STAMP reflector (siteprobe reflect) handled, by result: reflected, "
+     "rate_limited, too_short, too_long."},
+    {"siteprobe_reflector_sessions", "gauge", "Sessions the stateful reflector keeps (idle ones expire after 1 min)."},
+    {"siteprobe_reflector_sessions_full_total", "counter",
+     "Packets the stateful reflector answered statelessly because its session table was full."},
     {"siteprobe_sip_errors_total", "counter", "SIP requests that got no final response, by kind."},
     {"siteprobe_sip_invalid_responses_total", "counter",
      "UDP datagrams on the SIP socket dropped because they could not be parsed "

@@ -90,13 +90,17 @@ inline std::string header(std::string_view name) {
   append_header(out, name);
   return out;
 }
-// `name{labels} value`, a line.
+// `name{labels} value` (`name value` without labels), a line.
 template <typename V>
 void append_line(std::string& out, std::string_view name, const std::string& labels, V value) {
   out += name;
-  out += '{';
-  out += labels;
-  out += "} ";
+  if (labels.empty()) {
+    out += ' ';
+  } else {
+    out += '{';
+    out += labels;
+    out += "} ";
+  }
   append_value(out, value);
   out += '\n';
 }

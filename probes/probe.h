@@ -18,6 +18,7 @@
 
 #include "inventory/config.h"
 #include "metrics/series.h"
+#include "probes/path_test.h"
 #include "probes/scheduler.h"
 #include "util/uv_handle.h"
 
@@ -72,6 +73,9 @@ struct ProbeContext {
   RoundFn on_round;  // reachability rounds (ICMP): site state and the watchdog
   CheckFn on_check;  // call-service and TCP checks: readiness
   std::function<void(const std::string& msg, const std::string& key, const std::string& value)> log_info;
+  PathTestFn on_path_test;  // path-test results (probes/stamp.h)
+  // Set by the factory of the type that runs path tests: how the daemon asks for them.
+  PathTestRequestFn request_path_tests;
 };
 
 class Prober {

@@ -3,6 +3,7 @@
 #include "probes/icmp.h"
 #include "probes/sip.h"
 #include "probes/snmp.h"
+#include "probes/stamp.h"
 #include "probes/tcp.h"
 
 namespace siteprobe::probes {
@@ -35,6 +36,9 @@ const std::vector<ProbeType>& probe_types() {
          {{"port", BlockKey::Kind::Int, "1720", 1, 65535},
           {"interval", BlockKey::Kind::Time, "10s", 1000, 3600000},
           {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}}},
+      // Path tests at call rate (STAMP), on demand only: docs/inventory.md#stamp.
+      {"stamp", [](const Device& d) { return d.blocks.count("stamp") > 0; }, none, make_stamp_prober,
+       {stamp_block()}},
   };
   return types;
 }
