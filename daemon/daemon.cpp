@@ -196,6 +196,9 @@ bool Daemon::start() {
   ctx.log_info = [](const std::string& msg, const std::string& k, const std::string& v) {
     log(LogLevel::Info, msg, {{k.c_str(), v}});
   };
+  ctx.on_path_test = [this](const std::string& key, const probes::PathTestSummary& p) {
+    path_tests_->on_result(key, p);
+  };
   for (const auto& type : probes::probe_types()) {
     try {
       probers_.push_back({&type, type.make(ctx)});
@@ -205,6 +208,7 @@ bool Daemon::start() {
     }
     http_.add(probers_.back().prober->exposition());
   }
+  path_tests_->set_prober(ctx.request_path_tests);
   // The ICMP sockets are open for the life of the process and no other probe needs a raw socket,
   // so the capability can go (docs/install.md#capabilities).
   if (auto e = drop_net_raw(); !e.empty()) log(LogLevel::Warn, "cannot drop CAP_NET_RAW", {{"error", e}});
@@ -212,6 +216,7 @@ bool Daemon::start() {
   http_.add(states_);
   http_.add(states_->quality());
   http_.add(readiness_);
+  http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
   http_.add_page("/readiness", [r = readiness_] {
     bool all_ready = false;
     std::string body = r->report(all_ready);
@@ -263,6 +268,9 @@ bool Daemon::start() {
   apply(r.config);
   if (opts_.enable_lifecycle)
     http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
+  http_.enable_path_tests([this](const std::vector<std::string>& devices, const std::vector<std::string>& sites) {
+    path_tests_->request(devices, sites, "http");
+  });
   if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {
     log(LogLevel::Error, e);
     return false;
@@ -442,6 +450,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   states_->configure(cfg);
   for (auto& t : targets) t.device_index = states_->slot(t.key);  // what rounds come back with
   readiness_->configure(cfg);
+  path_tests_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   // Each prober gets only the devices its type probes.
   for (auto& p : probers_) {

@@ -284,17 +284,7 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
                    "Lifecycle API is not enabled (start siteprobe with --web.enable-lifecycle).\n");
     if (method != "POST" && method != "PUT")
       return reply(c, 405, kText, "Only POST or PUT requests allowed.\n", {{"Allow", "POST, PUT"}});
-    // A browser marks what it sends with Origin or Sec-Fetch-*, and a form post has a form content
-    // type; it cannot add a custom header cross-site without a CORS preflight, which fails here.
-    const char* type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const std::string t = type ? std::string(type).substr(0, std::string(type).find(';')) : "";
-    const bool form = strcasecmp(t.c_str(), "application/x-www-form-urlencoded") == 0 ||
-                      strcasecmp(t.c_str(), "multipart/form-data") == 0 ||
-                      strcasecmp(t.c_str(), "text/plain") == 0;
-    if (!header(c, "X-Siteprobe-Reload") && (form || header(c, "Origin") || header(c, "Sec-Fetch-Site")))
-      return reply(c, 403, kText,
-                   "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
-                   "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n");
+    if (auto why = cross_site(c); !why.empty()) return reply(c, 403, kText, why);
     if (r.state != Request::Reloaded) {
       // The reload runs on the loop thread: the connection waits suspended, not an HTTP thread.
       std::lock_guard<std::mutex> g(reload_mu_);
@@ -327,6 +317,45 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
     for (const auto& e : *r.reload_errors) body += e + "\n";
     return reply(c, 500, kText, body);
   }
+  if (uri == "/-/path-test") {
+    if (!reload_ || !path_tests_)
+      return reply(c, 403, kText,
+                   "Lifecycle API is not enabled (start siteprobe with --web.enable-lifecycle).\n");
+    if (method != "POST") return reply(c, 405, kText, "Only POST requests allowed.\n", {{"Allow", "POST"}});
+    if (auto why = cross_site(c); !why.empty()) return reply(c, 403, kText, why);
+    std::pair<std::vector<std::string>, std::vector<std::string>> ask;
+    MHD_get_connection_values(
+        c, MHD_GET_ARGUMENT_KIND,
+        [](void* cls, MHD_ValueKind, const char* k, const char* v) noexcept -> MHD_Result {
+          auto* a = static_cast<decltype(ask)*>(cls);
+          if (!v || a->first.size() + a->second.size() >= 1000) return MHD_YES;
+          try {
+            if (std::strcmp(k, "device") == 0) a->first.emplace_back(v);
+            if (std::strcmp(k, "site") == 0) a->second.emplace_back(v);
+          } catch (...) {
+          }
+          return MHD_YES;
+        },
+        &ask);
+    if (ask.first.empty() && ask.second.empty())
+      return reply(c, 400, kText, "Name what to test: ?device=SITE/DEVICE or ?site=SITE (repeatable).\n");
+    const std::size_t n = ask.first.size() + ask.second.size();
+    {
+      std::lock_guard<std::mutex> g(reload_mu_);
+      if (closing_) return reply(c, 503, kText, "siteprobe is shutting down.\n");
+      const auto now = GuardClock::now();
+      if (!path_test_limit_.take("", now))
+        return reply(c, 429, kText, "Too many path-test requests; try again later.\n",
+                     {{"Retry-After", std::to_string(std::max(path_test_limit_.retry_after("", now), 1L))}});
+      path_test_queue_.push_back(std::move(ask));
+    }
+    if (const int e = uv_async_send(&async_); e != 0)
+      return reply(c, 500, kText, std::string("cannot wake the main loop: ") + uv_strerror(e) + "\n");
+    return reply(c, 202, kText,
+                 "Path tests queued (" + std::to_string(n) +
+                     " asked). They run one at a time per district, under global.path_test_max_kbps; "
+                     "results: GET /path-tests, /metrics (siteprobe_path_test_*) and the log.\n");
+  }
   if (method != "GET" && method != "HEAD")
     return reply(c, 405, kText, "Only GET and HEAD are allowed.\n", {{"Allow", "GET, HEAD"}});
   if (uri == "/metrics") {
@@ -358,14 +387,34 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
   return reply(c, 404, kText, "Not found.\n");
 }
 
+// A browser marks what it sends with Origin or Sec-Fetch-*, and a form post has a form content type;
+// it cannot add a custom header cross-site without a CORS preflight, which fails here.
+std::string HttpServer::cross_site(MHD_Connection* c) const {
+  const char* type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+  const std::string t = type ? std::string(type).substr(0, std::string(type).find(';')) : "";
+  const bool form = strcasecmp(t.c_str(), "application/x-www-form-urlencoded") == 0 ||
+                    strcasecmp(t.c_str(), "multipart/form-data") == 0 || strcasecmp(t.c_str(), "text/plain") == 0;
+  if (!header(c, "X-Siteprobe-Reload") && (form || header(c, "Origin") || header(c, "Sec-Fetch-Site")))
+    return "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
+           "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n";
+  return "";
+}
+
 void HttpServer::enable_reload(uv_loop_t* loop, ReloadFn fn) {
   const int rc = uv_async_init(loop, &async_, [](uv_async_t* a) noexcept {
     auto* self = static_cast<HttpServer*>(a->data);
     std::vector<Request*> batch;  // requests arriving meanwhile wait for a reload of their own
+    decltype(self->path_test_queue_) tests;
     {
       std::lock_guard<std::mutex> g(self->reload_mu_);
       batch.swap(self->pending_);
+      tests.swap(self->path_test_queue_);
     }
+    for (const auto& [devices, sites] : tests) try {
+        self->path_tests_(devices, sites);
+      } catch (const std::exception& e) {
+        log(LogLevel::Error, "path test request failed", {{"error", e.what()}});
+      }
     if (batch.empty()) return;
     // Requests that arrived together share one reload: they asked for the same file. Every waiting
     // request is resumed, whatever the reload throws (no errors at all: "reload failed").

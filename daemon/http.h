@@ -74,6 +74,11 @@ class HttpServer {
   // Turns on POST /-/reload (403 without it): `fn` runs on `loop`'s thread, woken by a uv_async_t.
   // Only before start().
   void enable_reload(uv_loop_t* loop, ReloadFn fn);
+  // Turns on POST /-/path-test?device=SITE/DEVICE&site=ID... (403 without it, and without
+  // enable_reload: it shares the lifecycle flag and the wake-up of the loop). `fn` runs on the
+  // loop thread with the devices and sites asked for; the request is answered 202 at once.
+  using PathTestFn = std::function<void(const std::vector<std::string>& devices, const std::vector<std::string>& sites)>;
+  void enable_path_tests(PathTestFn fn) { path_tests_ = std::move(fn); }
   // Binds `listen` ("HOST:PORT", "[V6]:PORT" or ":PORT"), with TLS and basic auth as `web` says;
   // returns "" or an error message.
   std::string start(const std::string& listen, const WebConfig& web = {});
@@ -102,6 +107,8 @@ class HttpServer {
                       const std::shared_ptr<const std::vector<std::string>>& errors) noexcept;
   void pause_deadline(MHD_Connection* c, bool paused) noexcept;
   void sweep() noexcept;
+  // Why a state-changing POST looks like a browser's cross-site request ("" if it does not).
+  std::string cross_site(MHD_Connection* c) const;
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const Exposition>> expositions_;
@@ -142,6 +149,9 @@ class HttpServer {
   RateLimiter reload_limit_{20, std::chrono::seconds(5), 1};  // reloads started over HTTP
   bool closing_ = false;
   std::vector<Request*> pending_;  // reload requests suspended until the loop has reloaded
+  PathTestFn path_tests_;
+  RateLimiter path_test_limit_{20, std::chrono::seconds(5), 1};
+  std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> path_test_queue_;  // reload_mu_
 };
 
 }  // namespace siteprobe

@@ -412,7 +412,8 @@ struct PathSeries {
   std::size_t pos = 0;
   std::string labels;
   Count runs[kVerdicts], sent, received, duplicates, reordered;
-  Value loss, loss_forward{std::nan("")}, loss_reverse{std::nan("")}, ipdv, ipdv_forward, ipdv_reverse, r, mos,
+  Value loss{std::nan("")}, loss_forward{std::nan("")}, loss_reverse{std::nan("")}, ipdv{std::nan("")},
+      ipdv_forward{std::nan("")}, ipdv_reverse{std::nan("")}, r{std::nan("")}, mos{std::nan("")},
       dscp_forward{std::nan("")}, dscp_reverse{std::nan("")}, bitrate, last_run, ok;
   Histogram rtt;
 };
@@ -467,8 +468,9 @@ class PathExposition final : public Exposition {
                    const std::pair<const char*, const Value*> d[] = {
                        {"round_trip", &s->ipdv}, {"forward", &s->ipdv_forward}, {"reverse", &s->ipdv_reverse}};
                    for (const auto& [dir, v] : d)
-                     append_line(out, "siteprobe_path_test_ipdv_seconds", s->labels + ",direction=\"" + dir + "\"",
-                                 v->get());
+                     if (!std::isnan(v->get()))
+                       append_line(out, "siteprobe_path_test_ipdv_seconds",
+                                   s->labels + ",direction=\"" + dir + "\"", v->get());
                  }});
     f.push_back({header("siteprobe_path_test_dscp_unchanged"), [](std::string& out, const S& s) {
                    const std::pair<const char*, const Value*> d[] = {{"forward", &s->dscp_forward},
@@ -671,9 +673,10 @@ class StampProber final : public Prober {
                      : p.loss_ratio);
       s.loss_forward.set(p.loss_forward < 0 ? std::nan("") : p.loss_forward);
       s.loss_reverse.set(p.loss_reverse < 0 ? std::nan("") : p.loss_reverse);
-      s.ipdv.set(p.ipdv_seconds);
-      s.ipdv_forward.set(p.ipdv_forward_seconds);
-      s.ipdv_reverse.set(p.ipdv_reverse_seconds);
+      const double none = std::nan("");
+      s.ipdv.set(p.received > 1 ? p.ipdv_seconds : none);
+      s.ipdv_forward.set(p.received > 1 ? p.ipdv_forward_seconds : none);
+      s.ipdv_reverse.set(p.received > 1 ? p.ipdv_reverse_seconds : none);
       s.r.set(p.received ? p.r_factor : std::nan(""));
       s.mos.set(p.received ? p.mos : std::nan(""));
       s.dscp_forward.set(p.dscp_forward < 0 ? std::nan("") : p.dscp_forward);
