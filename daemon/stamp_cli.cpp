@@ -81,7 +81,7 @@ void print(const probes::PathTestSummary& p, const probes::StreamStats& st, cons
   };
   if (json) {
     std::cout << "{\"to\":\"" << to << "\",\"result\":\"" << verdict_name(p.verdict) << "\",\"reason\":\""
-              << json_escape(p.reason) << "\",\"bitrate_bps\":" << num(p.bitrate_bps) << ",\"sent\":" << p.sent
+              << json_escape(p.reason) << "\",\"seq_base\":" << st.base() << ",\"bitrate_bps\":" << num(p.bitrate_bps) << ",\"sent\":" << p.sent
               << ",\"received\":" << p.received << ",\"duplicates\":" << st.duplicates()
               << ",\"reordered\":" << st.reordered() << ",\"invalid\":" << st.invalid_count()
               << ",\"skipped\":" << st.skipped_count() << ",\"loss\":" << num(p.loss_ratio)

@@ -489,7 +489,8 @@ class PathExposition final : public Exposition {
                    std::uint64_t cum = 0;
                    for (std::size_t i = 0; i <= s->rtt.bounds.size(); ++i) {
                      cum += s->rtt.buckets[i].get();
-                     append_line(out, "siteprobe_path_test_rtt_seconds_bucket", s->labels + "," + s->rtt.le[i], cum);
+                     append_line(out, "siteprobe_path_test_rtt_seconds_bucket",
+                                 s->labels + "," + (i < s->rtt.bounds.size() ? s->rtt.le[i] : "le=\"+Inf\""), cum);
                    }
                    append_line(out, "siteprobe_path_test_rtt_seconds_sum", s->labels, s->rtt.sum.get());
                    append_line(out, "siteprobe_path_test_rtt_seconds_count", s->labels, cum);

@@ -24,6 +24,8 @@ pkgs=(
   prometheus prometheus-alertmanager snmpd snmp
   # video-conference checks: sipp as a real SIP UAS in the tests
   sip-tester
+  # path tests (STAMP): Wireshark's dissector decodes what siteprobe sends (tests/integration/stamp_netns.sh)
+  tshark
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
