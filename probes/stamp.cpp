@@ -294,9 +294,7 @@ std::string StampStream::start() {
   total_ = StreamStats::kProbes +
            static_cast<std::uint32_t>(std::min<std::int64_t>(kMaxPackets, std::max<std::int64_t>(1, dur / interval_ns_)));
   start_ns_ = static_cast<std::int64_t>(uv_hrtime());
-  uv_must(uv_timer_start(
-              timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampStream*>(t->data)->tick(); }, 0, 1),
-          "uv_timer_start");
+  arm(0);
   return "";
 }
 
@@ -314,34 +312,45 @@ bool StampStream::send(std::uint32_t seq, std::int64_t now) {
   return true;
 }
 
+// Wakes the loop when the next packet (or the end) is due, not every millisecond: libuv timers have
+// millisecond resolution, so the wake-up is rounded down and a packet goes out at most ~1 ms late.
+void StampStream::arm(std::int64_t due_ns) {
+  const auto now = static_cast<std::int64_t>(uv_hrtime());
+  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(due_ns > now ? 1 : 0, (due_ns - now) / kMs));
+  uv_must(uv_timer_start(
+              timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampStream*>(t->data)->tick(); }, ms, 0),
+          "uv_timer_start");
+}
+
 void StampStream::tick() noexcept {
   const auto now = static_cast<std::int64_t>(uv_hrtime());
   if (next_ < StreamStats::kProbes) {  // looking for the reflector
     while (next_ < StreamStats::kProbes && now >= start_ns_ + next_ * kProbeGap) send(next_++, now);
+    arm(next_ < StreamStats::kProbes ? start_ns_ + next_ * kProbeGap : now + kMs);
     return;
   }
   if (stream_start_ns_ == 0) {
     if (stats_.received() > 0) {
       stream_start_ns_ = now;
     } else {
-      if (now - start_ns_ >= kProbeWait) finish();
-      return;
+      if (now - start_ns_ >= kProbeWait) return finish();
+      return arm(now + kMs);
     }
   }
-  int n = 0;
-  while (next_ < total_ && n < kMaxPerTick) {
-    const std::int64_t due = stream_start_ns_ + (next_ - StreamStats::kProbes) * interval_ns_;
-    if (due > now) break;
-    if (now - due > kMaxBehind) {  // our own stall: skip, never count it as loss
+  const auto due = [&] { return stream_start_ns_ + (next_ - StreamStats::kProbes) * interval_ns_; };
+  for (int n = 0; next_ < total_ && n < kMaxPerTick && due() <= now;) {
+    if (now - due() > kMaxBehind) {  // our own stall: skip, never count it as loss
       stats_.skipped(next_++);
       continue;
     }
     send(next_++, now);
     ++n;
   }
-  if (next_ < total_) return;
+  if (next_ < total_) return arm(std::max(due(), now));
   if (end_ns_ == 0) end_ns_ = now;
-  if (now - end_ns_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(spec_.timeout).count()) finish();
+  const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(spec_.timeout).count();
+  if (now - end_ns_ >= wait) return finish();
+  arm(end_ns_ + wait);
 }
 
 void StampStream::readable() noexcept {

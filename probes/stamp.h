@@ -108,6 +108,7 @@ class StampStream {
 
  private:
   void tick() noexcept;
+  void arm(std::int64_t due_ns);
   void readable() noexcept;
   void finish() noexcept;
   bool send(std::uint32_t seq, std::int64_t now);
