@@ -144,8 +144,8 @@ pass "policer: ICMP 0 % loss, stream $stream_loss, reason given"
 district 'udp dport 862 ip dscp set cs0'
 J=$(path_test --duration 1s 10.254.32.2)
 echo "dscp: $J"
-[ "$(field "$J" result)" = qos_rewritten ] && [ "$(field "$J" dscp)" = "rewritten to CS0" ] \
-  && [ "$(field "$J" dscp_forward)" = 0 ] || fail "DSCP rewrite not reported: $J"
+if ! { [ "$(field "$J" result)" = qos_rewritten ] && [ "$(field "$J" dscp)" = "rewritten to CS0" ] &&
+  [ "$(field "$J" dscp_forward)" = 0 ]; }; then fail "DSCP rewrite not reported: $J"; fi
 field "$J" reason | grep -q "QoS mark rewritten to CS0" || fail "reason: $J"
 pass "DSCP rewrite to CS0 reported"
 
@@ -153,11 +153,14 @@ pass "DSCP rewrite to CS0 reported"
 district ''
 J=$(path_test --duration 1s 10.254.32.2:864)
 echo "silent: $J"
-[ "$(field "$J" result)" = no_reflector ] && field "$J" reason | grep -q "nothing answered" \
-  || fail "silent reflector: $J"
+if ! { [ "$(field "$J" result)" = no_reflector ] && field "$J" reason | grep -q "nothing answered"; }; then
+  fail "silent reflector: $J"
+fi
 [ "$(field "$J" sent)" = 3 ] || fail "no reflector: the stream must not be sent ($J)"
 J=$(path_test --duration 1s 10.254.32.2:865)
-[ "$(field "$J" result)" = no_reflector ] && field "$J" reason | grep -q "closed" || fail "closed port: $J"
+if ! { [ "$(field "$J" result)" = no_reflector ] && field "$J" reason | grep -q "closed"; }; then
+  fail "closed port: $J"
+fi
 pass "silent and closed reflectors read as 'no reflector', the stream never sent"
 
 # --- 1 % random loss, forward only, over >= 10,000 packets
