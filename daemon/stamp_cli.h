@@ -1,5 +1,5 @@
 // `siteprobe path-test` (one STAMP stream from this host, printed) and `siteprobe reflect` (a
-// STAMP Session-Reflector until stopped). docs/operations.md#path-tests.
+// STAMP Session-Reflector until stopped). docs/runbook.md#path-tests-and-the-reflector.
 #pragma once
 
 namespace siteprobe {

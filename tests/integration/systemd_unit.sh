@@ -27,3 +27,16 @@ sed "s|/usr/bin/siteprobe|$SP_BIN|g" "$unit" >"$TMP/siteprobe.service"
 systemd-analyze verify "$TMP/siteprobe.service" >"$TMP/verify.out" 2>&1 || { cat "$TMP/verify.out"; fail "verify failed"; }
 [ ! -s "$TMP/verify.out" ] || { cat "$TMP/verify.out"; fail "systemd-analyze verify warns"; }
 pass "systemd unit exposure $score <= 2.0; Type=notify, watchdog, verify clean"
+
+# The reflector's unit (siteprobe reflect): as hardened, with only the capability port 862 needs.
+unit=systemd/siteprobe-reflect.service
+out=$(systemd-analyze security --offline=true "$unit" 2>&1)
+score=$(echo "$out" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] || { echo "$out" | tail; fail "no score for the reflector unit"; }
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 2.0 else 1)" "$score" || fail "reflector exposure $score > 2.0"
+grep -qx 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' "$unit" || fail "reflector: bounding set"
+grep -qx 'Type=notify' "$unit" || fail "reflector: not Type=notify"
+sed "s|/usr/bin/siteprobe|$SP_BIN|g" "$unit" >"$TMP/siteprobe-reflect.service"
+systemd-analyze verify "$TMP/siteprobe-reflect.service" >"$TMP/verify.out" 2>&1 || { cat "$TMP/verify.out"; fail "reflector verify failed"; }
+[ ! -s "$TMP/verify.out" ] || { cat "$TMP/verify.out"; fail "systemd-analyze verify warns (reflector)"; }
+pass "reflector unit exposure $score <= 2.0, verify clean"
