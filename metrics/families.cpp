@@ -55,8 +55,6 @@ const std::vector<Family> kFamilies = {
      "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host "
      "starved or stopped siteprobe. Replies queued meanwhile are still judged by their "
      "kernel timestamps."},
-    {"siteprobe_path_test_bitrate_bits_per_second", "gauge",
-     "Bitrate (IP level) the last path test sent at (stamp.bitrate_kbps)."},
     {"siteprobe_path_test_dscp_unchanged", "gauge",
      "1 if the stream's DSCP arrived unchanged in that direction, 0 if rewritten; no series when "
      "the reflector does not say (no RFC 8972 Class-of-Service TLV)."},
@@ -75,6 +73,8 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_path_test_packets_received_total", "counter", "Path-test replies matched to a packet sent."},
     {"siteprobe_path_test_packets_sent_total", "counter", "Path-test packets sent (STAMP Session-Sender)."},
     {"siteprobe_path_test_r_factor", "gauge", "E-model R-factor of the last path test's stream, at call rate."},
+    {"siteprobe_path_test_rate_bytes_per_second", "gauge",
+     "Rate (IP level) the last path test sent at, in bytes per second (stamp.bitrate_kbps / 8)."},
     {"siteprobe_path_test_reordered_packets_total", "counter",
      "Path-test replies that arrived after a reply to a later packet."},
     {"siteprobe_path_test_rtt_seconds", "histogram",

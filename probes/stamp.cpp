@@ -491,7 +491,7 @@ class PathExposition final : public Exposition {
                  }});
     gauge("siteprobe_path_test_r_factor", &PathSeries::r);
     gauge("siteprobe_path_test_mos", &PathSeries::mos);
-    gauge("siteprobe_path_test_bitrate_bits_per_second", &PathSeries::bitrate);
+    gauge("siteprobe_path_test_rate_bytes_per_second", &PathSeries::bitrate);
     gauge("siteprobe_path_test_last_run_timestamp_seconds", &PathSeries::last_run);
     gauge("siteprobe_path_test_ok", &PathSeries::ok);
     f.push_back({header("siteprobe_path_test_rtt_seconds"), [](std::string& out, const S& s) {
@@ -691,7 +691,7 @@ class StampProber final : public Prober {
       s.mos.set(p.received ? p.mos : std::nan(""));
       s.dscp_forward.set(p.dscp_forward < 0 ? std::nan("") : p.dscp_forward);
       s.dscp_reverse.set(p.dscp_reverse < 0 ? std::nan("") : p.dscp_reverse);
-      s.bitrate.set(p.bitrate_bps);
+      s.bitrate.set(p.bitrate_bps / 8);
       s.last_run.set(static_cast<double>(realtime().tv_sec));
       s.ok.set(p.verdict == PathTestSummary::Verdict::Ok ? 1 : 0);
     }

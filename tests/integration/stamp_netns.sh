@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
-for c in nft tshark dumpcap; do command -v $c >/dev/null || fail "$c not installed (scripts/install-deps.sh)"; done
+for c in nft tshark dumpcap promtool; do command -v $c >/dev/null || fail "$c not installed (scripts/install-deps.sh)"; done
 
 P=stp$$ D=std$$ C=stc$$
 for ns in "$P" "$D" "$C"; do ip netns add "$ns"; CLEANUPS+=("ip netns del $ns"); ip -n "$ns" link set lo up; done
@@ -177,7 +177,13 @@ assert abs(j["loss_forward"] - 0.01) <= 0.005 and j["loss_reverse"] <= 0.002, (j
 print(f"ok: {n} packets, loss {j['loss']*100:.2f} % (forward {j['loss_forward']*100:.2f} %, reverse {j['loss_reverse']*100:.2f} %)")
 PY
 
-# The reflector counted no bad packet and is still up.
+# The path-test series pass promtool's exposition checks (HELP, TYPE, names, units).
+in_ns curl -fsS "$SP_URL/metrics" >"$TMP/metrics"
+grep -q '^siteprobe_path_test_rtt_seconds_bucket{.*le="+Inf"}' "$TMP/metrics" || fail "path-test histogram"
+promtool check metrics <"$TMP/metrics" >"$TMP/promtool.out" 2>&1 || { cat "$TMP/promtool.out" >&2; fail "promtool check metrics"; }
+pass "promtool check metrics: clean with path-test series"
+
+# The reflector is still up and says what it did.
 ip netns exec $C curl -fsS "127.0.0.1:$REFLECT_PORT/metrics" | grep -q 'siteprobe_reflector_packets_total{result="reflected"}' \
   || fail "reflector metrics"
 kill -0 $RPID || fail "reflector died"

@@ -271,8 +271,8 @@ sites:
   CHECK(d[4].tcp[0].name == "ssh");
   CHECK(d[4].tcp[0].timeout == Duration(500ms));
   CHECK(summarize(*r.config) ==
-        "1 sites (1 province, 0 district, 0 commune), 5 devices, 13 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 4 "
-        "tcp)");
+        "1 sites (1 province, 0 district, 0 commune), 5 devices, 15 probes (5 icmp, 0 snmp, 3 sip, 1 h323, 2 "
+        "stamp, 4 tcp)");
 }
 
 TEST_CASE("a device address used twice is a warning naming the first, and the file still loads") {
@@ -373,11 +373,12 @@ sites:
 
 TEST_CASE("the registry's blocks are what the inventory accepts: h323 is the tcp type's") {
   const auto& blocks = probes::inventory_blocks();
-  REQUIRE(blocks.size() == 1);
+  REQUIRE(blocks.size() == 2);
   CHECK(blocks[0].name == "h323");
+  CHECK(blocks[1].name == "stamp");  // the first type added through the registry (issue #13)
   auto r =
       probes::parse_inventory("defaults:\n  h323: {port: 1721}\n  tcp: [{name: h323, port: 1}]\n", "h.yml");
   CHECK(joined(r.errors).find(
-            "invalid check name \"h323\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not sip, h323)") !=
+            "invalid check name \"h323\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not sip, h323, stamp)") !=
         std::string::npos);
 }
