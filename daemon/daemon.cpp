@@ -268,9 +268,10 @@ bool Daemon::start() {
   apply(r.config);
   if (opts_.enable_lifecycle)
     http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
-  http_.enable_path_tests([this](const std::vector<std::string>& devices, const std::vector<std::string>& sites) {
-    path_tests_->request(devices, sites, "http");
-  });
+  http_.enable_path_tests(
+      [this](const std::vector<std::string>& devices, const std::vector<std::string>& sites) {
+        path_tests_->request(devices, sites, "http");
+      });
   if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {
     log(LogLevel::Error, e);
     return false;

@@ -393,7 +393,8 @@ std::string HttpServer::cross_site(MHD_Connection* c) const {
   const char* type = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
   const std::string t = type ? std::string(type).substr(0, std::string(type).find(';')) : "";
   const bool form = strcasecmp(t.c_str(), "application/x-www-form-urlencoded") == 0 ||
-                    strcasecmp(t.c_str(), "multipart/form-data") == 0 || strcasecmp(t.c_str(), "text/plain") == 0;
+                    strcasecmp(t.c_str(), "multipart/form-data") == 0 ||
+                    strcasecmp(t.c_str(), "text/plain") == 0;
   if (!header(c, "X-Siteprobe-Reload") && (form || header(c, "Origin") || header(c, "Sec-Fetch-Site")))
     return "Refused: this looks like a browser request. Send the header \"X-Siteprobe-Reload: 1\" "
            "(curl -X POST -H 'X-Siteprobe-Reload: 1' URL).\n";

@@ -77,7 +77,8 @@ class HttpServer {
   // Turns on POST /-/path-test?device=SITE/DEVICE&site=ID... (403 without it, and without
   // enable_reload: it shares the lifecycle flag and the wake-up of the loop). `fn` runs on the
   // loop thread with the devices and sites asked for; the request is answered 202 at once.
-  using PathTestFn = std::function<void(const std::vector<std::string>& devices, const std::vector<std::string>& sites)>;
+  using PathTestFn =
+      std::function<void(const std::vector<std::string>& devices, const std::vector<std::string>& sites)>;
   void enable_path_tests(PathTestFn fn) { path_tests_ = std::move(fn); }
   // Binds `listen` ("HOST:PORT", "[V6]:PORT" or ":PORT"), with TLS and basic auth as `web` says;
   // returns "" or an error message.

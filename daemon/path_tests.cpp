@@ -61,8 +61,9 @@ void PathTests::on_result(const std::string& key, const probes::PathTestSummary&
 
 std::string PathTests::report() const {
   std::lock_guard<std::mutex> g(mu_);
-  std::string out = "# Last path test of each device (STAMP): device, when (UTC), result, loss, RTT median, "
-                    "IPDV, MOS, DSCP, reason\n";
+  std::string out =
+      "# Last path test of each device (STAMP): device, when (UTC), result, loss, RTT median, "
+      "IPDV, MOS, DSCP, reason\n";
   for (const auto& [key, p] : last_) {
     char line[512];
     char when[32] = "-";
@@ -72,10 +73,10 @@ std::string PathTests::report() const {
       gmtime_r(&t, &tm);
       std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    std::snprintf(line, sizeof line, "%s  %s  %s  loss %.1f %%  rtt %.1f ms  ipdv %.2f ms  MOS %.2f  dscp %s  %s\n",
-                  key.c_str(), when, probes::verdict_name(p.verdict), p.loss_ratio * 100,
-                  p.rtt_median_seconds * 1000, p.ipdv_seconds * 1000, p.mos, p.dscp.empty() ? "-" : p.dscp.c_str(),
-                  p.reason.c_str());
+    std::snprintf(line, sizeof line,
+                  "%s  %s  %s  loss %.1f %%  rtt %.1f ms  ipdv %.2f ms  MOS %.2f  dscp %s  %s\n", key.c_str(),
+                  when, probes::verdict_name(p.verdict), p.loss_ratio * 100, p.rtt_median_seconds * 1000,
+                  p.ipdv_seconds * 1000, p.mos, p.dscp.empty() ? "-" : p.dscp.c_str(), p.reason.c_str());
     out += line;
   }
   if (last_.empty()) out += "(none yet: POST /-/path-test?device=SITE/DEVICE, or a conference pre-flight)\n";

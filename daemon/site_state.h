@@ -43,7 +43,6 @@ namespace siteprobe {
 enum class SiteState { Unknown = 0, Up = 1, Degraded = 2, Down = 3, Unreachable = 4 };
 const char* to_string(SiteState s);
 
-
 class SiteStates final : public Exposition {
  public:
   using ChangeFn = std::function<void(const Site& site, SiteState from, SiteState to)>;

@@ -46,12 +46,16 @@ const char* const kReflectUsage =
 // "2M", "384k", "2000000", "2Mbit/s" -> bits per second.
 bool parse_rate(std::string s, double& out) {
   for (const char* suffix : {"bit/s", "bps"})
-    if (s.size() > std::strlen(suffix) && s.compare(s.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+    if (s.size() > std::strlen(suffix) &&
+        s.compare(s.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
       s.resize(s.size() - std::strlen(suffix));
   double mult = 1;
-  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) mult = 1e3, s.pop_back();
-  else if (!s.empty() && (s.back() == 'M' || s.back() == 'm')) mult = 1e6, s.pop_back();
-  else if (!s.empty() && (s.back() == 'G' || s.back() == 'g')) mult = 1e9, s.pop_back();
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K'))
+    mult = 1e3, s.pop_back();
+  else if (!s.empty() && (s.back() == 'M' || s.back() == 'm'))
+    mult = 1e6, s.pop_back();
+  else if (!s.empty() && (s.back() == 'G' || s.back() == 'g'))
+    mult = 1e9, s.pop_back();
   try {
     std::size_t used = 0;
     const double v = std::stod(s, &used);
@@ -73,7 +77,8 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-void print(const probes::PathTestSummary& p, const probes::StreamStats& st, const std::string& to, bool json) {
+void print(const probes::PathTestSummary& p, const probes::StreamStats& st, const std::string& to,
+           bool json) {
   const auto num = [](double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.6g", v);
@@ -81,36 +86,43 @@ void print(const probes::PathTestSummary& p, const probes::StreamStats& st, cons
   };
   if (json) {
     std::cout << "{\"to\":\"" << to << "\",\"result\":\"" << verdict_name(p.verdict) << "\",\"reason\":\""
-              << json_escape(p.reason) << "\",\"seq_base\":" << st.base() << ",\"bitrate_bps\":" << num(p.bitrate_bps) << ",\"sent\":" << p.sent
+              << json_escape(p.reason) << "\",\"seq_base\":" << st.base()
+              << ",\"bitrate_bps\":" << num(p.bitrate_bps) << ",\"sent\":" << p.sent
               << ",\"received\":" << p.received << ",\"duplicates\":" << st.duplicates()
               << ",\"reordered\":" << st.reordered() << ",\"invalid\":" << st.invalid_count()
               << ",\"skipped\":" << st.skipped_count() << ",\"loss\":" << num(p.loss_ratio)
               << ",\"loss_forward\":" << num(p.loss_forward) << ",\"loss_reverse\":" << num(p.loss_reverse)
-              << ",\"rtt_median_seconds\":" << num(p.rtt_median_seconds) << ",\"ipdv_seconds\":" << num(p.ipdv_seconds)
+              << ",\"rtt_median_seconds\":" << num(p.rtt_median_seconds)
+              << ",\"ipdv_seconds\":" << num(p.ipdv_seconds)
               << ",\"ipdv_forward_seconds\":" << num(p.ipdv_forward_seconds)
-              << ",\"ipdv_reverse_seconds\":" << num(p.ipdv_reverse_seconds) << ",\"r_factor\":" << num(p.r_factor)
-              << ",\"mos\":" << num(p.mos) << ",\"dscp\":\"" << p.dscp << "\",\"dscp_forward\":" << p.dscp_forward
-              << ",\"dscp_reverse\":" << p.dscp_reverse << "}\n";
+              << ",\"ipdv_reverse_seconds\":" << num(p.ipdv_reverse_seconds)
+              << ",\"r_factor\":" << num(p.r_factor) << ",\"mos\":" << num(p.mos) << ",\"dscp\":\"" << p.dscp
+              << "\",\"dscp_forward\":" << p.dscp_forward << ",\"dscp_reverse\":" << p.dscp_reverse << "}\n";
     return;
   }
   const auto pct = [&](double r) { return r < 0 ? std::string("unknown") : num(r * 100) + " %"; };
   const auto ms = [&](double s) { return num(s * 1000) + " ms"; };
   std::cout << "path test to " << to << ": " << (p.reason.empty() ? "ok" : p.reason) << "\n"
             << "  result     " << verdict_name(p.verdict) << "\n"
-            << "  packets    sent " << p.sent << ", received " << p.received << ", duplicates " << st.duplicates()
-            << ", reordered " << st.reordered() << ", skipped (our own stall) " << st.skipped_count() << "\n"
+            << "  packets    sent " << p.sent << ", received " << p.received << ", duplicates "
+            << st.duplicates() << ", reordered " << st.reordered() << ", skipped (our own stall) "
+            << st.skipped_count() << "\n"
             << "  loss       " << pct(p.loss_ratio) << " (forward " << pct(p.loss_forward) << ", reverse "
             << pct(p.loss_reverse) << ")\n"
-            << "  rtt        median " << ms(p.rtt_median_seconds) << "; ipdv " << ms(p.ipdv_seconds) << " (forward "
-            << ms(p.ipdv_forward_seconds) << ", reverse " << ms(p.ipdv_reverse_seconds) << ")\n"
+            << "  rtt        median " << ms(p.rtt_median_seconds) << "; ipdv " << ms(p.ipdv_seconds)
+            << " (forward " << ms(p.ipdv_forward_seconds) << ", reverse " << ms(p.ipdv_reverse_seconds)
+            << ")\n"
             << "  dscp       " << p.dscp << " on the way there; "
-            << (p.dscp_reverse < 0 ? "unknown" : p.dscp_reverse ? "unchanged" : "rewritten") << " on the way back\n"
+            << (p.dscp_reverse < 0 ? "unknown"
+                : p.dscp_reverse   ? "unchanged"
+                                   : "rewritten")
+            << " on the way back\n"
             << "  E-model    ";
   if (p.received == 0)
     std::cout << "n/a (no replies)\n";
   else
-    std::cout << "R " << num(std::round(p.r_factor * 10) / 10) << ", MOS " << num(std::round(p.mos * 100) / 100)
-              << " (at call rate)\n";
+    std::cout << "R " << num(std::round(p.r_factor * 10) / 10) << ", MOS "
+              << num(std::round(p.mos * 100) / 100) << " (at call rate)\n";
 }
 
 // "ADDR", "ADDR:PORT", "[V6]:PORT" -> address with port (default 862).
@@ -154,7 +166,8 @@ int path_test_main(int argc, char** argv) {
         return 0;
       } else if (a == "--bitrate") {
         const std::string v = value();
-        if (!parse_rate(v, spec.bitrate_bps)) throw std::invalid_argument("--bitrate " + v + ": not a rate from 8k to 10G");
+        if (!parse_rate(v, spec.bitrate_bps))
+          throw std::invalid_argument("--bitrate " + v + ": not a rate from 8k to 10G");
       } else if (a == "--size") {
         const int v = std::stoi(value());
         if (v < 60 || v > 1472) throw std::invalid_argument("--size: 60..1472 bytes");
@@ -189,8 +202,8 @@ int path_test_main(int argc, char** argv) {
     }
   }
   if (target.empty() || !parse_target(target, spec.to)) {
-    std::cerr << "siteprobe path-test: " << (target.empty() ? "no address" : "\"" + target + "\" is not IP[:PORT]")
-              << "\n"
+    std::cerr << "siteprobe path-test: "
+              << (target.empty() ? "no address" : "\"" + target + "\" is not IP[:PORT]") << "\n"
               << kPathTestUsage;
     return 2;
   }
@@ -198,10 +211,11 @@ int path_test_main(int argc, char** argv) {
   uv_loop_init(&loop);
   int rc = 2;
   {
-    probes::StampStream stream(&loop, spec, [&](const probes::PathTestSummary& p, const probes::StreamStats& st) {
-      print(p, st, target, json);
-      rc = p.verdict == probes::PathTestSummary::Verdict::Ok ? 0 : 1;
-    });
+    probes::StampStream stream(&loop, spec,
+                               [&](const probes::PathTestSummary& p, const probes::StreamStats& st) {
+                                 print(p, st, target, json);
+                                 rc = p.verdict == probes::PathTestSummary::Verdict::Ok ? 0 : 1;
+                               });
     if (const auto err = stream.start(); !err.empty()) {
       std::cerr << "siteprobe path-test: " << err << "\n";
       return 2;
@@ -272,7 +286,9 @@ int reflect_main(int argc, char** argv) {
       }
     }
     log(LogLevel::Info, "reflector started",
-        {{"mode", o.stateful ? "stateful" : "stateless"}, {"ports", ports}, {"max_pps", std::to_string(o.max_pps)}});
+        {{"mode", o.stateful ? "stateful" : "stateless"},
+         {"ports", ports},
+         {"max_pps", std::to_string(o.max_pps)}});
     notify("READY=1\nSTATUS=reflecting on ports " + ports);
     UvHandle<uv_signal_t> term, intr;
     for (auto* s : {&term, &intr}) {

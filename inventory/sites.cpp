@@ -38,8 +38,8 @@ void Parser::parse_levels(const YAML::Node& n) {
 
 void Parser::parse_global(const YAML::Node& n) {
   if (!check_map(n, "global",
-                 {"dns_refresh", "icmp_max_packets_per_second", "snmp_max_inflight", "max_devices", "path_test_max_kbps",
-                  "path_test_streams_per_subtree"}))
+                 {"dns_refresh", "icmp_max_packets_per_second", "snmp_max_inflight", "max_devices",
+                  "path_test_max_kbps", "path_test_streams_per_subtree"}))
     return;
   if (auto v = n["max_devices"])
     if (auto i = int_of(v, "global.max_devices", 1, 10000000)) cfg_.max_devices = static_cast<int>(*i);
@@ -47,7 +47,8 @@ void Parser::parse_global(const YAML::Node& n) {
     if (auto i = int_of(v, "global.snmp_max_inflight", 1, 4096))
       cfg_.snmp_max_inflight = static_cast<int>(*i);
   if (auto v = n["path_test_max_kbps"])
-    if (auto i = int_of(v, "global.path_test_max_kbps", 8, 10000000)) cfg_.path_test_max_bps = static_cast<double>(*i) * 1000;
+    if (auto i = int_of(v, "global.path_test_max_kbps", 8, 10000000))
+      cfg_.path_test_max_bps = static_cast<double>(*i) * 1000;
   if (auto v = n["path_test_streams_per_subtree"])
     if (auto i = int_of(v, "global.path_test_streams_per_subtree", 1, 1000))
       cfg_.path_test_streams_per_subtree = static_cast<int>(*i);

@@ -23,28 +23,34 @@ struct PathTestSummary {
   // Operator's words, with the figures: "loss 31 % at 2 Mbit/s", "QoS mark rewritten to CS0",
   // "no reflector". Empty when Ok.
   std::string reason;
-  double bitrate_bps = 0;     // what was asked
+  double bitrate_bps = 0;  // what was asked
   std::uint64_t sent = 0, received = 0;
-  double loss_ratio = 0;      // round trip, 0..1
+  double loss_ratio = 0;                        // round trip, 0..1
   double loss_forward = -1, loss_reverse = -1;  // 0..1, or -1 when the reflector gives no sequence
   double rtt_median_seconds = 0;
   // IPDV (RFC 3393): mean |D| between consecutive packets, round trip and per direction (the
   // clock offset between the hosts cancels out of each).
   double ipdv_seconds = 0, ipdv_forward_seconds = 0, ipdv_reverse_seconds = 0;
-  double r_factor = 0, mos = 0;  // E-model at call rate, from this stream
-  std::string dscp;              // forward: "unchanged", "rewritten to CS0", "unknown"
+  double r_factor = 0, mos = 0;              // E-model at call rate, from this stream
+  std::string dscp;                          // forward: "unchanged", "rewritten to CS0", "unknown"
   int dscp_forward = -1, dscp_reverse = -1;  // 1 unchanged, 0 rewritten, -1 unknown
-  double finished_unix = 0;      // wall-clock end of the test
+  double finished_unix = 0;                  // wall-clock end of the test
 };
 
 inline const char* verdict_name(PathTestSummary::Verdict v) {
   switch (v) {
-    case PathTestSummary::Verdict::Ok: return "ok";
-    case PathTestSummary::Verdict::Loss: return "loss";
-    case PathTestSummary::Verdict::AllLost: return "all_lost";
-    case PathTestSummary::Verdict::NoReflector: return "no_reflector";
-    case PathTestSummary::Verdict::QosRewritten: return "qos_rewritten";
-    case PathTestSummary::Verdict::Failed: return "failed";
+    case PathTestSummary::Verdict::Ok:
+      return "ok";
+    case PathTestSummary::Verdict::Loss:
+      return "loss";
+    case PathTestSummary::Verdict::AllLost:
+      return "all_lost";
+    case PathTestSummary::Verdict::NoReflector:
+      return "no_reflector";
+    case PathTestSummary::Verdict::QosRewritten:
+      return "qos_rewritten";
+    case PathTestSummary::Verdict::Failed:
+      return "failed";
   }
   return "failed";
 }

@@ -37,7 +37,10 @@ const std::vector<ProbeType>& probe_types() {
           {"interval", BlockKey::Kind::Time, "10s", 1000, 3600000},
           {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}}},
       // Path tests at call rate (STAMP), on demand only: docs/inventory.md#stamp.
-      {"stamp", [](const Device& d) { return d.blocks.count("stamp") > 0; }, none, make_stamp_prober,
+      {"stamp",
+       [](const Device& d) { return d.blocks.count("stamp") > 0; },
+       none,
+       make_stamp_prober,
        {stamp_block()}},
   };
   return types;

@@ -157,9 +157,9 @@ PathTestSummary StreamStats::summary() const {
   p.sent = slots_.size() - skipped_;
   p.received = received_;
   p.finished_unix = static_cast<double>(realtime().tv_sec);
-  const auto port = ntohs(spec_.to.ss_family == AF_INET6
-                              ? reinterpret_cast<const sockaddr_in6&>(spec_.to).sin6_port
-                              : reinterpret_cast<const sockaddr_in&>(spec_.to).sin_port);
+  const auto port =
+      ntohs(spec_.to.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(spec_.to).sin6_port
+                                           : reinterpret_cast<const sockaddr_in&>(spec_.to).sin_port);
   if (received_ == 0) {
     p.verdict = PathTestSummary::Verdict::NoReflector;
     p.reason = port_closed_ ? "no reflector (UDP port " + std::to_string(port) + " closed)"
@@ -257,7 +257,9 @@ PathTestSummary StreamStats::summary() const {
 // ---- StampStream
 
 StampStream::StampStream(uv_loop_t* loop, const StreamSpec& spec, DoneFn done)
-    : loop_(loop), spec_(spec), done_(std::move(done)),
+    : loop_(loop),
+      spec_(spec),
+      done_(std::move(done)),
       stats_(spec, std::uniform_int_distribution<std::uint32_t>(1U << 20, 1U << 30)(random())),
       buf_(stamp::kMaxPacket) {}
 
@@ -274,7 +276,8 @@ std::string StampStream::start() {
   const int tos = spec_.dscp << 2, one = 1;
   const bool v6 = af == AF_INET6;
   if (setsockopt(fd_, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, &tos, sizeof tos) != 0 ||
-      setsockopt(fd_, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVTCLASS : IP_RECVTOS, &one, sizeof one) != 0 ||
+      setsockopt(fd_, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_RECVTCLASS : IP_RECVTOS, &one, sizeof one) !=
+          0 ||
       setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0)
     return std::string("setsockopt: ") + std::strerror(errno);
   const socklen_t len = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
@@ -283,16 +286,17 @@ std::string StampStream::start() {
   if (const int rc = poll_.init([&](uv_poll_t* p) { return uv_poll_init(loop_, p, fd_); }))
     return std::string("uv_poll_init: ") + uv_strerror(rc);
   poll_.get()->data = this;
-  uv_must(uv_poll_start(poll_.get(), UV_READABLE,
-                        [](uv_poll_t* p, int, int) noexcept { static_cast<StampStream*>(p->data)->readable(); }),
-          "uv_poll_start");
+  uv_must(
+      uv_poll_start(poll_.get(), UV_READABLE,
+                    [](uv_poll_t* p, int, int) noexcept { static_cast<StampStream*>(p->data)->readable(); }),
+      "uv_poll_start");
   uv_must(timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); }), "uv_timer_init");
   timer_.get()->data = this;
   const double bits = static_cast<double>(spec_.packet_size + (spec_.to.ss_family == AF_INET6 ? 48 : 28)) * 8;
   interval_ns_ = std::max<std::int64_t>(1, static_cast<std::int64_t>(bits / spec_.bitrate_bps * 1e9));
   const auto dur = std::chrono::duration_cast<std::chrono::nanoseconds>(spec_.duration).count();
-  total_ = StreamStats::kProbes +
-           static_cast<std::uint32_t>(std::min<std::int64_t>(kMaxPackets, std::max<std::int64_t>(1, dur / interval_ns_)));
+  total_ = StreamStats::kProbes + static_cast<std::uint32_t>(std::min<std::int64_t>(
+                                      kMaxPackets, std::max<std::int64_t>(1, dur / interval_ns_)));
   start_ns_ = static_cast<std::int64_t>(uv_hrtime());
   arm(0);
   return "";
@@ -316,10 +320,12 @@ bool StampStream::send(std::uint32_t seq, std::int64_t now) {
 // millisecond resolution, so the wake-up is rounded down and a packet goes out at most ~1 ms late.
 void StampStream::arm(std::int64_t due_ns) {
   const auto now = static_cast<std::int64_t>(uv_hrtime());
-  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(due_ns > now ? 1 : 0, (due_ns - now) / kMs));
-  uv_must(uv_timer_start(
-              timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampStream*>(t->data)->tick(); }, ms, 0),
-          "uv_timer_start");
+  const auto ms =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(due_ns > now ? 1 : 0, (due_ns - now) / kMs));
+  uv_must(
+      uv_timer_start(
+          timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampStream*>(t->data)->tick(); }, ms, 0),
+      "uv_timer_start");
 }
 
 void StampStream::tick() noexcept {
@@ -466,16 +472,18 @@ class PathExposition final : public Exposition {
     counter("siteprobe_path_test_duplicate_packets_total", &PathSeries::duplicates);
     counter("siteprobe_path_test_reordered_packets_total", &PathSeries::reordered);
     f.push_back({header("siteprobe_path_test_loss_ratio"), [](std::string& out, const S& s) {
-                   const std::pair<const char*, const Value*> d[] = {
-                       {"round_trip", &s->loss}, {"forward", &s->loss_forward}, {"reverse", &s->loss_reverse}};
+                   const std::pair<const char*, const Value*> d[] = {{"round_trip", &s->loss},
+                                                                     {"forward", &s->loss_forward},
+                                                                     {"reverse", &s->loss_reverse}};
                    for (const auto& [dir, v] : d)
                      if (!std::isnan(v->get()))
                        append_line(out, "siteprobe_path_test_loss_ratio",
                                    s->labels + ",direction=\"" + dir + "\"", v->get());
                  }});
     f.push_back({header("siteprobe_path_test_ipdv_seconds"), [](std::string& out, const S& s) {
-                   const std::pair<const char*, const Value*> d[] = {
-                       {"round_trip", &s->ipdv}, {"forward", &s->ipdv_forward}, {"reverse", &s->ipdv_reverse}};
+                   const std::pair<const char*, const Value*> d[] = {{"round_trip", &s->ipdv},
+                                                                     {"forward", &s->ipdv_forward},
+                                                                     {"reverse", &s->ipdv_reverse}};
                    for (const auto& [dir, v] : d)
                      if (!std::isnan(v->get()))
                        append_line(out, "siteprobe_path_test_ipdv_seconds",
@@ -483,7 +491,7 @@ class PathExposition final : public Exposition {
                  }});
     f.push_back({header("siteprobe_path_test_dscp_unchanged"), [](std::string& out, const S& s) {
                    const std::pair<const char*, const Value*> d[] = {{"forward", &s->dscp_forward},
-                                                                      {"reverse", &s->dscp_reverse}};
+                                                                     {"reverse", &s->dscp_reverse}};
                    for (const auto& [dir, v] : d)
                      if (!std::isnan(v->get()))
                        append_line(out, "siteprobe_path_test_dscp_unchanged",
@@ -499,7 +507,8 @@ class PathExposition final : public Exposition {
                    for (std::size_t i = 0; i <= s->rtt.bounds.size(); ++i) {
                      cum += s->rtt.buckets[i].get();
                      append_line(out, "siteprobe_path_test_rtt_seconds_bucket",
-                                 s->labels + "," + (i < s->rtt.bounds.size() ? s->rtt.le[i] : "le=\"+Inf\""), cum);
+                                 s->labels + "," + (i < s->rtt.bounds.size() ? s->rtt.le[i] : "le=\"+Inf\""),
+                                 cum);
                    }
                    append_line(out, "siteprobe_path_test_rtt_seconds_sum", s->labels, s->rtt.sum.get());
                    append_line(out, "siteprobe_path_test_rtt_seconds_count", s->labels, cum);
@@ -518,7 +527,8 @@ class PathExposition final : public Exposition {
 
 class StampProber final : public Prober {
  public:
-  StampProber(uv_loop_t* loop, PathTestFn on_result, std::function<void(const std::string&, const std::string&, const std::string&)> log)
+  StampProber(uv_loop_t* loop, PathTestFn on_result,
+              std::function<void(const std::string&, const std::string&, const std::string&)> log)
       : loop_(loop), on_result_(std::move(on_result)), log_(std::move(log)) {
     uv_must(timer_.init([&](uv_timer_t* t) { return uv_timer_init(loop_, t); }), "uv_timer_init");
     timer_.get()->data = this;
@@ -550,7 +560,8 @@ class StampProber final : public Prober {
       // The subtree whose uplink the stream crosses: the site's district (level 1), else itself.
       const std::string site = t.key.substr(0, t.key.find('/'));
       e.group = site;
-      if (auto s = sites.find(site); s != sites.end() && s->second->chain.size() > 1 && !s->second->chain[1].empty())
+      if (auto s = sites.find(site);
+          s != sites.end() && s->second->chain.size() > 1 && !s->second->chain[1].empty())
         e.group = s->second->chain[1];
       next.emplace(t.key, std::move(e));
     }
@@ -610,7 +621,8 @@ class StampProber final : public Prober {
       StreamSpec spec;
       std::string err = stream_spec(e->second.block, e->second.address, spec);
       if (err.empty() && spec.bitrate_bps > max_bps_)
-        err = "bitrate " + rate(spec.bitrate_bps) + " is above global.path_test_max_kbps (" + rate(max_bps_) + ")";
+        err = "bitrate " + rate(spec.bitrate_bps) + " is above global.path_test_max_kbps (" + rate(max_bps_) +
+              ")";
       if (!err.empty()) {
         it = queue_.erase(it);
         PathTestSummary p;
@@ -645,7 +657,8 @@ class StampProber final : public Prober {
       uv_timer_stop(timer_.get());
     else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_.get())))
       uv_must(uv_timer_start(
-                  timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampProber*>(t->data)->pump(); }, 100, 100),
+                  timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampProber*>(t->data)->pump(); },
+                  100, 100),
               "uv_timer_start");
   }
 
@@ -678,7 +691,8 @@ class StampProber final : public Prober {
     if (auto e = entries_.find(key); e != entries_.end()) {
       auto& s = series(e->second);
       s.runs[static_cast<int>(p.verdict)].inc();
-      s.loss.set(p.verdict == PathTestSummary::Verdict::Failed || p.verdict == PathTestSummary::Verdict::NoReflector
+      s.loss.set(p.verdict == PathTestSummary::Verdict::Failed ||
+                         p.verdict == PathTestSummary::Verdict::NoReflector
                      ? std::nan("")
                      : p.loss_ratio);
       s.loss_forward.set(p.loss_forward < 0 ? std::nan("") : p.loss_forward);
@@ -697,7 +711,8 @@ class StampProber final : public Prober {
     }
     if (log_)
       log_("path test done", "device",
-           key + " result=" + verdict_name(p.verdict) + (p.reason.empty() ? "" : " reason=\"" + p.reason + "\""));
+           key + " result=" + verdict_name(p.verdict) +
+               (p.reason.empty() ? "" : " reason=\"" + p.reason + "\""));
     if (on_result_) on_result_(key, p);
   }
 

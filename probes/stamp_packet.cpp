@@ -133,9 +133,9 @@ std::size_t encode_reflected(const unsigned char* in, std::size_t n, std::uint32
   put16(out + 12, kErrorEstimate);
   put16(out + 14, sender_ssid(in, n));
   put64(out + 16, receive_ts);
-  std::memcpy(out + 24, in, 4);        // sender sequence number
-  std::memcpy(out + 28, in + 4, 8);    // sender timestamp
-  std::memcpy(out + 36, in + 12, 2);   // sender error estimate
+  std::memcpy(out + 24, in, 4);       // sender sequence number
+  std::memcpy(out + 28, in + 4, 8);   // sender timestamp
+  std::memcpy(out + 36, in + 12, 2);  // sender error estimate
   out[40] = received_ttl;
   std::uint8_t dscp = received_tos >> 2;
   // TLVs come back in the order they came, at the same offsets (RFC 8972 section 4).

@@ -54,8 +54,8 @@ bool encode_sender(const SenderPacket& p, unsigned char* buf, std::size_t size);
 
 // What a reflected packet says.
 struct ReflectedPacket {
-  std::uint32_t seq = 0;  // the reflector's: its own count in stateful mode, the sender's in stateless
-  std::uint64_t timestamp = 0;          // when the reflector sent it
+  std::uint32_t seq = 0;        // the reflector's: its own count in stateful mode, the sender's in stateless
+  std::uint64_t timestamp = 0;  // when the reflector sent it
   std::uint16_t ssid = 0;
   std::uint64_t receive_timestamp = 0;  // when the reflector received the sender's packet
   std::uint32_t sender_seq = 0;
@@ -66,7 +66,8 @@ struct ReflectedPacket {
 };
 enum class Invalid { None, Short, Long };
 // Parses a reflected packet; nullopt (with why) if it cannot be one.
-std::optional<ReflectedPacket> decode_reflected(const unsigned char* buf, std::size_t n, Invalid* why = nullptr);
+std::optional<ReflectedPacket> decode_reflected(const unsigned char* buf, std::size_t n,
+                                                Invalid* why = nullptr);
 
 // The reflector's side: builds the reply to the sender's packet `in` (n bytes) in `out` (room for
 // kMaxPacket) and returns its length: max(n, kBaseSize), or 0 if `in` is no test packet (shorter

@@ -43,7 +43,10 @@ struct StampReflector::Expo final : Exposition {
 };
 
 StampReflector::StampReflector(uv_loop_t* loop, Options o)
-    : loop_(loop), opt_(std::move(o)), expo_(std::make_shared<Expo>()), in_(stamp::kMaxPacket + 1),
+    : loop_(loop),
+      opt_(std::move(o)),
+      expo_(std::make_shared<Expo>()),
+      in_(stamp::kMaxPacket + 1),
       out_(stamp::kMaxPacket) {}
 
 StampReflector::~StampReflector() = default;
@@ -62,8 +65,8 @@ std::string StampReflector::start(std::string* warnings) {
     if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     auto addr = net::parse_ip(host);
     const std::string port = colon == std::string::npos ? "" : l.substr(colon + 1);
-    if (!addr || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(port) > 65535) {
+    if (!addr || port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
       errors += "listen address \"" + l + "\" is not IP:PORT or [IPv6]:PORT; ";
       continue;
     }
@@ -102,8 +105,8 @@ std::string StampReflector::start(std::string* warnings) {
       fail("setsockopt");
       continue;
     }
-    if (::bind(s->fd, reinterpret_cast<const sockaddr*>(&*addr), v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) !=
-        0) {
+    if (::bind(s->fd, reinterpret_cast<const sockaddr*>(&*addr),
+               v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0) {
       fail("bind");
       continue;
     }
@@ -224,9 +227,9 @@ void StampReflector::readable(Socket& s) noexcept {
     std::uint8_t dscp = 0;
     const std::uint32_t seq =
         reflector_seq(from, stamp::sender_ssid(in_.data(), len), stamp::sender_seq(in_.data(), len), now);
-    const std::size_t out = stamp::encode_reflected(in_.data(), len, seq, stamp::to_ntp(rx), stamp::to_ntp(tx),
-                                                    static_cast<std::uint8_t>(ttl), static_cast<std::uint8_t>(tos),
-                                                    out_.data(), &dscp);
+    const std::size_t out = stamp::encode_reflected(in_.data(), len, seq, stamp::to_ntp(rx),
+                                                    stamp::to_ntp(tx), static_cast<std::uint8_t>(ttl),
+                                                    static_cast<std::uint8_t>(tos), out_.data(), &dscp);
     // The reply: from the address the packet came to, with the DSCP asked for (and the ECN bits
     // cleared: the reflector does not claim ECN capability).
     iovec oi{out_.data(), out};

@@ -1,5 +1,6 @@
 // STAMP Session-Reflector (RFC 8762, unauthenticated, with RFC 8972 TLVs): `siteprobe reflect`,
-// for a site whose router cannot reflect (a small Linux box at a commune). docs/runbook.md#path-tests-and-the-reflector.
+// for a site whose router cannot reflect (a small Linux box at a commune).
+// docs/runbook.md#path-tests-and-the-reflector.
 //
 // Each reply has the length of the packet it answers (never more: no amplification), leaves
 // from the address the packet came to, carries the DSCP a Class-of-Service TLV asks for (else the

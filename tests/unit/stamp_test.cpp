@@ -1,5 +1,7 @@
 // STAMP packets (probes/stamp_packet.h), the statistics of a stream (probes/stamp.h) and a real
 // sender and reflector over loopback (probes/stamp_reflect.h).
+#include "probes/stamp.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,7 +11,6 @@
 #include <cstring>
 #include <vector>
 
-#include "probes/stamp.h"
 #include "probes/stamp_packet.h"
 #include "probes/stamp_reflect.h"
 #include "util/net.h"
