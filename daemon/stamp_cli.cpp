@@ -251,9 +251,8 @@ int reflect_main(int argc, char** argv) {
       }
     } else if (a == "--web.listen-address" && has) {
       web = argv[++i];
-    } else if (a == "--log.level" && has && parse_log_level(argv[i + 1], level)) {
-      ++i;
-    } else if (a == "--log.format" && has && parse_log_format(argv[i + 1], format)) {
+    } else if ((a == "--log.level" && has && parse_log_level(argv[i + 1], level)) ||
+               (a == "--log.format" && has && parse_log_format(argv[i + 1], format))) {
       ++i;
     } else {
       std::cerr << "siteprobe reflect: unknown or incomplete argument " << a << "\n" << kReflectUsage;

@@ -393,7 +393,7 @@ void StampStream::readable() noexcept {
     auto mono = static_cast<std::int64_t>(uv_hrtime());
     if (rx.tv_sec != 0) {  // the kernel's receive time, on our monotonic clock
       const std::int64_t ago = (now_real.tv_sec - rx.tv_sec) * 1000000000LL + (now_real.tv_nsec - rx.tv_nsec);
-      if (ago > 0 && ago < 10 * 1000 * kMs) mono -= ago;
+      if (ago > 0 && ago < kMs * 10000) mono -= ago;
     } else {
       rx = now_real;
     }
@@ -657,7 +657,13 @@ class StampProber final : public Prober {
       uv_timer_stop(timer_.get());
     else if (!uv_is_active(reinterpret_cast<uv_handle_t*>(timer_.get())))
       uv_must(uv_timer_start(
-                  timer_.get(), [](uv_timer_t* t) noexcept { static_cast<StampProber*>(t->data)->pump(); },
+                  timer_.get(),
+                  [](uv_timer_t* t) noexcept {
+                    try {
+                      static_cast<StampProber*>(t->data)->pump();
+                    } catch (...) {  // out of memory: the queue waits for the next tick
+                    }
+                  },
                   100, 100),
               "uv_timer_start");
   }

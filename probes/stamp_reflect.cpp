@@ -194,15 +194,14 @@ void StampReflector::readable(Socket& s) noexcept {
         std::memcpy(&rx, CMSG_DATA(c), sizeof rx);
       } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
         tos = *CMSG_DATA(c);
-      } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+      } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
         std::memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
       } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
         std::memcpy(&pi4, CMSG_DATA(c), sizeof pi4);
         have_pi = true;
       } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
         std::memcpy(&tos, CMSG_DATA(c), sizeof tos);
-      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT) {
-        std::memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
       } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
         std::memcpy(&pi6, CMSG_DATA(c), sizeof pi6);
         have_pi = true;
