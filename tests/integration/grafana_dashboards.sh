@@ -27,8 +27,15 @@ command -v snmpd >/dev/null || fail "snmpd missing (apt-get install -y snmpd)"
 python3 "$ROOT/scripts/demo-endpoints.py" "$ROOT/config/bac-kan.yml" 2>"$TMP/endpoints.log" &
 ENDPOINTS=$!
 CLEANUPS+=("kill -TERM $ENDPOINTS; wait $ENDPOINTS")
+# Path tests (the VC readiness dashboard's last table): a reflector answers every router address
+# on loopback; two routers in different districts are tested (20 s each, in parallel).
+"$SP_BIN" reflect --listen 0.0.0.0:862 --stateful >"$TMP/reflector.log" 2>&1 &
+CLEANUPS+=("kill $!")
+SP_ARGS=(--web.enable-lifecycle)
 start_siteprobe "$ROOT/config/bac-kan.yml"
 pass "siteprobe ready on $SP_URL"
+curl -fsS -X POST -H 'X-Siteprobe-Reload: 1' "$SP_URL/-/path-test?site=bac-kan&site=ba-be.banh-trach" >/dev/null ||
+  fail "POST /-/path-test"
 
 PROM_PORT=$(free_port)
 PROM_URL="http://127.0.0.1:$PROM_PORT"

@@ -17,6 +17,7 @@ SP_BIN=$(readlink -f "$SP_BIN")
 TMP=$(mktemp -d /tmp/siteprobe-it.XXXXXX)
 SP_PID=""
 SP_NETNS=""     # namespace siteprobe runs in, if any
+SP_ARGS=()      # more flags for start_siteprobe
 CLEANUPS=()
 
 need_root() {
@@ -77,7 +78,7 @@ YAML
     for d in "$@"; do echo "      - $d"; done; } >"$f"
 }
 
-# start_siteprobe CONFIG: runs the daemon (in $SP_NETNS if set) and waits until /-/ready.
+# start_siteprobe CONFIG: runs the daemon (in $SP_NETNS if set, with $SP_ARGS) and waits until /-/ready.
 start_siteprobe() {
   SP_PORT=$(free_port tcp)
   SP_URL="http://127.0.0.1:$SP_PORT"
@@ -85,7 +86,7 @@ start_siteprobe() {
   local ns=()
   [ -n "$SP_NETNS" ] && ns=(ip netns exec "$SP_NETNS")
   "${ns[@]}" "$SP_BIN" --config "$1" --web.listen-address "127.0.0.1:$SP_PORT" --log.level debug \
-    >>"$TMP/siteprobe.log" 2>&1 &
+    "${SP_ARGS[@]}" >>"$TMP/siteprobe.log" 2>&1 &
   SP_PID=$!
   for _ in $(seq 1 100); do
     if in_ns curl -fsS "$SP_URL/-/ready" >/dev/null 2>&1; then return 0; fi
