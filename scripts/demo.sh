@@ -57,6 +57,15 @@ open(dst, "w").write(re.sub(r"address: (127\.\d+\.\d+\.\d+)", move, open(src).re
 PY
   while read -r a; do ip -n "$NS" addr add "$a/32" dev lo; done <"$RUN/addresses"
   INV=$RUN/inventory.yml
+  # Pác Nặm's commune links are policed to 200 kbytes/s for path tests (UDP 862): ping passes,
+  # a 2 Mbit/s conference stream does not. Its reflectors answer inside the namespace.
+  ip netns exec "$NS" nft -f - <<'NFT'
+table inet siteprobe_demo {
+  chain input { type filter hook input priority 0; ip daddr 10.199.96.0/19 udp dport 862 limit rate over 200 kbytes/second drop; }
+}
+NFT
+  ip netns exec "$NS" "$SITEPROBE" reflect --listen 0.0.0.0:862 --stateful 2>"$RUN/reflector-ns.log" &
+  pids+=($!)
 else
   ip netns del "$NS" 2>/dev/null || true
   cat <<MSG
@@ -104,7 +113,10 @@ listen=127.0.0.1:$sp_port
 prom=http://127.0.0.1:$prom_port
 am=http://127.0.0.1:$am_port
 "$SITEPROBE" check "$INV"
-"$SITEPROBE" --config "$INV" --web.listen-address "$listen" 2>"$RUN/siteprobe.log" &
+# A STAMP reflector for every router address on this host (path tests at call rate).
+"$SITEPROBE" reflect --listen 0.0.0.0:862 --stateful 2>"$RUN/reflector.log" &
+pids+=($!)
+"$SITEPROBE" --config "$INV" --web.listen-address "$listen" --web.enable-lifecycle 2>"$RUN/siteprobe.log" &
 sp_pid=$!
 pids+=($!)
 cat >"$RUN/prometheus.yml" <<YAML
@@ -142,6 +154,14 @@ Prometheus $prom_port $prom_pid prometheus.log
 Alertmanager $am_port $am_pid alertmanager.log
 SERVICES
 
+# Path tests at call rate (2 Mbit/s of AF41 for 20 s) to the province's and every district's
+# router, and to Pác Nặm's communes, whose links are policed: a minute or two, a district at a time.
+sites=$(curl -fs "http://$listen/metrics" | sed -n 's/^siteprobe_site_info{.*level="\(province\|district\)".*site="\([^"]*\)".*/\2/p')
+sites="$sites $(curl -fs "http://$listen/metrics" | sed -n 's/^siteprobe_site_info{.*site="\(pac-nam\.[^"]*\)".*/\1/p' | head -3)"
+query=$(for s in $sites; do printf 'site=%s&' "$s"; done)
+curl -fs -X POST -H 'X-Siteprobe-Reload: 1' "http://$listen/-/path-test?${query%&}" >/dev/null ||
+  echo "demo: could not start the path tests" >&2
+
 cat <<MSG
 
 siteprobe demo (Ctrl-C to stop)
@@ -149,6 +169,8 @@ siteprobe demo (Ctrl-C to stop)
   Prometheus          $prom/alerts   (rules: alerts/siteprobe.rules.yml)
   Alertmanager        $am
   Endpoint readiness  http://$listen/readiness   (or: $SITEPROBE readiness --url http://$listen)
+  Path tests          http://$listen/path-tests  (2 Mbit/s streams, running now; Pác Nặm's
+                      commune links are policed: 0 % ping loss, about 14 % at call rate)
 Expected in Prometheus from the start: EndpointCallServiceDown (warning) for ba-be.banh-trach and
 cho-don.nam-cuong, the two stand-ins that fail on purpose; pending, then firing after 10 minutes.
 And Watchdog, always firing: the heartbeat that shows the alerting pipeline works.
