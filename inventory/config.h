@@ -155,6 +155,21 @@ struct SiteStateSettings {
   std::vector<std::string> reachability_roles = {"router"};
 };
 
+// A recurring conference (docs/inventory.md#conferences): its pre-flight runs path tests and a
+// tighter readiness view for its participants (daemon/conference.h).
+struct Conference {
+  std::string name;
+  std::vector<int> weekdays;      // 0 = Sunday .. 6 = Saturday; empty when `dates` is used
+  std::vector<long> dates;        // days since 1970-01-01 (local calendar dates)
+  int start_minute = 0;           // minutes after local midnight
+  std::string time_zone = "Asia/Ho_Chi_Minh";
+  int utc_offset_seconds = 7 * 3600;  // fixed: zones with daylight-saving rules are refused
+  Duration duration = std::chrono::hours(1);
+  std::vector<Duration> preflight;    // before the start, longest first
+  std::vector<std::string> participants;  // site ids, resolved from the selectors, tree order
+  std::string participants_text;          // the selectors as written: "all", "district pac-nam", ...
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
@@ -171,6 +186,7 @@ struct Config {
   int path_test_streams_per_subtree = 1;
   std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name
   std::vector<Site> sites;
+  std::vector<Conference> conferences;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }

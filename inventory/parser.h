@@ -360,6 +360,7 @@ class Parser {
   void parse_site_state(const YAML::Node& n);
   void parse_auth(const YAML::Node& n);
   void parse_sites(const YAML::Node& n);
+  void parse_conferences(const YAML::Node& n);
   bool resolve_snmp(const YAML::Node& n, const std::string& path, Device& d);
   std::set<std::string> snmp_reported_;
   void parse_device(const YAML::Node& n, const std::string& path, Site& site,
