@@ -24,6 +24,8 @@ pkgs=(
   prometheus prometheus-alertmanager snmpd snmp
   # video-conference checks: sipp as a real SIP UAS in the tests
   sip-tester
+  # the status page in a real browser (tests/integration/status_page.sh: headless, DevTools protocol)
+  chromium python3-websocket
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

@@ -39,4 +39,10 @@ start_siteprobe "$TMP/inv.yml"
 ip netns exec "$A" /usr/bin/python3 "$(dirname "$0")/status_page.py" --url "$SP_URL" --pid "$SP_PID" \
   --down "ip -n $B link set sb$$ down" --up "ip -n $B link set sb$$ up" --district pac-nam \
   --profile "$TMP/chromium" ${STATUS_SHOTS:+--shots "$STATUS_SHOTS"}
+# `siteprobe readiness --lang vi|en`: the same table in either language (exit 1: some not ready).
+in_ns "$SP_BIN" readiness --url "$SP_URL" --lang vi >"$TMP/rd-vi" || [ $? = 1 ] || fail "readiness --lang vi"
+in_ns "$SP_BIN" readiness --url "$SP_URL" --lang en >"$TMP/rd-en" || [ $? = 1 ] || fail "readiness --lang en"
+grep -q "thiết bị đầu cuối CHƯA SẴN SÀNG" "$TMP/rd-vi" || fail "readiness --lang vi: $(head -3 "$TMP/rd-vi")"
+grep -q "endpoints NOT READY" "$TMP/rd-en" || fail "readiness --lang en: $(head -3 "$TMP/rd-en")"
+pass "siteprobe readiness --lang vi and en"
 pass "status page: states as /metrics, Pác Nặm down and its communes unreachable, live within 2 s, vi and en"
