@@ -377,8 +377,9 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
                          : reply(c, 503, kText, "siteprobe is not ready.\n");
   for (const auto& [path, page] : rich_pages_)
     if (uri == path) {
-      const PageRequest req{[c](const char* k) { return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k); },
-                            [c](const char* k) { return header(c, k); }};
+      const PageRequest req{
+          [c](const char* k) { return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k); },
+          [c](const char* k) { return header(c, k); }};
       const PageAnswer a = page(req);
       Headers h;
       for (const auto& [k, v] : a.headers) h.emplace_back(k.c_str(), v);

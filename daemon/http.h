@@ -87,7 +87,9 @@ class HttpServer {
     std::vector<std::pair<std::string, std::string>> headers;
   };
   using RichPage = std::function<PageAnswer(const PageRequest&)>;
-  void add_rich_page(const std::string& uri, RichPage page) { rich_pages_.emplace_back(uri, std::move(page)); }
+  void add_rich_page(const std::string& uri, RichPage page) {
+    rich_pages_.emplace_back(uri, std::move(page));
+  }
   // Turns on POST /-/reload (403 without it): `fn` runs on `loop`'s thread, woken by a uv_async_t.
   // Only before start().
   void enable_reload(uv_loop_t* loop, ReloadFn fn);

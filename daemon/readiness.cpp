@@ -194,8 +194,8 @@ std::string Readiness::report(bool& all_ready, i18n::Lang lang) const {
       group = r.group;
       std::size_t n = 0;
       for (const auto& x : rows_) n += x.group == group;
-      rep += "\n" + r.group_name + " (" + group + "): " + std::to_string(n) + " " + i18n::tr(lang, "rd.not_ready") +
-             "\n";
+      rep += "\n" + r.group_name + " (" + group + "): " + std::to_string(n) + " " +
+             i18n::tr(lang, "rd.not_ready") + "\n";
       rep += "  " + pad(en ? upper(h_site) : h_site, ws) + "  " + pad(en ? upper(h_dev) : h_dev, wd) + "  " +
              pad(en ? upper(h_reason) : h_reason, wr) + "  " + (en ? upper(h_detail) : h_detail) + "\n";
     }

@@ -11,8 +11,8 @@ namespace siteprobe {
 void DeviceHistory::close_bucket() {
   const auto i = static_cast<std::size_t>(minute_ % static_cast<std::int64_t>(kPoints));
   loss_[i] = attempted_ == 0 ? kNoData
-                             : static_cast<std::uint16_t>(10000ull * (attempted_ - std::min(received_, attempted_)) /
-                                                          attempted_);
+                             : static_cast<std::uint16_t>(
+                                   10000ull * (attempted_ - std::min(received_, attempted_)) / attempted_);
   rtt_[i] = received_ == 0 ? NAN : rtt_sum_ / static_cast<float>(received_);
 }
 
@@ -50,7 +50,8 @@ void DeviceHistory::points(std::int64_t now_minute, std::array<std::uint16_t, kP
     if (minute_ < 0 || m > minute_ || m <= minute_ - n) continue;
     if (m == minute_) {
       if (attempted_ > 0)
-        loss[out] = static_cast<std::uint16_t>(10000ull * (attempted_ - std::min(received_, attempted_)) / attempted_);
+        loss[out] = static_cast<std::uint16_t>(10000ull * (attempted_ - std::min(received_, attempted_)) /
+                                               attempted_);
       if (received_ > 0) rtt[out] = rtt_sum_ / static_cast<float>(received_);
     } else {
       const auto i = static_cast<std::size_t>(m % n);

@@ -59,7 +59,7 @@ class StatusBoard {
  public:
   static constexpr std::size_t kMaxChanges = 50;
   struct Change {
-    double at = 0;  // Unix time
+    double at = 0;             // Unix time
     std::string site, device;  // device "" for a site's change
     std::string from, to;      // state names ("up", ...), or "up"/"down" for a service
     std::string why;           // a key: why.parent_down, why.loss, ...
@@ -67,7 +67,7 @@ class StatusBoard {
   };
   struct DeviceRow {
     std::string name, role;
-    int verdict = -1;  // -1 unknown, 0 down, 1 up
+    int verdict = -1;                                  // -1 unknown, 0 down, 1 up
     double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;  // last round
     std::string readiness, readiness_detail;           // endpoints only: Readiness::name
     std::array<std::uint16_t, DeviceHistory::kPoints> loss_hist{};
@@ -110,10 +110,10 @@ class StatusBoard {
 
   std::shared_ptr<const Config> config_;
   std::uint64_t gen_ = 0;
-  std::vector<Dev> devs_;                                      // by SiteStates slot
-  std::unordered_map<std::string, std::uint32_t> by_key_;      // "site/device" -> slot
-  std::vector<std::vector<std::uint32_t>> site_devs_;          // per site: its slots
-  std::vector<bool> dirty_;                                    // per site: rows to rebuild
+  std::vector<Dev> devs_;                                  // by SiteStates slot
+  std::unordered_map<std::string, std::uint32_t> by_key_;  // "site/device" -> slot
+  std::vector<std::vector<std::uint32_t>> site_devs_;      // per site: its slots
+  std::vector<bool> dirty_;                                // per site: rows to rebuild
   std::map<std::string, std::size_t> site_index_;
   std::deque<Change> changes_;  // newest first
   std::string tree_;

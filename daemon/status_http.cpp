@@ -24,14 +24,17 @@ void add_status_pages(HttpServer& http, std::shared_ptr<const StatusBoard> board
   constexpr const char* kJson = "application/json; charset=utf-8";
   // Both languages' pages are made once; the page varies by Accept-Language.
   auto pages = std::make_shared<const std::pair<std::string, std::string>>(status_page(i18n::Lang::En),
-                                                                         status_page(i18n::Lang::Vi));
+                                                                           status_page(i18n::Lang::Vi));
   auto page = [pages](const HttpServer::PageRequest& r) {
-    return A{200, "text/html; charset=utf-8", request_lang(r) == i18n::Lang::Vi ? pages->second : pages->first,
-             {{"Vary", "Accept-Language"},
-              {"Content-Security-Policy",
-               "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-               "img-src 'self' data:"},
-              {"X-Content-Type-Options", "nosniff"}}};
+    return A{
+        200,
+        "text/html; charset=utf-8",
+        request_lang(r) == i18n::Lang::Vi ? pages->second : pages->first,
+        {{"Vary", "Accept-Language"},
+         {"Content-Security-Policy",
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+          "img-src 'self' data:"},
+         {"X-Content-Type-Options", "nosniff"}}};
   };
   http.add_rich_page("/", page);
   http.add_rich_page("/status", page);

@@ -66,9 +66,11 @@ const std::vector<Entry>& table() {
       {"ui.all_ready", "All endpoints ready", "Mọi thiết bị đầu cuối sẵn sàng"},
       {"ui.all_ok", "No district has a problem", "Không huyện nào có sự cố"},
       {"ui.problems", "Districts with problems", "Huyện có sự cố"},
-      {"ui.keys", "Keys: w wall mode, l language, Esc back", "Phím: w màn hình lớn, l ngôn ngữ, Esc quay lại"},
+      {"ui.keys", "Keys: w wall mode, l language, Esc back",
+       "Phím: w màn hình lớn, l ngôn ngữ, Esc quay lại"},
       {"ui.no_coords", "sites without coordinates", "điểm không có tọa độ"},
-      {"rd.header_all", "all %1 endpoints READY (min MOS %2)", "tất cả %1 thiết bị đầu cuối SẴN SÀNG (MOS tối thiểu %2)"},
+      {"rd.header_all", "all %1 endpoints READY (min MOS %2)",
+       "tất cả %1 thiết bị đầu cuối SẴN SÀNG (MOS tối thiểu %2)"},
       {"rd.header_some", "%1 of %2 endpoints NOT READY (min MOS %3)",
        "%1 trên %2 thiết bị đầu cuối CHƯA SẴN SÀNG (MOS tối thiểu %3)"},
       {"rd.at", "siteprobe readiness at", "siteprobe: mức sẵn sàng lúc"},
@@ -87,7 +89,9 @@ std::optional<Lang> parse_lang(std::string_view s) {
   return std::nullopt;
 }
 
-const char* code(Lang l) { return l == Lang::Vi ? "vi" : "en"; }
+const char* code(Lang l) {
+  return l == Lang::Vi ? "vi" : "en";
+}
 
 Lang pick_lang(std::string_view h) {
   std::optional<Lang> best;

@@ -28,20 +28,25 @@ probes::RoundResult round(int attempted, int received, double rtt_s = 0.01) {
 struct World {
   std::shared_ptr<const Config> cfg;
   StatusBoard board;
-  SiteStates st{[this](const Site& s, SiteState from, SiteState to) { board.on_site_change(s, from, to, now); }};
+  SiteStates st{
+      [this](const Site& s, SiteState from, SiteState to) { board.on_site_change(s, from, to, now); }};
   Readiness rd;
   double now = 1'800'000'000;
 
   World() {
     const std::string text =
         "sites:\n"
-        "  - {id: P, name: Tỉnh, level: province, lat: 22.1, lon: 105.8, devices: [{name: r, address: 127.0.0.1, "
+        "  - {id: P, name: Tỉnh, level: province, lat: 22.1, lon: 105.8, devices: [{name: r, address: "
+        "127.0.0.1, "
         "role: router}]}\n"
-        "  - {id: D, name: Huyện \"Pác Nặm\", level: district, parent: P, lat: 22.6, lon: 105.6, devices: [{name: "
+        "  - {id: D, name: Huyện \"Pác Nặm\", level: district, parent: P, lat: 22.6, lon: 105.6, devices: "
+        "[{name: "
         "r, address: 127.0.0.2, role: router}]}\n"
-        "  - {id: C1, name: Xã <Một>, level: commune, parent: D, devices: [{name: r, address: 127.0.0.3, role: "
+        "  - {id: C1, name: Xã <Một>, level: commune, parent: D, devices: [{name: r, address: 127.0.0.3, "
+        "role: "
         "router}, {name: vc, address: 127.0.0.4, role: vc_endpoint}]}\n"
-        "  - {id: C2, name: Xã Hai, level: commune, parent: D, lat: 22.7, lon: 105.5, devices: [{name: r, address: "
+        "  - {id: C2, name: Xã Hai, level: commune, parent: D, lat: 22.7, lon: 105.5, devices: [{name: r, "
+        "address: "
         "127.0.0.5, role: router}]}\n";
     auto r = probes::parse_inventory(text, "t.yml");
     for (const auto& e : r.errors) FAIL_CHECK(e);
@@ -65,7 +70,9 @@ struct World {
   }
 };
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::string read(const std::string& path) {
   std::ifstream f(path);
@@ -120,9 +127,11 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   w.tick();
   auto s = w.board.snapshot();
   CHECK(contains(s->tree, R"("levels":["province","district","commune"])"));
-  CHECK(contains(s->tree, R"({"id":"D","name":"Huyện \"Pác Nặm\"","level":"district","parent":"P","lat":22.6,)"));
+  CHECK(contains(s->tree,
+                 R"({"id":"D","name":"Huyện \"Pác Nặm\"","level":"district","parent":"P","lat":22.6,)"));
   CHECK(contains(s->tree, R"("name":"Xã \u003cMột>")"));  // escaped for a <script>
-  CHECK(contains(s->tree, R"("id":"C1","name":"Xã \u003cMột>","level":"commune","parent":"D","lat":null,"lon":null)"));
+  CHECK(contains(s->tree,
+                 R"("id":"C1","name":"Xã \u003cMột>","level":"commune","parent":"D","lat":null,"lon":null)"));
   CHECK(contains(s->live, R"("states":[0,0,0,0])"));
   CHECK(contains(s->live, R"("counts":{"unknown":4,"up":0,"degraded":0,"down":0,"unreachable":0})"));
 
@@ -136,7 +145,8 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   w.all("C2/r", round(10, 6));
   w.tick();
   s = w.board.snapshot();
-  CHECK(contains(s->live, R"("site":"C2","device":"","from":"up","to":"degraded","why":"why.loss","arg":"40 %")"));
+  CHECK(contains(s->live,
+                 R"("site":"C2","device":"","from":"up","to":"degraded","why":"why.loss","arg":"40 %")"));
   for (auto k : {"D/r", "C1/r", "C2/r"}) w.all(k, round(5, 0));
   w.tick();
   s = w.board.snapshot();
@@ -144,7 +154,8 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   CHECK(contains(s->live, R"("counts":{"unknown":0,"up":1,"degraded":0,"down":1,"unreachable":2})"));
   CHECK(contains(s->live, R"("changes":[{"t":)"));
   const auto d_down = s->live.find(R"("site":"D","device":"","from":"up","to":"down","why":"why.no_reply")");
-  const auto c1_unr = s->live.find(R"("site":"C1","device":"","from":"up","to":"unreachable","why":"why.parent_down")");
+  const auto c1_unr =
+      s->live.find(R"("site":"C1","device":"","from":"up","to":"unreachable","why":"why.parent_down")");
   const auto c2_deg = s->live.find(R"("site":"C2","device":"","from":"up","to":"degraded")");
   REQUIRE(d_down != std::string::npos);
   REQUIRE(c1_unr != std::string::npos);
@@ -160,12 +171,17 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   w.rd.on_check("C1/vc", sip);
   w.tick();
   s = w.board.snapshot();
-  CHECK(contains(s->live, R"("site":"C1","device":"vc","from":"unknown","to":"down","why":"why.service_down","arg":"SIP 503")"));
-  CHECK(contains(s->live, R"("readiness":{"total":1,"rows":[{"group":"D","group_name":"Huyện \"Pác Nặm\"","site":"C1")"));
+  CHECK(contains(
+      s->live,
+      R"("site":"C1","device":"vc","from":"unknown","to":"down","why":"why.service_down","arg":"SIP 503")"));
+  CHECK(contains(
+      s->live,
+      R"("readiness":{"total":1,"rows":[{"group":"D","group_name":"Huyện \"Pác Nặm\"","site":"C1")"));
   CHECK(contains(s->live, R"("reason":"site_down")"));
 
   const std::string c1 = StatusBoard::site_json(*s, "C1");
-  CHECK(contains(c1, R"({"site":"C1","devices":[{"name":"r","role":"router","verdict":0,"loss":100,"rtt":null,)"));
+  CHECK(contains(
+      c1, R"({"site":"C1","devices":[{"name":"r","role":"router","verdict":0,"loss":100,"rtt":null,)"));
   CHECK(contains(c1, R"("name":"vc","role":"vc_endpoint")"));
   CHECK(contains(c1, R"("ready":"site_down")"));
   CHECK(contains(c1, R"("loss_hist":[null,)"));
@@ -199,7 +215,8 @@ TEST_CASE("Every word of the status page exists in Vietnamese and English", "[st
   const std::string page = read(std::string(SITEPROBE_SOURCE_DIR) + "/daemon/status_page.html");
   REQUIRE(page.size() > 1000);
   std::size_t used = 0;
-  for (const std::regex& re : {std::regex(R"re(\bt\("([a-z_.]+)"\))re"), std::regex(R"re(data-i18n="([a-z_.]+)")re")})
+  for (const std::regex& re :
+       {std::regex(R"re(\bt\("([a-z_.]+)"\))re"), std::regex(R"re(data-i18n="([a-z_.]+)")re")})
     for (auto it = std::sregex_iterator(page.begin(), page.end(), re); it != std::sregex_iterator(); ++it) {
       INFO((*it)[1].str());
       CHECK(keys.count((*it)[1].str()));
@@ -212,7 +229,8 @@ TEST_CASE("Every word of the status page exists in Vietnamese and English", "[st
   for (auto r : {Readiness::Ready, Readiness::Unknown, Readiness::SiteDown, Readiness::DeviceDown,
                  Readiness::CallServiceDown, Readiness::LowMos})
     CHECK(keys.count(std::string("reason.") + Readiness::name(r)));
-  for (auto w : {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down", "service_up"})
+  for (auto w :
+       {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down", "service_up"})
     CHECK(keys.count(std::string("why.") + w));
   for (auto l : {"province", "district", "commune"}) CHECK(keys.count(std::string("level.") + l));
 }
