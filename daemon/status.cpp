@@ -103,12 +103,7 @@ void StatusBoard::configure(std::shared_ptr<const Config> config, const SiteStat
     const Site& s = config_->sites[i];
     t += i ? ",{\"id\":" : "{\"id\":";
     json::str(t, s.id);
-    t += ",\"name\":";
-    json::str(t, s.name);
-    t += ",\"level\":";
-    json::str(t, s.level);
-    t += ",\"parent\":";
-    json::str(t, s.parent);
+    json::members(t, {{"name", s.name}, {"level", s.level}, {"parent", s.parent}});
     t += ",\"lat\":";
     json::num(t, s.lat.value_or(NAN), 5);
     t += ",\"lon\":";
@@ -237,18 +232,12 @@ void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, 
     o += first ? "{\"t\":" : ",{\"t\":";
     first = false;
     json::num(o, c.at, 0);
-    o += ",\"site\":";
-    json::str(o, c.site);
-    o += ",\"device\":";
-    json::str(o, c.device);
-    o += ",\"from\":";
-    json::str(o, c.from);
-    o += ",\"to\":";
-    json::str(o, c.to);
-    o += ",\"why\":";
-    json::str(o, c.why);
-    o += ",\"arg\":";
-    json::str(o, c.arg);
+    json::members(o, {{"site", c.site},
+                      {"device", c.device},
+                      {"from", c.from},
+                      {"to", c.to},
+                      {"why", c.why},
+                      {"arg", c.arg}});
     o += '}';
   }
   std::size_t total = 0;
@@ -256,21 +245,15 @@ void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, 
   o += "],\"readiness\":{\"total\":" + std::to_string(total) + ",\"rows\":[";
   first = true;
   for (const auto& r : rrows) {
-    o += first ? "{\"group\":" : ",{\"group\":";
+    o += first ? "{\"reason\":" : ",{\"reason\":";
     first = false;
-    json::str(o, r.group);
-    o += ",\"group_name\":";
-    json::str(o, r.group_name);
-    o += ",\"site\":";
-    json::str(o, r.site);
-    o += ",\"site_name\":";
-    json::str(o, r.site_name);
-    o += ",\"device\":";
-    json::str(o, r.device);
-    o += ",\"reason\":";
     json::str(o, Readiness::name(r.reason));
-    o += ",\"detail\":";
-    json::str(o, r.detail);
+    json::members(o, {{"group", r.group},
+                      {"group_name", r.group_name},
+                      {"site", r.site},
+                      {"site_name", r.site_name},
+                      {"device", r.device},
+                      {"detail", r.detail}});
     o += '}';
   }
   o += "]}}";
@@ -295,16 +278,13 @@ std::string StatusBoard::site_json(const Snapshot& s, const std::string& site_id
     o += first ? "{\"name\":" : ",{\"name\":";
     first = false;
     json::str(o, d.name);
-    o += ",\"role\":";
-    json::str(o, d.role);
+    json::members(o, {{"role", d.role}, {"ready", d.readiness}});
     o += ",\"verdict\":" + std::to_string(d.verdict) + ",\"loss\":";
     json::num(o, d.loss * 100, 1);
     o += ",\"rtt\":";
     json::num(o, d.rtt_ms, 2);
     o += ",\"jitter\":";
     json::num(o, d.jitter_ms, 2);
-    o += ",\"ready\":";
-    json::str(o, d.readiness);
     o += ",\"loss_hist\":[";
     for (std::size_t i = 0; i < d.loss_hist.size(); ++i) {
       if (i) o += ',';

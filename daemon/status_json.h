@@ -3,8 +3,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace siteprobe::json {
 
@@ -43,6 +45,17 @@ inline void num(std::string& out, double v, int digits = 3) {
   }
   if (s == "-0") s = "0";
   out += s;
+}
+
+// ,"key":"value" for each of `fields` (string values).
+inline void members(std::string& out,
+                    std::initializer_list<std::pair<const char*, std::string_view>> fields) {
+  for (const auto& [k, v] : fields) {
+    out += ",\"";
+    out += k;
+    out += "\":";
+    str(out, v);
+  }
 }
 
 }  // namespace siteprobe::json

@@ -176,12 +176,13 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
       R"("site":"C1","device":"vc","from":"unknown","to":"down","why":"why.service_down","arg":"SIP 503")"));
   CHECK(contains(
       s->live,
-      R"("readiness":{"total":1,"rows":[{"group":"D","group_name":"Huyện \"Pác Nặm\"","site":"C1")"));
+      R"("readiness":{"total":1,"rows":[{"reason":"site_down","group":"D","group_name":"Huyện \"Pác Nặm\"","site":"C1")"));
   CHECK(contains(s->live, R"("reason":"site_down")"));
 
   const std::string c1 = StatusBoard::site_json(*s, "C1");
   CHECK(contains(
-      c1, R"({"site":"C1","devices":[{"name":"r","role":"router","verdict":0,"loss":100,"rtt":null,)"));
+      c1,
+      R"({"site":"C1","devices":[{"name":"r","role":"router","ready":"","verdict":0,"loss":100,"rtt":null,)"));
   CHECK(contains(c1, R"("name":"vc","role":"vc_endpoint")"));
   CHECK(contains(c1, R"("ready":"site_down")"));
   CHECK(contains(c1, R"("loss_hist":[null,)"));
