@@ -137,6 +137,7 @@ void StatusBoard::on_check(const std::string& key, const probes::CheckResult& c,
   if (fresh && c.up) return;  // the first answer is news only when it is a failure
   std::string svc = c.service;
   for (auto& ch : svc) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (svc == "H323") svc = "H.323";
   add_change({now, config_->sites[d.site].id, d.device->name, fresh ? "unknown" : (c.up ? "down" : "up"),
               c.up ? "up" : "down", c.up ? "why.service_up" : "why.service_down", svc + " " + c.detail});
 }
