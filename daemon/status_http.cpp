@@ -19,7 +19,7 @@ i18n::Lang request_lang(const HttpServer::PageRequest& r) {
   return i18n::pick_lang(h ? h : "");
 }
 
-void add_status_pages(HttpServer& http, std::shared_ptr<const StatusBoard> board) {
+void add_status_pages(HttpServer& http, const std::shared_ptr<const StatusBoard>& board) {
   using A = HttpServer::PageAnswer;
   constexpr const char* kJson = "application/json; charset=utf-8";
   // Both languages' pages are made once; the page varies by Accept-Language.

@@ -17,7 +17,7 @@ namespace siteprobe {
 extern const char* const kStatusPageHtml;
 // The page with its language and words filled in.
 std::string status_page(i18n::Lang lang);
-void add_status_pages(HttpServer& http, std::shared_ptr<const StatusBoard> board);
+void add_status_pages(HttpServer& http, const std::shared_ptr<const StatusBoard>& board);
 // The language a request asks for: ?lang=, else Accept-Language.
 i18n::Lang request_lang(const HttpServer::PageRequest& r);
 

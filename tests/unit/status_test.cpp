@@ -251,7 +251,7 @@ TEST_CASE("Language choice: ?lang, Accept-Language, the page", "[status][i18n]")
   CHECK(!contains(vi, "%%"));
   CHECK(contains(vi, "\"connection lost since\""));
   CHECK(contains(vi, "\"mất kết nối từ\""));
-  CHECK(vi.size() < 300 * 1024);  // the page weight budget
+  CHECK(vi.size() < std::size_t{300} * 1024);  // the page weight budget
   CHECK(!contains(vi, "http://"));
   CHECK(!contains(vi, "https://"));
 }
