@@ -12,6 +12,7 @@
 
 #include "daemon/hardening.h"
 #include "daemon/log.h"
+#include "daemon/status_http.h"
 #include "metrics/families.h"
 #include "probes/registry.h"
 #include "util/net.h"
@@ -132,7 +133,8 @@ Daemon::Daemon(Options opts)
       registry_(std::make_shared<prometheus::Registry>()),
       http_(registry_, ready_),
       info_(std::make_shared<StaticText>()),
-      states_(std::make_shared<SiteStates>([](const Site& s, SiteState from, SiteState to) {
+      states_(std::make_shared<SiteStates>([this](const Site& s, SiteState from, SiteState to) {
+        board_->on_site_change(s, from, to, unix_now());
         // Logged once per change, never per round.
         log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
             {{"site", s.id},
@@ -189,9 +191,11 @@ bool Daemon::start() {
   ctx.on_round = [this](std::uint32_t device_index, const probes::RoundResult& round) {
     watchdog_.progress();
     states_->on_round(device_index, round);
+    board_->on_round(device_index, round, unix_now());
   };
   ctx.on_check = [this](const std::string& key, const probes::CheckResult& c) {
     readiness_->on_check(key, c);
+    board_->on_check(key, c, unix_now());
   };
   ctx.log_info = [](const std::string& msg, const std::string& k, const std::string& v) {
     log(LogLevel::Info, msg, {{k.c_str(), v}});
@@ -217,11 +221,12 @@ bool Daemon::start() {
   http_.add(states_->quality());
   http_.add(readiness_);
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
-  http_.add_page("/readiness", [r = readiness_] {
+  http_.add_rich_page("/readiness", [r = readiness_](const HttpServer::PageRequest& req) {  // ?lang=vi|en
     bool all_ready = false;
-    std::string body = r->report(all_ready);
-    return std::pair{all_ready ? 200 : 503, body};
+    std::string body = r->report(all_ready, req.arg("lang") ? request_lang(req) : i18n::Lang::En);
+    return HttpServer::PageAnswer{all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
   });
+  add_status_pages(http_, board_);
   auto on_signal = [](uv_signal_t* h, int signum) noexcept {
     auto* self = static_cast<Daemon*>(h->data);
     try {
@@ -261,6 +266,7 @@ bool Daemon::start() {
                 self->lag_last_ = now;
                 self->states_->evaluate();
                 self->readiness_->evaluate(*self->states_);
+                self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
               1000, 1000),
           "uv_timer_start");
@@ -453,6 +459,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   readiness_->configure(cfg);
   path_tests_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
+  board_->configure(cfg, *states_);
+  board_->publish(*states_, *readiness_, unix_now());
   // Each prober gets only the devices its type probes.
   for (auto& p : probers_) {
     std::vector<probes::Target> own;

@@ -23,6 +23,7 @@
 #include "daemon/path_tests.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
+#include "daemon/status.h"
 #include "inventory/config.h"
 #include "probes/registry.h"
 
@@ -99,6 +100,7 @@ class Daemon {
   bool loop_closed_ = false;
 
   std::shared_ptr<StaticText> info_;
+  std::shared_ptr<StatusBoard> board_ = std::make_shared<StatusBoard>();  // the status page
   std::shared_ptr<SiteStates> states_;
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   std::shared_ptr<PathTests> path_tests_ = std::make_shared<PathTests>();

@@ -375,15 +375,20 @@ int HttpServer::handle(Request& r, const std::string& uri, const std::string& me
   if (uri == "/-/ready")
     return ready_.load() ? reply(c, 200, kText, "siteprobe is Ready.\n")
                          : reply(c, 503, kText, "siteprobe is not ready.\n");
+  for (const auto& [path, page] : rich_pages_)
+    if (uri == path) {
+      const PageRequest req{
+          [c](const char* k) { return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k); },
+          [c](const char* k) { return header(c, k); }};
+      const PageAnswer a = page(req);
+      Headers h;
+      for (const auto& [k, v] : a.headers) h.emplace_back(k.c_str(), v);
+      return reply(c, static_cast<unsigned>(a.status), a.type.c_str(), a.body, h);
+    }
   if (uri == "/")
     return reply(c, 200, "text/html; charset=utf-8",
                  "<html><head><title>siteprobe</title></head><body><h1>siteprobe</h1>"
                  "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n");
-  for (const auto& [path, page] : pages_)
-    if (uri == path) {
-      const auto [status, body] = page();
-      return reply(c, static_cast<unsigned>(status), kText, body);
-    }
   return reply(c, 404, kText, "Not found.\n");
 }
 

@@ -70,7 +70,26 @@ class HttpServer {
   // Serves `uri` as plain text from `page` (status code, body); only before start(). `page` runs
   // on HTTP threads.
   using Page = std::function<std::pair<int, std::string>()>;
-  void add_page(const std::string& uri, Page page) { pages_.emplace_back(uri, std::move(page)); }
+  void add_page(const std::string& uri, Page page) {
+    rich_pages_.emplace_back(uri, [p = std::move(page)](const PageRequest&) {
+      auto [status, body] = p();
+      return PageAnswer{status, "text/plain; charset=utf-8", std::move(body), {}};
+    });
+  }
+  // A page that sees the query arguments and request headers and sets its content type and
+  // headers (the status page); `arg`/`header` return nullptr when absent.
+  struct PageRequest {
+    std::function<const char*(const char*)> arg, header;
+  };
+  struct PageAnswer {
+    int status;
+    std::string type, body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  using RichPage = std::function<PageAnswer(const PageRequest&)>;
+  void add_rich_page(const std::string& uri, RichPage page) {
+    rich_pages_.emplace_back(uri, std::move(page));
+  }
   // Turns on POST /-/reload (403 without it): `fn` runs on `loop`'s thread, woken by a uv_async_t.
   // Only before start().
   void enable_reload(uv_loop_t* loop, ReloadFn fn);
@@ -113,7 +132,7 @@ class HttpServer {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<std::shared_ptr<const Exposition>> expositions_;
-  std::vector<std::pair<std::string, Page>> pages_;
+  std::vector<std::pair<std::string, RichPage>> rich_pages_;
   const std::atomic<bool>& ready_;
   WebConfig web_;
   std::string cert_pem_, key_pem_, ca_pem_, priorities_;  // MHD keeps pointers into these

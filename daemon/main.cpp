@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -33,7 +34,7 @@ const char* const kUsage =
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]]\n"
-    "                           [--username U --password-file F] [--web.config.file F]\n"
+    "                           [--username U --password-file F] [--web.config.file F] [--lang vi|en]\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
     "       siteprobe --version | help | -h | --help\n"
@@ -53,7 +54,8 @@ const char* const kUsage =
     "                              call, by district; exit 0 all ready, 1 some not, 2 no answer.\n"
     "                              Without --url: the daemon of /etc/default/siteprobe (its listen\n"
     "                              address; https and its certificate as CA if its web config has\n"
-    "                              TLS). The password is read from a file, never from argv\n";
+    "                              TLS). The password is read from a file, never from argv.\n"
+    "                              --lang: Vietnamese or English (default: vi if $LANG is vi*)\n";
 
 bool is_help(const char* a) {
   return std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0;
@@ -152,6 +154,8 @@ void installed_daemon(const std::string& defaults, std::string& listen, std::str
 int readiness(int argc, char** argv) {
   siteprobe::HttpGet g;
   std::string password_file, web_config, defaults = "/etc/default/siteprobe";
+  const char* env_lang = std::getenv("LANG");
+  std::string lang = env_lang && std::strncmp(env_lang, "vi", 2) == 0 ? "vi" : "en";
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i], v;
     if (is_help(argv[i])) {
@@ -172,6 +176,7 @@ int readiness(int argc, char** argv) {
                        : a == "--password-file"   ? &password_file
                        : a == "--web.config.file" ? &web_config
                        : a == "--defaults"        ? &defaults
+                       : a == "--lang"            ? &lang
                                                   : nullptr;
     if (!dst || v.empty()) {
       std::fprintf(stderr, "siteprobe readiness: %s %s\n%s", v.empty() ? "missing value for" : "unknown flag",
@@ -179,6 +184,10 @@ int readiness(int argc, char** argv) {
       return 2;
     }
     *dst = v;
+  }
+  if (lang != "vi" && lang != "en") {
+    std::fprintf(stderr, "siteprobe readiness: --lang must be vi or en, not %s\n%s", lang.c_str(), kUsage);
+    return 2;
   }
   std::string err;
   // Without --url: the installed daemon's address and web config, as its unit starts it.
@@ -209,7 +218,7 @@ int readiness(int argc, char** argv) {
     g.password.pop_back();
   if (g.key_file.empty()) g.key_file = g.cert_file;
   std::string body;
-  const int status = siteprobe::http_get(g, "/readiness", body, err);
+  const int status = siteprobe::http_get(g, "/readiness?lang=" + lang, body, err);
   if (!status) {
     std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", g.url.c_str(), err.c_str());
     return 2;

@@ -131,10 +131,7 @@ void Readiness::evaluate(const SiteStates& states) {
   text_.set(std::move(out));
 
   // The report: not-ready endpoints grouped by their ancestor at the second level (the district),
-  // or by their top-level site when they sit above it.
-  struct Row {
-    std::string group, site, device, reason, detail;
-  };
+  // or by their top-level site when they sit above it; rendered per language by report().
   std::vector<Row> rows;
   std::map<std::string, std::string> site_names;
   for (const auto& s : config_->sites) site_names[s.id] = s.name;
@@ -142,48 +139,70 @@ void Readiness::evaluate(const SiteStates& states) {
     if (e.reason == Ready) continue;
     const Site& s = config_->sites[e.site];
     const std::string g = s.chain.size() > 1 && !s.chain[1].empty() ? s.chain[1] : s.chain[0];
-    std::string reason = name(e.reason);
-    std::replace(reason.begin(), reason.end(), '_', ' ');
-    rows.push_back({g, s.name + " (" + s.id + ")", e.device->name, reason, e.detail});
+    rows.push_back({g, site_names[g], s.id, s.name, e.device->name, e.reason, e.detail});
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.group < b.group; });
-  std::size_t ws = 4, wd = 6, wr = 6;
-  for (const auto& r : rows)
-    ws = std::max(ws, width(r.site)), wd = std::max(wd, width(r.device)), wr = std::max(wr, width(r.reason));
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::lock_guard<std::mutex> l(mu_);
+  rows_ = std::move(rows);
+  total_ = endpoints_.size();
+  min_mos_ = min_mos;
+  at_ = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  evaluated_ = true;
+}
+std::vector<Readiness::Row> Readiness::rows(std::size_t& total) const {
+  std::lock_guard<std::mutex> l(mu_);
+  total = total_;
+  return rows_;
+}
+
+std::string Readiness::report(bool& all_ready, i18n::Lang lang) const {
+  std::lock_guard<std::mutex> l(mu_);
+  all_ready = evaluated_ && rows_.empty();
+  if (!evaluated_) return std::string(i18n::tr(lang, "rd.starting")) + "\n";
+  auto fill = [](std::string f, const std::vector<std::string>& args) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const std::string k = "%" + std::to_string(i + 1);
+      if (auto p = f.find(k); p != std::string::npos) f.replace(p, k.size(), args[i]);
+    }
+    return f;
+  };
+  char mos[32];
+  std::snprintf(mos, sizeof mos, "%g", min_mos_);
   char ts[32];
-  std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
-  char head[256];
-  if (not_ready == 0)
-    std::snprintf(head, sizeof head, "siteprobe readiness at %s: all %zu endpoints READY (min MOS %g)\n", ts,
-                  endpoints_.size(), min_mos);
-  else
-    std::snprintf(head, sizeof head,
-                  "siteprobe readiness at %s: %zu of %zu endpoints NOT READY (min MOS %g)\n", ts, not_ready,
-                  endpoints_.size(), min_mos);
-  std::string rep = head;
+  std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&at_));
+  std::string rep = std::string(i18n::tr(lang, "rd.at")) + " " + ts + ": " +
+                    (rows_.empty() ? fill(i18n::tr(lang, "rd.header_all"), {std::to_string(total_), mos})
+                                   : fill(i18n::tr(lang, "rd.header_some"),
+                                          {std::to_string(rows_.size()), std::to_string(total_), mos})) +
+                    "\n";
+  auto reason = [&](Reason r) { return std::string(i18n::tr(lang, std::string("reason.") + name(r))); };
+  const std::string h_site = i18n::tr(lang, "col.site"), h_dev = i18n::tr(lang, "col.device"),
+                    h_reason = i18n::tr(lang, "col.reason"), h_detail = i18n::tr(lang, "col.detail");
+  auto upper = [](std::string s) {  // ASCII only: the Vietnamese headings keep their case
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const bool en = lang == i18n::Lang::En;
+  std::size_t ws = width(h_site), wd = width(h_dev), wr = width(h_reason);
+  for (const auto& r : rows_)
+    ws = std::max(ws, width(r.site_name + " (" + r.site + ")")), wd = std::max(wd, width(r.device)),
+    wr = std::max(wr, width(reason(r.reason)));
   std::string group;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
+  for (std::size_t i = 0; i < rows_.size(); ++i) {
+    const Row& r = rows_[i];
     if (i == 0 || r.group != group) {
       group = r.group;
       std::size_t n = 0;
-      for (const auto& x : rows) n += x.group == group;
-      rep += "\n" + site_names[group] + " (" + group + "): " + std::to_string(n) + " not ready\n";
-      rep += "  " + pad("SITE", ws) + "  " + pad("DEVICE", wd) + "  " + pad("REASON", wr) + "  DETAIL\n";
+      for (const auto& x : rows_) n += x.group == group;
+      rep += "\n" + r.group_name + " (" + group + "): " + std::to_string(n) + " " +
+             i18n::tr(lang, "rd.not_ready") + "\n";
+      rep += "  " + pad(en ? upper(h_site) : h_site, ws) + "  " + pad(en ? upper(h_dev) : h_dev, wd) + "  " +
+             pad(en ? upper(h_reason) : h_reason, wr) + "  " + (en ? upper(h_detail) : h_detail) + "\n";
     }
-    rep +=
-        "  " + pad(r.site, ws) + "  " + pad(r.device, wd) + "  " + pad(r.reason, wr) + "  " + r.detail + "\n";
+    rep += "  " + pad(r.site_name + " (" + r.site + ")", ws) + "  " + pad(r.device, wd) + "  " +
+           pad(reason(r.reason), wr) + "  " + r.detail + "\n";
   }
-  std::lock_guard<std::mutex> l(mu_);
-  report_ = std::move(rep);
-  all_ready_ = not_ready == 0;
-}
-
-std::string Readiness::report(bool& all_ready) const {
-  std::lock_guard<std::mutex> l(mu_);
-  all_ready = all_ready_;
-  return report_.empty() ? "siteprobe readiness: starting\n" : report_;
+  return rep;
 }
 
 }  // namespace siteprobe

@@ -15,6 +15,7 @@
 // HTTP threads.
 #pragma once
 
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "daemon/site_state.h"
+#include "daemon/status_i18n.h"
 #include "inventory/config.h"
 #include "metrics/series.h"
 #include "probes/registry.h"
@@ -41,7 +43,14 @@ class Readiness final : public Exposition {
   Reason reason(const std::string& key) const;
   Parts parts() const override { return text_.parts(); }
   // The /readiness page; `all_ready` is false when any endpoint is not ready.
-  std::string report(bool& all_ready) const;
+  std::string report(bool& all_ready, i18n::Lang lang = i18n::Lang::En) const;
+  // The not-ready endpoints by district (as in the report), and how many endpoints there are.
+  struct Row {
+    std::string group, group_name, site, site_name, device;
+    Reason reason;
+    std::string detail;
+  };
+  std::vector<Row> rows(std::size_t& total) const;
 
  private:
   struct Endpoint {
@@ -57,8 +66,11 @@ class Readiness final : public Exposition {
   std::map<std::string, Endpoint> endpoints_;  // by "site/device"
   StaticText text_;
   mutable std::mutex mu_;
-  std::string report_;
-  bool all_ready_ = false;
+  std::vector<Row> rows_;  // the report's data, as of the last evaluate()
+  std::size_t total_ = 0;
+  double min_mos_ = 0;
+  std::time_t at_ = 0;
+  bool evaluated_ = false;
 };
 
 }  // namespace siteprobe

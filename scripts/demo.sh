@@ -43,18 +43,7 @@ if ip netns add "$NS" 2>"$RUN/netns.err" && ip -n "$NS" link set lo up 2>"$RUN/n
   ip -n "$NS" addr add 10.199.0.2/30 dev spdemo1
   ip link set spdemo0 up; ip -n "$NS" link set spdemo1 up
   ip route replace 10.199.0.0/16 via 10.199.0.2
-  python3 - config/bac-kan.yml "$RUN/inventory.yml" >"$RUN/addresses" <<'PY'
-import re, sys
-src, dst = sys.argv[1], sys.argv[2]
-def move(m):
-    a = m.group(1).split(".")
-    if a[1] == "10" and a[2] == "8": new = f"10.199.8.{a[3]}"
-    elif a[1] == "18": new = f"10.199.{100 + int(a[2])}.{a[3]}"
-    else: return m.group(0)
-    print(new)
-    return f"address: {new}"
-open(dst, "w").write(re.sub(r"address: (127\.\d+\.\d+\.\d+)", move, open(src).read()))
-PY
+  python3 scripts/demo-netns-inventory.py config/bac-kan.yml "$RUN/inventory.yml" >"$RUN/addresses"
   while read -r a; do ip -n "$NS" addr add "$a/32" dev lo; done <"$RUN/addresses"
   INV=$RUN/inventory.yml
   # Pác Nặm's commune links are policed to 200 kbytes/s for path tests (UDP 862): ping passes,

@@ -18,6 +18,8 @@ pkgs=(
   iproute2 nftables curl python3 procps systemd openssl util-linux
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
+  # the status page in a real browser (tests/integration/status_page.sh: headless, DevTools protocol)
+  chromium python3-websocket
   # hardening (docs/reliability.md): libFuzzer targets need clang and its runtime; leak checks
   clang libclang-rt-14-dev valgrind
   # the NOC layer: rules, alerting and the dashboards checked against a real Prometheus

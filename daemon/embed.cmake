@@ -1,0 +1,16 @@
+# Writes OUT: a .cpp defining `const char* const NAME` with the bytes of IN (the status page).
+file(READ ${IN} content)
+string(LENGTH "${content}" n)
+if(n GREATER 300000)
+  message(FATAL_ERROR "${IN} is ${n} bytes: over the status page's 300 KB budget")
+endif()
+# Raw string literals are split in pieces (a compiler's limit on one literal is ~64 KB).
+set(out "// Generated from ${IN} by daemon/embed.cmake; do not edit.\nnamespace siteprobe {\nextern const char* const ${NAME};\nconst char* const ${NAME} =\n")
+set(pos 0)
+while(pos LESS n)
+  string(SUBSTRING "${content}" ${pos} 16000 piece)
+  string(APPEND out "R\"SPEMBED(${piece})SPEMBED\"\n")
+  math(EXPR pos "${pos} + 16000")
+endwhile()
+string(APPEND out ";\n}  // namespace siteprobe\n")
+file(WRITE ${OUT} "${out}")

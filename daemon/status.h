@@ -1,0 +1,126 @@
+// The live status page's data (issue #18; docs/dashboards.md#status-page).
+//
+// StatusBoard lives on the loop: it keeps a last-hour history per device (DeviceHistory: 60
+// one-minute points of loss and RTT, ~0.4 KB a device, ~4 MB at 10k devices), the last state changes
+// with their reasons, and once a second (publish(), after SiteStates::evaluate and
+// Readiness::evaluate) it builds an immutable Snapshot: the tree (sites, coordinates; rebuilt only on
+// configure), the live JSON (states, counts, changes, readiness), and per site the device rows
+// (rebuilt only for sites that had rounds or checks). HTTP threads only take the current snapshot's
+// shared_ptr under a mutex and read it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/readiness.h"
+#include "daemon/site_state.h"
+#include "inventory/config.h"
+#include "probes/probe.h"
+
+namespace siteprobe {
+
+// Unix time in seconds (the page shows wall-clock times).
+inline double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Last hour of one device: 60 one-minute buckets of loss and mean RTT, oldest overwritten.
+class DeviceHistory {
+ public:
+  static constexpr std::size_t kPoints = 60;
+  static constexpr std::uint16_t kNoData = 0xFFFF;
+  // A round at Unix minute `minute` (rounds must come in non-decreasing minutes; earlier ones count
+  // in the current bucket).
+  void add(const probes::RoundResult& r, std::int64_t minute);
+  // The kPoints minutes ending at `now_minute`, oldest first: loss in 1/100 % (kNoData: none),
+  // RTT in ms (NaN: no reply that minute).
+  void points(std::int64_t now_minute, std::array<std::uint16_t, kPoints>& loss,
+              std::array<float, kPoints>& rtt) const;
+
+ private:
+  void close_bucket();
+  std::array<std::uint16_t, kPoints> loss_{};
+  std::array<float, kPoints> rtt_{};
+  std::int64_t minute_ = -1;  // the bucket being filled; -1 before the first round
+  std::uint32_t attempted_ = 0, received_ = 0;
+  float rtt_sum_ = 0;  // ms, weighted by replies
+};
+
+class StatusBoard {
+ public:
+  static constexpr std::size_t kMaxChanges = 50;
+  struct Change {
+    double at = 0;             // Unix time
+    std::string site, device;  // device "" for a site's change
+    std::string from, to;      // state names ("up", ...), or "up"/"down" for a service
+    std::string why;           // a key: why.parent_down, why.loss, ...
+    std::string arg;           // "40 %", "SIP 503", ...
+  };
+  struct DeviceRow {
+    std::string name, role;
+    int verdict = -1;                                  // -1 unknown, 0 down, 1 up
+    double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;  // last round
+    std::string readiness, readiness_detail;           // endpoints only: Readiness::name
+    std::array<std::uint16_t, DeviceHistory::kPoints> loss_hist{};
+    std::array<float, DeviceHistory::kPoints> rtt_hist{};
+  };
+  struct Snapshot {
+    std::uint64_t gen = 0;  // the inventory generation: the tree changes only with it
+    std::string tree;       // JSON
+    std::string live;       // JSON
+    std::map<std::string, std::size_t> site_index;
+    std::vector<std::shared_ptr<const std::vector<DeviceRow>>> devices;  // parallel to the tree's sites
+  };
+
+  // All on the loop thread.
+  void configure(std::shared_ptr<const Config> config, const SiteStates& states);
+  void on_round(std::uint32_t slot, const probes::RoundResult& r, double now);
+  void on_check(const std::string& key, const probes::CheckResult& c, double now);
+  void on_site_change(const Site& site, SiteState from, SiteState to, double now);
+  void publish(const SiteStates& states, const Readiness& readiness, double now);
+
+  // Any thread.
+  std::shared_ptr<const Snapshot> snapshot() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return snap_;
+  }
+  // The JSON of one site's devices ("" if there is no such site).
+  static std::string site_json(const Snapshot& s, const std::string& site_id);
+
+ private:
+  struct Dev {
+    std::size_t site = 0;
+    const Device* device = nullptr;
+    std::string key;
+    bool endpoint = false;
+    double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;
+    DeviceHistory hist;
+    std::map<std::string, bool> service_up;  // by service name
+  };
+  void add_change(Change c);
+
+  std::shared_ptr<const Config> config_;
+  std::uint64_t gen_ = 0;
+  std::vector<Dev> devs_;                                  // by SiteStates slot
+  std::unordered_map<std::string, std::uint32_t> by_key_;  // "site/device" -> slot
+  std::vector<std::vector<std::uint32_t>> site_devs_;      // per site: its slots
+  std::vector<bool> dirty_;                                // per site: rows to rebuild
+  std::map<std::string, std::size_t> site_index_;
+  std::deque<Change> changes_;  // newest first
+  std::string tree_;
+  std::vector<std::shared_ptr<const std::vector<DeviceRow>>> rows_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const Snapshot> snap_ = std::make_shared<Snapshot>();
+};
+
+}  // namespace siteprobe
