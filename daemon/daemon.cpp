@@ -221,8 +221,21 @@ bool Daemon::start() {
   http_.add(states_->quality());
   http_.add(readiness_);
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
-  http_.add_rich_page("/readiness", [r = readiness_](const HttpServer::PageRequest& req) {  // ?lang=vi|en
+  http_.add(conferences_);
+  path_tests_->subscribe([c = conferences_](const std::string& key, const probes::PathTestSummary& p) {
+    c->on_path_test(key, p);
+  });
+  conferences_->set_request([this](const std::vector<std::string>& keys, const std::string& why) {
+    path_tests_->request(keys, {}, why);
+  });
+  // ?lang=vi|en; ?conference=NAME: that conference's pre-flight table.
+  http_.add_rich_page("/readiness", [r = readiness_, c = conferences_](const HttpServer::PageRequest& req) {
     bool all_ready = false;
+    if (const char* name = req.arg("conference")) {
+      bool found = false;
+      std::string body = c->report(name, found, all_ready);
+      return HttpServer::PageAnswer{!found ? 404 : all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
+    }
     std::string body = r->report(all_ready, req.arg("lang") ? request_lang(req) : i18n::Lang::En);
     return HttpServer::PageAnswer{all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
   });
@@ -266,6 +279,7 @@ bool Daemon::start() {
                 self->lag_last_ = now;
                 self->states_->evaluate();
                 self->readiness_->evaluate(*self->states_);
+                self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)), self->readiness_.get());
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
               1000, 1000),
@@ -458,6 +472,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   for (auto& t : targets) t.device_index = states_->slot(t.key);  // what rounds come back with
   readiness_->configure(cfg);
   path_tests_->configure(cfg);
+  conferences_->configure(cfg);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   board_->configure(cfg, *states_);
   board_->publish(*states_, *readiness_, unix_now());

@@ -20,6 +20,7 @@
 
 #include "daemon/http.h"
 #include "daemon/notify.h"
+#include "daemon/conference.h"
 #include "daemon/path_tests.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
@@ -104,6 +105,7 @@ class Daemon {
   std::shared_ptr<SiteStates> states_;
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   std::shared_ptr<PathTests> path_tests_ = std::make_shared<PathTests>();
+  std::shared_ptr<Conferences> conferences_ = std::make_shared<Conferences>();
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;

@@ -33,7 +33,7 @@ const char* const kUsage =
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
-    "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]]\n"
+    "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference NAME]\n"
     "                           [--username U --password-file F] [--web.config.file F] [--lang vi|en]\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
@@ -156,6 +156,7 @@ int readiness(int argc, char** argv) {
   std::string password_file, web_config, defaults = "/etc/default/siteprobe";
   const char* env_lang = std::getenv("LANG");
   std::string lang = env_lang && std::strncmp(env_lang, "vi", 2) == 0 ? "vi" : "en";
+  std::string conference;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i], v;
     if (is_help(argv[i])) {
@@ -177,6 +178,7 @@ int readiness(int argc, char** argv) {
                        : a == "--web.config.file" ? &web_config
                        : a == "--defaults"        ? &defaults
                        : a == "--lang"            ? &lang
+                       : a == "--conference"      ? &conference
                                                   : nullptr;
     if (!dst || v.empty()) {
       std::fprintf(stderr, "siteprobe readiness: %s %s\n%s", v.empty() ? "missing value for" : "unknown flag",
@@ -218,7 +220,16 @@ int readiness(int argc, char** argv) {
     g.password.pop_back();
   if (g.key_file.empty()) g.key_file = g.cert_file;
   std::string body;
-  const int status = siteprobe::http_get(g, "/readiness?lang=" + lang, body, err);
+  std::string query = "/readiness?lang=" + lang;
+  if (!conference.empty()) {  // a conference name is an id: [A-Za-z0-9][A-Za-z0-9_.-]*, nothing to escape
+    if (conference.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+        std::string::npos) {
+      std::fprintf(stderr, "siteprobe readiness: --conference: not a conference name: %s\n", conference.c_str());
+      return 2;
+    }
+    query += "&conference=" + conference;
+  }
+  const int status = siteprobe::http_get(g, query, body, err);
   if (!status) {
     std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", g.url.c_str(), err.c_str());
     return 2;

@@ -9,6 +9,17 @@ namespace {
 // Sorted by name (families() and family() rely on it; the unit test checks).
 const std::vector<Family> kFamilies = {
     {"siteprobe_build_info", "gauge", "Build facts; always 1."},
+    {"siteprobe_conference_info", "gauge",
+     "A conference of the inventory calendar: its time zone, start (local HH:MM) and number of participant sites; always 1."},
+    {"siteprobe_conference_next_start_timestamp_seconds", "gauge",
+     "Unix time the conference's current or next occurrence starts."},
+    {"siteprobe_conference_participant_not_ready_reason", "gauge",
+     "1 with the first reason a participant site is not ready (or pending) during a pre-flight; no series when ready."},
+    {"siteprobe_conference_participant_ready", "gauge",
+     "1 if a participant site is ready for the conference, 0 if not; only from the first pre-flight mark to the "
+     "end, and no series while its path test is pending."},
+    {"siteprobe_conference_preflight", "gauge",
+     "1 from the conference's first pre-flight mark to its end, else 0."},
     {"siteprobe_config_last_reload_success_timestamp_seconds", "gauge",
      "Unix time of the last successful inventory load."},
     {"siteprobe_config_last_reload_successful", "gauge", "1 if the last inventory load succeeded."},
