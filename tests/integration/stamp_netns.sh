@@ -118,10 +118,31 @@ print(f"ok: tshark decoded {len(sent)} sender and {len(back)} reflector packets,
       f"{j['rtt_median_seconds']*1e3:.3f} ms siteprobe")
 PY
 
-# --- policer: ping rate passes, call rate does not
+# --- policer: ping rate passes, call rate does not. A conference is added by a reload: it starts
+# in 3 minutes (UTC+7), so its T-5 pre-flight mark fires at once and tests its one participant.
 district 'udp dport 862 limit rate over 200 kbytes/second drop'
-in_ns curl -fsS -X POST -H 'X-Siteprobe-Reload: 1' "$SP_URL/-/path-test?site=c" >/dev/null
+python3 - >>"$TMP/inv.yml" <<'PY'
+import datetime
+start = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7))) + datetime.timedelta(minutes=3)
+print(f"""conferences:
+  - name: hop-tinh
+    dates: [{start:%Y-%m-%d}]
+    start: "{start:%H:%M}"
+    duration: 30m
+    participants: [c]
+    preflight: [5m]""")
+PY
+kill -HUP "$SP_PID"
+wait_for 'v == 1' siteprobe_conference_preflight 'conference="hop-tinh"' 10
 wait_for 'v >= 1' siteprobe_path_test_runs_total 'site="c",result="loss"' 25
+wait_for 'v == 0' siteprobe_conference_participant_ready 'conference="hop-tinh",site="c"' 5
+[ "$(metric siteprobe_conference_participant_ready 'site="d"')" = absent ] || fail "a non-participant has a verdict"
+in_ns curl -sS "$SP_URL/readiness?conference=hop-tinh" >"$TMP/preflight.txt"
+sed 's/^/  readiness: /' "$TMP/preflight.txt"
+grep -qE 'Xã Bộc Bố \(c\)  NOT READY  path_loss  router: loss [0-9.]+ % at 2 Mbit/s' "$TMP/preflight.txt" ||
+  fail "the pre-flight table must say why c is not ready"
+ip netns exec $P "$SP_BIN" readiness --url "$SP_URL" --conference hop-tinh >/dev/null && fail "readiness --conference: exit 0 with a participant not ready"
+pass "pre-flight: the conference's participant is NOT READY for the policer, with the figure"
 snapshot
 icmp_loss=$(metric siteprobe_icmp_loss_ratio 'site="c"')
 stream_loss=$(metric siteprobe_path_test_loss_ratio 'site="c",direction="round_trip"')
