@@ -19,18 +19,25 @@ std::string local_time(std::int64_t t, int offset) {
   char b[40];
   std::strftime(b, sizeof b, "%Y-%m-%d %H:%M", &tm);
   char o[32];
-  std::snprintf(o, sizeof o, " %c%02d:%02d", offset < 0 ? '-' : '+', std::abs(offset) / 3600, std::abs(offset) % 3600 / 60);
+  std::snprintf(o, sizeof o, " %c%02d:%02d", offset < 0 ? '-' : '+', std::abs(offset) / 3600,
+                std::abs(offset) % 3600 / 60);
   return std::string(b) + o;
 }
 
 const char* category(probes::PathTestSummary::Verdict v) {
   switch (v) {
-    case probes::PathTestSummary::Verdict::Loss: return "path_loss";
-    case probes::PathTestSummary::Verdict::AllLost: return "path_all_lost";
-    case probes::PathTestSummary::Verdict::NoReflector: return "no_reflector";
-    case probes::PathTestSummary::Verdict::QosRewritten: return "qos_rewritten";
-    case probes::PathTestSummary::Verdict::Failed: return "path_test_failed";
-    case probes::PathTestSummary::Verdict::Ok: break;
+    case probes::PathTestSummary::Verdict::Loss:
+      return "path_loss";
+    case probes::PathTestSummary::Verdict::AllLost:
+      return "path_all_lost";
+    case probes::PathTestSummary::Verdict::NoReflector:
+      return "no_reflector";
+    case probes::PathTestSummary::Verdict::QosRewritten:
+      return "qos_rewritten";
+    case probes::PathTestSummary::Verdict::Failed:
+      return "path_test_failed";
+    case probes::PathTestSummary::Verdict::Ok:
+      break;
   }
   return "";
 }
@@ -42,7 +49,7 @@ std::optional<Conferences::Occurrence> Conferences::next(const Conference& c, st
   const std::int64_t today = floor_div(now + c.utc_offset_seconds, kDay);  // local day number
   std::optional<Occurrence> best;
   const auto consider = [&](std::int64_t day) {
-    const std::int64_t start = day * kDay + c.start_minute * 60 - c.utc_offset_seconds;
+    const std::int64_t start = day * kDay + std::int64_t{c.start_minute} * 60 - c.utc_offset_seconds;
     if (start + dur <= now) return;
     if (!best || start < best->start) best = Occurrence{start, start + dur};
   };
@@ -104,7 +111,8 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
           for (const auto& d : s->second->devices)
             if (d.blocks.count("stamp")) keys.push_back(Config::device_key(*s->second, d));
       ++fired_total_;
-      if (request_ && !keys.empty()) request_(keys, "preflight " + c.name + " T-" + std::to_string(*due / 60) + "m");
+      if (request_ && !keys.empty())
+        request_(keys, "preflight " + c.name + " T-" + std::to_string(*due / 60) + "m");
     }
     st.active = st.since != 0 && now < occ->end;
     st.verdicts.clear();
@@ -143,7 +151,8 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
         if (res->second.verdict != probes::PathTestSummary::Verdict::Ok)
           fail(category(res->second.verdict), d.name + ": " + res->second.reason);
       }
-      for (const auto& [d, r] : endpoints) fail(std::string("endpoint_") + Readiness::name(r), d->name + ": " + Readiness::name(r));
+      for (const auto& [d, r] : endpoints)
+        fail(std::string("endpoint_") + Readiness::name(r), d->name + ": " + Readiness::name(r));
       if (v.state == Verdict::Ready && pending) {
         v.state = Verdict::Pending;
         v.reason = "pending";
@@ -177,41 +186,56 @@ void Conferences::render() {
                                  {"participants", std::to_string(c.participants.size())}}),
                   1.0);
       const bool known = st != state_.end() && st->second.occurrence >= 0;
-      if (known) append_line(next_start, "siteprobe_conference_next_start_timestamp_seconds", l,
-                             static_cast<double>(st->second.occ.start));
+      if (known)
+        append_line(next_start, "siteprobe_conference_next_start_timestamp_seconds", l,
+                    static_cast<double>(st->second.occ.start));
       append_line(pre, "siteprobe_conference_preflight", l, known && st->second.active ? 1.0 : 0.0);
       std::string rep = "Conference " + c.name + " (" + c.time_zone + "): ";
       if (!known) {
         rep += "no occurrence ahead\n";
       } else {
         rep += "starts " + local_time(st->second.occ.start, c.utc_offset_seconds) + ", ends " +
-               local_time(st->second.occ.end, c.utc_offset_seconds) + "; participants: " + c.participants_text +
-               " (" + std::to_string(c.participants.size()) + " sites)\n";
-        if (!st->second.active) rep += "No pre-flight under way (the first runs " +
-                                        std::to_string(c.preflight.empty() ? 0 : std::chrono::duration_cast<std::chrono::minutes>(c.preflight.front()).count()) +
-                                        " min before the start).\n";
+               local_time(st->second.occ.end, c.utc_offset_seconds) +
+               "; participants: " + c.participants_text + " (" + std::to_string(c.participants.size()) +
+               " sites)\n";
+        if (!st->second.active)
+          rep += "No pre-flight under way (the first runs " +
+                 std::to_string(
+                     c.preflight.empty()
+                         ? 0
+                         : std::chrono::duration_cast<std::chrono::minutes>(c.preflight.front()).count()) +
+                 " min before the start).\n";
       }
       if (known && st->second.active) {
         int nr = 0, np = 0;
         std::map<std::string, std::vector<const Verdict*>> by_district;
         for (const auto& v : st->second.verdicts) {
-          const std::string sl = render_labels({{"conference", c.name}, {"site", v.site}, {"district", v.district}});
+          const std::string sl =
+              render_labels({{"conference", c.name}, {"site", v.site}, {"district", v.district}});
           if (v.state != Verdict::Pending)
-            append_line(ready, "siteprobe_conference_participant_ready", sl, v.state == Verdict::Ready ? 1.0 : 0.0);
+            append_line(ready, "siteprobe_conference_participant_ready", sl,
+                        v.state == Verdict::Ready ? 1.0 : 0.0);
           if (v.state != Verdict::Ready)
             append_line(reason, "siteprobe_conference_participant_not_ready_reason",
-                        render_labels({{"conference", c.name}, {"site", v.site}, {"district", v.district}, {"reason", v.reason}}), 1.0);
+                        render_labels({{"conference", c.name},
+                                       {"site", v.site},
+                                       {"district", v.district},
+                                       {"reason", v.reason}}),
+                        1.0);
           nr += v.state == Verdict::NotReady;
           np += v.state == Verdict::Pending;
           if (v.state != Verdict::Ready) by_district[v.district].push_back(&v);
         }
-        rep += "Pre-flight: " + std::to_string(st->second.verdicts.size() - static_cast<std::size_t>(nr + np)) + " ready, " +
-               std::to_string(nr) + " NOT READY, " + std::to_string(np) + " pending (path test not back yet)\n";
+        rep +=
+            "Pre-flight: " + std::to_string(st->second.verdicts.size() - static_cast<std::size_t>(nr + np)) +
+            " ready, " + std::to_string(nr) + " NOT READY, " + std::to_string(np) +
+            " pending (path test not back yet)\n";
         for (const auto& [district, vs] : by_district) {
           rep += "\n" + (district.empty() ? std::string("(no district)") : district) + ":\n";
           for (const auto* v : vs)
-            rep += "  " + v->name + " (" + v->site + ")  " + (v->state == Verdict::Pending ? "pending" : "NOT READY") +
-                   "  " + v->reason + "  " + v->detail + "\n";
+            rep += "  " + v->name + " (" + v->site + ")  " +
+                   (v->state == Verdict::Pending ? "pending" : "NOT READY") + "  " + v->reason + "  " +
+                   v->detail + "\n";
         }
       }
       reports[c.name] = rep;
@@ -237,11 +261,13 @@ std::string Conferences::report(const std::string& name, bool& found, bool& all_
   std::lock_guard<std::mutex> g(mu_);
   const auto it = reports_.find(name);
   found = it != reports_.end();
-  all_ready = found && it->second.find("NOT READY") == std::string::npos && it->second.find(" pending") == std::string::npos;
+  all_ready = found && it->second.find("NOT READY") == std::string::npos &&
+              it->second.find(" pending") == std::string::npos;
   if (!found) {
     std::string names;
     for (const auto& [n, r] : reports_) names += (names.empty() ? "" : ", ") + n;
-    return "No conference \"" + name + "\" in the inventory (conferences: " + (names.empty() ? "none" : names) + ")\n";
+    return "No conference \"" + name +
+           "\" in the inventory (conferences: " + (names.empty() ? "none" : names) + ")\n";
   }
   return it->second;
 }

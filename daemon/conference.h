@@ -66,8 +66,8 @@ class Conferences final : public Exposition {
 
   probes::PathTestRequestFn request_;
   std::shared_ptr<const Config> config_;
-  std::map<std::string, State> state_;                         // by conference name
-  std::map<std::string, probes::PathTestSummary> results_;      // by device key
+  std::map<std::string, State> state_;                      // by conference name
+  std::map<std::string, probes::PathTestSummary> results_;  // by device key
   int fired_total_ = 0;
   mutable std::mutex mu_;
   std::shared_ptr<const std::string> text_ = std::make_shared<const std::string>();

@@ -234,7 +234,12 @@ bool Daemon::start() {
     if (const char* name = req.arg("conference")) {
       bool found = false;
       std::string body = c->report(name, found, all_ready);
-      return HttpServer::PageAnswer{!found ? 404 : all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
+      return HttpServer::PageAnswer{!found      ? 404
+                                    : all_ready ? 200
+                                                : 503,
+                                    "text/plain; charset=utf-8",
+                                    body,
+                                    {}};
     }
     std::string body = r->report(all_ready, req.arg("lang") ? request_lang(req) : i18n::Lang::En);
     return HttpServer::PageAnswer{all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
@@ -279,7 +284,8 @@ bool Daemon::start() {
                 self->lag_last_ = now;
                 self->states_->evaluate();
                 self->readiness_->evaluate(*self->states_);
-                self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)), self->readiness_.get());
+                self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)),
+                                         self->readiness_.get());
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
               1000, 1000),

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/conference.h"
 #include "daemon/http.h"
 #include "daemon/notify.h"
-#include "daemon/conference.h"
 #include "daemon/path_tests.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"

@@ -33,7 +33,8 @@ const char* const kUsage =
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
-    "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference NAME]\n"
+    "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference "
+    "NAME]\n"
     "                           [--username U --password-file F] [--web.config.file F] [--lang vi|en]\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
@@ -224,7 +225,8 @@ int readiness(int argc, char** argv) {
   if (!conference.empty()) {  // a conference name is an id: [A-Za-z0-9][A-Za-z0-9_.-]*, nothing to escape
     if (conference.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
         std::string::npos) {
-      std::fprintf(stderr, "siteprobe readiness: --conference: not a conference name: %s\n", conference.c_str());
+      std::fprintf(stderr, "siteprobe readiness: --conference: not a conference name: %s\n",
+                   conference.c_str());
       return 2;
     }
     query += "&conference=" + conference;

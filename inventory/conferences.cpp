@@ -30,20 +30,24 @@ std::optional<int> utc_offset(const std::string& tz, std::string& why) {
     return (tz[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
   }
   if (tz.empty() || tz.find("..") != std::string::npos || tz[0] == '/' ||
-      tz.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != std::string::npos)
+      tz.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
+          std::string::npos)
     return why = "not a time zone name", std::nullopt;
   std::ifstream f("/usr/share/zoneinfo/" + tz, std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (!f && data.empty()) {
     if (tz == "Asia/Ho_Chi_Minh" || tz == "Asia/Saigon" || tz == "Asia/Bangkok") return 7 * 3600;
-    return why = "unknown time zone (not in /usr/share/zoneinfo; or write an offset like +07:00)", std::nullopt;
+    return why = "unknown time zone (not in /usr/share/zoneinfo; or write an offset like +07:00)",
+           std::nullopt;
   }
   // TZif v2+: the last line is a POSIX TZ string: "<+07>-7", "ICT-7", "UTC0", "EST5EDT,M3.2.0,...".
   if (data.size() < 2 || data.back() != '\n') return why = "not a TZif file", std::nullopt;
   const auto start = data.rfind('\n', data.size() - 2);
   const std::string footer = data.substr(start + 1, data.size() - start - 2);
   if (footer.find(',') != std::string::npos)
-    return why = "has daylight-saving rules, which the calendar does not follow; write a fixed offset like +07:00",
+    return why =
+               "has daylight-saving rules, which the calendar does not follow; write a fixed offset like "
+               "+07:00",
            std::nullopt;
   std::size_t i = 0;
   if (i < footer.size() && footer[i] == '<') {
@@ -57,12 +61,15 @@ std::optional<int> utc_offset(const std::string& tz, std::string& why) {
   int sign = -1;
   if (i < footer.size() && (footer[i] == '+' || footer[i] == '-')) sign = footer[i++] == '-' ? 1 : -1;
   int h = 0, m = 0;
-  while (i < footer.size() && isdigit(static_cast<unsigned char>(footer[i]))) h = h * 10 + (footer[i++] - '0');
+  while (i < footer.size() && isdigit(static_cast<unsigned char>(footer[i])))
+    h = h * 10 + (footer[i++] - '0');
   if (i < footer.size() && footer[i] == ':') {
     ++i;
-    while (i < footer.size() && isdigit(static_cast<unsigned char>(footer[i]))) m = m * 10 + (footer[i++] - '0');
+    while (i < footer.size() && isdigit(static_cast<unsigned char>(footer[i])))
+      m = m * 10 + (footer[i++] - '0');
   }
-  if (i != footer.size() || h > 24) return why = "daylight-saving or unreadable TZif footer \"" + footer + "\"", std::nullopt;
+  if (i != footer.size() || h > 24)
+    return why = "daylight-saving or unreadable TZif footer \"" + footer + "\"", std::nullopt;
   return sign * (h * 3600 + m * 60);
 }
 
@@ -94,20 +101,25 @@ void Parser::parse_conferences(const YAML::Node& n) {
       if (auto v = string_of(c["name"], path + ".name")) {
         conf.name = *v;
         if (!valid_id(*v))
-          error(c["name"].Mark(), path + ".name", "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)"), ok = false;
+          error(c["name"].Mark(), path + ".name", "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)"),
+              ok = false;
         else if (!names.insert(*v).second)
           error(c["name"].Mark(), path + ".name", "duplicate conference name \"" + *v + "\""), ok = false;
       }
     if (c["days"] && c["dates"]) error(c["dates"].Mark(), path, "give days or dates, not both"), ok = false;
-    if (!c["days"] && !c["dates"]) error(c.Mark(), path, "missing required key \"days\" or \"dates\""), ok = false;
+    if (!c["days"] && !c["dates"])
+      error(c.Mark(), path, "missing required key \"days\" or \"dates\""), ok = false;
     if (auto v = c["days"]) {
       if (auto l = string_list(v, path + ".days", false))
         for (std::size_t i = 0; i < l->size(); ++i) {
           std::string d = (*l)[i];
           std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return std::tolower(ch); });
-          const auto* it = std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
+          const auto* it =
+              std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
           if (it == std::end(kDays))
-            error(v[i].Mark(), path + ".days", "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"), ok = false;
+            error(v[i].Mark(), path + ".days",
+                  "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"),
+                ok = false;
           else
             conf.weekdays.push_back(static_cast<int>(it - std::begin(kDays)));
         }
@@ -129,9 +141,10 @@ void Parser::parse_conferences(const YAML::Node& n) {
     if (need("start"))
       if (auto v = string_of(c["start"], path + ".start")) {
         const std::string& t = *v;
-        if (t.size() != 5 || t[2] != ':' || !isdigit(t[0]) || !isdigit(t[1]) || !isdigit(t[3]) || !isdigit(t[4]) ||
-            std::stoi(t.substr(0, 2)) > 23 || std::stoi(t.substr(3)) > 59)
-          error(c["start"].Mark(), path + ".start", "\"" + t + "\" is not a time HH:MM (00:00..23:59)"), ok = false;
+        if (t.size() != 5 || t[2] != ':' || !isdigit(t[0]) || !isdigit(t[1]) || !isdigit(t[3]) ||
+            !isdigit(t[4]) || std::stoi(t.substr(0, 2)) > 23 || std::stoi(t.substr(3)) > 59)
+          error(c["start"].Mark(), path + ".start", "\"" + t + "\" is not a time HH:MM (00:00..23:59)"),
+              ok = false;
         else
           conf.start_minute = std::stoi(t.substr(0, 2)) * 60 + std::stoi(t.substr(3));
       }
@@ -151,12 +164,14 @@ void Parser::parse_conferences(const YAML::Node& n) {
     conf.preflight = {minutes(60), minutes(15), minutes(5)};
     if (auto v = c["preflight"]) {
       if (!v.IsSequence() || v.size() == 0) {
-        error(v.Mark(), path + ".preflight", "must be a list of durations before the start, like [60m, 15m, 5m]");
+        error(v.Mark(), path + ".preflight",
+              "must be a list of durations before the start, like [60m, 15m, 5m]");
         ok = false;
       } else {
         conf.preflight.clear();
         for (std::size_t i = 0; i < v.size(); ++i)
-          if (auto d = duration_of(v[i], path + ".preflight", minutes(1), hours(24))) conf.preflight.push_back(*d);
+          if (auto d = duration_of(v[i], path + ".preflight", minutes(1), hours(24)))
+            conf.preflight.push_back(*d);
         std::sort(conf.preflight.rbegin(), conf.preflight.rend());
       }
     }
@@ -165,7 +180,8 @@ void Parser::parse_conferences(const YAML::Node& n) {
       std::set<std::string> chosen;
       const auto add_tree = [&](const std::string& root) {
         for (const auto& s : cfg_.sites)
-          if (s.id == root || std::find(s.chain.begin(), s.chain.end(), root) != s.chain.end()) chosen.insert(s.id);
+          if (s.id == root || std::find(s.chain.begin(), s.chain.end(), root) != s.chain.end())
+            chosen.insert(s.id);
       };
       if (p.IsScalar() && p.Scalar() == "all") {
         for (const auto& s : cfg_.sites) chosen.insert(s.id);
@@ -194,10 +210,12 @@ void Parser::parse_conferences(const YAML::Node& n) {
             add_tree(root);
           else
             chosen.insert(root);
-          conf.participants_text += std::string(conf.participants_text.empty() ? "" : ", ") + (subtree ? "subtree " : "") + root;
+          conf.participants_text +=
+              std::string(conf.participants_text.empty() ? "" : ", ") + (subtree ? "subtree " : "") + root;
         }
       } else {
-        error(p.Mark(), path + ".participants", "must be all, or a list of site ids and {district: ID}"), ok = false;
+        error(p.Mark(), path + ".participants", "must be all, or a list of site ids and {district: ID}"),
+            ok = false;
       }
       for (const auto& s : cfg_.sites)
         if (chosen.count(s.id)) conf.participants.push_back(s.id);

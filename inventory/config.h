@@ -159,13 +159,13 @@ struct SiteStateSettings {
 // tighter readiness view for its participants (daemon/conference.h).
 struct Conference {
   std::string name;
-  std::vector<int> weekdays;      // 0 = Sunday .. 6 = Saturday; empty when `dates` is used
-  std::vector<long> dates;        // days since 1970-01-01 (local calendar dates)
-  int start_minute = 0;           // minutes after local midnight
+  std::vector<int> weekdays;  // 0 = Sunday .. 6 = Saturday; empty when `dates` is used
+  std::vector<long> dates;    // days since 1970-01-01 (local calendar dates)
+  int start_minute = 0;       // minutes after local midnight
   std::string time_zone = "Asia/Ho_Chi_Minh";
   int utc_offset_seconds = 7 * 3600;  // fixed: zones with daylight-saving rules are refused
   Duration duration = std::chrono::hours(1);
-  std::vector<Duration> preflight;    // before the start, longest first
+  std::vector<Duration> preflight;        // before the start, longest first
   std::vector<std::string> participants;  // site ids, resolved from the selectors, tree order
   std::string participants_text;          // the selectors as written: "all", "district pac-nam", ...
 };

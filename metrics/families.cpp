@@ -10,13 +10,16 @@ namespace {
 const std::vector<Family> kFamilies = {
     {"siteprobe_build_info", "gauge", "Build facts; always 1."},
     {"siteprobe_conference_info", "gauge",
-     "A conference of the inventory calendar: its time zone, start (local HH:MM) and number of participant sites; always 1."},
+     "A conference of the inventory calendar: its time zone, start (local HH:MM) and number of participant "
+     "sites; always 1."},
     {"siteprobe_conference_next_start_timestamp_seconds", "gauge",
      "Unix time the conference's current or next occurrence starts."},
     {"siteprobe_conference_participant_not_ready_reason", "gauge",
-     "1 with the first reason a participant site is not ready (or pending) during a pre-flight; no series when ready."},
+     "1 with the first reason a participant site is not ready (or pending) during a pre-flight; no series "
+     "when ready."},
     {"siteprobe_conference_participant_ready", "gauge",
-     "1 if a participant site is ready for the conference, 0 if not; only from the first pre-flight mark to the "
+     "1 if a participant site is ready for the conference, 0 if not; only from the first pre-flight mark to "
+     "the "
      "end, and no series while its path test is pending."},
     {"siteprobe_conference_preflight", "gauge",
      "1 from the conference's first pre-flight mark to its end, else 0."},

@@ -1,7 +1,8 @@
 // The conference calendar (daemon/conference.h) on an injected clock.
+#include "daemon/conference.h"
+
 #include <catch2/catch.hpp>
 
-#include "daemon/conference.h"
 #include "probes/registry.h"
 
 using namespace siteprobe;
@@ -23,6 +24,7 @@ conferences:
 
 // 2026-12-07 is a Monday; 08:00 in Asia/Ho_Chi_Minh (UTC+7) is 01:00 UTC.
 constexpr std::int64_t kMon0800 = 1796605200;
+constexpr std::int64_t kMin = 60, kDay = 86400;
 
 std::shared_ptr<const Config> load(const std::string& text) {
   auto r = probes::parse_inventory(text, "cal.yml");
@@ -47,11 +49,11 @@ TEST_CASE("calendar: next occurrence, in the zone's local time, across midnight"
   o = Conferences::next(weekly, kMon0800 + 7199);  // still under way
   CHECK(o->start == kMon0800);
   o = Conferences::next(weekly, kMon0800 + 7200);  // over: next Monday
-  CHECK(o->start == kMon0800 + 7 * 86400);
+  CHECK(o->start == kMon0800 + 7 * kDay);
   // 23:30 to 00:30 local: at 00:10 local the next day it is still under way.
   const auto& night = cfg->conferences[1];
-  const std::int64_t start = kMon0800 + (15 * 60 + 30) * 60;  // 23:30 local the same day
-  o = Conferences::next(night, start + 40 * 60);
+  const std::int64_t start = kMon0800 + (15 * 60 + 30) * kMin;  // 23:30 local the same day
+  o = Conferences::next(night, start + 40 * kMin);
   REQUIRE(o);
   CHECK(o->start == start);
   CHECK_FALSE(Conferences::next(night, start + 3600));  // the only date is past
@@ -61,15 +63,16 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   auto cfg = load(kInv);
   Conferences c;
   std::vector<std::pair<std::vector<std::string>, std::string>> asked;
-  c.set_request([&](const std::vector<std::string>& keys, const std::string& why) { asked.emplace_back(keys, why); });
+  c.set_request(
+      [&](const std::vector<std::string>& keys, const std::string& why) { asked.emplace_back(keys, why); });
   c.configure(cfg);
-  c.tick(kMon0800 - 61 * 60, nullptr);
+  c.tick(kMon0800 - 61 * kMin, nullptr);
   CHECK(asked.empty());
-  c.tick(kMon0800 - 60 * 60, nullptr);  // T-60
+  c.tick(kMon0800 - 60 * kMin, nullptr);  // T-60
   REQUIRE(asked.size() == 1);
   CHECK(asked[0].first == std::vector<std::string>{"d1/router", "d1.c1/router"});
   CHECK(asked[0].second == "preflight weekly T-60m");
-  c.tick(kMon0800 - 59 * 60, nullptr);
+  c.tick(kMon0800 - 59 * kMin, nullptr);
   CHECK(asked.size() == 1);
   auto v = c.verdicts("weekly");
   REQUIRE(v.size() == 2);
@@ -77,41 +80,43 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   // Results come back: the commune's path is policed.
   probes::PathTestSummary ok, lossy;
   ok.verdict = probes::PathTestSummary::Verdict::Ok;
-  ok.finished_unix = static_cast<double>(kMon0800 - 58 * 60);
+  ok.finished_unix = static_cast<double>(kMon0800 - 58 * kMin);
   lossy = ok;
   lossy.verdict = probes::PathTestSummary::Verdict::Loss;
   lossy.reason = "loss 31 % at 2 Mbit/s";
   c.on_path_test("d1/router", ok);
   c.on_path_test("d1.c1/router", lossy);
-  c.tick(kMon0800 - 58 * 60, nullptr);
+  c.tick(kMon0800 - 58 * kMin, nullptr);
   v = c.verdicts("weekly");
   CHECK(v[0].state == Conferences::Verdict::Ready);
   CHECK(v[1].state == Conferences::Verdict::NotReady);
   CHECK(v[1].reason == "path_loss");
   CHECK(v[1].detail == "router: loss 31 % at 2 Mbit/s");
   bool found = false, all = true;
-  CHECK(c.report("weekly", found, all).find("Xã 1 (d1.c1)  NOT READY  path_loss  router: loss 31 % at 2 Mbit/s") !=
-        std::string::npos);
+  CHECK(c.report("weekly", found, all)
+            .find("Xã 1 (d1.c1)  NOT READY  path_loss  router: loss 31 % at 2 Mbit/s") != std::string::npos);
   CHECK(found);
   CHECK_FALSE(all);
   std::string m;
   c.render(m);
-  CHECK(m.find("siteprobe_conference_participant_ready{conference=\"weekly\",district=\"d1\",site=\"d1.c1\"} 0") !=
-        std::string::npos);
+  CHECK(
+      m.find(
+          "siteprobe_conference_participant_ready{conference=\"weekly\",district=\"d1\",site=\"d1.c1\"} 0") !=
+      std::string::npos);
   CHECK(m.find("siteprobe_conference_preflight{conference=\"weekly\"} 1") != std::string::npos);
   // A reload in the middle of the pre-flight keeps what fired: T-60 is not asked again.
   c.configure(load(kInv));
-  c.tick(kMon0800 - 57 * 60, nullptr);
+  c.tick(kMon0800 - 57 * kMin, nullptr);
   CHECK(asked.size() == 1);
   CHECK(c.verdicts("weekly")[1].state == Conferences::Verdict::NotReady);
-  c.tick(kMon0800 - 15 * 60, nullptr);  // T-15
-  c.tick(kMon0800 - 5 * 60, nullptr);   // T-5
+  c.tick(kMon0800 - 15 * kMin, nullptr);  // T-15
+  c.tick(kMon0800 - 5 * kMin, nullptr);   // T-5
   CHECK(asked.size() == 3);
   CHECK(asked[2].second == "preflight weekly T-5m");
   // Results older than the pre-flight do not count for the next occurrence.
   c.tick(kMon0800 + 7200, nullptr);  // over
   CHECK(c.verdicts("weekly").empty());
-  c.tick(kMon0800 + 7 * 86400 - 3600, nullptr);  // next Monday, T-60
+  c.tick(kMon0800 + 7 * kDay - 3600, nullptr);  // next Monday, T-60
   CHECK(asked.size() == 4);
   CHECK(c.verdicts("weekly")[1].state == Conferences::Verdict::Pending);
 }
@@ -123,7 +128,7 @@ TEST_CASE("calendar: a late start fires only the latest mark; bad calendars are 
   std::string why;
   c.set_request([&](const std::vector<std::string>&, const std::string& w) { ++asked, why = w; });
   c.configure(cfg);
-  c.tick(kMon0800 - 10 * 60, nullptr);  // started 10 min before: T-60 and T-15 are past
+  c.tick(kMon0800 - 10 * kMin, nullptr);  // started 10 min before: T-60 and T-15 are past
   CHECK(asked == 1);
   CHECK(why == "preflight weekly T-15m");
   auto r = probes::parse_inventory(R"(
