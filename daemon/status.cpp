@@ -62,6 +62,7 @@ void DeviceHistory::points(std::int64_t now_minute, std::array<std::uint16_t, kP
 }
 
 void StatusBoard::configure(std::shared_ptr<const Config> config, const SiteStates& states) {
+  published_ = false;
   std::vector<Dev> devs;
   std::unordered_map<std::string, std::uint32_t> by_key;
   std::vector<std::vector<std::uint32_t>> site_devs(config->sites.size());
@@ -190,6 +191,8 @@ void StatusBoard::add_change(Change c) {
 
 void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, double now) {
   if (!config_) return;
+  if (published_ && steady_ns() - read_ns_.load(std::memory_order_relaxed) > kWatchedNs) return;
+  published_ = true;
   const auto now_minute = static_cast<std::int64_t>(now / 60);
   for (std::size_t si = 0; si < config_->sites.size(); ++si) {
     if (!dirty_[si] && rows_[si]) continue;
