@@ -126,7 +126,8 @@ class StatusBoard {
   std::vector<std::shared_ptr<const std::vector<DeviceRow>>> rows_;
 
   static std::int64_t steady_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
   mutable std::atomic<std::int64_t> read_ns_{0};
