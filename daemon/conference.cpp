@@ -78,7 +78,7 @@ void Conferences::on_path_test(const std::string& key, const probes::PathTestSum
 }
 
 void Conferences::tick(std::int64_t now, const Readiness* readiness) {
-  if (!config_) return;
+  if (!config_ || config_->conferences.empty()) return;  // nothing to do each second without a calendar
   std::map<std::string, const Site*> sites;
   for (const auto& s : config_->sites) sites[s.id] = &s;
   const std::size_t district_level = config_->levels.size() > 1 ? 1 : 0;

@@ -449,10 +449,10 @@ class PathExposition final : public Exposition {
     append_line(*globals, "siteprobe_path_test_skipped_packets_total", "", skipped.get());
     using S = std::shared_ptr<const PathSeries>;
     std::vector<SeriesFamily<S>> f;
-    const auto gauge = [&](const char* name, const Value PathSeries::*v, const char* extra = "") {
-      f.push_back({header(name), [name, v, extra](std::string& out, const S& s) {
-                     const double x = ((*s).*v).get();
-                     if (!std::isnan(x)) append_line(out, name, s->labels + extra, x);
+    const auto gauge = [&](const char* name, const Value PathSeries::*v) {
+      f.push_back({header(name), [name, v](std::string& out, const S& s) {
+                     if (const double x = ((*s).*v).get(); !std::isnan(x))
+                       append_line(out, name, s->labels, x);
                    }});
     };
     const auto counter = [&](const char* name, const Count PathSeries::*c) {
@@ -471,32 +471,23 @@ class PathExposition final : public Exposition {
     counter("siteprobe_path_test_packets_received_total", &PathSeries::received);
     counter("siteprobe_path_test_duplicate_packets_total", &PathSeries::duplicates);
     counter("siteprobe_path_test_reordered_packets_total", &PathSeries::reordered);
-    f.push_back({header("siteprobe_path_test_loss_ratio"), [](std::string& out, const S& s) {
-                   const std::pair<const char*, const Value*> d[] = {{"round_trip", &s->loss},
-                                                                     {"forward", &s->loss_forward},
-                                                                     {"reverse", &s->loss_reverse}};
-                   for (const auto& [dir, v] : d)
-                     if (!std::isnan(v->get()))
-                       append_line(out, "siteprobe_path_test_loss_ratio",
-                                   s->labels + ",direction=\"" + dir + "\"", v->get());
-                 }});
-    f.push_back({header("siteprobe_path_test_ipdv_seconds"), [](std::string& out, const S& s) {
-                   const std::pair<const char*, const Value*> d[] = {{"round_trip", &s->ipdv},
-                                                                     {"forward", &s->ipdv_forward},
-                                                                     {"reverse", &s->ipdv_reverse}};
-                   for (const auto& [dir, v] : d)
-                     if (!std::isnan(v->get()))
-                       append_line(out, "siteprobe_path_test_ipdv_seconds",
-                                   s->labels + ",direction=\"" + dir + "\"", v->get());
-                 }});
-    f.push_back({header("siteprobe_path_test_dscp_unchanged"), [](std::string& out, const S& s) {
-                   const std::pair<const char*, const Value*> d[] = {{"forward", &s->dscp_forward},
-                                                                     {"reverse", &s->dscp_reverse}};
-                   for (const auto& [dir, v] : d)
-                     if (!std::isnan(v->get()))
-                       append_line(out, "siteprobe_path_test_dscp_unchanged",
-                                   s->labels + ",direction=\"" + dir + "\"", v->get());
-                 }});
+    // One series per direction the last test measured (none where it could not tell).
+    using Dirs = std::vector<std::pair<const char*, const Value PathSeries::*>>;
+    const auto by_direction = [&](const char* name, Dirs dirs) {
+      f.push_back({header(name), [name, dirs = std::move(dirs)](std::string& out, const S& s) {
+                     for (const auto& [dir, v] : dirs)
+                       if (const double x = ((*s).*v).get(); !std::isnan(x))
+                         append_line(out, name, s->labels + ",direction=\"" + dir + "\"", x);
+                   }});
+    };
+    by_direction("siteprobe_path_test_loss_ratio", {{"round_trip", &PathSeries::loss},
+                                                    {"forward", &PathSeries::loss_forward},
+                                                    {"reverse", &PathSeries::loss_reverse}});
+    by_direction("siteprobe_path_test_ipdv_seconds", {{"round_trip", &PathSeries::ipdv},
+                                                      {"forward", &PathSeries::ipdv_forward},
+                                                      {"reverse", &PathSeries::ipdv_reverse}});
+    by_direction("siteprobe_path_test_dscp_unchanged",
+                 {{"forward", &PathSeries::dscp_forward}, {"reverse", &PathSeries::dscp_reverse}});
     gauge("siteprobe_path_test_r_factor", &PathSeries::r);
     gauge("siteprobe_path_test_mos", &PathSeries::mos);
     gauge("siteprobe_path_test_rate_bytes_per_second", &PathSeries::bitrate);
