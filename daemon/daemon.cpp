@@ -200,6 +200,7 @@ bool Daemon::start() {
   ctx.log_info = [](const std::string& msg, const std::string& k, const std::string& v) {
     log(LogLevel::Info, msg, {{k.c_str(), v}});
   };
+  ctx.on_snmp = [this](const std::string& key, const probes::SnmpResult& res) { board_->on_snmp(key, res, unix_now()); };
   ctx.on_path_test = [this](const std::string& key, const probes::PathTestSummary& p) {
     path_tests_->on_result(key, p);
   };

@@ -143,6 +143,25 @@ void StatusBoard::on_check(const std::string& key, const probes::CheckResult& c,
               c.up ? "up" : "down", c.up ? "why.service_up" : "why.service_down", svc + " " + c.detail});
 }
 
+void StatusBoard::on_snmp(const std::string& key, const probes::SnmpResult& r, double now) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  Dev& d = devs_[it->second];
+  dirty_[d.site] = true;
+  if (r.ok && d.snmp)  // an uplink that changed between two answers is news
+    for (const auto& l : r.uplinks)
+      for (const auto& was : d.snmp->uplinks)
+        if (was.name == l.name && (was.oper == 1) != (l.oper == 1))
+          add_change({now, config_->sites[d.site].id, d.device->name, was.oper == 1 ? "up" : "down",
+                      l.oper == 1 ? "up" : "down", l.oper == 1 ? "why.uplink_up" : "why.uplink_down", l.name});
+  if (!r.ok && d.snmp) {  // keep the last answer's uplinks, flagged by the error
+    d.snmp->ok = false;
+    d.snmp->error = r.error;
+    return;
+  }
+  d.snmp = std::make_unique<probes::SnmpResult>(r);
+}
+
 void StatusBoard::on_site_change(const Site& site, SiteState from, SiteState to, double now) {
   Change c{now, site.id, "", to_string(from), to_string(to), "", ""};
   auto si = site_index_.find(site.id);
@@ -209,6 +228,11 @@ void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, 
       r.rtt_ms = d.rtt_ms;
       r.jitter_ms = d.jitter_ms;
       if (d.endpoint) r.readiness = Readiness::name(readiness.reason(d.key));
+      if (d.snmp) {
+        r.snmp = true;
+        r.snmp_error = d.snmp->ok ? "" : d.snmp->error;
+        r.uplinks = d.snmp->uplinks;
+      }
       d.hist.points(now_minute, r.loss_hist, r.rtt_hist);
       rows->push_back(std::move(r));
     }
@@ -289,6 +313,20 @@ std::string StatusBoard::site_json(const Snapshot& s, const std::string& site_id
     json::num(o, d.rtt_ms, 2);
     o += ",\"jitter\":";
     json::num(o, d.jitter_ms, 2);
+    if (d.snmp) {
+      o += ",\"snmp\":{\"error\":";
+      json::str(o, d.snmp_error);
+      o += ",\"uplinks\":[";
+      for (std::size_t i = 0; i < d.uplinks.size(); ++i) {
+        o += i ? ",{\"name\":" : "{\"name\":";
+        json::str(o, d.uplinks[i].name);
+        o += ",\"oper\":" + std::to_string(d.uplinks[i].oper) + ",\"admin\":" + std::to_string(d.uplinks[i].admin) +
+             ",\"speed\":";
+        json::num(o, d.uplinks[i].speed_bps, 0);
+        o += '}';
+      }
+      o += "]}";
+    }
     o += ",\"loss_hist\":[";
     for (std::size_t i = 0; i < d.loss_hist.size(); ++i) {
       if (i) o += ',';

@@ -71,6 +71,9 @@ class StatusBoard {
     int verdict = -1;                                  // -1 unknown, 0 down, 1 up
     double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;  // last round
     std::string readiness, readiness_detail;           // endpoints only: Readiness::name
+    bool snmp = false;                                 // polled over SNMP (at least once)
+    std::string snmp_error;                            // the last poll's error, "" if it answered
+    std::vector<probes::SnmpResult::Link> uplinks;     // as of the last answer
     std::array<std::uint16_t, DeviceHistory::kPoints> loss_hist{};
     std::array<float, DeviceHistory::kPoints> rtt_hist{};
   };
@@ -86,6 +89,7 @@ class StatusBoard {
   void configure(std::shared_ptr<const Config> config, const SiteStates& states);
   void on_round(std::uint32_t slot, const probes::RoundResult& r, double now);
   void on_check(const std::string& key, const probes::CheckResult& c, double now);
+  void on_snmp(const std::string& key, const probes::SnmpResult& r, double now);
   void on_site_change(const Site& site, SiteState from, SiteState to, double now);
   void publish(const SiteStates& states, const Readiness& readiness, double now);
 
@@ -111,6 +115,7 @@ class StatusBoard {
     double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;
     DeviceHistory hist;
     std::map<std::string, bool> service_up;  // by service name
+    std::unique_ptr<probes::SnmpResult> snmp;  // the last poll; null before the first
   };
   void add_change(Change c);
 

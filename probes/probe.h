@@ -65,6 +65,21 @@ struct CheckResult {
 };
 using CheckFn = std::function<void(const std::string& key, const CheckResult&)>;
 
+// What one SNMP poll of a device found: whether the agent answered, and its uplinks (the
+// interfaces matching the device's `uplink` pattern) as of its last answer.
+struct SnmpResult {
+  bool ok = false;
+  std::string error;  // when !ok: the poll's error kind ("timeout", "auth", ...)
+  struct Link {
+    std::string name;
+    int oper = 0;  // ifOperStatus: 1 up, 2 down, ...
+    int admin = 0;
+    double speed_bps = 0;
+  };
+  std::vector<Link> uplinks;
+};
+using SnmpFn = std::function<void(const std::string& key, const SnmpResult&)>;
+
 // What a probe type's factory gets (probes/registry.h): the loop, the registry for its self
 // metrics, where its results go, and a logger (probes sit below daemon/ and cannot include its log).
 struct ProbeContext {
@@ -74,6 +89,7 @@ struct ProbeContext {
   CheckFn on_check;  // call-service and TCP checks: readiness
   std::function<void(const std::string& msg, const std::string& key, const std::string& value)> log_info;
   PathTestFn on_path_test;  // path-test results (probes/stamp.h)
+  SnmpFn on_snmp;           // SNMP polls: the status page's uplink column
   // Set by the factory of the type that runs path tests: how the daemon asks for them.
   PathTestRequestFn request_path_tests;
 };

@@ -113,8 +113,9 @@ std::int64_t now_ns() {
 
 class SnmpProber final : public Prober {
  public:
-  explicit SnmpProber(uv_loop_t* loop)
+  SnmpProber(uv_loop_t* loop, SnmpFn on_result)
       : loop_(loop),
+        on_result_(std::move(on_result)),
         x_(std::make_shared<SnmpExposition>()),
         sched_timer_(loop, sched_engine_),
         io_timer_(loop, io_engine_) {
@@ -230,6 +231,7 @@ class SnmpProber final : public Prober {
   }
 
   uv_loop_t* loop_;
+  SnmpFn on_result_;
   std::shared_ptr<SnmpExposition> x_;
   std::unordered_map<std::string, std::unique_ptr<Dev>> devs_;
   SnmpSchedule sched_;
@@ -486,17 +488,20 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     const SnmpRequest& r = p->req;
     const std::int64_t now = now_ns();
     const bool ok = r.next() == SnmpRequest::Next::Done;
+    std::string kind;
     if (ok) {
       d.state.apply(r.data(), d.state_settings, static_cast<double>(now) / 1e9);
       if (needs_32bit_columns(r.data())) d.agent.need32 = true;
     } else {
-      d.state.failed(r.fail_kind().empty() ? "timeout" : r.fail_kind());
+      kind = r.fail_kind().empty() ? "timeout" : r.fail_kind();
+      d.state.failed(kind);
       // A restarted agent may have a new engine ID or boot count: discover it again next time.
       d.agent.engine_id.clear();
     }
     d.state.count_pdus(r.sent(), r.received());
     d.state.poll_done(ok, static_cast<double>(now - p->started_ns) / 1e9, d.agent.max_rep);
     publish(d);
+    if (on_result_) on_result_(d.target.key, {ok, kind, d.state.uplinks()});
   }
   if (p->io) {
     uv_must(uv_poll_stop(p->io), "uv_poll_stop");
@@ -515,7 +520,7 @@ void SnmpProber::finish(Poll* p, bool aborted) {
 }  // namespace
 
 std::unique_ptr<Prober> make_snmp_prober(ProbeContext& ctx) {
-  return std::make_unique<SnmpProber>(ctx.loop);
+  return std::make_unique<SnmpProber>(ctx.loop, ctx.on_snmp);
 }
 
 }  // namespace siteprobe::probes

@@ -108,6 +108,8 @@ class SnmpDeviceState {
   // Appends this device's lines to `by_family` (family name -> lines).
   void render(const std::string& labels, std::map<std::string, std::string>& by_family) const;
   std::uint64_t reboots() const { return reboots_; }
+  // The uplinks seen in the last successful poll, by ifIndex.
+  std::vector<SnmpResult::Link> uplinks() const;
 
   static const std::vector<std::string> kErrorKinds;
 

@@ -193,4 +193,12 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
   custom_wrap_ = std::move(wraps);
 }
 
+std::vector<SnmpResult::Link> SnmpDeviceState::uplinks() const {
+  std::vector<SnmpResult::Link> out;
+  for (const auto& [index, f] : ifaces_)
+    if (f.uplink && f.seen)
+      out.push_back({f.name, static_cast<int>(f.oper), static_cast<int>(f.admin), f.speed_bps});
+  return out;
+}
+
 }  // namespace siteprobe::probes

@@ -184,6 +184,23 @@ PY
 unsnap
 pass "interfaces (names, UTF-8 aliases, status, uplink, include/exclude), system group and custom objects equal snmpwalk"
 
+# The status page's site view shows each device's uplinks as the agent reports them, an agent that
+# does not answer as such, and an uplink going down and up as a change with its interface's name.
+site_view() {  # $1: python condition on d (device name -> its "snmp" object) and live (live.json)
+  for _ in $(seq 60); do
+    in_ns curl -fsS "$SP_URL/status/site.json?id=bk" >"$TMP/site.json" && in_ns curl -fsS "$SP_URL/status/live.json" >"$TMP/live.json" &&
+      python3 -c "import json,sys; d={x['name']: x.get('snmp') for x in json.load(open('$TMP/site.json'))['devices']}; live=json.load(open('$TMP/live.json')); sys.exit(0 if ($1) else 1)" && return 0
+    sleep 0.25
+  done
+  fail "status site view: want $1, have $(cat "$TMP/site.json") $(grep -o '"changes".*' "$TMP/live.json" | head -c 600)"
+}
+site_view "[u['name'] for u in d['v2']['uplinks']] == ['dum1'] and d['v2']['uplinks'][0]['oper'] == 1 and d['v2']['error'] == '' and d['v1']['uplinks'] == [] and d['wrongcomm']['error'] == 'timeout'"
+ip -n $NS link set dum1 down
+site_view "d['v2']['uplinks'][0]['oper'] == 2 and any(c['why'] == 'why.uplink_down' and c['arg'] == 'dum1' and c['device'] == 'v2' for c in live['changes'])"
+ip -n $NS link set dum1 up
+site_view "d['v2']['uplinks'][0]['oper'] == 1 and any(c['why'] == 'why.uplink_up' and c['arg'] == 'dum1' for c in live['changes'])"
+pass "status page: v2's uplink dum1 as snmpd reports it, down and up again as changes; a wrong community shows 'timeout'"
+
 # 32-bit wrap: the agent's counter drops every few polls; ours grows 1.2e9 per poll.
 wait_for 'v >= 3' siteprobe_snmp_polls_total 'device="v1"' 15
 snapshot; b0=$(metric siteprobe_snmp_interface_received_bytes_total "device=\"v1\",if_name=\"dum0\""); p0=$(metric siteprobe_snmp_polls_total 'device="v1"'); unsnap

@@ -204,6 +204,38 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   CHECK(contains(w.board.snapshot()->tree, R"({"gen":2,)"));
 }
 
+TEST_CASE("StatusBoard site view: SNMP uplinks, their changes, and a silent agent", "[status]") {
+  World w;
+  w.tick();
+  CHECK(!contains(StatusBoard::site_json(*w.board.snapshot(), "D"), "\"snmp\""));  // never polled
+  probes::SnmpResult r{true, "", {{"ge-0/0/1", 1, 1, 1e9}, {"Tuyến \"Bắc\"", 1, 1, 1e8}}};
+  w.board.on_snmp("D/r", r, w.now);
+  w.tick();
+  CHECK(contains(StatusBoard::site_json(*w.board.snapshot(), "D"),
+                 R"("snmp":{"error":"","uplinks":[{"name":"ge-0/0/1","oper":1,"admin":1,"speed":1000000000},)"
+                 R"({"name":"Tuyến \"Bắc\"","oper":1,"admin":1,"speed":100000000}]})"));
+  CHECK(!contains(w.board.snapshot()->live, "why.uplink"));  // the first answer is no change
+
+  r.uplinks[0].oper = 2;
+  w.board.on_snmp("D/r", r, w.now);
+  w.tick();
+  CHECK(contains(w.board.snapshot()->live, R"("why":"why.uplink_down","arg":"ge-0/0/1")"));
+  CHECK(!contains(w.board.snapshot()->live, R"("arg":"Tuyến)"));  // unchanged
+
+  // The agent stops answering: the error shows, with the uplinks as last seen.
+  w.board.on_snmp("D/r", {false, "timeout", {}}, w.now);
+  w.tick();
+  const std::string d = StatusBoard::site_json(*w.board.snapshot(), "D");
+  CHECK(contains(d, R"("snmp":{"error":"timeout","uplinks":[{"name":"ge-0/0/1","oper":2,)"));
+
+  r.uplinks[0].oper = 1;  // back, and up again
+  w.board.on_snmp("D/r", r, w.now);
+  w.tick();
+  CHECK(contains(w.board.snapshot()->live, R"("why":"why.uplink_up","arg":"ge-0/0/1")"));
+  CHECK(contains(StatusBoard::site_json(*w.board.snapshot(), "D"), R"("snmp":{"error":"","uplinks":[)"));
+  w.board.on_snmp("nope/r", r, w.now);  // an unknown key is ignored
+}
+
 TEST_CASE("Every word of the status page exists in Vietnamese and English", "[status][i18n]") {
   std::set<std::string> keys;
   for (const auto& e : i18n::table()) {
@@ -238,7 +270,8 @@ TEST_CASE("Every word of the status page exists in Vietnamese and English", "[st
                  Readiness::CallServiceDown, Readiness::LowMos})
     CHECK(keys.count(std::string("reason.") + Readiness::name(r)));
   for (auto w :
-       {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down", "service_up"})
+       {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down", "service_up",
+        "uplink_down", "uplink_up"})
     CHECK(keys.count(std::string("why.") + w));
   for (auto l : {"province", "district", "commune"}) CHECK(keys.count(std::string("level.") + l));
 }
