@@ -112,7 +112,7 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
             if (d.blocks.count("stamp")) keys.push_back(Config::device_key(*s->second, d));
       ++fired_total_;
       if (request_ && !keys.empty())
-        request_(keys, "preflight " + c.name + " T-" + std::to_string(*due / 60) + "m");
+        request_(keys, "preflight " + c.name + " T-" + std::to_string(*due / 60) + "m", c.bitrate_bps);
     }
     st.active = st.since != 0 && now < occ->end;
     st.verdicts.clear();

@@ -226,8 +226,8 @@ bool Daemon::start() {
   path_tests_->subscribe([c = conferences_](const std::string& key, const probes::PathTestSummary& p) {
     c->on_path_test(key, p);
   });
-  conferences_->set_request([this](const std::vector<std::string>& keys, const std::string& why) {
-    path_tests_->request(keys, {}, why);
+  conferences_->set_request([this](const std::vector<std::string>& keys, const std::string& why, double bps) {
+    path_tests_->request(keys, {}, bps, why);
   });
   // ?lang=vi|en; ?conference=NAME: that conference's pre-flight table.
   http_.add_rich_page("/readiness", [r = readiness_, c = conferences_](const HttpServer::PageRequest& req) {
@@ -297,7 +297,7 @@ bool Daemon::start() {
     http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
   http_.enable_path_tests(
       [this](const std::vector<std::string>& devices, const std::vector<std::string>& sites) {
-        path_tests_->request(devices, sites, "http");
+        path_tests_->request(devices, sites, 0, "http");
       });
   if (auto e = http_.start(opts_.listen_address, opts_.web); !e.empty()) {
     log(LogLevel::Error, e);

@@ -15,7 +15,7 @@ const Site* find_site(const Config* c, const std::string& id) {
 
 }  // namespace
 
-void PathTests::request(const std::vector<std::string>& devices, const std::vector<std::string>& sites,
+void PathTests::request(const std::vector<std::string>& devices, const std::vector<std::string>& sites, double bitrate_bps,
                         const std::string& why) {
   std::vector<std::string> keys;
   const auto fail = [&](const std::string& key, const std::string& reason) {
@@ -48,7 +48,7 @@ void PathTests::request(const std::vector<std::string>& devices, const std::vect
       if (x.blocks.count("stamp")) keys.push_back(s->id + "/" + x.name), any = true;
     if (!any) fail(id, "no device of this site has a path test (stamp block)");
   }
-  if (!keys.empty() && request_) request_(keys, why);
+  if (!keys.empty() && request_) request_(keys, why, bitrate_bps);
 }
 
 void PathTests::on_result(const std::string& key, const probes::PathTestSummary& p) {

@@ -2,6 +2,7 @@
 // blocks (BlockSchema, from the probe registry), and the
 // defaults/roles/profiles layers that carry them.
 #include "inventory/parser.h"
+#include "util/net.h"
 #include "util/pattern.h"
 
 namespace siteprobe::inventory_detail {
@@ -289,6 +290,12 @@ std::optional<BlockValue> Parser::block_value(const BlockKey& k, const YAML::Nod
         std::string list;
         for (const auto& a : k.allowed) list += (list.empty() ? "" : ", ") + a;
         error(v.Mark(), path, "unknown value \"" + *s + "\" (allowed: " + list + ")");
+      }
+      break;
+    case BlockKey::Kind::Address:
+      if (auto s = string_of(v, path)) {
+        if (s->empty() || net::parse_ip(*s)) return BlockValue{*s};
+        error(v.Mark(), path, "\"" + *s + "\" is not an IP address (IPv4 or IPv6, no name)");
       }
       break;
   }

@@ -44,7 +44,7 @@ struct SipSettings {
 // block is layered built-in < defaults < role < profile < device like the built-in blocks; a
 // timeout longer than the interval is an error where the block sets it.
 struct BlockKey {
-  enum class Kind { Int, Time, String };  // Time: a Duration
+  enum class Kind { Int, Time, String, Address };  // Time: a Duration; Address: an IP literal or ""
   std::string name;
   Kind kind = Kind::Int;
   std::string fallback;                   // the built-in value, spelled as in YAML: "1720", "10s"
@@ -165,6 +165,7 @@ struct Conference {
   std::string time_zone = "Asia/Ho_Chi_Minh";
   int utc_offset_seconds = 7 * 3600;  // fixed: zones with daylight-saving rules are refused
   Duration duration = std::chrono::hours(1);
+  double bitrate_bps = 0;                 // the path tests' bitrate; 0: each device's stamp.bitrate_kbps
   std::vector<Duration> preflight;        // before the start, longest first
   std::vector<std::string> participants;  // site ids, resolved from the selectors, tree order
   std::string participants_text;          // the selectors as written: "all", "district pac-nam", ...

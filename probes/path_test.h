@@ -58,7 +58,10 @@ inline const char* verdict_name(PathTestSummary::Verdict v) {
 // Asks for path tests to these devices (keys "site/device"), with why ("preflight NAME",
 // "http", "cli"); the prober queues them under its safety caps. Results come back one per
 // device through a PathTestFn.
-using PathTestRequestFn = std::function<void(const std::vector<std::string>& keys, const std::string& why)>;
+// Asks for path tests to `keys`; `why` is logged; `bitrate_bps` > 0 replaces the devices' own
+// `stamp.bitrate_kbps` (a conference's bitrate), 0 keeps it.
+using PathTestRequestFn =
+    std::function<void(const std::vector<std::string>& keys, const std::string& why, double bitrate_bps)>;
 using PathTestFn = std::function<void(const std::string& key, const PathTestSummary&)>;
 
 }  // namespace siteprobe::probes

@@ -62,7 +62,7 @@ BlockSchema stamp_block() {
   return {"stamp",
           {"router"},
           {{"port", BlockKey::Kind::Int, "862", 1, 65535},
-           {"reflector", BlockKey::Kind::String, ""},
+           {"reflector", BlockKey::Kind::Address, ""},
            {"bitrate_kbps", BlockKey::Kind::Int, "2000", 8, 1000000},
            {"packet_size", BlockKey::Kind::Int, "1200", 60, 1472},
            {"dscp", BlockKey::Kind::String, "AF41", 0, 0, dscps},
@@ -569,7 +569,7 @@ class StampProber final : public Prober {
     timer_.reset();
   }
 
-  void request(const std::vector<std::string>& keys, const std::string& why) {
+  void request(const std::vector<std::string>& keys, const std::string& why, double bitrate_bps) {
     for (const auto& k : keys) {
       auto e = entries_.find(k);
       if (e == entries_.end()) {
@@ -578,8 +578,9 @@ class StampProber final : public Prober {
         report(k, p);
         continue;
       }
-      if (running_.count(k) || std::find(queue_.begin(), queue_.end(), k) != queue_.end()) continue;
-      queue_.push_back(k);
+      if (running_.count(k) || std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == k; }))
+        continue;
+      queue_.emplace_back(k, bitrate_bps);
       if (log_) log_("path test queued", "device", k + " (" + why + ")");
     }
     pump();
@@ -603,7 +604,7 @@ class StampProber final : public Prober {
     const auto now = static_cast<std::int64_t>(uv_hrtime());
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (now - last_start_ < kStagger) break;
-      const std::string key = *it;
+      const std::string key = it->first;
       auto e = entries_.find(key);
       if (e == entries_.end()) {
         it = queue_.erase(it);
@@ -611,6 +612,7 @@ class StampProber final : public Prober {
       }
       StreamSpec spec;
       std::string err = stream_spec(e->second.block, e->second.address, spec);
+      if (it->second > 0) spec.bitrate_bps = it->second;
       if (err.empty() && spec.bitrate_bps > max_bps_)
         err = "bitrate " + rate(spec.bitrate_bps) + " is above global.path_test_max_kbps (" + rate(max_bps_) +
               ")";
@@ -719,7 +721,7 @@ class StampProber final : public Prober {
   std::function<void(const std::string&, const std::string&, const std::string&)> log_;
   std::shared_ptr<PathExposition> expo_ = std::make_shared<PathExposition>();
   std::unordered_map<std::string, Entry> entries_;
-  std::deque<std::string> queue_;
+  std::deque<std::pair<std::string, double>> queue_;  // device key, bitrate (0: its own)
   std::map<std::string, Running> running_;
   UvHandle<uv_timer_t> timer_;
   double max_bps_ = 20e6;
@@ -732,9 +734,8 @@ class StampProber final : public Prober {
 
 std::unique_ptr<Prober> make_stamp_prober(ProbeContext& ctx) {
   auto p = std::make_unique<StampProber>(ctx.loop, ctx.on_path_test, ctx.log_info);
-  ctx.request_path_tests = [raw = p.get()](const std::vector<std::string>& keys, const std::string& why) {
-    raw->request(keys, why);
-  };
+  ctx.request_path_tests = [raw = p.get()](const std::vector<std::string>& keys, const std::string& why,
+                                           double bitrate_bps) { raw->request(keys, why, bitrate_bps); };
   return p;
 }
 

@@ -17,7 +17,7 @@ sites:
   - {id: d2, name: Huyện 2, level: district, parent: p, devices: [{name: router, address: 127.0.0.4, role: router}]}
   - {id: d2.c2, name: Xã 2, level: commune, parent: d2, devices: [{name: router, address: 127.0.0.5, role: router}]}
 conferences:
-  - {name: weekly, days: [mon], start: "08:00", duration: 2h, participants: [{district: d1}]}
+  - {name: weekly, days: [mon], start: "08:00", duration: 2h, bitrate_kbps: 4000, participants: [{district: d1}]}
   - {name: night, dates: [2026-12-07], start: "23:30", time_zone: "+07:00", duration: 1h, participants: all,
      preflight: [10m]}
 )";
@@ -64,7 +64,7 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   Conferences c;
   std::vector<std::pair<std::vector<std::string>, std::string>> asked;
   c.set_request(
-      [&](const std::vector<std::string>& keys, const std::string& why) { asked.emplace_back(keys, why); });
+      [&](const std::vector<std::string>& keys, const std::string& why, double) { asked.emplace_back(keys, why); });
   c.configure(cfg);
   c.tick(kMon0800 - 61 * kMin, nullptr);
   CHECK(asked.empty());
@@ -126,11 +126,16 @@ TEST_CASE("calendar: a late start fires only the latest mark; bad calendars are 
   Conferences c;
   int asked = 0;
   std::string why;
-  c.set_request([&](const std::vector<std::string>&, const std::string& w) { ++asked, why = w; });
+  double bps = -1;
+  c.set_request([&](const std::vector<std::string>&, const std::string& w, double b) { ++asked, why = w, bps = b; });
   c.configure(cfg);
   c.tick(kMon0800 - 10 * kMin, nullptr);  // started 10 min before: T-60 and T-15 are past
   CHECK(asked == 1);
   CHECK(why == "preflight weekly T-15m");
+  CHECK(bps == 4e6);  // the conference's bitrate, not the devices' 2 Mbit/s
+  c.tick(kMon0800 + 16 * kMin * 60 - 10 * kMin, nullptr);  // 23:50 local, "night" under way: no bitrate
+  CHECK(why == "preflight night T-10m");
+  CHECK(bps == 0);
   auto r = probes::parse_inventory(R"(
 sites:
   - {id: p, name: P, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}
