@@ -12,7 +12,9 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-std::string local_time(std::int64_t t, int offset) {
+}  // namespace
+
+std::string Conferences::local_time(std::int64_t t, int offset) {
   const auto local = static_cast<time_t>(t + offset);
   std::tm tm{};
   gmtime_r(&local, &tm);
@@ -23,6 +25,8 @@ std::string local_time(std::int64_t t, int offset) {
                 std::abs(offset) % 3600 / 60);
   return std::string(b) + o;
 }
+
+namespace {
 
 const char* category(probes::PathTestSummary::Verdict v) {
   switch (v) {

@@ -34,6 +34,8 @@ class Conferences final : public Exposition {
   };
   // The occurrence under way at `now`, else the next one; nullopt if there is none (dates all past).
   static std::optional<Occurrence> next(const Conference& c, std::int64_t now);
+  // "2026-12-07 08:00 +07:00": unix time `t` in a zone `offset` seconds east of UTC.
+  static std::string local_time(std::int64_t t, int offset);
 
   void set_request(probes::PathTestRequestFn fn) { request_ = std::move(fn); }
   void configure(std::shared_ptr<const Config> config);

@@ -135,6 +135,7 @@ Daemon::Daemon(Options opts)
       info_(std::make_shared<StaticText>()),
       states_(std::make_shared<SiteStates>([this](const Site& s, SiteState from, SiteState to) {
         board_->on_site_change(s, from, to, unix_now());
+        reports_->on_site_change(s.id, to, static_cast<std::int64_t>(std::time(nullptr)));
         // Logged once per change, never per round.
         log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
             {{"site", s.id},
@@ -192,6 +193,7 @@ bool Daemon::start() {
     watchdog_.progress();
     states_->on_round(device_index, round);
     board_->on_round(device_index, round, unix_now());
+    reports_->on_round(device_index, round);
   };
   ctx.on_check = [this](const std::string& key, const probes::CheckResult& c) {
     readiness_->on_check(key, c);
@@ -223,8 +225,24 @@ bool Daemon::start() {
   http_.add(readiness_);
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
   http_.add(conferences_);
-  path_tests_->subscribe([c = conferences_](const std::string& key, const probes::PathTestSummary& p) {
+  path_tests_->subscribe([c = conferences_, r = reports_](const std::string& key, const probes::PathTestSummary& p) {
     c->on_path_test(key, p);
+    r->on_path_test(key, p);
+  });
+  // ?conference=NAME&format=csv|markdown: the quality report of its occurrence under way or last.
+  http_.add_rich_page("/conference-report", [r = reports_](const HttpServer::PageRequest& req) {
+    const char* name = req.arg("conference");
+    const char* format = req.arg("format");
+    int status = 400;
+    std::string body = name ? r->report(name, format ? format : "markdown", status)
+                            : std::string("give ?conference=NAME (and &format=csv or markdown)\n");
+    const bool csv = status == 200 && format && std::string(format) == "csv";
+    return HttpServer::PageAnswer{status,
+                                  status != 200 ? "text/plain; charset=utf-8"
+                                  : csv         ? "text/csv; charset=utf-8"
+                                                : "text/markdown; charset=utf-8",
+                                  body,
+                                  {}};
   });
   conferences_->set_request([this](const std::vector<std::string>& keys, const std::string& why, double bps) {
     path_tests_->request(keys, {}, bps, why);
@@ -287,6 +305,7 @@ bool Daemon::start() {
                 self->readiness_->evaluate(*self->states_);
                 self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)),
                                          self->readiness_.get());
+                self->reports_->tick(static_cast<std::int64_t>(std::time(nullptr)), *self->states_);
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
               1000, 1000),
@@ -480,6 +499,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   readiness_->configure(cfg);
   path_tests_->configure(cfg);
   conferences_->configure(cfg);
+  reports_->configure(cfg, *states_);
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   board_->configure(cfg, *states_);
   board_->publish(*states_, *readiness_, unix_now());

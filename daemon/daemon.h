@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/conference.h"
+#include "daemon/conference_report.h"
 #include "daemon/http.h"
 #include "daemon/notify.h"
 #include "daemon/path_tests.h"
@@ -106,6 +107,7 @@ class Daemon {
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   std::shared_ptr<PathTests> path_tests_ = std::make_shared<PathTests>();
   std::shared_ptr<Conferences> conferences_ = std::make_shared<Conferences>();
+  std::shared_ptr<ConferenceReports> reports_ = std::make_shared<ConferenceReports>();  // after the call
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;
   prometheus::Gauge& reload_ts_;

@@ -34,8 +34,9 @@ const char* const kUsage =
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference "
-    "NAME]\n"
-    "                           [--username U --password-file F] [--web.config.file F] [--lang vi|en]\n"
+    "NAME\n"
+    "                           [--report csv|markdown]] [--username U --password-file F]\n"
+    "                           [--web.config.file F] [--lang vi|en]\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
     "       siteprobe --version | help | -h | --help\n"
@@ -56,7 +57,9 @@ const char* const kUsage =
     "                              Without --url: the daemon of /etc/default/siteprobe (its listen\n"
     "                              address; https and its certificate as CA if its web config has\n"
     "                              TLS). The password is read from a file, never from argv.\n"
-    "                              --lang: Vietnamese or English (default: vi if $LANG is vi*)\n";
+    "                              --lang: Vietnamese or English (default: vi if $LANG is vi*)\n"
+    "                              --conference NAME: its pre-flight table; with --report, the\n"
+    "                              quality report of its occurrence under way or last (exit 0)\n";
 
 bool is_help(const char* a) {
   return std::strcmp(a, "-h") == 0 || std::strcmp(a, "--help") == 0;
@@ -157,7 +160,7 @@ int readiness(int argc, char** argv) {
   std::string password_file, web_config, defaults = "/etc/default/siteprobe";
   const char* env_lang = std::getenv("LANG");
   std::string lang = env_lang && std::strncmp(env_lang, "vi", 2) == 0 ? "vi" : "en";
-  std::string conference;
+  std::string conference, report;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i], v;
     if (is_help(argv[i])) {
@@ -180,6 +183,7 @@ int readiness(int argc, char** argv) {
                        : a == "--defaults"        ? &defaults
                        : a == "--lang"            ? &lang
                        : a == "--conference"      ? &conference
+                       : a == "--report"          ? &report
                                                   : nullptr;
     if (!dst || v.empty()) {
       std::fprintf(stderr, "siteprobe readiness: %s %s\n%s", v.empty() ? "missing value for" : "unknown flag",
@@ -187,6 +191,10 @@ int readiness(int argc, char** argv) {
       return 2;
     }
     *dst = v;
+  }
+  if (!report.empty() && (conference.empty() || (report != "csv" && report != "markdown"))) {
+    std::fprintf(stderr, "siteprobe readiness: --report csv|markdown needs --conference NAME\n%s", kUsage);
+    return 2;
   }
   if (lang != "vi" && lang != "en") {
     std::fprintf(stderr, "siteprobe readiness: --lang must be vi or en, not %s\n%s", lang.c_str(), kUsage);
@@ -230,11 +238,16 @@ int readiness(int argc, char** argv) {
       return 2;
     }
     query += "&conference=" + conference;
+    if (!report.empty()) query = "/conference-report?conference=" + conference + "&format=" + report;
   }
   const int status = siteprobe::http_get(g, query, body, err);
   if (!status) {
     std::fprintf(stderr, "siteprobe readiness: no answer from %s: %s\n", g.url.c_str(), err.c_str());
     return 2;
+  }
+  if (!report.empty() && status == 404) {  // no such conference, or no occurrence yet
+    std::fprintf(stderr, "siteprobe readiness: %s", body.c_str());
+    return 1;
   }
   if (status == 200 || status == 503) {
     std::fwrite(body.data(), 1, body.size(), stdout);
