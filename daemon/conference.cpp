@@ -82,7 +82,11 @@ void Conferences::on_path_test(const std::string& key, const probes::PathTestSum
 }
 
 void Conferences::tick(std::int64_t now, const Readiness* readiness) {
-  if (!config_ || config_->conferences.empty()) return;  // nothing to do each second without a calendar
+  if (!config_ || config_->conferences.empty()) {  // nothing to do each second without a calendar
+    set_boosted({});
+    return;
+  }
+  std::map<std::string, Duration> boosted;
   std::map<std::string, const Site*> sites;
   for (const auto& s : config_->sites) sites[s.id] = &s;
   const std::size_t district_level = config_->levels.size() > 1 ? 1 : 0;
@@ -121,6 +125,12 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
     st.active = st.since != 0 && now < occ->end;
     st.verdicts.clear();
     if (!st.active) continue;
+    for (const auto& id : c.participants)
+      if (auto s = sites.find(id); s != sites.end())
+        for (const auto& d : s->second->devices) {
+          auto [b, fresh] = boosted.try_emplace(Config::device_key(*s->second, d), c.preflight_interval);
+          if (!fresh) b->second = std::min(b->second, c.preflight_interval);
+        }
     for (const auto& id : c.participants) {
       const auto s = sites.find(id);
       if (s == sites.end()) continue;
@@ -165,6 +175,7 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
       st.verdicts.push_back(std::move(v));
     }
   }
+  set_boosted(std::move(boosted));
   render();
 }
 
@@ -233,7 +244,9 @@ void Conferences::render() {
         rep +=
             "Pre-flight: " + std::to_string(st->second.verdicts.size() - static_cast<std::size_t>(nr + np)) +
             " ready, " + std::to_string(nr) + " NOT READY, " + std::to_string(np) +
-            " pending (path test not back yet)\n";
+            " pending (path test not back yet)\n" + "Participants' ICMP, SIP and H.323 checks run at least every " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.preflight_interval).count()) +
+            " s until the end.\n";
         for (const auto& [district, vs] : by_district) {
           rep += "\n" + (district.empty() ? std::string("(no district)") : district) + ":\n";
           for (const auto* v : vs)

@@ -53,6 +53,10 @@ class Conferences final : public Exposition {
   };
   std::vector<Verdict> verdicts(const std::string& conference) const;
   int preflights_fired() const { return fired_total_; }
+  // The devices whose checks run faster now (participants of a pre-flight under way), with the
+  // interval; the generation changes whenever the map does.
+  const std::map<std::string, Duration>& boosted() const { return boosted_; }
+  std::uint64_t boost_generation() const { return boost_gen_; }
   void render(std::string& out) const { Exposition::render(out); }
 
  private:
@@ -71,6 +75,11 @@ class Conferences final : public Exposition {
   std::map<std::string, State> state_;                      // by conference name
   std::map<std::string, probes::PathTestSummary> results_;  // by device key
   int fired_total_ = 0;
+  std::map<std::string, Duration> boosted_;
+  std::uint64_t boost_gen_ = 0;
+  void set_boosted(std::map<std::string, Duration> b) {
+    if (b != boosted_) boosted_ = std::move(b), ++boost_gen_;
+  }
   mutable std::mutex mu_;
   std::shared_ptr<const std::string> text_ = std::make_shared<const std::string>();
   std::map<std::string, std::string> reports_;  // mu_

@@ -129,7 +129,7 @@ void ConferenceReports::on_site_change(const std::string& site_id, SiteState to,
     if (a == w.sites.end()) continue;
     SiteAcc& s = a->second;
     if (down(s.state)) s.down_s += now - s.since;
-    ++s.changes;
+    if (s.state != SiteState::Unknown) ++s.changes;  // a first verdict is no change
     s.state = to;
     s.since = now;
   }

@@ -306,6 +306,7 @@ bool Daemon::start() {
                 self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)),
                                          self->readiness_.get());
                 self->reports_->tick(static_cast<std::int64_t>(std::time(nullptr)), *self->states_);
+                if (self->conferences_->boost_generation() != self->boost_gen_) self->apply_targets(true);
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
               1000, 1000),
@@ -503,16 +504,9 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   board_->configure(cfg, *states_);
   board_->publish(*states_, *readiness_, unix_now());
-  // Each prober gets only the devices its type probes.
-  for (auto& p : probers_) {
-    std::vector<probes::Target> own;
-    for (const auto& t : targets)
-      if (p.type->wants(*t.device)) own.push_back(t);
-    p.prober->set_targets(*cfg, own);
-    for (const auto& t : own)
-      if (t.address.ss_family != AF_UNSPEC) p.prober->set_address(t.key, t.address);
-  }
   config_ = std::move(cfg);
+  targets_ = std::move(targets);
+  apply_targets(false);
   dns_names_ = std::move(dns_names);
   dns_labels_ = std::move(dns_labels);
   reload_ok_.Set(1);
@@ -529,6 +523,27 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
         "uv_timer_start");
   else
     uv_must(uv_timer_stop(dns_timer_.get()), "uv_timer_stop");
+}
+
+// Each prober gets only the devices its type probes, with the pre-flight's intervals. `boost_only`:
+// only those intervals changed, so only the probers that run reachability and call-service checks
+// need them (the others would only redo their bookkeeping).
+void Daemon::apply_targets(bool boost_only) {
+  boost_gen_ = conferences_->boost_generation();
+  const auto& boosted = conferences_->boosted();
+  for (auto& t : targets_) {
+    const auto b = boosted.find(t.key);
+    t.max_interval = b == boosted.end() ? Duration{0} : b->second;
+  }
+  for (auto& p : probers_) {
+    if (boost_only && !p.type->preflight) continue;
+    std::vector<probes::Target> own;
+    for (const auto& t : targets_)
+      if (p.type->wants(*t.device)) own.push_back(t);
+    p.prober->set_targets(*config_, own);
+    for (const auto& t : own)
+      if (t.address.ss_family != AF_UNSPEC) p.prober->set_address(t.key, t.address);
+  }
 }
 
 void Daemon::resolve_all() {

@@ -107,6 +107,9 @@ class Daemon {
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();
   std::shared_ptr<PathTests> path_tests_ = std::make_shared<PathTests>();
   std::shared_ptr<Conferences> conferences_ = std::make_shared<Conferences>();
+  std::vector<probes::Target> targets_;  // as last applied: a pre-flight re-applies them faster
+  std::uint64_t boost_gen_ = 0;          // Conferences::boost_generation() they were applied at
+  void apply_targets(bool boost_only);
   std::shared_ptr<ConferenceReports> reports_ = std::make_shared<ConferenceReports>();  // after the call
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;

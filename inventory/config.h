@@ -167,6 +167,9 @@ struct Conference {
   Duration duration = std::chrono::hours(1);
   double bitrate_bps = 0;                 // the path tests' bitrate; 0: each device's stamp.bitrate_kbps
   std::vector<Duration> preflight;        // before the start, longest first
+  // From the first pre-flight mark to the end, participants' ICMP, SIP and H.323 checks run at
+  // least this often.
+  Duration preflight_interval = std::chrono::seconds(5);
   std::vector<std::string> participants;  // site ids, resolved from the selectors, tree order
   std::string participants_text;          // the selectors as written: "all", "district pac-nam", ...
 };

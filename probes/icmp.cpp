@@ -151,6 +151,15 @@ void IcmpEngine::remove_slot(std::uint32_t idx) {
   sched_.remove(slots_, idx);
 }
 
+namespace {
+// The device's settings, at the target's capped interval (a round takes packets * spacing + timeout).
+IcmpSettings settings(const Target& t) {
+  IcmpSettings s = t.device->icmp;
+  s.interval = capped_interval(s.interval, s.timeout + (s.packets - 1) * s.spacing, t.max_interval);
+  return s;
+}
+}  // namespace
+
 void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t now) {
   std::unordered_map<std::string, const Target*> wanted;
   for (const auto& t : targets) wanted[t.key] = &t;
@@ -166,8 +175,9 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     auto found = by_key_.find(t.key);
     if (found != by_key_.end()) {
       Slot& s = *slots_[found->second];
-      const bool reschedule = s.s.interval != t.device->icmp.interval;
-      s.s = t.device->icmp;
+      const IcmpSettings want = settings(t);
+      const bool reschedule = s.s.interval != want.interval;
+      s.s = want;
       s.device_index = t.device_index;
       if (reschedule) sched_.schedule(s.idx, s.key, s.s.interval.count(), now);
       continue;
@@ -178,7 +188,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     s.key = t.key;
     s.device_index = t.device_index;
     s.labels = t.labels;
-    s.s = t.device->icmp;
+    s.s = settings(t);
     s.m = std::make_shared<IcmpSeries>(t.labels, s.s.rtt_buckets);
     x_.series.add(s.m);
     // Room for two rounds, so a late reply from the previous round is still recognised.

@@ -39,7 +39,16 @@ struct Target {
   // round so the daemon needs no lookup by key. It may change on every reload: set_targets() takes
   // the new one for targets that are kept.
   std::uint32_t device_index = kNoDevice;
+  // While > 0, reachability and call-service checks of this device run at least this often (a
+  // conference pre-flight: daemon/conference.h), never faster than their own round takes.
+  Duration max_interval{0};
 };
+
+// The interval a check runs at: its own, or `cap` when that is shorter, but never below `floor`
+// (how long one round or check takes: its timeout).
+inline Duration capped_interval(Duration own, Duration floor, Duration cap) {
+  return cap.count() > 0 && cap < own ? std::max(cap, floor) : own;
+}
 
 // What one completed round of a target measured.
 // How late a timer may run before a probe engine reads its sockets first (IcmpEngine::run).

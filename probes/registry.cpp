@@ -17,13 +17,15 @@ std::vector<CallService> none(const Device&) {
 
 const std::vector<ProbeType>& probe_types() {
   static const std::vector<ProbeType> types = {
-      {"icmp", [](const Device&) { return true; }, none, make_icmp_prober},
+      {"icmp", [](const Device&) { return true; }, none, make_icmp_prober, {}, true},
       {"snmp", [](const Device& d) { return d.snmp.has_value(); }, none, make_snmp_prober},
       {"sip", [](const Device& d) { return d.sip.enabled; },
        [](const Device& d) {
          return d.sip.enabled ? std::vector<CallService>{{"sip", "SIP"}} : none(d);
        },
-       make_sip_prober},
+       make_sip_prober,
+       {},
+       true},
       {"tcp",
        [](const Device& d) { return d.blocks.count("h323") || !d.tcp.empty(); },
        [](const Device& d) {
@@ -35,7 +37,8 @@ const std::vector<ProbeType>& probe_types() {
          {"vc_endpoint", "mcu"},
          {{"port", BlockKey::Kind::Int, "1720", 1, 65535},
           {"interval", BlockKey::Kind::Time, "10s", 1000, 3600000},
-          {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}}},
+          {"timeout", BlockKey::Kind::Time, "2s", 10, 60000}}}},
+       true},
       // Path tests at call rate (STAMP), on demand only: docs/inventory.md#stamp.
       {"stamp",
        [](const Device& d) { return d.blocks.count("stamp") > 0; },

@@ -31,6 +31,8 @@ struct ProbeType {
   // The type's own inventory blocks: their keys, kinds, ranges and built-in values. The inventory
   // accepts these keys in defaults, roles, profiles and devices because they are listed here.
   std::vector<BlockSchema> blocks = {};
+  // Whether its checks honour Target::max_interval: they run faster during a conference pre-flight.
+  bool preflight = false;
 };
 
 struct ProbeError : std::runtime_error {

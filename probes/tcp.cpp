@@ -55,7 +55,8 @@ class TcpProber final : public Prober {
     for (const auto& t : targets) {
       const Device& d = *t.device;
       if (const auto h = d.blocks.find("h323"); h != d.blocks.end())
-        add(t, "h323", static_cast<int>(h->second.integer("port")), h->second.duration("interval"),
+        add(t, "h323", static_cast<int>(h->second.integer("port")),
+            capped_interval(h->second.duration("interval"), h->second.duration("timeout"), t.max_interval),
             h->second.duration("timeout"), true);
       for (const auto& c : d.tcp) add(t, c.name, c.port, c.interval, c.timeout);
     }

@@ -5,7 +5,8 @@
 # of them (c goes down and comes back). While it runs and after it ends, the report
 # (`siteprobe readiness --conference NAME --report csv|markdown`, /conference-report) must show c's
 # loss and downtime from the daemon's own rounds, the province router clean, and no row for the
-# district that does not take part.
+# district that does not take part. Rounds run every 6 s, but the participants' every 1 s while
+# the pre-flight is under way (preflight_interval), and never the non-participant's.
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
@@ -31,7 +32,7 @@ python3 - >"$TMP/inv.yml" <<'PY'
 import datetime
 now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7)))
 print(f"""defaults:
-  icmp: {{interval: 1s, timeout: 300ms, packets: 2, spacing: 50ms}}
+  icmp: {{interval: 6s, timeout: 300ms, packets: 2, spacing: 50ms}}
 sites:
   - {{id: p, name: Tỉnh Bắc Kạn, level: province, devices: [{{name: router, address: 127.0.0.1, role: router}}]}}
   - {{id: d, name: 'Huyện Pác Nặm, "A"', level: district, parent: p, devices: [{{name: router, address: 127.0.0.2, role: router}}]}}
@@ -43,6 +44,7 @@ conferences:
     start: "{now:%H:%M}"
     time_zone: "+07:00"
     duration: 1m
+    preflight_interval: 1s
     participants: [p, {{district: d}}]""")
 PY
 SP_NETNS=$NS
@@ -50,6 +52,14 @@ start_siteprobe "$TMP/inv.yml"
 report() { ip netns exec $NS "$SP_BIN" readiness --url "$SP_URL" --conference hop-tinh --report "$1"; }
 
 sleep 8
+in_ns curl -sS "$SP_URL/readiness?conference=hop-tinh" | grep -q "checks run at least every 1 s until the end" ||
+  fail "the pre-flight table must say the participants are probed every second"
+snapshot
+sent_p=$(metric siteprobe_icmp_packets_sent_total 'site="p"'); sent_e=$(metric siteprobe_icmp_packets_sent_total 'site="e"')
+unsnap
+python3 -c "import sys; p, e = map(float, sys.argv[1:]); sys.exit(0 if p >= 12 and e <= 6 else 1)" "$sent_p" "$sent_e" ||
+  fail "in 8 s a participant should send about 16 requests (1 s rounds), a non-participant at most 4 (6 s): $sent_p, $sent_e"
+pass "pre-flight: participants probed every 1 s ($sent_p requests), the non-participant every 6 s ($sent_e)"
 ip netns exec $NS nft add rule inet t outage drop
 wait_for 'v == 3' siteprobe_site_state 'site="c"' 15
 ip netns exec $NS nft flush chain inet t outage

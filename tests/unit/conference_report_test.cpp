@@ -67,6 +67,7 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   rep.on_site_change("d1.c1", SiteState::Down, kMon0800 + 600);
   rep.on_site_change("d1.c1", SiteState::Up, kMon0800 + 690);
   rep.on_site_change("d2", SiteState::Down, kMon0800 + 600);  // not a participant
+  rep.on_site_change("d1", SiteState::Up, kMon0800 + 600);     // a first verdict: no change
   rep.tick(kMon0800 + 700, st);
 
   // Under way: served as it stands.
@@ -84,9 +85,11 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   CHECK(has(csv, "weekly,2026-12-07 08:00 +07:00,2026-12-07 10:00 +07:00,d1,d1,\"Huyện, \"\"Một\"\"\",router,router,"
                  "100,0.00,20.00,2.00,4.3"));
   CHECK(has(csv, ",d1,d1.c1,'=Xã 1,router,router,100,10.00,20.00,2.00,"));
-  CHECK(has(csv, ",90,2,loss: loss 31 % at 2 Mbit/s\r\n"));  // down 600..690, two changes
-  CHECK(has(csv, ",d1,d1.c1,'=Xã 1,vc,vc_endpoint,0,,,,,90,2,\r\n"));  // no rounds: empty figures
+  // Down 600..690; the first verdict (unknown to down) is no change, down to up is one.
+  CHECK(has(csv, ",90,1,loss: loss 31 % at 2 Mbit/s\r\n"));
+  CHECK(has(csv, ",d1,d1.c1,'=Xã 1,vc,vc_endpoint,0,,,,,90,1,\r\n"));  // no rounds: empty figures
   CHECK(!has(csv, "d2"));
+  CHECK(has(csv, "router,router,100,0.00,20.00,2.00,4.39,0,0,\r\n"));  // d1: no change
   std::size_t lines = 0;
   for (char c : csv) lines += c == '\n';
   CHECK(lines == 4);  // header and three devices
@@ -97,7 +100,7 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   CHECK(!has(md, "under way"));
   CHECK(has(md, "its site down): 2 of 3 devices; worst MOS "));
   CHECK(has(md, "| d1 | =Xã 1 (d1.c1) | router | 10.00 % | 20.00 ms | 2.00 ms |"));
-  CHECK(has(md, "| 90 s | 2 | loss: loss 31 % at 2 Mbit/s | **poor**\n"));
+  CHECK(has(md, "| 90 s | 1 | loss: loss 31 % at 2 Mbit/s | **poor**\n"));
   CHECK(rep.report("weekly", "pdf", status).find("csv or markdown") != std::string::npos);
   CHECK(status == 400);
   CHECK(rep.report("nope", "csv", status).size() > 0);

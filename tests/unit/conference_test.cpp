@@ -68,8 +68,14 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   c.configure(cfg);
   c.tick(kMon0800 - 61 * kMin, nullptr);
   CHECK(asked.empty());
+  CHECK(c.boosted().empty());
+  const auto gen0 = c.boost_generation();
   c.tick(kMon0800 - 60 * kMin, nullptr);  // T-60
   REQUIRE(asked.size() == 1);
+  // From the first mark, the participants' checks run every 5 s (the default); others keep theirs.
+  CHECK(c.boosted() == std::map<std::string, Duration>{{"d1/router", std::chrono::seconds(5)},
+                                                        {"d1.c1/router", std::chrono::seconds(5)}});
+  CHECK(c.boost_generation() == gen0 + 1);
   CHECK(asked[0].first == std::vector<std::string>{"d1/router", "d1.c1/router"});
   CHECK(asked[0].second == "preflight weekly T-60m");
   c.tick(kMon0800 - 59 * kMin, nullptr);
@@ -114,11 +120,24 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   CHECK(asked.size() == 3);
   CHECK(asked[2].second == "preflight weekly T-5m");
   // Results older than the pre-flight do not count for the next occurrence.
+  const auto gen1 = c.boost_generation();
+  CHECK(gen1 == gen0 + 1);  // unchanged through the pre-flight and a reload
   c.tick(kMon0800 + 7200, nullptr);  // over
   CHECK(c.verdicts("weekly").empty());
+  CHECK(c.boosted().empty());
+  CHECK(c.boost_generation() == gen1 + 1);
   c.tick(kMon0800 + 7 * kDay - 3600, nullptr);  // next Monday, T-60
   CHECK(asked.size() == 4);
   CHECK(c.verdicts("weekly")[1].state == Conferences::Verdict::Pending);
+}
+
+TEST_CASE("capped_interval: a pre-flight shortens an interval, never below the check's own duration") {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  CHECK(probes::capped_interval(seconds(10), seconds(2), Duration{0}) == seconds(10));  // no pre-flight
+  CHECK(probes::capped_interval(seconds(10), seconds(2), seconds(5)) == seconds(5));
+  CHECK(probes::capped_interval(seconds(10), seconds(2), seconds(1)) == seconds(2));  // the timeout
+  CHECK(probes::capped_interval(seconds(3), milliseconds(300), seconds(5)) == seconds(3));  // already faster
 }
 
 TEST_CASE("calendar: a late start fires only the latest mark; bad calendars are rejected with line:col") {
