@@ -24,18 +24,26 @@ CLEANUPS+=("kill -TERM $WATCHDOG")
 python3 "$ROOT/grafana/check-dashboards.py" || fail "static dashboard checks"
 
 command -v snmpd >/dev/null || fail "snmpd missing (apt-get install -y snmpd)"
-python3 "$ROOT/scripts/demo-endpoints.py" "$ROOT/config/bac-kan.yml" 2>"$TMP/endpoints.log" &
+# Bành Trạch's codec answers SIP 503, as in the demo: an endpoint and a conference participant not ready.
+python3 "$ROOT/scripts/demo-endpoints.py" "$ROOT/config/bac-kan.yml" --busy 127.12.2.2 2>"$TMP/endpoints.log" &
 ENDPOINTS=$!
 CLEANUPS+=("kill -TERM $ENDPOINTS; wait $ENDPOINTS")
-# Path tests (the VC readiness dashboard's last table): a reflector answers every router address
-# on loopback; two routers in different districts are tested (20 s each, in parallel).
+# Path tests and the conference view (the VC readiness dashboard's last rows): a reflector answers
+# every router address on loopback; a conference of two sites in different districts starts in
+# 3 minutes, so its T-5 pre-flight runs at once and tests their routers (20 s each, in parallel).
 "$SP_BIN" reflect --listen 0.0.0.0:862 --stateful >"$TMP/reflector.log" 2>&1 &
 CLEANUPS+=("kill $!")
+cp "$ROOT/config/bac-kan.yml" "$TMP/inv.yml"
+python3 - >>"$TMP/inv.yml" <<'PY'
+import datetime
+start = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7))) + datetime.timedelta(minutes=3)
+print(f"""conferences:
+  - {{name: giao-ban, dates: [{start:%Y-%m-%d}], start: "{start:%H:%M}", time_zone: "+07:00", duration: 30m,
+     participants: [bac-kan, ba-be.banh-trach], preflight: [5m]}}""")
+PY
 SP_ARGS=(--web.enable-lifecycle)
-start_siteprobe "$ROOT/config/bac-kan.yml"
+start_siteprobe "$TMP/inv.yml"
 pass "siteprobe ready on $SP_URL"
-curl -fsS -X POST -H 'X-Siteprobe-Reload: 1' "$SP_URL/-/path-test?site=bac-kan&site=ba-be.banh-trach" >/dev/null ||
-  fail "POST /-/path-test"
 
 PROM_PORT=$(free_port)
 PROM_URL="http://127.0.0.1:$PROM_PORT"
