@@ -225,6 +225,7 @@ bool Daemon::start() {
   http_.add(readiness_);
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
   http_.add(conferences_);
+  http_.add(maintenance_->exposition());
   path_tests_->subscribe([c = conferences_, r = reports_](const std::string& key, const probes::PathTestSummary& p) {
     c->on_path_test(key, p);
     r->on_path_test(key, p);
@@ -306,6 +307,7 @@ bool Daemon::start() {
                 self->conferences_->tick(static_cast<std::int64_t>(std::time(nullptr)),
                                          self->readiness_.get());
                 self->reports_->tick(static_cast<std::int64_t>(std::time(nullptr)), *self->states_);
+                self->maintenance_->tick(static_cast<std::int64_t>(std::time(nullptr)));
                 if (self->conferences_->boost_generation() != self->boost_gen_) self->apply_targets(true);
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
@@ -501,6 +503,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   path_tests_->configure(cfg);
   conferences_->configure(cfg);
   reports_->configure(cfg, *states_);
+  maintenance_->configure(cfg);
+  maintenance_->tick(static_cast<std::int64_t>(std::time(nullptr)));  // on from the first scrape
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   board_->configure(cfg, *states_);
   board_->publish(*states_, *readiness_, unix_now());

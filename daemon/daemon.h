@@ -21,6 +21,7 @@
 #include "daemon/conference.h"
 #include "daemon/conference_report.h"
 #include "daemon/http.h"
+#include "daemon/maintenance.h"
 #include "daemon/notify.h"
 #include "daemon/path_tests.h"
 #include "daemon/readiness.h"
@@ -110,6 +111,7 @@ class Daemon {
   std::vector<probes::Target> targets_;  // as last applied: a pre-flight re-applies them faster
   std::uint64_t boost_gen_ = 0;          // Conferences::boost_generation() they were applied at
   void apply_targets(bool boost_only);
+  std::shared_ptr<Maintenance> maintenance_ = std::make_shared<Maintenance>();
   std::shared_ptr<ConferenceReports> reports_ = std::make_shared<ConferenceReports>();  // after the call
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;

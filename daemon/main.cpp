@@ -18,7 +18,9 @@
 #include "daemon/hardening.h"
 #include "daemon/http_client.h"
 #include "daemon/log.h"
+#include "daemon/maintenance.h"
 #include "daemon/stamp_cli.h"
+#include "inventory/calendar.h"
 #include "inventory/config.h"
 #include "probes/registry.h"
 
@@ -37,6 +39,7 @@ const char* const kUsage =
     "NAME\n"
     "                           [--report csv|markdown]] [--username U --password-file F]\n"
     "                           [--web.config.file F] [--lang vi|en]\n"
+    "       siteprobe maintenance list [--at 'YYYY-MM-DD HH:MM'] FILE\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
     "       siteprobe --version | help | -h | --help\n"
@@ -52,6 +55,9 @@ const char* const kUsage =
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
+    "  maintenance list            the inventory's maintenance windows: on now (alerts muted) or\n"
+    "                              when next; --at a local time (+07:00, or append an offset\n"
+    "                              like +09:00) instead of now\n"
     "  readiness                   print the endpoints a running siteprobe finds not ready for a\n"
     "                              call, by district; exit 0 all ready, 1 some not, 2 no answer.\n"
     "                              Without --url: the daemon of /etc/default/siteprobe (its listen\n"
@@ -111,6 +117,48 @@ int check(int argc, char** argv) {
     rc = 1;
   }
   return rc;
+}
+
+// `siteprobe maintenance list [--at TIME] FILE`: what is or will be muted, from the file alone.
+int maintenance(int argc, char** argv) {
+  std::string at, file;
+  for (int i = 3; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (is_help(argv[i])) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--at" && i + 1 < argc)
+      at = argv[++i];
+    else if (a.rfind("--at=", 0) == 0)
+      at = a.substr(5);
+    else if (file.empty() && a[0] != '-')
+      file = a;
+    else
+      return std::fprintf(stderr, "siteprobe maintenance: unexpected %s\n%s", a.c_str(), kUsage), 2;
+  }
+  if (argc < 3 || std::strcmp(argv[2], "list") != 0 || file.empty())
+    return std::fputs(kUsage, stderr), 2;
+  auto now = static_cast<std::int64_t>(std::time(nullptr));
+  if (!at.empty()) {
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, oh = 7, om = 0;
+    char sign = '+';
+    const int n = std::sscanf(at.c_str(), "%4d-%2d-%2d %2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi, &sign, &oh, &om);
+    if ((n != 5 && n != 8) || (sign != '+' && sign != '-') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59)
+      return std::fprintf(stderr, "siteprobe maintenance: --at \"%s\" is not \"YYYY-MM-DD HH:MM\" (+07:00 unless "
+                                  "an offset follows)\n", at.c_str()), 2;
+    const int off = (sign == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    now = siteprobe::inventory_detail::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+          h * 3600 + mi * 60 - off;
+  }
+  auto r = siteprobe::probes::load_inventory(file);
+  if (!r.config) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return 1;
+  }
+  std::fputs(siteprobe::Maintenance::list(*r.config, now).c_str(), stdout);
+  return 0;
 }
 
 // Reads a file whole ("" and `err` set if it cannot); a password file loses its trailing newline.
@@ -272,6 +320,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "maintenance") == 0) return maintenance(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "path-test") == 0) return siteprobe::path_test_main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reflect") == 0) return siteprobe::reflect_main(argc, argv);

@@ -4,12 +4,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "inventory/calendar.h"
 #include "inventory/parser.h"
 
 namespace siteprobe::inventory_detail {
-namespace {
 
-// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 long days_from_civil(long y, unsigned m, unsigned d) {
   y -= m <= 2;
   const long era = (y >= 0 ? y : y - 399) / 400;
@@ -19,8 +18,18 @@ long days_from_civil(long y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<long>(doe) - 719468;
 }
 
-// "+07:00", "-03:30", "UTC", or an IANA name whose zone has no daylight-saving rules (its TZif
-// footer, e.g. "<+07>-7"). Returns the offset east of UTC in seconds, or why not.
+void civil_from_days(long z, long& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const long era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<long>(yoe) + era * 400 + (m <= 2);
+}
+
 std::optional<int> utc_offset(const std::string& tz, std::string& why) {
   if (tz == "UTC" || tz == "Etc/UTC") return 0;
   if (tz.size() == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' && isdigit(tz[1]) && isdigit(tz[2]) &&
@@ -72,8 +81,6 @@ std::optional<int> utc_offset(const std::string& tz, std::string& why) {
     return why = "daylight-saving or unreadable TZif footer \"" + footer + "\"", std::nullopt;
   return sign * (h * 3600 + m * 60);
 }
-
-}  // namespace
 
 void Parser::parse_conferences(const YAML::Node& n) {
   if (!n.IsSequence()) {

@@ -174,6 +174,21 @@ struct Conference {
   std::string participants_text;          // the selectors as written: "all", "district pac-nam", ...
 };
 
+// A planned-work window (docs/inventory.md#maintenance): while it is on, the shipped alert rules
+// page nothing for its sites and devices (daemon/maintenance.h exports siteprobe_maintenance).
+struct MaintenanceWindow {
+  std::string name, reason, ticket;
+  std::int64_t start = 0, end = 0;  // one-off: unix seconds; both 0 for a recurring window
+  std::vector<int> weekdays;        // recurring weekly: 0 = Sunday .. 6 = Saturday
+  std::vector<int> month_days;      // recurring monthly: 1..31 (a month without that day skips it)
+  int from_minute = 0, to_minute = 0;  // recurring: local minutes after midnight; to < from: next day
+  std::string time_zone = "Asia/Ho_Chi_Minh";
+  int utc_offset_seconds = 7 * 3600;
+  std::vector<std::string> sites;    // site ids (subtrees resolved), tree order
+  std::vector<std::string> devices;  // "site/device" keys of devices named alone
+  std::string targets_text;          // as written: "subtree pac-nam, ba-be.banh-trach/vc"
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
@@ -191,6 +206,7 @@ struct Config {
   std::map<std::string, std::vector<SnmpObject>> snmp_modules;  // custom modules by name
   std::vector<Site> sites;
   std::vector<Conference> conferences;
+  std::vector<MaintenanceWindow> maintenance;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }

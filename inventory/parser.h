@@ -361,6 +361,12 @@ class Parser {
   void parse_auth(const YAML::Node& n);
   void parse_sites(const YAML::Node& n);
   void parse_conferences(const YAML::Node& n);
+  void parse_maintenance(const YAML::Node& n);
+  std::optional<int> hhmm_of(const YAML::Node& n, const std::string& path);
+  // Subtrees or sites by selector (a site id, {district: ID}, {subtree: ID}; with `devices`, also
+  // SITE/DEVICE); false after reporting an error.
+  bool select_sites(const YAML::Node& e, const std::string& path, std::set<std::string>& sites,
+                    std::vector<std::string>* devices, std::string& text);
   bool resolve_snmp(const YAML::Node& n, const std::string& path, Device& d);
   std::set<std::string> snmp_reported_;
   void parse_device(const YAML::Node& n, const std::string& path, Site& site,

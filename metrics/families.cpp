@@ -69,6 +69,12 @@ const std::vector<Family> kFamilies = {
      "Stalls of the event loop (a 50 ms timer run more than 100 ms late): the host "
      "starved or stopped siteprobe. Replies queued meanwhile are still judged by their "
      "kernel timestamps."},
+    {"siteprobe_maintenance", "gauge",
+     "1 for each site (no device label) or device in a maintenance window that is on now; the shipped alert "
+     "rules page nothing for them."},
+    {"siteprobe_maintenance_next_start_timestamp_seconds", "gauge",
+     "Unix time the window's current or next occurrence starts; no series for a one-off window that is over."},
+    {"siteprobe_maintenance_window_active", "gauge", "1 while the maintenance window is on, else 0."},
     {"siteprobe_path_test_dscp_unchanged", "gauge",
      "1 if the stream's DSCP arrived unchanged in that direction, 0 if rewritten; no series when "
      "the reflector does not say (no RFC 8972 Class-of-Service TLV)."},

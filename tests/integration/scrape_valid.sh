@@ -130,6 +130,12 @@ sites:
     devices:
       - {name: dead, address: 127.0.0.6, role: router, icmp: {packets: 1}}
       - {name: codec, address: 127.0.0.1, role: vc_endpoint, profile: codec, sip: {port: 9}, h323: {enabled: false}}
+maintenance:
+  - {name: firmware-push, reason: "Nâng cấp \"firmware\" \\\\ OS", ticket: CHG-1, targets: [{subtree: cd}, bk/mcu],
+     start: "$(date -u -d @$(($(date +%s) + 6 * 3600)) '+%Y-%m-%d %H:%M')",
+     end: "$(date -u -d @$(($(date +%s) + 8 * 3600)) '+%Y-%m-%d %H:%M')"}
+  - {name: nightly, reason: carrier, days: [mon, tue, wed, thu, fri, sat, sun], from: "23:00", to: "00:30",
+     time_zone: "+07:00", targets: [bk/router]}
 YAML
 "$SP_BIN" check "$TMP/inv.yml" || fail "the maximal inventory does not pass check"
 
