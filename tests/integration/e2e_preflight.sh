@@ -87,7 +87,7 @@ import re, sys
 src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3]
 text, n = re.subn(r"http://127\.0\.0\.1:\d+/", f"http://127.0.0.1:{port}/", open(src).read())
 assert n == 3, "expected three receiver URLs (pager, chat, heartbeat) in alertmanager.yml"
-text, n = re.subn(r"(receiver: pager\n(?:\s+.*\n)*?\s+group_interval:) 1m", r"\1 10s", text)
+text, n = re.subn(r"(\n    - matchers: \['severity=\"critical\"'\]\n      receiver: pager\n(?:      .*\n)*?      group_interval:) 1m", r"\1 10s", text)
 assert n == 1, "expected the pager route's group_interval: 1m in alertmanager.yml"
 open(dst, "w").write(text)
 PY
