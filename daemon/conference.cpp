@@ -244,7 +244,8 @@ void Conferences::render() {
         rep +=
             "Pre-flight: " + std::to_string(st->second.verdicts.size() - static_cast<std::size_t>(nr + np)) +
             " ready, " + std::to_string(nr) + " NOT READY, " + std::to_string(np) +
-            " pending (path test not back yet)\n" + "Participants' ICMP, SIP and H.323 checks run at least every " +
+            " pending (path test not back yet)\n" +
+            "Participants' ICMP, SIP and H.323 checks run at least every " +
             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(c.preflight_interval).count()) +
             " s until the end.\n";
         for (const auto& [district, vs] : by_district) {

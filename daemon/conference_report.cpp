@@ -32,7 +32,8 @@ std::string csv_cell(const std::string& s) {
 
 std::string md_cell(const std::string& s) {
   std::string o;
-  for (char c : s) o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
+  for (char c : s)
+    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
   return o;
 }
 
@@ -53,7 +54,8 @@ void ConferenceReports::configure(std::shared_ptr<const Config> config, const Si
       const std::string key = Config::device_key(s, d);
       slot_of_[key] = states.slot(key);
     }
-  for (auto it = path_.begin(); it != path_.end();) it = slot_of_.count(it->first) ? std::next(it) : path_.erase(it);
+  for (auto it = path_.begin(); it != path_.end();)
+    it = slot_of_.count(it->first) ? std::next(it) : path_.erase(it);
   for (auto it = open_.begin(); it != open_.end();) {
     const Conference* c = find(config_.get(), it->first);
     if (!c) {
@@ -65,12 +67,14 @@ void ConferenceReports::configure(std::shared_ptr<const Config> config, const Si
   }
   std::lock_guard<std::mutex> g(mu_);
   for (auto* m : {&live_, &last_})
-    for (auto it = m->begin(); it != m->end();) it = find(config_.get(), it->first) ? std::next(it) : m->erase(it);
+    for (auto it = m->begin(); it != m->end();)
+      it = find(config_.get(), it->first) ? std::next(it) : m->erase(it);
   rebuild_slots();
 }
 
 // The window's rows: every device of every participant site; rows of devices that stay keep their sums.
-void ConferenceReports::participants(const Conference& c, Window& w, const SiteStates* states, std::int64_t now) {
+void ConferenceReports::participants(const Conference& c, Window& w, const SiteStates* states,
+                                     std::int64_t now) {
   std::map<std::string, const Site*> sites;
   for (const auto& s : config_->sites) sites[s.id] = &s;
   const std::size_t district_level = config_->levels.size() > 1 ? 1 : 0;
@@ -169,7 +173,8 @@ void ConferenceReports::render(const Conference& c, Window& w, std::int64_t now,
   const std::string start = Conferences::local_time(w.start, c.utc_offset_seconds),
                     end = Conferences::local_time(w.end, c.utc_offset_seconds);
   std::string csv =
-      "conference,start,end,district,site,site_name,device,role,requests_sent,loss_percent,rtt_ms,ipdv_ms,mos,"
+      "conference,start,end,district,site,site_name,device,role,requests_sent,loss_percent,rtt_ms,ipdv_ms,"
+      "mos,"
       "site_down_seconds,site_state_changes,path_test\r\n";
   std::string rows;
   int bad = 0;
@@ -179,13 +184,16 @@ void ConferenceReports::render(const Conference& c, Window& w, std::int64_t now,
     const Dev& d = w.devs.at(key);
     const SiteAcc& s = w.sites.at(d.site);
     const std::int64_t down_s = s.down_s + (down(s.state) ? now - s.since : 0);
-    const double loss = d.attempted ? 1.0 - static_cast<double>(d.received) / static_cast<double>(d.attempted) : NAN;
+    const double loss =
+        d.attempted ? 1.0 - static_cast<double>(d.received) / static_cast<double>(d.attempted) : NAN;
     const double rtt = d.received ? d.rtt_sum / static_cast<double>(d.received) : NAN;
     const double ipdv = d.received ? d.jitter_sum / static_cast<double>(d.received) : NAN;
-    const double mos = d.attempted ? emodel(std::isfinite(rtt) ? rtt : 0, std::isfinite(ipdv) ? ipdv : 0, loss).mos : NAN;
+    const double mos =
+        d.attempted ? emodel(std::isfinite(rtt) ? rtt : 0, std::isfinite(ipdv) ? ipdv : 0, loss).mos : NAN;
     std::string path;
     if (auto p = path_.find(key); p != path_.end())
-      path = std::string(probes::verdict_name(p->second.verdict)) + (p->second.reason.empty() ? "" : ": " + p->second.reason);
+      path = std::string(probes::verdict_name(p->second.verdict)) +
+             (p->second.reason.empty() ? "" : ": " + p->second.reason);
     if (std::isfinite(mos) && !(mos >= worst)) worst = mos;
     const bool poor = (std::isfinite(loss) && loss > 0.01) || (std::isfinite(mos) && mos < 3.6) || down_s > 0;
     bad += poor;
@@ -209,20 +217,21 @@ void ConferenceReports::render(const Conference& c, Window& w, std::int64_t now,
     csv += "\r\n";
     rows += "| " + md_cell(d.district) + " | " + md_cell(d.site_name) + " (" + md_cell(d.site) + ") | " +
             md_cell(d.device) + " | " + (cells[9].empty() ? "-" : cells[9] + " %") + " | " +
-            (cells[10].empty() ? "-" : cells[10] + " ms") + " | " + (cells[11].empty() ? "-" : cells[11] + " ms") +
-            " | " + (cells[12].empty() ? "-" : cells[12]) + " | " + std::to_string(down_s) + " s | " +
-            std::to_string(s.changes) + " | " + md_cell(path.empty() ? "-" : path) + " |" + (poor ? " **poor**" : "") +
-            "\n";
+            (cells[10].empty() ? "-" : cells[10] + " ms") + " | " +
+            (cells[11].empty() ? "-" : cells[11] + " ms") + " | " + (cells[12].empty() ? "-" : cells[12]) +
+            " | " + std::to_string(down_s) + " s | " + std::to_string(s.changes) + " | " +
+            md_cell(path.empty() ? "-" : path) + " |" + (poor ? " **poor**" : "") + "\n";
   }
-  std::string md = "# Conference " + md_cell(c.name) + ": quality report\n\n" + start + " to " + end +
-                   (done ? "" : " (under way: figures up to " + Conferences::local_time(now, c.utc_offset_seconds) + ")") +
-                   ". Participants: " + md_cell(c.participants_text) + " (" + std::to_string(w.sites.size()) + " sites, " +
-                   std::to_string(w.order.size()) + " devices). From siteprobe's own ICMP rounds during the window; " +
-                   "the path test is each device's last. Poor (loss above 1 %, MOS below 3.6, or its site down): " +
-                   std::to_string(bad) + " of " + std::to_string(w.order.size()) + " devices; worst MOS " +
-                   (std::isfinite(worst) ? fixed(worst, 2) : std::string("-")) + ".\n\n" +
-                   "| District | Site | Device | Loss | RTT | IPDV | MOS | Site down | State changes | Path test |\n" +
-                   "|---|---|---|---|---|---|---|---|---|---|\n" + rows;
+  std::string md =
+      "# Conference " + md_cell(c.name) + ": quality report\n\n" + start + " to " + end +
+      (done ? "" : " (under way: figures up to " + Conferences::local_time(now, c.utc_offset_seconds) + ")") +
+      ". Participants: " + md_cell(c.participants_text) + " (" + std::to_string(w.sites.size()) + " sites, " +
+      std::to_string(w.order.size()) + " devices). From siteprobe's own ICMP rounds during the window; " +
+      "the path test is each device's last. Poor (loss above 1 %, MOS below 3.6, or its site down): " +
+      std::to_string(bad) + " of " + std::to_string(w.order.size()) + " devices; worst MOS " +
+      (std::isfinite(worst) ? fixed(worst, 2) : std::string("-")) + ".\n\n" +
+      "| District | Site | Device | Loss | RTT | IPDV | MOS | Site down | State changes | Path test |\n" +
+      "|---|---|---|---|---|---|---|---|---|---|\n" + rows;
   std::lock_guard<std::mutex> g(mu_);
   Text& t = (done ? last_ : live_)[c.name];
   t.csv = std::move(csv);

@@ -62,9 +62,9 @@ class ConferenceReports {
   void render(const Conference& c, Window& w, std::int64_t now, bool done);
 
   std::shared_ptr<const Config> config_;
-  std::map<std::string, std::uint32_t> slot_of_;  // device key -> SiteStates slot
-  std::map<std::string, Window> open_;            // by conference name: the occurrence under way
-  std::vector<std::vector<Dev*>> by_slot_;        // slot -> the open windows' rows of that device
+  std::map<std::string, std::uint32_t> slot_of_;         // device key -> SiteStates slot
+  std::map<std::string, Window> open_;                   // by conference name: the occurrence under way
+  std::vector<std::vector<Dev*>> by_slot_;               // slot -> the open windows' rows of that device
   std::map<std::string, probes::PathTestSummary> path_;  // by device key: the last result
 
   mutable std::mutex mu_;

@@ -202,7 +202,9 @@ bool Daemon::start() {
   ctx.log_info = [](const std::string& msg, const std::string& k, const std::string& v) {
     log(LogLevel::Info, msg, {{k.c_str(), v}});
   };
-  ctx.on_snmp = [this](const std::string& key, const probes::SnmpResult& res) { board_->on_snmp(key, res, unix_now()); };
+  ctx.on_snmp = [this](const std::string& key, const probes::SnmpResult& res) {
+    board_->on_snmp(key, res, unix_now());
+  };
   ctx.on_path_test = [this](const std::string& key, const probes::PathTestSummary& p) {
     path_tests_->on_result(key, p);
   };
@@ -226,10 +228,11 @@ bool Daemon::start() {
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
   http_.add(conferences_);
   http_.add(maintenance_->exposition());
-  path_tests_->subscribe([c = conferences_, r = reports_](const std::string& key, const probes::PathTestSummary& p) {
-    c->on_path_test(key, p);
-    r->on_path_test(key, p);
-  });
+  path_tests_->subscribe(
+      [c = conferences_, r = reports_](const std::string& key, const probes::PathTestSummary& p) {
+        c->on_path_test(key, p);
+        r->on_path_test(key, p);
+      });
   // ?conference=NAME&format=csv|markdown: the quality report of its occurrence under way or last.
   http_.add_rich_page("/conference-report", [r = reports_](const HttpServer::PageRequest& req) {
     const char* name = req.arg("conference");

@@ -137,20 +137,25 @@ int maintenance(int argc, char** argv) {
     else
       return std::fprintf(stderr, "siteprobe maintenance: unexpected %s\n%s", a.c_str(), kUsage), 2;
   }
-  if (argc < 3 || std::strcmp(argv[2], "list") != 0 || file.empty())
-    return std::fputs(kUsage, stderr), 2;
+  if (argc < 3 || std::strcmp(argv[2], "list") != 0 || file.empty()) return std::fputs(kUsage, stderr), 2;
   auto now = static_cast<std::int64_t>(std::time(nullptr));
   if (!at.empty()) {
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, oh = 7, om = 0;
     char sign = '+';
-    const int n = std::sscanf(at.c_str(), "%4d-%2d-%2d %2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi, &sign, &oh, &om);
-    if ((n != 5 && n != 8) || (sign != '+' && sign != '-') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-        mi > 59)
-      return std::fprintf(stderr, "siteprobe maintenance: --at \"%s\" is not \"YYYY-MM-DD HH:MM\" (+07:00 unless "
-                                  "an offset follows)\n", at.c_str()), 2;
+    const int n =
+        std::sscanf(at.c_str(), "%4d-%2d-%2d %2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi, &sign, &oh, &om);
+    if ((n != 5 && n != 8) || (sign != '+' && sign != '-') || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+        h > 23 || mi > 59)
+      return std::fprintf(stderr,
+                          "siteprobe maintenance: --at \"%s\" is not \"YYYY-MM-DD HH:MM\" (+07:00 unless "
+                          "an offset follows)\n",
+                          at.c_str()),
+             2;
     const int off = (sign == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-    now = siteprobe::inventory_detail::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-          h * 3600 + mi * 60 - off;
+    now =
+        siteprobe::inventory_detail::days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) *
+            86400 +
+        std::int64_t{h} * 3600 + std::int64_t{mi} * 60 - off;
   }
   auto r = siteprobe::probes::load_inventory(file);
   if (!r.config) {

@@ -41,10 +41,11 @@ void Maintenance::tick(std::int64_t now) {
   for (std::size_t i = 0; i < on.size(); ++i) {
     const MaintenanceWindow& w = config_->maintenance[i];
     append_line(active, "siteprobe_maintenance_window_active",
-                render_labels({{"window", w.name}, {"reason", w.reason}, {"ticket", w.ticket}}), on[i] ? 1.0 : 0.0);
+                render_labels({{"window", w.name}, {"reason", w.reason}, {"ticket", w.ticket}}),
+                on[i] ? 1.0 : 0.0);
     if (const auto o = maintenance_occurrence(w, now))
-      append_line(next, "siteprobe_maintenance_next_start_timestamp_seconds", render_labels({{"window", w.name}}),
-                  static_cast<double>(o->first));
+      append_line(next, "siteprobe_maintenance_next_start_timestamp_seconds",
+                  render_labels({{"window", w.name}}), static_cast<double>(o->first));
     if (!on[i]) continue;
     for (const auto& s : w.sites)
       append_line(targets, "siteprobe_maintenance",
@@ -75,13 +76,13 @@ std::string Maintenance::list(const Config& c, std::int64_t at) {
       return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
     };
     const std::string what = w.name + ": " + w.targets_text + " (" + count(w.sites.size(), "site") +
-                             (w.devices.empty() ? "" : ", " + count(w.devices.size(), "device")) +
-                             "); " + w.reason + (w.ticket.empty() ? "" : " [" + w.ticket + "]") + "\n";
+                             (w.devices.empty() ? "" : ", " + count(w.devices.size(), "device")) + "); " +
+                             w.reason + (w.ticket.empty() ? "" : " [" + w.ticket + "]") + "\n";
     if (!o)
       over += "  " + what;
     else if (o->first <= at)
-      on_now += "  " + what + "    muted until " + local_time(o->second, w.utc_offset_seconds) + " " + w.time_zone +
-                "\n";
+      on_now += "  " + what + "    muted until " + local_time(o->second, w.utc_offset_seconds) + " " +
+                w.time_zone + "\n";
     else
       later += "  " + what + "    next " + local_time(o->first, w.utc_offset_seconds) + " to " +
                local_time(o->second, w.utc_offset_seconds) + " " + w.time_zone + "\n";

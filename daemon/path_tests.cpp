@@ -15,8 +15,8 @@ const Site* find_site(const Config* c, const std::string& id) {
 
 }  // namespace
 
-void PathTests::request(const std::vector<std::string>& devices, const std::vector<std::string>& sites, double bitrate_bps,
-                        const std::string& why) {
+void PathTests::request(const std::vector<std::string>& devices, const std::vector<std::string>& sites,
+                        double bitrate_bps, const std::string& why) {
   std::vector<std::string> keys;
   const auto fail = [&](const std::string& key, const std::string& reason) {
     probes::PathTestSummary p;

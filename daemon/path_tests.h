@@ -21,8 +21,8 @@ class PathTests {
   void configure(std::shared_ptr<const Config> config) { config_ = std::move(config); }
   // Devices by key ("site/device") and sites by id (their devices that have a `stamp` block);
   // a name that matches nothing gets a failed result at once, with why.
-  void request(const std::vector<std::string>& devices, const std::vector<std::string>& sites, double bitrate_bps,
-               const std::string& why);
+  void request(const std::vector<std::string>& devices, const std::vector<std::string>& sites,
+               double bitrate_bps, const std::string& why);
   void on_result(const std::string& key, const probes::PathTestSummary& p);
   // Also told of every result (the conference calendar).
   void subscribe(probes::PathTestFn fn) { listeners_.push_back(std::move(fn)); }

@@ -153,7 +153,8 @@ void StatusBoard::on_snmp(const std::string& key, const probes::SnmpResult& r, d
       for (const auto& was : d.snmp->uplinks)
         if (was.name == l.name && (was.oper == 1) != (l.oper == 1))
           add_change({now, config_->sites[d.site].id, d.device->name, was.oper == 1 ? "up" : "down",
-                      l.oper == 1 ? "up" : "down", l.oper == 1 ? "why.uplink_up" : "why.uplink_down", l.name});
+                      l.oper == 1 ? "up" : "down", l.oper == 1 ? "why.uplink_up" : "why.uplink_down",
+                      l.name});
   if (!r.ok && d.snmp) {  // keep the last answer's uplinks, flagged by the error
     d.snmp->ok = false;
     d.snmp->error = r.error;
@@ -320,8 +321,8 @@ std::string StatusBoard::site_json(const Snapshot& s, const std::string& site_id
       for (std::size_t i = 0; i < d.uplinks.size(); ++i) {
         o += i ? ",{\"name\":" : "{\"name\":";
         json::str(o, d.uplinks[i].name);
-        o += ",\"oper\":" + std::to_string(d.uplinks[i].oper) + ",\"admin\":" + std::to_string(d.uplinks[i].admin) +
-             ",\"speed\":";
+        o += ",\"oper\":" + std::to_string(d.uplinks[i].oper) +
+             ",\"admin\":" + std::to_string(d.uplinks[i].admin) + ",\"speed\":";
         json::num(o, d.uplinks[i].speed_bps, 0);
         o += '}';
       }

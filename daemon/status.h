@@ -114,7 +114,7 @@ class StatusBoard {
     bool endpoint = false;
     double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;
     DeviceHistory hist;
-    std::map<std::string, bool> service_up;  // by service name
+    std::map<std::string, bool> service_up;    // by service name
     std::unique_ptr<probes::SnmpResult> snmp;  // the last poll; null before the first
   };
   void add_change(Change c);

@@ -95,8 +95,8 @@ void Parser::parse_conferences(const YAML::Node& n) {
     const YAML::Node c = n[ci];
     const std::string path = "conferences[" + std::to_string(ci) + "]";
     if (!check_map(c, path,
-                   {"name", "days", "dates", "start", "time_zone", "duration", "bitrate_kbps", "participants", "preflight",
-                    "preflight_interval"}))
+                   {"name", "days", "dates", "start", "time_zone", "duration", "bitrate_kbps", "participants",
+                    "preflight", "preflight_interval"}))
       continue;
     Conference conf;
     bool ok = true;
@@ -170,9 +170,11 @@ void Parser::parse_conferences(const YAML::Node& n) {
     if (need("duration"))
       if (auto d = duration_of(c["duration"], path + ".duration", minutes(1), hours(24))) conf.duration = *d;
     if (auto v = c["bitrate_kbps"])  // as stamp.bitrate_kbps
-      if (auto k = int_of(v, path + ".bitrate_kbps", 8, 1000000)) conf.bitrate_bps = static_cast<double>(*k) * 1000;
+      if (auto k = int_of(v, path + ".bitrate_kbps", 8, 1000000))
+        conf.bitrate_bps = static_cast<double>(*k) * 1000;
     if (auto v = c["preflight_interval"])
-      if (auto d = duration_of(v, path + ".preflight_interval", seconds(1), minutes(10))) conf.preflight_interval = *d;
+      if (auto d = duration_of(v, path + ".preflight_interval", seconds(1), minutes(10)))
+        conf.preflight_interval = *d;
     conf.preflight = {minutes(60), minutes(15), minutes(5)};
     if (auto v = c["preflight"]) {
       if (!v.IsSequence() || v.size() == 0) {

@@ -165,8 +165,8 @@ struct Conference {
   std::string time_zone = "Asia/Ho_Chi_Minh";
   int utc_offset_seconds = 7 * 3600;  // fixed: zones with daylight-saving rules are refused
   Duration duration = std::chrono::hours(1);
-  double bitrate_bps = 0;                 // the path tests' bitrate; 0: each device's stamp.bitrate_kbps
-  std::vector<Duration> preflight;        // before the start, longest first
+  double bitrate_bps = 0;           // the path tests' bitrate; 0: each device's stamp.bitrate_kbps
+  std::vector<Duration> preflight;  // before the start, longest first
   // From the first pre-flight mark to the end, participants' ICMP, SIP and H.323 checks run at
   // least this often.
   Duration preflight_interval = std::chrono::seconds(5);
@@ -178,9 +178,9 @@ struct Conference {
 // page nothing for its sites and devices (daemon/maintenance.h exports siteprobe_maintenance).
 struct MaintenanceWindow {
   std::string name, reason, ticket;
-  std::int64_t start = 0, end = 0;  // one-off: unix seconds; both 0 for a recurring window
-  std::vector<int> weekdays;        // recurring weekly: 0 = Sunday .. 6 = Saturday
-  std::vector<int> month_days;      // recurring monthly: 1..31 (a month without that day skips it)
+  std::int64_t start = 0, end = 0;     // one-off: unix seconds; both 0 for a recurring window
+  std::vector<int> weekdays;           // recurring weekly: 0 = Sunday .. 6 = Saturday
+  std::vector<int> month_days;         // recurring monthly: 1..31 (a month without that day skips it)
   int from_minute = 0, to_minute = 0;  // recurring: local minutes after midnight; to < from: next day
   std::string time_zone = "Asia/Ho_Chi_Minh";
   int utc_offset_seconds = 7 * 3600;

@@ -65,7 +65,8 @@ bool Parser::select_sites(const YAML::Node& e, const std::string& path, std::set
     subtree = true;
   } else {
     error(e.Mark(), path,
-          std::string("must be a site id, {district: ID} or {subtree: ID}") + (devices ? " or SITE/DEVICE" : ""));
+          std::string("must be a site id, {district: ID} or {subtree: ID}") +
+              (devices ? " or SITE/DEVICE" : ""));
     return false;
   }
   const auto slash = root.find('/');
@@ -120,7 +121,8 @@ void Parser::parse_maintenance(const YAML::Node& n) {
       if (auto v = string_of(c["name"], path + ".name")) {
         w.name = *v;
         if (!valid_id(*v))
-          error(c["name"].Mark(), path + ".name", "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)"), ok = false;
+          error(c["name"].Mark(), path + ".name", "invalid name (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*)"),
+              ok = false;
         else if (!names.insert(*v).second)
           error(c["name"].Mark(), path + ".name", "duplicate window name \"" + *v + "\""), ok = false;
       }
@@ -158,14 +160,15 @@ void Parser::parse_maintenance(const YAML::Node& n) {
           error(c[key].Mark(), path + "." + key, "\"" + *v + "\" is not a local time \"YYYY-MM-DD HH:MM\"");
           return std::nullopt;
         }
-        return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * kDay + h * 3600 +
-               mi * 60 - w.utc_offset_seconds;
+        return days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * kDay +
+               std::int64_t{h} * 3600 + std::int64_t{mi} * 60 - w.utc_offset_seconds;
       };
       const auto s = when("start"), e = when("end");
       if (!s || !e)
         ok = false;
       else if (*e <= *s)
-        error(c["end"].Mark(), path + ".end", "ends before it starts (" + c["start"].Scalar() + ")"), ok = false;
+        error(c["end"].Mark(), path + ".end", "ends before it starts (" + c["start"].Scalar() + ")"),
+            ok = false;
       else if (*e - *s > 31 * kDay)
         error(c["end"].Mark(), path + ".end", "longer than 31 days: is the date right?"), ok = false;
       else
@@ -178,7 +181,8 @@ void Parser::parse_maintenance(const YAML::Node& n) {
           for (std::size_t i = 0; i < l->size(); ++i) {
             std::string d = (*l)[i];
             std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return std::tolower(ch); });
-            const auto* it = std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
+            const auto* it =
+                std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
             if (it == std::end(kDays))
               error(v[i].Mark(), path + ".days",
                     "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"),
@@ -189,10 +193,12 @@ void Parser::parse_maintenance(const YAML::Node& n) {
       }
       if (auto v = c["month_days"]) {
         if (!v.IsSequence() || v.size() == 0) {
-          error(v.Mark(), path + ".month_days", "must be a list of days of the month, like [1, 15]"), ok = false;
+          error(v.Mark(), path + ".month_days", "must be a list of days of the month, like [1, 15]"),
+              ok = false;
         } else {
           for (std::size_t i = 0; i < v.size(); ++i)
-            if (auto d = int_of(v[i], path + ".month_days", 1, 31)) w.month_days.push_back(static_cast<int>(*d));
+            if (auto d = int_of(v[i], path + ".month_days", 1, 31))
+              w.month_days.push_back(static_cast<int>(*d));
         }
       }
       if (need("from") && need("to")) {
@@ -209,11 +215,13 @@ void Parser::parse_maintenance(const YAML::Node& n) {
       const YAML::Node t = c["targets"];
       std::set<std::string> chosen;
       if (!t.IsSequence() || t.size() == 0) {
-        error(t.Mark(), path + ".targets", "must be a list of site ids, {district: ID}, {subtree: ID} or SITE/DEVICE");
+        error(t.Mark(), path + ".targets",
+              "must be a list of site ids, {district: ID}, {subtree: ID} or SITE/DEVICE");
         ok = false;
       } else {
         for (std::size_t i = 0; i < t.size(); ++i)
-          ok = select_sites(t[i], path + ".targets[" + std::to_string(i) + "]", chosen, &w.devices, w.targets_text) &&
+          ok = select_sites(t[i], path + ".targets[" + std::to_string(i) + "]", chosen, &w.devices,
+                            w.targets_text) &&
                ok;
       }
       for (const auto& s : cfg_.sites)
@@ -255,8 +263,8 @@ void Parser::parse_maintenance(const YAML::Node& n) {
           gmtime_r(&local, &tm);
           std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
           error(c.Mark(), path,
-                "overlaps window \"" + o.name + "\" (line " + std::to_string(marks[j].line + 1) + ") on " + shared +
-                    " at " + when + " " + w.time_zone + "; merge them or move one");
+                "overlaps window \"" + o.name + "\" (line " + std::to_string(marks[j].line + 1) + ") on " +
+                    shared + " at " + when + " " + w.time_zone + "; merge them or move one");
           ok = false;
           break;
         }

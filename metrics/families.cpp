@@ -73,7 +73,8 @@ const std::vector<Family> kFamilies = {
      "1 for each site (no device label) or device in a maintenance window that is on now; the shipped alert "
      "rules page nothing for them."},
     {"siteprobe_maintenance_next_start_timestamp_seconds", "gauge",
-     "Unix time the window's current or next occurrence starts; no series for a one-off window that is over."},
+     "Unix time the window's current or next occurrence starts; no series for a one-off window that is "
+     "over."},
     {"siteprobe_maintenance_window_active", "gauge", "1 while the maintenance window is on, else 0."},
     {"siteprobe_path_test_dscp_unchanged", "gauge",
      "1 if the stream's DSCP arrived unchanged in that direction, 0 if rewritten; no series when "

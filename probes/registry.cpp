@@ -19,7 +19,8 @@ const std::vector<ProbeType>& probe_types() {
   static const std::vector<ProbeType> types = {
       {"icmp", [](const Device&) { return true; }, none, make_icmp_prober, {}, true},
       {"snmp", [](const Device& d) { return d.snmp.has_value(); }, none, make_snmp_prober},
-      {"sip", [](const Device& d) { return d.sip.enabled; },
+      {"sip",
+       [](const Device& d) { return d.sip.enabled; },
        [](const Device& d) {
          return d.sip.enabled ? std::vector<CallService>{{"sip", "SIP"}} : none(d);
        },

@@ -578,7 +578,8 @@ class StampProber final : public Prober {
         report(k, p);
         continue;
       }
-      if (running_.count(k) || std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == k; }))
+      if (running_.count(k) ||
+          std::any_of(queue_.begin(), queue_.end(), [&](const auto& q) { return q.first == k; }))
         continue;
       queue_.emplace_back(k, bitrate_bps);
       if (log_) log_("path test queued", "device", k + " (" + why + ")");

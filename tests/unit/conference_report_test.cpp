@@ -49,9 +49,9 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   CHECK(rep.report("weekly", "csv", status).find("none of its occurrences") != std::string::npos);
   CHECK(status == 404);
 
-  rep.tick(kMon0800 - 60, st);                    // before the start: nothing is counted
+  rep.tick(kMon0800 - 60, st);  // before the start: nothing is counted
   rep.on_round(st.slot("d1/router"), round(10, 0));
-  rep.tick(kMon0800, st);                         // the window opens
+  rep.tick(kMon0800, st);  // the window opens
   for (int i = 0; i < 10; ++i) {
     rep.on_round(st.slot("d1/router"), round(10, 10));
     rep.on_round(st.slot("d1.c1/router"), round(10, i < 2 ? 5 : 10));  // 10 % loss
@@ -67,7 +67,7 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   rep.on_site_change("d1.c1", SiteState::Down, kMon0800 + 600);
   rep.on_site_change("d1.c1", SiteState::Up, kMon0800 + 690);
   rep.on_site_change("d2", SiteState::Down, kMon0800 + 600);  // not a participant
-  rep.on_site_change("d1", SiteState::Up, kMon0800 + 600);     // a first verdict: no change
+  rep.on_site_change("d1", SiteState::Up, kMon0800 + 600);    // a first verdict: no change
   rep.tick(kMon0800 + 700, st);
 
   // Under way: served as it stands.
@@ -79,11 +79,15 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   const std::string csv = rep.report("weekly", "csv", status);
   INFO(csv);
   CHECK(status == 200);
-  CHECK(has(csv, "conference,start,end,district,site,site_name,device,role,requests_sent,loss_percent,rtt_ms,ipdv_ms,mos,"
-                 "site_down_seconds,site_state_changes,path_test\r\n"));
+  CHECK(has(csv,
+            "conference,start,end,district,site,site_name,device,role,requests_sent,loss_percent,rtt_ms,ipdv_"
+            "ms,mos,"
+            "site_down_seconds,site_state_changes,path_test\r\n"));
   // Quoted, escaped, and a formula-looking name defused; 100 sent, none lost, 20 ms, 2 ms, no downtime.
-  CHECK(has(csv, "weekly,2026-12-07 08:00 +07:00,2026-12-07 10:00 +07:00,d1,d1,\"Huyện, \"\"Một\"\"\",router,router,"
-                 "100,0.00,20.00,2.00,4.3"));
+  CHECK(
+      has(csv,
+          "weekly,2026-12-07 08:00 +07:00,2026-12-07 10:00 +07:00,d1,d1,\"Huyện, \"\"Một\"\"\",router,router,"
+          "100,0.00,20.00,2.00,4.3"));
   CHECK(has(csv, ",d1,d1.c1,'=Xã 1,router,router,100,10.00,20.00,2.00,"));
   // Down 600..690; the first verdict (unknown to down) is no change, down to up is one.
   CHECK(has(csv, ",90,1,loss: loss 31 % at 2 Mbit/s\r\n"));
@@ -96,7 +100,8 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
 
   md = rep.report("weekly", "markdown", status);
   INFO(md);
-  CHECK(has(md, "# Conference weekly: quality report\n\n2026-12-07 08:00 +07:00 to 2026-12-07 10:00 +07:00. "));
+  CHECK(
+      has(md, "# Conference weekly: quality report\n\n2026-12-07 08:00 +07:00 to 2026-12-07 10:00 +07:00. "));
   CHECK(!has(md, "under way"));
   CHECK(has(md, "its site down): 2 of 3 devices; worst MOS "));
   CHECK(has(md, "| d1 | =Xã 1 (d1.c1) | router | 10.00 % | 20.00 ms | 2.00 ms |"));
@@ -107,9 +112,9 @@ TEST_CASE("conference report: rounds, downtime and path tests of the participant
   CHECK(status == 404);
 
   // The next occurrence: a fresh window; the last report stays until it has figures.
-  rep.tick(kMon0800 + 7 * 86400, st);
+  rep.tick(kMon0800 + 7 * std::int64_t{86400}, st);
   rep.on_round(st.slot("d1/router"), round(10, 5));
-  rep.tick(kMon0800 + 7 * 86400 + 10, st);
+  rep.tick(kMon0800 + 7 * std::int64_t{86400} + 10, st);
   CHECK(has(rep.report("weekly", "csv", status), ",d1,d1,\"Huyện, \"\"Một\"\"\",router,router,10,50.00,"));
 }
 

@@ -63,8 +63,9 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   auto cfg = load(kInv);
   Conferences c;
   std::vector<std::pair<std::vector<std::string>, std::string>> asked;
-  c.set_request(
-      [&](const std::vector<std::string>& keys, const std::string& why, double) { asked.emplace_back(keys, why); });
+  c.set_request([&](const std::vector<std::string>& keys, const std::string& why, double) {
+    asked.emplace_back(keys, why);
+  });
   c.configure(cfg);
   c.tick(kMon0800 - 61 * kMin, nullptr);
   CHECK(asked.empty());
@@ -74,7 +75,7 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   REQUIRE(asked.size() == 1);
   // From the first mark, the participants' checks run every 5 s (the default); others keep theirs.
   CHECK(c.boosted() == std::map<std::string, Duration>{{"d1/router", std::chrono::seconds(5)},
-                                                        {"d1.c1/router", std::chrono::seconds(5)}});
+                                                       {"d1.c1/router", std::chrono::seconds(5)}});
   CHECK(c.boost_generation() == gen0 + 1);
   CHECK(asked[0].first == std::vector<std::string>{"d1/router", "d1.c1/router"});
   CHECK(asked[0].second == "preflight weekly T-60m");
@@ -121,7 +122,7 @@ TEST_CASE("calendar: pre-flight marks fire once each, survive a reload, and verd
   CHECK(asked[2].second == "preflight weekly T-5m");
   // Results older than the pre-flight do not count for the next occurrence.
   const auto gen1 = c.boost_generation();
-  CHECK(gen1 == gen0 + 1);  // unchanged through the pre-flight and a reload
+  CHECK(gen1 == gen0 + 1);           // unchanged through the pre-flight and a reload
   c.tick(kMon0800 + 7200, nullptr);  // over
   CHECK(c.verdicts("weekly").empty());
   CHECK(c.boosted().empty());
@@ -136,7 +137,7 @@ TEST_CASE("capped_interval: a pre-flight shortens an interval, never below the c
   using std::chrono::seconds;
   CHECK(probes::capped_interval(seconds(10), seconds(2), Duration{0}) == seconds(10));  // no pre-flight
   CHECK(probes::capped_interval(seconds(10), seconds(2), seconds(5)) == seconds(5));
-  CHECK(probes::capped_interval(seconds(10), seconds(2), seconds(1)) == seconds(2));  // the timeout
+  CHECK(probes::capped_interval(seconds(10), seconds(2), seconds(1)) == seconds(2));        // the timeout
   CHECK(probes::capped_interval(seconds(3), milliseconds(300), seconds(5)) == seconds(3));  // already faster
 }
 
@@ -146,7 +147,8 @@ TEST_CASE("calendar: a late start fires only the latest mark; bad calendars are 
   int asked = 0;
   std::string why;
   double bps = -1;
-  c.set_request([&](const std::vector<std::string>&, const std::string& w, double b) { ++asked, why = w, bps = b; });
+  c.set_request(
+      [&](const std::vector<std::string>&, const std::string& w, double b) { ++asked, why = w, bps = b; });
   c.configure(cfg);
   c.tick(kMon0800 - 10 * kMin, nullptr);  // started 10 min before: T-60 and T-15 are past
   CHECK(asked == 1);

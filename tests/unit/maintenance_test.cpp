@@ -56,7 +56,7 @@ TEST_CASE("maintenance: weekly across midnight, one-off, a monthly day that some
   auto o = maintenance_occurrence(weekly, kSun2200 - 1);
   REQUIRE(o);
   CHECK(o->first == kSun2200);
-  CHECK(o->second == kSun2200 + 4 * kHour);  // to 02:00 the next day
+  CHECK(o->second == kSun2200 + 4 * kHour);                  // to 02:00 the next day
   o = maintenance_occurrence(weekly, kSun2200 + 3 * kHour);  // Monday 01:00: still on
   CHECK(o->first == kSun2200);
   o = maintenance_occurrence(weekly, kSun2200 + 4 * kHour);  // over: next Sunday
@@ -90,14 +90,18 @@ TEST_CASE("maintenance: the series follow the windows, and a reload during a win
   m.tick(kSun2200 - kMin);
   std::string t = text(m);
   CHECK(!has(t, "siteprobe_maintenance{"));
-  CHECK(has(t, "siteprobe_maintenance_window_active{reason=\"VNPT carrier maintenance\",ticket=\"CHG-114\","
-               "window=\"vnpt-sunday\"} 0"));
+  CHECK(has(t,
+            "siteprobe_maintenance_window_active{reason=\"VNPT carrier maintenance\",ticket=\"CHG-114\","
+            "window=\"vnpt-sunday\"} 0"));
   CHECK(has(t, "siteprobe_maintenance_next_start_timestamp_seconds{window=\"vnpt-sunday\"} 1796569200"));
 
   m.tick(kSun2200);
   t = text(m);
-  CHECK(has(t, "siteprobe_maintenance{reason=\"VNPT carrier maintenance\",site=\"d1\",window=\"vnpt-sunday\"} 1"));
-  CHECK(has(t, "siteprobe_maintenance{reason=\"VNPT carrier maintenance\",site=\"d1.c1\",window=\"vnpt-sunday\"} 1"));
+  CHECK(has(
+      t, "siteprobe_maintenance{reason=\"VNPT carrier maintenance\",site=\"d1\",window=\"vnpt-sunday\"} 1"));
+  CHECK(has(
+      t,
+      "siteprobe_maintenance{reason=\"VNPT carrier maintenance\",site=\"d1.c1\",window=\"vnpt-sunday\"} 1"));
   CHECK(!has(t, "site=\"p\""));
   CHECK(has(t, "window=\"vnpt-sunday\"} 1\n"));
 
@@ -109,7 +113,9 @@ TEST_CASE("maintenance: the series follow the windows, and a reload during a win
   m.tick(thu2330);
   t = text(m);
   CHECK(!has(t, "site=\"d1\",window=\"vnpt-sunday\"}"));
-  CHECK(has(t, "siteprobe_maintenance{device=\"vc\",reason=\"firmware \\\"push\\\"\",site=\"d1.c1\",window=\"firmware\"} 1"));
+  CHECK(has(t,
+            "siteprobe_maintenance{device=\"vc\",reason=\"firmware "
+            "\\\"push\\\"\",site=\"d1.c1\",window=\"firmware\"} 1"));
   CHECK(has(t, "siteprobe_maintenance{reason=\"firmware \\\"push\\\"\",site=\"d2\",window=\"firmware\"} 1"));
 
   m.tick(thu2330 + 2 * kHour);  // over, and a one-off has no next start
@@ -119,8 +125,11 @@ TEST_CASE("maintenance: the series follow the windows, and a reload during a win
 
   const std::string list = Maintenance::list(*cfg, kSun2200 + kHour);
   INFO(list);
-  CHECK(has(list, "On now (alerts muted):\n  vnpt-sunday: subtree d1 (2 sites); VNPT carrier maintenance [CHG-114]\n"
-                  "    muted until 2026-12-07 02:00 Asia/Ho_Chi_Minh\n"));
-  CHECK(has(list, "  firmware: d2, d1.c1/vc (1 site, 1 device); firmware \"push\"\n"
-                  "    next 2026-12-10 23:00 to 2026-12-11 01:00 Asia/Ho_Chi_Minh\n"));
+  CHECK(
+      has(list,
+          "On now (alerts muted):\n  vnpt-sunday: subtree d1 (2 sites); VNPT carrier maintenance [CHG-114]\n"
+          "    muted until 2026-12-07 02:00 Asia/Ho_Chi_Minh\n"));
+  CHECK(has(list,
+            "  firmware: d2, d1.c1/vc (1 site, 1 device); firmware \"push\"\n"
+            "    next 2026-12-10 23:00 to 2026-12-11 01:00 Asia/Ho_Chi_Minh\n"));
 }

@@ -269,9 +269,8 @@ TEST_CASE("Every word of the status page exists in Vietnamese and English", "[st
   for (auto r : {Readiness::Ready, Readiness::Unknown, Readiness::SiteDown, Readiness::DeviceDown,
                  Readiness::CallServiceDown, Readiness::LowMos})
     CHECK(keys.count(std::string("reason.") + Readiness::name(r)));
-  for (auto w :
-       {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down", "service_up",
-        "uplink_down", "uplink_up"})
+  for (auto w : {"parent_down", "no_reply", "loss", "rtt", "recovered", "started", "service_down",
+                 "service_up", "uplink_down", "uplink_up"})
     CHECK(keys.count(std::string("why.") + w));
   for (auto l : {"province", "district", "commune"}) CHECK(keys.count(std::string("level.") + l));
 }
