@@ -26,8 +26,9 @@ table inet t {
 }
 NFT
 
-# The conference starts this minute (local +07:00) and lasts one: wait for a minute with 40 s left.
-[ "$(date +%-S)" -lt 20 ] || sleep $((61 - $(date +%-S)))
+# The conference starts this minute (local +07:00) and lasts one: wait for a minute with 50 s left
+# (the outage below takes about 15 s, and must fall inside it).
+[ "$(date +%-S)" -lt 10 ] || sleep $((61 - $(date +%-S)))
 python3 - >"$TMP/inv.yml" <<'PY'
 import datetime
 now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=7)))
@@ -60,15 +61,15 @@ unsnap
 python3 -c "import sys; p, e = map(float, sys.argv[1:]); sys.exit(0 if p >= 12 and e <= 6 else 1)" "$sent_p" "$sent_e" ||
   fail "in 8 s a participant should send about 16 requests (1 s rounds), a non-participant at most 4 (6 s): $sent_p, $sent_e"
 pass "pre-flight: participants probed every 1 s ($sent_p requests), the non-participant every 6 s ($sent_e)"
-ip netns exec $NS nft add rule inet t outage drop
-wait_for 'v == 3' siteprobe_site_state 'site="c"' 15
-ip netns exec $NS nft flush chain inet t outage
-wait_for 'v == 1' siteprobe_site_state 'site="c"' 15
-sleep 5
 report markdown >"$TMP/live.md" || fail "report while under way: exit $?"
 sed 's/^/  live: /' "$TMP/live.md"
 grep -q "under way: figures up to" "$TMP/live.md" || fail "the live report must say it is under way"
 pass "report while the conference is under way"
+ip netns exec $NS nft add rule inet t outage drop
+wait_for 'v == 3' siteprobe_site_state 'site="c"' 15
+ip netns exec $NS nft flush chain inet t outage
+wait_for 'v == 1' siteprobe_site_state 'site="c"' 15
+sleep 3
 
 # After the end: the last occurrence's report, in both formats.
 end=$(python3 -c "import re,sys; m=re.search(r'to \d+-\d+-\d+ (\d+):(\d+)', open(sys.argv[1]).read()); print(m.group(1)+':'+m.group(2))" "$TMP/live.md")
