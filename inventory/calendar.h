@@ -12,6 +12,9 @@
 
 namespace siteprobe::inventory_detail {
 
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
 // Days since 1970-01-01 of a civil date, and back (Howard Hinnant's algorithms).
 long days_from_civil(long y, unsigned m, unsigned d);
 void civil_from_days(long z, long& y, unsigned& m, unsigned& d);

@@ -146,16 +146,12 @@ void Parser::parse_conferences(const YAML::Node& n) {
           conf.dates.push_back(days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)));
         }
     }
-    if (need("start"))
-      if (auto v = string_of(c["start"], path + ".start")) {
-        const std::string& t = *v;
-        if (t.size() != 5 || t[2] != ':' || !isdigit(t[0]) || !isdigit(t[1]) || !isdigit(t[3]) ||
-            !isdigit(t[4]) || std::stoi(t.substr(0, 2)) > 23 || std::stoi(t.substr(3)) > 59)
-          error(c["start"].Mark(), path + ".start", "\"" + t + "\" is not a time HH:MM (00:00..23:59)"),
-              ok = false;
-        else
-          conf.start_minute = std::stoi(t.substr(0, 2)) * 60 + std::stoi(t.substr(3));
-      }
+    if (need("start")) {
+      if (auto m = hhmm_of(c["start"], path + ".start"))
+        conf.start_minute = *m;
+      else
+        ok = false;
+    }
     if (auto v = c["time_zone"])
       if (auto z = string_of(v, path + ".time_zone")) {
         std::string why;

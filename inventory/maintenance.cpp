@@ -10,10 +10,7 @@ namespace siteprobe {
 namespace {
 
 constexpr std::int64_t kDay = 86400;
-
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
+using inventory_detail::floor_div;
 
 }  // namespace
 
