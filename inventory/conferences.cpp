@@ -90,7 +90,6 @@ void Parser::parse_conferences(const YAML::Node& n) {
   std::map<std::string, const Site*> by_id;
   for (const auto& s : cfg_.sites) by_id[s.id] = &s;
   std::set<std::string> names;
-  static const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
   for (std::size_t ci = 0; ci < n.size(); ++ci) {
     const YAML::Node c = n[ci];
     const std::string path = "conferences[" + std::to_string(ci) + "]";
@@ -117,21 +116,8 @@ void Parser::parse_conferences(const YAML::Node& n) {
     if (c["days"] && c["dates"]) error(c["dates"].Mark(), path, "give days or dates, not both"), ok = false;
     if (!c["days"] && !c["dates"])
       error(c.Mark(), path, "missing required key \"days\" or \"dates\""), ok = false;
-    if (auto v = c["days"]) {
-      if (auto l = string_list(v, path + ".days", false))
-        for (std::size_t i = 0; i < l->size(); ++i) {
-          std::string d = (*l)[i];
-          std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return std::tolower(ch); });
-          const auto* it =
-              std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
-          if (it == std::end(kDays))
-            error(v[i].Mark(), path + ".days",
-                  "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"),
-                ok = false;
-          else
-            conf.weekdays.push_back(static_cast<int>(it - std::begin(kDays)));
-        }
-    }
+    if (auto v = c["days"])
+      if (!weekdays_of(v, path + ".days", conf.weekdays)) ok = false;
     if (auto v = c["dates"]) {
       if (auto l = string_list(v, path + ".dates", false))
         for (std::size_t i = 0; i < l->size(); ++i) {

@@ -50,6 +50,25 @@ std::optional<int> Parser::hhmm_of(const YAML::Node& n, const std::string& path)
   return std::stoi(t.substr(0, 2)) * 60 + std::stoi(t.substr(3));
 }
 
+bool Parser::weekdays_of(const YAML::Node& v, const std::string& path, std::vector<int>& out) {
+  static const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  bool ok = true;
+  if (auto l = string_list(v, path, false))
+    for (std::size_t i = 0; i < l->size(); ++i) {
+      std::string d = (*l)[i];
+      std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      const auto* it =
+          std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
+      if (it == std::end(kDays))
+        error(v[i].Mark(), path,
+              "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"),
+            ok = false;
+      else
+        out.push_back(static_cast<int>(it - std::begin(kDays)));
+    }
+  return ok;
+}
+
 bool Parser::select_sites(const YAML::Node& e, const std::string& path, std::set<std::string>& sites,
                           std::vector<std::string>* devices, std::string& text) {
   std::string root;
@@ -97,7 +116,6 @@ void Parser::parse_maintenance(const YAML::Node& n) {
     error(n.Mark(), "maintenance", "must be a list of windows");
     return;
   }
-  static const char* const kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
   std::set<std::string> names;
   std::vector<YAML::Mark> marks;
   for (std::size_t wi = 0; wi < n.size(); ++wi) {
@@ -173,21 +191,8 @@ void Parser::parse_maintenance(const YAML::Node& n) {
     } else {
       if (c["days"] && c["month_days"])
         error(c["month_days"].Mark(), path, "give days or month_days, not both"), ok = false;
-      if (auto v = c["days"]) {
-        if (auto l = string_list(v, path + ".days", false))
-          for (std::size_t i = 0; i < l->size(); ++i) {
-            std::string d = (*l)[i];
-            std::transform(d.begin(), d.end(), d.begin(), [](unsigned char ch) { return std::tolower(ch); });
-            const auto* it =
-                std::find_if(std::begin(kDays), std::end(kDays), [&](const char* k) { return d == k; });
-            if (it == std::end(kDays))
-              error(v[i].Mark(), path + ".days",
-                    "unknown day \"" + (*l)[i] + "\" (allowed: mon, tue, wed, thu, fri, sat, sun)"),
-                  ok = false;
-            else
-              w.weekdays.push_back(static_cast<int>(it - std::begin(kDays)));
-          }
-      }
+      if (auto v = c["days"])
+        if (!weekdays_of(v, path + ".days", w.weekdays)) ok = false;
       if (auto v = c["month_days"]) {
         if (!v.IsSequence() || v.size() == 0) {
           error(v.Mark(), path + ".month_days", "must be a list of days of the month, like [1, 15]"),

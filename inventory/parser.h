@@ -363,6 +363,8 @@ class Parser {
   void parse_conferences(const YAML::Node& n);
   void parse_maintenance(const YAML::Node& n);
   std::optional<int> hhmm_of(const YAML::Node& n, const std::string& path);
+  // Day names (mon..sun, any case) into 0 = Sunday .. 6; false after reporting an error.
+  bool weekdays_of(const YAML::Node& v, const std::string& path, std::vector<int>& out);
   // Subtrees or sites by selector (a site id, {district: ID}, {subtree: ID}; with `devices`, also
   // SITE/DEVICE); false after reporting an error.
   bool select_sites(const YAML::Node& e, const std::string& path, std::set<std::string>& sites,
