@@ -154,6 +154,8 @@ void Conferences::tick(std::int64_t now, const Readiness* readiness) {
         }
       for (const auto& [d, r] : endpoints)
         if (r == Readiness::SiteDown) fail("site_down", "site down or unreachable");
+      for (const auto& [d, r] : endpoints)
+        if (r == Readiness::OnBackupPath) fail("on_backup_path", "on backup path (primary uplink down)");
       bool pending = false;
       for (const auto& d : site.devices) {
         if (!d.blocks.count("stamp")) continue;

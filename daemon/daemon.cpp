@@ -57,8 +57,8 @@ auto fields(const SipSettings& s) {
 }
 
 bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
-  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks, a.criticality) !=
-          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks, b.criticality) ||
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks, a.criticality, a.primary_path) !=
+          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks, b.criticality, b.primary_path) ||
       fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
       a.snmp.has_value() != b.snmp.has_value())
     return false;
@@ -70,8 +70,8 @@ bool same_device(const Config& ca, const Device& a, const Config& cb, const Devi
 }
 
 bool same_site(const Site& a, const Site& b) {
-  return std::tie(a.name, a.level, a.parent, a.lat, a.lon, a.labels) ==
-         std::tie(b.name, b.level, b.parent, b.lat, b.lon, b.labels);
+  return std::tie(a.name, a.level, a.parent, a.backup_parents, a.lat, a.lon, a.labels) ==
+         std::tie(b.name, b.level, b.parent, b.backup_parents, b.lat, b.lon, b.labels);
 }
 
 // Appends "WHAT added N (a, b); WHAT removed ...; WHAT changed ..." to `out`, for the non-empty ones.
@@ -157,6 +157,10 @@ Daemon::Daemon(Options opts)
                          .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.002, 0.005, 0.0075, 0.01,
                                                                           0.015, 0.02, 0.05, 0.1, 0.25, 1})) {
   build<prometheus::Gauge>(*registry_, "siteprobe_build_info").Add({{"version", SITEPROBE_VERSION}}).Set(1);
+  states_->on_backup_change([](const Site& s, bool on) {
+    log(on ? LogLevel::Warn : LogLevel::Info, on ? "site on backup path" : "site back on primary path",
+        {{"site", s.id}, {"name", s.name}});
+  });
   if (uv_loop_init(&loop_) != 0) throw std::runtime_error("uv_loop_init failed");
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) {
     uv_must(h->init([this](uv_signal_t* s) { return uv_signal_init(&loop_, s); }), "uv_signal_init");
@@ -203,6 +207,7 @@ bool Daemon::start() {
     log(LogLevel::Info, msg, {{k.c_str(), v}});
   };
   ctx.on_snmp = [this](const std::string& key, const probes::SnmpResult& res) {
+    states_->on_snmp(key, res);
     board_->on_snmp(key, res, unix_now());
   };
   ctx.on_path_test = [this](const std::string& key, const probes::PathTestSummary& p) {
@@ -456,7 +461,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
-  std::string site_info, device_info;
+  std::string site_info, device_info, backup_info;
   append_header(site_info, "siteprobe_site_info");
   append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
@@ -473,6 +478,10 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
+    for (const auto& b : s.backup_parents) {
+      if (backup_info.empty()) append_header(backup_info, "siteprobe_site_backup_parent_info");
+      backup_info += "siteprobe_site_backup_parent_info{" + render_labels({{"site", s.id}, {"parent", b}}) + "} 1\n";
+    }
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
       probes::Target t{Config::device_key(s, d), cfg->device_labels(s, d), cfg, &d};
@@ -481,6 +490,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       dl["address"] = d.address;
       dl["criticality"] = d.criticality;
       if (!d.profile.empty()) dl["profile"] = d.profile;
+      if (d.primary_path) dl["path"] = "primary";
       device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
       if (t.address.ss_family == AF_UNSPEC) {
         dns_names[t.key] = d.address;
@@ -494,7 +504,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     if (!dns_labels.count(key) || dns_labels.at(key) != labels)
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
-  info_->set(site_info + device_info);
+  info_->set(site_info + backup_info + device_info);
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0

@@ -33,6 +33,8 @@ const char* Readiness::name(Reason r) {
       return "call_service_down";
     case LowMos:
       return "low_mos";
+    case OnBackupPath:
+      return "on_backup_path";
     case Unknown:
       break;
   }
@@ -98,6 +100,9 @@ void Readiness::evaluate(const SiteStates& states) {
     if (ss == SiteState::Down || ss == SiteState::Unreachable) {
       e.reason = SiteDown;
       e.detail = ss == SiteState::Down ? "site down" : "site unreachable (parent down)";
+    } else if (states.on_backup_path(site.id)) {
+      e.reason = OnBackupPath;
+      e.detail = "site on backup path (primary uplink down)";
     } else if (dv.verdict == 0) {
       e.reason = DeviceDown;
       e.detail = "no ping reply";

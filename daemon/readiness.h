@@ -3,6 +3,8 @@
 // An endpoint is a device with a call-service check (SIP or H.323; by default every vc_endpoint
 // and mcu). It is ready when all of these hold, and otherwise not ready for the first that fails:
 //   site_down          its site is down or unreachable (site_state)
+//   on_backup_path     its site answers over a backup uplink only (`backup_parents`): a 4G
+//                      backup rarely carries a conference
 //   device_down        it does not answer ping (its damped ICMP verdict is failing)
 //   call_service_down  every configured call service failed its last check (SIP not 2xx, H.323
 //                      port not accepting)
@@ -32,7 +34,7 @@ namespace siteprobe {
 
 class Readiness final : public Exposition {
  public:
-  enum Reason { Ready, Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos };
+  enum Reason { Ready, Unknown, SiteDown, DeviceDown, CallServiceDown, LowMos, OnBackupPath };
   static const char* name(Reason r);
 
   // Keeps the last check results of endpoints that are still there.

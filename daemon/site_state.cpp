@@ -50,6 +50,22 @@ void SiteStates::add(SiteTrack& s, const DeviceTrack::Contribution& c, int sign)
   s.ok += sign * c.ok;
   s.failing += sign * c.failing;
   s.degraded += sign * c.degraded;
+  s.primary_failing += sign * c.primary_failing;
+  s.uplinks_down += sign * c.uplinks_down;
+}
+
+// After a device's contribution may have changed: moves it in its site's counters and marks the
+// site for evaluate().
+void SiteStates::changed(DeviceTrack& t, const DeviceTrack::Contribution& before) {
+  const DeviceTrack::Contribution after = t.contribution();
+  if (!(after != before)) return;
+  SiteTrack& s = sites_[t.site];
+  add(s, before, -1);
+  add(s, after, 1);
+  if (!s.dirty) {
+    s.dirty = true;
+    dirty_.push_back(static_cast<std::uint32_t>(t.site));
+  }
 }
 
 void SiteStates::configure(std::shared_ptr<const Config> config) {
@@ -66,6 +82,7 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       sites[i].state = sites_[old->second].state;
       sites[i].changes = sites_[old->second].changes;
       sites[i].changed_at = sites_[old->second].changed_at;
+      sites[i].on_backup = sites_[old->second].on_backup;
     }
     for (const auto& d : s.devices) {
       const std::string key = Config::device_key(s, d);
@@ -76,6 +93,9 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       }
       t.site = i;
       t.reachability = d.reachability;
+      t.primary_path = d.primary_path;
+      if (s.backup_parents.empty()) t.uplinks_down = false;
+      sites[i].primary += d.primary_path;
       const std::string labels = render_labels(config->device_labels(s, d));
       if (!t.q || t.q->labels != labels) {
         if (t.q) quality_->set.remove(t.q);
@@ -111,8 +131,11 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       tops_++;
       tops_down_ += sites[i].state == SiteState::Down;
     } else {
-      sites[index.at(s.parent)].children.push_back(i);
+      sites[i].parents.push_back(static_cast<std::uint32_t>(index.at(s.parent)));
+      for (const auto& b : s.backup_parents) sites[i].parents.push_back(static_cast<std::uint32_t>(index.at(b)));
+      for (std::uint32_t p : sites[i].parents) sites[p].children.push_back(i);
     }
+    if (s.backup_parents.empty()) sites[i].on_backup = false;
   }
   config_ = std::move(config);
   devices_ = std::move(devices);
@@ -147,16 +170,7 @@ void SiteStates::on_round(std::uint32_t slot, const probes::RoundResult& r) {
   while (t.window.size() > static_cast<std::size_t>(st.window)) t.window.pop_front();
   const auto a = t.average();
   t.degraded_now = t.degraded(st);
-  const DeviceTrack::Contribution after = t.contribution();
-  if (after.ok != before.ok || after.failing != before.failing || after.degraded != before.degraded) {
-    SiteTrack& s = sites_[t.site];
-    add(s, before, -1);
-    add(s, after, 1);
-    if (!s.dirty) {
-      s.dirty = true;
-      dirty_.push_back(static_cast<std::uint32_t>(t.site));
-    }
-  }
+  changed(t, before);
   if (a.answered) {
     const EModel e = emodel(a.rtt, a.jitter, a.loss);
     t.q->r.set(e.r);
@@ -190,9 +204,18 @@ void SiteStates::evaluate() {
       next = t.degraded > 0 ? SiteState::Degraded : SiteState::Up;
     else if (t.considered > 0 && t.failing == t.considered)
       next = SiteState::Down;
-    if (next == SiteState::Down && !s.parent.empty()) {
-      const SiteState p = sites_[site_index_.at(s.parent)].state;
-      if (p == SiteState::Down || p == SiteState::Unreachable) next = SiteState::Unreachable;
+    auto lost = [this](std::uint32_t p) {
+      return sites_[p].state == SiteState::Down || sites_[p].state == SiteState::Unreachable;
+    };
+    if (next == SiteState::Down && !t.parents.empty() && std::all_of(t.parents.begin(), t.parents.end(), lost))
+      next = SiteState::Unreachable;
+    const bool backup = t.parents.size() > 1 && (next == SiteState::Up || next == SiteState::Degraded) &&
+                        (lost(t.parents[0]) || (t.primary > 0 && t.primary_failing == t.primary) ||
+                         t.uplinks_down > 0);
+    if (backup != t.on_backup) {
+      t.on_backup = backup;
+      changed = true;
+      if (on_backup_) on_backup_(s, backup);
     }
     if (next == t.state) continue;
     const SiteState from = t.state;
@@ -229,6 +252,14 @@ void SiteStates::evaluate() {
     append_value(out, t.changed_at);
     out += '\n';
   }
+  bool any_backup = false;
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_[i].parents.size() < 2) continue;
+    if (!any_backup) append_header(out, "siteprobe_site_on_backup_path");
+    any_backup = true;
+    out += "siteprobe_site_on_backup_path{" + sites_[i].labels + "} ";
+    out += sites_[i].on_backup ? "1\n" : "0\n";
+  }
   append_header(out, "siteprobe_vantage_up");
   out += std::string("siteprobe_vantage_up ") + (vantage_up_ ? "1\n" : "0\n");
   text_.set(std::move(out));
@@ -237,6 +268,21 @@ void SiteStates::evaluate() {
 SiteState SiteStates::state(const std::string& site_id) const {
   auto it = site_index_.find(site_id);
   return it == site_index_.end() ? SiteState::Unknown : sites_[it->second].state;
+}
+
+bool SiteStates::on_backup_path(const std::string& site_id) const {
+  auto it = site_index_.find(site_id);
+  return it != site_index_.end() && sites_[it->second].on_backup;
+}
+
+void SiteStates::on_snmp(const std::string& key, const probes::SnmpResult& r) {
+  const std::uint32_t i = slot(key);
+  if (i == kNoSlot || !r.ok || sites_[devices_[i].site].parents.size() < 2) return;
+  DeviceTrack& t = devices_[i];
+  const DeviceTrack::Contribution before = t.contribution();
+  t.uplinks_down = !r.uplinks.empty() && std::none_of(r.uplinks.begin(), r.uplinks.end(),
+                                                      [](const probes::SnmpResult::Link& l) { return l.oper == 1; });
+  changed(t, before);
 }
 
 SiteStates::DeviceView SiteStates::device(const std::string& key) const {

@@ -66,6 +66,12 @@ class SiteStates final : public Exposition {
   // Test hook: sites and devices the last evaluate() looked at.
   std::size_t evaluate_visits() const { return visits_; }
   SiteState state(const std::string& site_id) const;
+  // Called by evaluate() when a site goes on or off its backup path.
+  void on_backup_change(std::function<void(const Site& site, bool on_backup)> f) { on_backup_ = std::move(f); }
+  // Up (or degraded) over a backup uplink; false for a site without backup parents.
+  bool on_backup_path(const std::string& site_id) const;
+  // An SNMP poll of a device: its uplink interfaces, for the primary uplink of a backed-up site.
+  void on_snmp(const std::string& key, const probes::SnmpResult& r);
   // A device's damped ICMP verdict (-1 unknown, 0 failing, 1 ok) and MOS (NaN before its first
   // round), for the endpoint readiness check.
   struct DeviceView {
@@ -93,6 +99,8 @@ class SiteStates final : public Exposition {
     int verdict = -1;           // -1 unknown, 0 failing, 1 ok
     bool considered = false;    // counts for its site's own status (reachability rules)
     bool degraded_now = false;  // degraded() as of the last round or configure()
+    bool primary_path = false;  // `path: primary`
+    bool uplinks_down = false;  // SNMP: every uplink interface down, as of the last answer
     int fails = 0, goods = 0;
     struct Round {
       int attempted, received;
@@ -109,11 +117,16 @@ class SiteStates final : public Exposition {
     bool degraded(const SiteStateSettings& st) const;
     // What this device adds to its site's counters.
     struct Contribution {
-      int ok, failing, degraded;
+      int ok, failing, degraded, primary_failing, uplinks_down;
+      bool operator!=(const Contribution& o) const {
+        return ok != o.ok || failing != o.failing || degraded != o.degraded ||
+               primary_failing != o.primary_failing || uplinks_down != o.uplinks_down;
+      }
     };
     Contribution contribution() const {
-      if (!considered) return {0, 0, 0};
-      return {verdict == 1, verdict == 0, verdict == 1 && degraded_now};
+      const int pf = primary_path && verdict == 0, ud = uplinks_down;
+      if (!considered) return {0, 0, 0, pf, ud};
+      return {verdict == 1, verdict == 0, verdict == 1 && degraded_now, pf, ud};
     }
   };
   struct SiteTrack {
@@ -122,14 +135,19 @@ class SiteStates final : public Exposition {
     double changed_at = 0;                                  // Unix time of the last change; 0 until the first
     std::string labels;                                     // rendered, without `state`
     int ok = 0, failing = 0, degraded = 0, considered = 0;  // over its considered devices
+    int primary = 0, primary_failing = 0, uplinks_down = 0;  // `path: primary` devices; SNMP
     bool dirty = false;
     bool top = false;  // no parent
-    std::vector<std::uint32_t> children;
+    bool on_backup = false;
+    std::vector<std::uint32_t> parents;   // the primary first, then the backups
+    std::vector<std::uint32_t> children;  // sites with this one as primary or backup parent
   };
   void add(SiteTrack& s, const DeviceTrack::Contribution& c, int sign);
+  void changed(DeviceTrack& t, const DeviceTrack::Contribution& before);
 
   std::shared_ptr<const Config> config_;
   ChangeFn on_change_;
+  std::function<void(const Site& site, bool on_backup)> on_backup_;
   std::vector<DeviceTrack> devices_;                             // by slot
   std::unordered_map<std::string, std::uint32_t> device_index_;  // "site/device" -> slot
   std::vector<SiteTrack> sites_;                                 // parallel to config_->sites

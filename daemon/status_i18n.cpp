@@ -58,6 +58,7 @@ const std::vector<Entry>& table() {
       {"reason.device_down", "device down", "thiết bị mất kết nối"},
       {"reason.call_service_down", "call service down", "dịch vụ gọi lỗi"},
       {"reason.low_mos", "low MOS", "MOS thấp"},
+      {"reason.on_backup_path", "on backup path", "đang chạy đường dự phòng"},
       {"dev.up", "up", "hoạt động"},
       {"dev.down", "down", "mất kết nối"},
       {"dev.unknown", "unknown", "chưa rõ"},

@@ -130,6 +130,10 @@ struct Device {
   // siteprobe_device_info for the alert rules and dashboards.
   std::string criticality = "major";
   std::map<std::string, BlockSettings> blocks;  // the registry's blocks (BlockSchema) that are on
+  // `path: primary`: its address is on the site's primary uplink (the router's address on that
+  // link, or the link's next hop). Only on sites with backup parents: when every such device fails
+  // while the site answers, the site is on its backup path (daemon/site_state.h).
+  bool primary_path = false;
 };
 
 struct Site {
@@ -137,7 +141,10 @@ struct Site {
   std::string name;
   std::string level;
   std::size_t level_index = 0;
-  std::string parent;  // empty for a top-level site
+  std::string parent;  // empty for a top-level site; the primary uplink's parent
+  // Parents over backup uplinks (4G, a second MPLS link), each at a level above this site's: the
+  // site is unreachable only when its parent and all of these are down or unreachable.
+  std::vector<std::string> backup_parents;
   std::optional<double> lat, lon;
   std::map<std::string, std::string> labels;
   std::vector<Device> devices;

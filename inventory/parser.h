@@ -377,6 +377,7 @@ class Parser {
   struct SiteRef {
     std::string path;
     YAML::Mark site, parent, level;
+    std::vector<YAML::Mark> backups;  // of each backup_parents entry
   };
   void check_tree(const std::vector<SiteRef>& refs, const std::set<std::string>& all_ids);
 };

@@ -246,7 +246,7 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
                           std::map<std::string, YAML::Mark>& names) {
   if (!check_map(n, path,
                  with_blocks({"name", "address", "role", "profile", "reachability", "icmp", "snmp", "sip",
-                              "tcp", "criticality"})))
+                              "tcp", "criticality", "path"})))
     return;
   Device d;
   bool ok = true;
@@ -322,6 +322,17 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
       }
     } else {
       ok = false;
+    }
+  }
+  if (auto v = n["path"]) {
+    if (auto s = string_of(v, path + ".path")) {
+      if (*s != "primary")
+        error(v.Mark(), path + ".path", "unknown path \"" + *s + "\" (allowed: primary)");
+      else if (site.backup_parents.empty())
+        error(v.Mark(), path + ".path",
+              "path: primary marks the primary uplink of a site with backup_parents; site \"" + site.id +
+                  "\" has none");
+      d.primary_path = *s == "primary";
     }
   }
   IcmpSettings eff = defaults_;
@@ -428,9 +439,9 @@ void Parser::parse_sites(const YAML::Node& n) {
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& s = n[i];
     const std::string path = "sites[" + std::to_string(i) + "]";
-    if (!check_map(s, path, {"id", "name", "level", "parent", "lat", "lon", "labels", "devices"})) continue;
+    if (!check_map(s, path, {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "devices"})) continue;
     Site site;
-    SiteRef ref{path, s.Mark(), s.Mark(), s.Mark()};
+    SiteRef ref{path, s.Mark(), s.Mark(), s.Mark(), {}};
     bool ok = true;
     for (const char* req : {"id", "name", "level"})
       if (!s[req]) {
@@ -484,6 +495,15 @@ void Parser::parse_sites(const YAML::Node& n) {
         site.parent = *x;
       else
         ok = false;
+    }
+    if (auto v = s["backup_parents"]) {  // a list, or one id
+      if (v.IsScalar()) {
+        ref.backups.push_back(v.Mark());
+        if (auto x = string_of(v, path + ".backup_parents")) site.backup_parents.push_back(*x);
+      } else if (auto x = string_list(v, path + ".backup_parents", false)) {
+        site.backup_parents = *x;
+        for (std::size_t j = 0; j < v.size(); ++j) ref.backups.push_back(v[j].Mark());
+      }
     }
     if (auto v = s["lat"]) site.lat = number_of(v, path + ".lat", -90, 90);
     if (auto v = s["lon"]) site.lon = number_of(v, path + ".lon", -180, 180);
@@ -560,6 +580,34 @@ void Parser::check_tree(const std::vector<SiteRef>& refs, const std::set<std::st
       error(ref.level, ref.path + ".level",
             "level \"" + s.level + "\" does not descend from parent \"" + p.id + "\" at level \"" + p.level +
                 "\" (a child's level must come after its parent's in levels)");
+      tree_ok = false;
+    }
+  }
+  // Backup parents: known, each once, not the primary, and above the site's level (so the state
+  // is decided parents first and no backup can form a cycle).
+  for (std::size_t i = 0; i < cfg_.sites.size(); ++i) {
+    const Site& s = cfg_.sites[i];
+    std::set<std::string> seen;
+    for (std::size_t j = 0; j < s.backup_parents.size(); ++j) {
+      const std::string& b = s.backup_parents[j];
+      const YAML::Mark& at = refs[i].backups[j];
+      const std::string p = refs[i].path + ".backup_parents[" + std::to_string(j) + "]";
+      auto it = index.find(b);
+      if (s.parent.empty()) {
+        error(at, p, "a top-level site has no parent, so no backup parent either");
+      } else if (b == s.parent) {
+        error(at, p, "\"" + b + "\" is already the primary parent");
+      } else if (!seen.insert(b).second) {
+        error(at, p, "duplicate backup parent \"" + b + "\"");
+      } else if (it == index.end()) {
+        if (!all_ids.count(b)) error(at, p, "unknown backup parent \"" + b + "\" (no site has this id)");
+      } else if (cfg_.sites[it->second].level_index >= s.level_index) {
+        error(at, p,
+              "backup parent \"" + b + "\" is at level \"" + cfg_.sites[it->second].level +
+                  "\", not above this site's \"" + s.level + "\"");
+      } else {
+        continue;
+      }
       tree_ok = false;
     }
   }

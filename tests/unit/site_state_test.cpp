@@ -319,3 +319,155 @@ TEST_CASE("each site says when its state last changed (down since), only once it
   CHECK(t.text().find(series + text.substr(at + series.size(), text.find('\n', at) - at - series.size())) !=
         std::string::npos);
 }
+
+namespace {
+
+// Province P, districts A and B; commune C's primary uplink goes to A and its backup to P
+// (a 4G link to the province). C's `wan-a` is its address on the primary link.
+struct Redundant {
+  std::shared_ptr<const Config> cfg;
+  std::vector<std::pair<std::string, bool>> backup_events;
+  SiteStates st{nullptr};
+  explicit Redundant(const std::string& c_extra = "", const std::string& backups = "[P]") {
+    const std::string text =
+        "sites:\n"
+        "  - {id: P, name: P, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}\n"
+        "  - {id: A, name: A, level: district, parent: P, devices: [{name: r, address: 127.0.0.2, role: "
+        "router}]}\n"
+        "  - {id: B, name: B, level: district, parent: P, devices: [{name: r, address: 127.0.0.3, role: "
+        "router}]}\n"
+        "  - {id: C, name: C, level: commune, parent: A, backup_parents: " +
+        backups +
+        ", devices: [{name: r, address: 127.0.0.4, role: router}" + c_extra + "]}\n";
+    auto r = probes::parse_inventory(text, "t.yml");
+    INFO((r.errors.empty() ? "" : r.errors[0]));
+    REQUIRE(r.config);
+    cfg = r.config;
+    st.on_backup_change([this](const Site& s, bool on) { backup_events.emplace_back(s.id, on); });
+    st.configure(cfg);
+  }
+  void rounds(int n, const std::vector<std::string>& dead = {}) {
+    for (int i = 0; i < n; ++i)
+      for (const auto& s : cfg->sites)
+        for (const auto& d : s.devices) {
+          const std::string key = s.id + "/" + d.name;
+          const bool up = std::find(dead.begin(), dead.end(), key) == dead.end();
+          st.on_round(key, {5, up ? 5 : 0, 0.01, 0.001});
+        }
+    st.evaluate();
+  }
+  std::string text() {
+    std::string out;
+    st.render(out);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a site with a backup parent is unreachable only when every parent is down") {
+  Redundant t;
+  t.rounds(2);
+  CHECK(t.st.state("C") == SiteState::Up);
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  INFO(t.text());
+  CHECK(t.text().find("siteprobe_site_on_backup_path{district=\"A\",level=\"commune\",province=\"P\",site=\"C\"} 0") !=
+        std::string::npos);
+  // The primary parent fails and C still answers: up, on its backup path.
+  t.rounds(2, {"A/r"});
+  CHECK(t.st.state("A") == SiteState::Down);
+  CHECK(t.st.state("C") == SiteState::Up);
+  CHECK(t.st.on_backup_path("C"));
+  CHECK(t.text().find("site=\"C\"} 1") != std::string::npos);
+  // C fails too, while its backup parent P is up: C is down (its own fault), not unreachable.
+  t.rounds(2, {"A/r", "C/r"});
+  CHECK(t.st.state("C") == SiteState::Down);
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  // Both parents down: unreachable. (P down is the vantage lost, but the tree still decides.)
+  t.rounds(2, {"P/r", "A/r", "C/r"});
+  CHECK(t.st.state("A") == SiteState::Unreachable);
+  CHECK(t.st.state("C") == SiteState::Unreachable);
+  // Everything back: primary path again (degraded a while, from the loss still in the window).
+  t.rounds(2);
+  CHECK(t.st.state("C") == SiteState::Degraded);
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  REQUIRE(t.backup_events.size() == 2);
+  CHECK(t.backup_events[0] == std::pair<std::string, bool>{"C", true});
+  CHECK(t.backup_events[1] == std::pair<std::string, bool>{"C", false});
+}
+
+TEST_CASE("a backup parent that is a district keeps its communes reachable across districts") {
+  Redundant t("", "[B]");
+  t.rounds(2);
+  t.rounds(2, {"A/r", "B/r", "C/r"});
+  CHECK(t.st.state("C") == SiteState::Unreachable);
+  t.rounds(2, {"B/r", "C/r"});  // A back, B still down: C's primary parent is up, so C is down
+  CHECK(t.st.state("C") == SiteState::Down);
+  t.rounds(2, {"A/r", "C/r"});  // A down, B back
+  CHECK(t.st.state("C") == SiteState::Down);
+}
+
+TEST_CASE("a failing primary-path device or SNMP uplink puts an answering site on its backup path") {
+  Redundant t(", {name: wan-a, address: 127.0.0.5, role: other, path: primary}");
+  REQUIRE(t.cfg->sites[3].devices[1].primary_path);
+  t.rounds(2);
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  t.rounds(2, {"C/wan-a"});  // the primary link is cut; C answers over 4G
+  CHECK(t.st.state("C") == SiteState::Up);
+  CHECK(t.st.on_backup_path("C"));
+  t.rounds(2);
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  // SNMP: the router's uplink interfaces (snmp.uplink names the primary's) are all down.
+  probes::SnmpResult snmp;
+  snmp.ok = true;
+  snmp.uplinks = {{"ge-0/0/0", 2, 1, 1e9}};
+  t.st.on_snmp("C/r", snmp);
+  t.st.evaluate();
+  CHECK(t.st.on_backup_path("C"));
+  snmp.ok = false;  // an unanswered poll changes nothing
+  t.st.on_snmp("C/r", snmp);
+  t.st.evaluate();
+  CHECK(t.st.on_backup_path("C"));
+  snmp.ok = true;
+  snmp.uplinks = {{"ge-0/0/0", 1, 1, 1e9}};
+  t.st.on_snmp("C/r", snmp);
+  t.st.evaluate();
+  CHECK_FALSE(t.st.on_backup_path("C"));
+  // A reload keeps the flag's inputs of devices still there.
+  t.rounds(2, {"C/wan-a"});
+  t.st.configure(t.cfg);
+  CHECK(t.st.on_backup_path("C"));
+}
+
+TEST_CASE("backup_parents and path: primary are checked at their line and column") {
+  const std::string head =
+      "sites:\n"
+      "  - {id: P, name: P, level: province}\n"
+      "  - {id: A, name: A, level: district, parent: P}\n"
+      "  - {id: B, name: B, level: district, parent: P}\n";
+  auto errs = [&](const std::string& site) {
+    auto r = probes::parse_inventory(head + site, "t.yml");
+    CHECK_FALSE(r.config);
+    std::string all;
+    for (const auto& e : r.errors) all += e + "\n";
+    return all;
+  };
+  CHECK(errs("  - {id: C, name: C, level: commune, parent: A, backup_parents: [A]}\n")
+            .find("t.yml:5:66: sites[3].backup_parents[0]: \"A\" is already the primary parent") !=
+        std::string::npos);
+  CHECK(errs("  - {id: C, name: C, level: commune, parent: A, backup_parents: [X]}\n")
+            .find("unknown backup parent \"X\"") != std::string::npos);
+  CHECK(errs("  - {id: C, name: C, level: commune, parent: A, backup_parents: [B, B]}\n")
+            .find("duplicate backup parent \"B\"") != std::string::npos);
+  CHECK(errs("  - {id: C, name: C, level: commune, parent: A, backup_parents: B}\n"
+             "  - {id: E, name: E, level: commune, parent: B, backup_parents: [C]}\n")
+            .find("backup parent \"C\" is at level \"commune\", not above this site's \"commune\"") !=
+        std::string::npos);
+  CHECK(errs("  - {id: C, name: C, level: commune, parent: A, devices: [{name: w, address: 127.0.0.1, "
+             "role: router, path: primary}]}\n")
+            .find("path: primary marks the primary uplink of a site with backup_parents") != std::string::npos);
+  auto ok = probes::parse_inventory(head + "  - {id: C, name: C, level: commune, parent: A, backup_parents: B}\n",
+                                    "t.yml");
+  REQUIRE(ok.config);
+  CHECK(ok.config->sites[3].backup_parents == std::vector<std::string>{"B"});
+}
