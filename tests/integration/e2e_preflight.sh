@@ -80,41 +80,7 @@ YAML
 
 SP_NETNS=$P
 start_siteprobe "$TMP/inv.yml"
-PR=$(free_port); AM=$(free_port); WH=$(free_port)
-# The shipped Alertmanager config, receivers pointed at the webhook, critical group_interval 10 s.
-python3 - "$ROOT/alerts/alertmanager.yml" "$TMP/am.yml" "$WH" <<'PY'
-import re, sys
-src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3]
-text, n = re.subn(r"http://127\.0\.0\.1:\d+/", f"http://127.0.0.1:{port}/", open(src).read())
-assert n == 3, "expected three receiver URLs (pager, chat, heartbeat) in alertmanager.yml"
-text, n = re.subn(r"(\n    - matchers: \['severity=\"critical\"'\]\n      receiver: pager\n(?:      .*\n)*?      group_interval:) 1m", r"\1 10s", text)
-assert n == 1, "expected the pager route's group_interval: 1m in alertmanager.yml"
-open(dst, "w").write(text)
-PY
-cat >"$TMP/prom.yml" <<YAML
-global: {scrape_interval: 5s, evaluation_interval: 5s}
-rule_files: ["$ROOT/alerts/siteprobe.rules.yml"]
-alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]}
-scrape_configs:
-  - job_name: siteprobe
-    static_configs: [{targets: ["127.0.0.1:$SP_PORT"]}]
-YAML
-touch "$TMP/notes.jsonl"
-ip netns exec "$P" python3 "$ROOT/tests/integration/webhook.py" "$WH" "$TMP/notes.jsonl" &
-CLEANUPS+=("kill $!")
-ip netns exec $P prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
-  --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
-CLEANUPS+=("kill $!")
-ip netns exec $P prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \
-  --web.listen-address="127.0.0.1:$PR" >"$TMP/prom.log" 2>&1 &
-CLEANUPS+=("kill $!")
-for _ in $(seq 1 100); do
-  ip netns exec $P curl -fsS "http://127.0.0.1:$PR/-/ready" >/dev/null 2>&1 &&
-    ip netns exec $P curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-ip netns exec $P curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
-ip netns exec $P curl -fsS "http://127.0.0.1:$PR/-/ready" >/dev/null || { cat "$TMP/prom.log"; fail "prometheus not ready"; }
+start_alert_stack
 
 notes() {  # notes STATUS -> "alertname district conference severity receiver", one line per notified alert
   python3 -c 'import json,sys

@@ -143,3 +143,46 @@ cert() {  # cert NAME CA [SAN]
   openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -out "$1.crt" -days 2 \
     ${3:+-extfile <(echo "subjectAltName=$3")} 2>/dev/null
 }
+
+# start_alert_stack [RULES_FILE]: the real prometheus (the shipped rules, or RULES_FILE, a copy the
+# test shortened) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
+# which appends every notification to $TMP/notes.jsonl), in $SP_NETNS next to the running
+# siteprobe. Scrapes and evaluations every 5 s; the pager route's group_interval 10 s instead of 1m
+# (so a resolved notification comes soon); everything else as shipped. Sets PR, AM (their ports).
+start_alert_stack() {
+  local rules=${1:-$(pwd)/alerts/siteprobe.rules.yml} wh
+  PR=$(free_port); AM=$(free_port); wh=$(free_port)
+  python3 - alerts/alertmanager.yml "$TMP/am.yml" "$wh" <<'PY'
+import re, sys
+src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3]
+text, n = re.subn(r"http://127\.0\.0\.1:\d+/", f"http://127.0.0.1:{port}/", open(src).read())
+assert n == 3, "expected three receiver URLs (pager, chat, heartbeat) in alertmanager.yml"
+text, n = re.subn(r"(\n    - matchers: \['severity=\"critical\"'\]\n      receiver: pager\n(?:      .*\n)*?      group_interval:) 1m", r"\1 10s", text)
+assert n == 1, "expected the pager route's group_interval: 1m in alertmanager.yml"
+open(dst, "w").write(text)
+PY
+  cat >"$TMP/prom.yml" <<YAML
+global: {scrape_interval: 5s, evaluation_interval: 5s}
+rule_files: ["$rules"]
+alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]}
+scrape_configs:
+  - job_name: siteprobe
+    static_configs: [{targets: ["127.0.0.1:$SP_PORT"]}]
+YAML
+  touch "$TMP/notes.jsonl"
+  in_ns python3 tests/integration/webhook.py "$wh" "$TMP/notes.jsonl" &
+  CLEANUPS+=("kill $!")
+  in_ns prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
+    --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
+  CLEANUPS+=("kill $!")
+  in_ns prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \
+    --web.listen-address="127.0.0.1:$PR" >"$TMP/prom.log" 2>&1 &
+  CLEANUPS+=("kill $!")
+  for _ in $(seq 1 100); do
+    in_ns curl -fsS "http://127.0.0.1:$PR/-/ready" >/dev/null 2>&1 &&
+      in_ns curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  in_ns curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
+  in_ns curl -fsS "http://127.0.0.1:$PR/-/ready" >/dev/null || { cat "$TMP/prom.log"; fail "prometheus not ready"; }
+}
