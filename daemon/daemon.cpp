@@ -456,7 +456,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
-  std::string site_info, device_info;
+  std::string alias_info, site_info, device_info;
   append_header(site_info, "siteprobe_site_info");
   append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
@@ -473,6 +473,11 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
+    for (const auto& old : s.formerly) {  // one series per old id: joins old series to the new site
+      auto al = cfg->site_labels(s);
+      al["formerly"] = old;
+      alias_info += "siteprobe_site_alias_info{" + render_labels(al) + "} 1\n";
+    }
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
       probes::Target t{Config::device_key(s, d), cfg->device_labels(s, d), cfg, &d};
@@ -494,7 +499,9 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     if (!dns_labels.count(key) || dns_labels.at(key) != labels)
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
-  info_->set(site_info + device_info);
+  // The alias family appears only when some site has `formerly`.
+  info_->set((alias_info.empty() ? "" : header("siteprobe_site_alias_info") + alias_info) + site_info +
+             device_info);
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0
