@@ -111,3 +111,24 @@ TEST_CASE("diff of an inventory with itself is empty") {
   CHECK(format_diff(d, "a", "a").find("0 added, 0 removed, 0 renamed, 0 merged, 0 re-parented, 0 changed") !=
         std::string::npos);
 }
+
+TEST_CASE("the post-reform inventory: 1 province, 92 communes, Bắc Kạn's 108 communes in formerly") {
+  auto r = probes::load_inventory(SITEPROBE_SOURCE_DIR "/config/thai-nguyen.yml");
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  CHECK(c.levels == std::vector<std::string>{"province", "commune"});
+  REQUIRE(c.sites.size() == 93);
+  CHECK(c.sites[0].id == "thai-nguyen");
+  CHECK(c.sites[0].formerly == std::vector<std::string>{"bac-kan"});
+  std::size_t old_ids = 0;
+  for (const auto& s : c.sites) {
+    old_ids += s.formerly.size();
+    for (const auto& d : s.devices) CHECK(d.address.rfind("127.3", 0) == 0);
+    if (s.id == "thai-nguyen.bang-thanh") {
+      CHECK(s.name == "Xã Bằng Thành");
+      CHECK(s.formerly == std::vector<std::string>{"pac-nam.bang-thanh", "pac-nam.boc-bo", "pac-nam.nhan-mon",
+                                                   "pac-nam.giao-hieu"});
+    }
+  }
+  CHECK(old_ids == 109);
+}
