@@ -461,7 +461,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
-  std::string site_info, device_info, backup_info;
+  std::string alias_info, site_info, device_info, backup_info;
   append_header(site_info, "siteprobe_site_info");
   append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
@@ -481,6 +481,11 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     for (const auto& b : s.backup_parents) {
       if (backup_info.empty()) append_header(backup_info, "siteprobe_site_backup_parent_info");
       backup_info += "siteprobe_site_backup_parent_info{" + render_labels({{"site", s.id}, {"parent", b}}) + "} 1\n";
+    }
+    for (const auto& old : s.formerly) {  // one series per old id: joins old series to the new site
+      auto al = cfg->site_labels(s);
+      al["formerly"] = old;
+      alias_info += "siteprobe_site_alias_info{" + render_labels(al) + "} 1\n";
     }
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
@@ -504,7 +509,10 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     if (!dns_labels.count(key) || dns_labels.at(key) != labels)
       dns_failures_.Remove(&dns_failures_.Add(labels));
   for (const auto& [key, labels] : dns_labels) dns_failures_.Add(labels);
-  info_->set(site_info + backup_info + device_info);
+  // The alias and backup-parent families appear only when some site has `formerly` or
+  // `backup_parents`.
+  info_->set((alias_info.empty() ? "" : header("siteprobe_site_alias_info") + alias_info) + site_info +
+             backup_info + device_info);
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "daemon/stamp_cli.h"
 #include "inventory/calendar.h"
 #include "inventory/config.h"
+#include "inventory/diff.h"
 #include "probes/registry.h"
 
 #ifndef SITEPROBE_VERSION
@@ -35,6 +37,7 @@ const char* const kUsage =
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
     "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
     "       siteprobe check FILE...\n"
+    "       siteprobe check --diff OLD NEW\n"
     "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference "
     "NAME\n"
     "                           [--report csv|markdown]] [--username U --password-file F]\n"
@@ -55,6 +58,10 @@ const char* const kUsage =
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
+    "  check --diff OLD NEW        validate both, then list the sites added, removed, renamed or\n"
+    "                              merged (NEW's formerly), re-parented and renamed in place, for\n"
+    "                              a change ticket; exit 0 once the diff is printed, 1 if either\n"
+    "                              file is invalid\n"
     "  maintenance list            the inventory's maintenance windows: on now (alerts muted) or\n"
     "                              when next; --at a local time (+07:00, or append an offset\n"
     "                              like +09:00) instead of now\n"
@@ -101,20 +108,31 @@ int check(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  const bool diff = std::strcmp(argv[2], "--diff") == 0;
+  if (diff && argc != 5) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
   int rc = 0;
-  for (int i = 2; i < argc; ++i) {
+  std::vector<std::shared_ptr<const siteprobe::Config>> loaded;
+  for (int i = diff ? 3 : 2; i < argc; ++i) {
     auto r = siteprobe::probes::load_inventory(argv[i]);
     for (const auto& w : r.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     if (r.config) {
       std::printf("%s: OK: %s\n", argv[i], siteprobe::summarize(*r.config).c_str());
       if (auto w = siteprobe::inline_secret_warning(*r.config); !w.empty())
         std::fprintf(stderr, "%s\n", w.c_str());
+      loaded.push_back(r.config);
       continue;
     }
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
     std::fprintf(stderr, "%s: FAILED: %zu error%s\n", argv[i], r.errors.size(),
                  r.errors.size() == 1 ? "" : "s");
     rc = 1;
+  }
+  if (diff && rc == 0) {
+    const auto d = siteprobe::diff_inventories(*loaded[0], *loaded[1]);
+    std::printf("\n%s", siteprobe::format_diff(d, argv[3], argv[4]).c_str());
   }
   return rc;
 }

@@ -147,6 +147,9 @@ struct Site {
   std::vector<std::string> backup_parents;
   std::optional<double> lat, lon;
   std::map<std::string, std::string> labels;
+  // Ids this site had in earlier inventories (a rename, or several sites merged into this one):
+  // exported as siteprobe_site_alias_info so dashboards can join old and new series.
+  std::vector<std::string> formerly;
   std::vector<Device> devices;
   // chain[i] is the id of this site's ancestor (or itself) at levels[i], "" if none.
   std::vector<std::string> chain;

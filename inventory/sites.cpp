@@ -436,10 +436,14 @@ void Parser::parse_sites(const YAML::Node& n) {
   std::set<std::string> all_ids;  // all_ids includes sites rejected for other errors
   for (std::size_t i = 0; i < n.size(); ++i)
     if (n[i].IsMap() && n[i]["id"] && n[i]["id"].IsScalar()) all_ids.insert(n[i]["id"].Scalar());
+  // Every old id in some site's formerly, and where: an old site lives on in one new site.
+  std::map<std::string, YAML::Mark> formerly_seen;
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& s = n[i];
     const std::string path = "sites[" + std::to_string(i) + "]";
-    if (!check_map(s, path, {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "devices"})) continue;
+    if (!check_map(s, path,
+                   {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "formerly", "devices"}))
+      continue;
     Site site;
     SiteRef ref{path, s.Mark(), s.Mark(), s.Mark(), {}};
     bool ok = true;
@@ -524,6 +528,30 @@ void Parser::parse_sites(const YAML::Node& n) {
           } else if (auto x = string_of(kv.second, lp)) {
             if (!site.labels.emplace(k, *x).second) error(kv.first.Mark(), lp, "duplicate key");
           }
+        }
+      }
+    }
+    // formerly: ids this site had in an earlier inventory (docs/inventory.md#renames-and-merges).
+    if (auto v = s["formerly"]) {
+      if (!v.IsSequence()) {
+        error(v.Mark(), path + ".formerly", "must be a list of old site ids");
+      } else {
+        for (std::size_t j = 0; j < v.size(); ++j) {
+          const std::string fp = path + ".formerly[" + std::to_string(j) + "]";
+          auto x = string_of(v[j], fp);
+          if (!x) continue;
+          if (!valid_id(*x))
+            error(v[j].Mark(), fp,
+                  "invalid site id \"" + *x + "\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 64)");
+          else if (all_ids.count(*x))
+            error(v[j].Mark(), fp,
+                  "\"" + *x + "\" is a site id in this file (formerly lists ids that no longer exist)");
+          else if (auto [it, fresh] = formerly_seen.emplace(*x, v[j].Mark()); !fresh)
+            error(v[j].Mark(), fp,
+                  "old site id \"" + *x + "\" is already in a formerly list (at " + where(it->second) +
+                      "): an old site becomes one new site");
+          else
+            site.formerly.push_back(*x);
         }
       }
     }

@@ -131,6 +131,9 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_sip_rtt_seconds", "histogram",
      "Time from sending a SIP OPTIONS request to its final response."},
     {"siteprobe_sip_up", "gauge", "1 if the last SIP OPTIONS request got a 2xx final response."},
+    {"siteprobe_site_alias_info", "gauge",
+     "An id the site had in an earlier inventory (inventory key formerly), one series per old id; "
+     "always 1."},
     {"siteprobe_site_backup_parent_info", "gauge",
      "A backup parent of a site (inventory backup_parents); always 1."},
     {"siteprobe_site_info", "gauge", "Inventory facts about a site; always 1."},

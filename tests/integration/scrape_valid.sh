@@ -120,6 +120,7 @@ sites:
     name: "Xã Bằng Lãng"
     parent: cd
     level: xa
+    formerly: [cd.bang-lang, cd.ngoc-phai]   # siteprobe_site_alias_info, two series
     devices:
       - {name: router, address: 127.0.0.4, role: router, snmp: {auth: silent}}
       - {name: codec, address: 127.0.0.1, role: vc_endpoint, profile: codec}
@@ -176,6 +177,7 @@ scrape >"$TMP/m1"
 validate "$TMP/m1" "maximal inventory"
 grep -q 'siteprobe_snmp_la_load_info{' "$TMP/m1" || fail "custom walked info object missing"
 grep -q 'siteprobe_snmp_interface_oper_status{' "$TMP/m1" || fail "interfaces missing"
+[ "$(grep -c '^siteprobe_site_alias_info{.*site="cd.xa".*} 1$' "$TMP/m1")" = 2 ] || fail "alias series of formerly missing"
 pass "the scrape of the maximal inventory is valid"
 
 # Reload to a smaller tree (three levels, fewer devices and modules): still one valid scrape.
