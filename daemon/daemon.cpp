@@ -57,8 +57,9 @@ auto fields(const SipSettings& s) {
 }
 
 bool same_device(const Config& ca, const Device& a, const Config& cb, const Device& b) {
-  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks, a.criticality, a.primary_path) !=
-          std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks, b.criticality, b.primary_path) ||
+  if (std::tie(a.address, a.role, a.profile, a.reachability, a.tcp, a.blocks, a.criticality,
+               a.primary_path) != std::tie(b.address, b.role, b.profile, b.reachability, b.tcp, b.blocks,
+                                           b.criticality, b.primary_path) ||
       fields(a.icmp) != fields(b.icmp) || fields(a.sip) != fields(b.sip) ||
       a.snmp.has_value() != b.snmp.has_value())
     return false;
@@ -480,7 +481,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
     for (const auto& b : s.backup_parents) {
       if (backup_info.empty()) append_header(backup_info, "siteprobe_site_backup_parent_info");
-      backup_info += "siteprobe_site_backup_parent_info{" + render_labels({{"site", s.id}, {"parent", b}}) + "} 1\n";
+      backup_info +=
+          "siteprobe_site_backup_parent_info{" + render_labels({{"site", s.id}, {"parent", b}}) + "} 1\n";
     }
     for (const auto& old : s.formerly) {  // one series per old id: joins old series to the new site
       auto al = cfg->site_labels(s);

@@ -132,7 +132,8 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
       tops_down_ += sites[i].state == SiteState::Down;
     } else {
       sites[i].parents.push_back(static_cast<std::uint32_t>(index.at(s.parent)));
-      for (const auto& b : s.backup_parents) sites[i].parents.push_back(static_cast<std::uint32_t>(index.at(b)));
+      for (const auto& b : s.backup_parents)
+        sites[i].parents.push_back(static_cast<std::uint32_t>(index.at(b)));
       for (std::uint32_t p : sites[i].parents) sites[p].children.push_back(i);
     }
     if (s.backup_parents.empty()) sites[i].on_backup = false;
@@ -207,11 +208,12 @@ void SiteStates::evaluate() {
     auto lost = [this](std::uint32_t p) {
       return sites_[p].state == SiteState::Down || sites_[p].state == SiteState::Unreachable;
     };
-    if (next == SiteState::Down && !t.parents.empty() && std::all_of(t.parents.begin(), t.parents.end(), lost))
+    if (next == SiteState::Down && !t.parents.empty() &&
+        std::all_of(t.parents.begin(), t.parents.end(), lost))
       next = SiteState::Unreachable;
-    const bool backup = t.parents.size() > 1 && (next == SiteState::Up || next == SiteState::Degraded) &&
-                        (lost(t.parents[0]) || (t.primary > 0 && t.primary_failing == t.primary) ||
-                         t.uplinks_down > 0);
+    const bool backup =
+        t.parents.size() > 1 && (next == SiteState::Up || next == SiteState::Degraded) &&
+        (lost(t.parents[0]) || (t.primary > 0 && t.primary_failing == t.primary) || t.uplinks_down > 0);
     if (backup != t.on_backup) {
       t.on_backup = backup;
       changed = true;
@@ -280,8 +282,9 @@ void SiteStates::on_snmp(const std::string& key, const probes::SnmpResult& r) {
   if (i == kNoSlot || !r.ok || sites_[devices_[i].site].parents.size() < 2) return;
   DeviceTrack& t = devices_[i];
   const DeviceTrack::Contribution before = t.contribution();
-  t.uplinks_down = !r.uplinks.empty() && std::none_of(r.uplinks.begin(), r.uplinks.end(),
-                                                      [](const probes::SnmpResult::Link& l) { return l.oper == 1; });
+  t.uplinks_down =
+      !r.uplinks.empty() && std::none_of(r.uplinks.begin(), r.uplinks.end(),
+                                         [](const probes::SnmpResult::Link& l) { return l.oper == 1; });
   changed(t, before);
 }
 

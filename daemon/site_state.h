@@ -67,7 +67,9 @@ class SiteStates final : public Exposition {
   std::size_t evaluate_visits() const { return visits_; }
   SiteState state(const std::string& site_id) const;
   // Called by evaluate() when a site goes on or off its backup path.
-  void on_backup_change(std::function<void(const Site& site, bool on_backup)> f) { on_backup_ = std::move(f); }
+  void on_backup_change(std::function<void(const Site& site, bool on_backup)> f) {
+    on_backup_ = std::move(f);
+  }
   // Up (or degraded) over a backup uplink; false for a site without backup parents.
   bool on_backup_path(const std::string& site_id) const;
   // An SNMP poll of a device: its uplink interfaces, for the primary uplink of a backed-up site.

@@ -442,7 +442,8 @@ void Parser::parse_sites(const YAML::Node& n) {
     const YAML::Node& s = n[i];
     const std::string path = "sites[" + std::to_string(i) + "]";
     if (!check_map(s, path,
-                   {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "formerly", "devices"}))
+                   {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "formerly",
+                    "devices"}))
       continue;
     Site site;
     SiteRef ref{path, s.Mark(), s.Mark(), s.Mark(), {}};

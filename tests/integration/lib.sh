@@ -150,7 +150,8 @@ cert() {  # cert NAME CA [SAN]
 # siteprobe. Scrapes and evaluations every 5 s; the pager route's group_interval 10 s instead of 1m
 # (so a resolved notification comes soon); everything else as shipped. Sets PR, AM (their ports).
 start_alert_stack() {
-  local rules=${1:-$(pwd)/alerts/siteprobe.rules.yml} wh
+  local rules=${1:-$(pwd)/alerts/siteprobe.rules.yml} wh ns=()
+  [ -n "$SP_NETNS" ] && ns=(ip netns exec "$SP_NETNS")  # not in_ns: $! must be the process itself
   PR=$(free_port); AM=$(free_port); wh=$(free_port)
   python3 - alerts/alertmanager.yml "$TMP/am.yml" "$wh" <<'PY'
 import re, sys
@@ -170,12 +171,12 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$SP_PORT"]}]
 YAML
   touch "$TMP/notes.jsonl"
-  in_ns python3 tests/integration/webhook.py "$wh" "$TMP/notes.jsonl" &
+  "${ns[@]}" python3 tests/integration/webhook.py "$wh" "$TMP/notes.jsonl" &
   CLEANUPS+=("kill $!")
-  in_ns prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
+  "${ns[@]}" prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
     --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
   CLEANUPS+=("kill $!")
-  in_ns prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \
+  "${ns[@]}" prometheus --config.file="$TMP/prom.yml" --storage.tsdb.path="$TMP/prom" \
     --web.listen-address="127.0.0.1:$PR" >"$TMP/prom.log" 2>&1 &
   CLEANUPS+=("kill $!")
   for _ in $(seq 1 100); do

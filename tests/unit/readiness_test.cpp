@@ -125,3 +125,47 @@ TEST_CASE("readiness: a reload keeps the last call-service answers of unchanged 
   n.rd.evaluate(n.st);
   CHECK(n.rd.reason("D/vc") == Readiness::Ready);
 }
+
+TEST_CASE("an endpoint at a site on its backup path is not ready: on_backup_path") {
+  auto r = probes::parse_inventory(R"(
+site_state: {down_after: 1, up_after: 1, window: 2}
+sites:
+  - {id: P, name: Tỉnh, level: province, devices: [{name: r, address: 127.0.0.1, role: router}]}
+  - {id: D, name: Huyện, level: district, parent: P, devices: [{name: r, address: 127.0.0.2, role: router}]}
+  - id: C
+    name: Xã Bằng Lãng
+    level: commune
+    parent: D
+    backup_parents: [P]
+    devices:
+      - {name: r, address: 127.0.0.3, role: router}
+      - {name: wan, address: 127.0.0.4, role: other, path: primary}
+      - {name: vc, address: 127.0.0.5, role: vc_endpoint}
+)",
+                                   "t.yml");
+  REQUIRE(r.config);
+  SiteStates st{nullptr};
+  Readiness rd;
+  st.configure(r.config);
+  rd.configure(r.config);
+  auto round = [&](bool primary) {
+    for (const char* k : {"P/r", "D/r", "C/r", "C/vc"}) st.on_round(k, {5, 5, 0.01, 0.001});
+    st.on_round("C/wan", {5, primary ? 5 : 0, 0.01, 0.001});
+    st.evaluate();
+    rd.on_check("C/vc", {"sip", true, "200 OK", true});
+    rd.evaluate(st);
+  };
+  round(true);
+  CHECK(rd.reason("C/vc") == Readiness::Ready);
+  round(false);
+  CHECK(rd.reason("C/vc") == Readiness::OnBackupPath);
+  bool all = true;
+  const std::string rep = rd.report(all);
+  CHECK_FALSE(all);
+  CHECK(rep.find("on backup path") != std::string::npos);
+  std::string m;
+  rd.render(m);
+  CHECK(m.find("reason=\"on_backup_path\"} 1") != std::string::npos);
+  round(true);
+  CHECK(rd.reason("C/vc") == Readiness::Ready);
+}

@@ -337,8 +337,7 @@ struct Redundant {
         "  - {id: B, name: B, level: district, parent: P, devices: [{name: r, address: 127.0.0.3, role: "
         "router}]}\n"
         "  - {id: C, name: C, level: commune, parent: A, backup_parents: " +
-        backups +
-        ", devices: [{name: r, address: 127.0.0.4, role: router}" + c_extra + "]}\n";
+        backups + ", devices: [{name: r, address: 127.0.0.4, role: router}" + c_extra + "]}\n";
     auto r = probes::parse_inventory(text, "t.yml");
     INFO((r.errors.empty() ? "" : r.errors[0]));
     REQUIRE(r.config);
@@ -371,7 +370,8 @@ TEST_CASE("a site with a backup parent is unreachable only when every parent is 
   CHECK(t.st.state("C") == SiteState::Up);
   CHECK_FALSE(t.st.on_backup_path("C"));
   INFO(t.text());
-  CHECK(t.text().find("siteprobe_site_on_backup_path{district=\"A\",level=\"commune\",province=\"P\",site=\"C\"} 0") !=
+  CHECK(t.text().find(
+            "siteprobe_site_on_backup_path{district=\"A\",level=\"commune\",province=\"P\",site=\"C\"} 0") !=
         std::string::npos);
   // The primary parent fails and C still answers: up, on its backup path.
   t.rounds(2, {"A/r"});
@@ -465,9 +465,10 @@ TEST_CASE("backup_parents and path: primary are checked at their line and column
         std::string::npos);
   CHECK(errs("  - {id: C, name: C, level: commune, parent: A, devices: [{name: w, address: 127.0.0.1, "
              "role: router, path: primary}]}\n")
-            .find("path: primary marks the primary uplink of a site with backup_parents") != std::string::npos);
-  auto ok = probes::parse_inventory(head + "  - {id: C, name: C, level: commune, parent: A, backup_parents: B}\n",
-                                    "t.yml");
+            .find("path: primary marks the primary uplink of a site with backup_parents") !=
+        std::string::npos);
+  auto ok = probes::parse_inventory(
+      head + "  - {id: C, name: C, level: commune, parent: A, backup_parents: B}\n", "t.yml");
   REQUIRE(ok.config);
   CHECK(ok.config->sites[3].backup_parents == std::vector<std::string>{"B"});
 }
