@@ -158,7 +158,8 @@ Daemon::Daemon(Options opts)
                          .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.002, 0.005, 0.0075, 0.01,
                                                                           0.015, 0.02, 0.05, 0.1, 0.25, 1})) {
   build<prometheus::Gauge>(*registry_, "siteprobe_build_info").Add({{"version", SITEPROBE_VERSION}}).Set(1);
-  states_->on_backup_change([](const Site& s, bool on) {
+  states_->on_backup_change([this](const Site& s, bool on) {
+    board_->on_backup_path(s, on, unix_now());
     log(on ? LogLevel::Warn : LogLevel::Info, on ? "site on backup path" : "site back on primary path",
         {{"site", s.id}, {"name", s.name}});
   });

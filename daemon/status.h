@@ -91,6 +91,10 @@ class StatusBoard {
   void on_check(const std::string& key, const probes::CheckResult& c, double now);
   void on_snmp(const std::string& key, const probes::SnmpResult& r, double now);
   void on_site_change(const Site& site, SiteState from, SiteState to, double now);
+  // A site with backup parents went on (or off) its backup uplink (daemon/site_state.h).
+  void on_backup_path(const Site& site, bool on, double now) {
+    add_change({now, site.id, "", "up", "up", on ? "why.backup_path" : "why.primary_path", ""});
+  }
   void publish(const SiteStates& states, const Readiness& readiness, double now);
 
   // Any thread. Reading marks the page as watched: publish() builds snapshots only while someone

@@ -50,6 +50,8 @@ const std::vector<Entry>& table() {
       {"why.service_up", "service up", "dịch vụ hoạt động"},
       {"why.uplink_down", "uplink down", "đường lên mất kết nối"},
       {"why.uplink_up", "uplink up", "đường lên hoạt động"},
+      {"why.backup_path", "on backup path (primary uplink down)", "chạy đường dự phòng (đường chính mất)"},
+      {"why.primary_path", "back on primary path", "trở lại đường chính"},
       {"snmp.no_answer", "SNMP no answer", "SNMP không trả lời"},
       {"snmp.answers", "SNMP answers", "SNMP trả lời"},
       {"reason.ready", "ready", "sẵn sàng"},
