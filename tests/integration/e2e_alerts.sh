@@ -16,7 +16,6 @@ source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
 for b in prometheus prometheus-alertmanager nft; do command -v $b >/dev/null || fail "$b not installed (scripts/install-deps.sh)"; done
-ROOT=$(pwd)
 
 # The prober's namespace P has one veth link to each test host namespace: the province core K and
 # the districts A and B. A district's communes are addresses in the district's namespace, so they
@@ -58,7 +57,7 @@ YAML
 
 SP_NETNS=$P
 start_siteprobe "$TMP/inv.yml"
-start_alert_stack
+start_alert_stack "$PWD/alerts/siteprobe.rules.yml"
 
 notes() {  # notes STATUS -> "alertname site severity receiver", one line per notified alert
   python3 -c 'import json,sys

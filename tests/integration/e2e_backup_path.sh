@@ -96,7 +96,7 @@ echo "primary link cut: a.c on its backup path after $(($(date +%s) - t0)) s"
 grep -q 'msg="site on backup path" site=a.c' "$TMP/siteprobe.log" || fail "no log line for the backup path"
 in_ns curl -fsS "$SP_URL/status/live.json" | grep -q '"why.backup_path"' || fail "the status page's changes lack the backup path"
 until firing | grep -q '^SiteOnBackupPath a.c warning$'; do
-  [ -z "$(firing | grep -v '^SiteOnBackupPath ')" ] || { firing; fail "other alerts firing with a.c on its backup path"; }
+  ! firing | grep -qv '^SiteOnBackupPath ' || { firing; fail "other alerts firing with a.c on its backup path"; }
   [ $(($(date +%s) - t0)) -le 150 ] || fail "SiteOnBackupPath did not fire within 150 s"
   sleep 2
 done

@@ -20,7 +20,6 @@ source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
 for b in prometheus prometheus-alertmanager nft; do command -v $b >/dev/null || fail "$b not installed (scripts/install-deps.sh)"; done
-ROOT=$(pwd)
 CONF=hop-pac-nam
 
 # The prober's namespace P has one veth link to each test host namespace: the province core K and
@@ -80,7 +79,7 @@ YAML
 
 SP_NETNS=$P
 start_siteprobe "$TMP/inv.yml"
-start_alert_stack
+start_alert_stack "$PWD/alerts/siteprobe.rules.yml"
 
 notes() {  # notes STATUS -> "alertname district conference severity receiver", one line per notified alert
   python3 -c 'import json,sys

@@ -144,13 +144,13 @@ cert() {  # cert NAME CA [SAN]
     ${3:+-extfile <(echo "subjectAltName=$3")} 2>/dev/null
 }
 
-# start_alert_stack [RULES_FILE]: the real prometheus (the shipped rules, or RULES_FILE, a copy the
-# test shortened) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
+# start_alert_stack RULES_FILE: the real prometheus (RULES_FILE, an absolute path: the shipped
+# rules, or a copy the test shortened) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
 # which appends every notification to $TMP/notes.jsonl), in $SP_NETNS next to the running
 # siteprobe. Scrapes and evaluations every 5 s; the pager route's group_interval 10 s instead of 1m
 # (so a resolved notification comes soon); everything else as shipped. Sets PR, AM (their ports).
 start_alert_stack() {
-  local rules=${1:-$(pwd)/alerts/siteprobe.rules.yml} wh ns=()
+  local rules=$1 wh ns=()
   [ -n "$SP_NETNS" ] && ns=(ip netns exec "$SP_NETNS")  # not in_ns: $! must be the process itself
   PR=$(free_port); AM=$(free_port); wh=$(free_port)
   python3 - alerts/alertmanager.yml "$TMP/am.yml" "$wh" <<'PY'
