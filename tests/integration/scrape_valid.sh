@@ -121,8 +121,10 @@ sites:
     parent: cd
     level: xa
     formerly: [cd.bang-lang, cd.ngoc-phai]   # siteprobe_site_alias_info, two series
+    backup_parents: [bk]                     # siteprobe_site_on_backup_path, _backup_parent_info
     devices:
       - {name: router, address: 127.0.0.4, role: router, snmp: {auth: silent}}
+      - {name: wan-a, address: 127.0.0.7, role: router, path: primary}
       - {name: codec, address: 127.0.0.1, role: vc_endpoint, profile: codec}
   - id: cd.xa.thon
     name: "Thôn Nà Pài"
@@ -178,6 +180,9 @@ validate "$TMP/m1" "maximal inventory"
 grep -q 'siteprobe_snmp_la_load_info{' "$TMP/m1" || fail "custom walked info object missing"
 grep -q 'siteprobe_snmp_interface_oper_status{' "$TMP/m1" || fail "interfaces missing"
 [ "$(grep -c '^siteprobe_site_alias_info{.*site="cd.xa".*} 1$' "$TMP/m1")" = 2 ] || fail "alias series of formerly missing"
+grep -q '^siteprobe_site_on_backup_path{.*site="cd.xa".*} [01]$' "$TMP/m1" || fail "backup path flag missing"
+grep -q '^siteprobe_site_backup_parent_info{parent="bk",site="cd.xa"} 1$' "$TMP/m1" || fail "backup parent info missing"
+grep -q '^siteprobe_device_info{.*path="primary".*} 1$' "$TMP/m1" || fail "path=primary missing on device_info"
 pass "the scrape of the maximal inventory is valid"
 
 # Reload to a smaller tree (three levels, fewer devices and modules): still one valid scrape.
