@@ -14,6 +14,7 @@ Live checks (with --prometheus URL):
   - the template variables of each dashboard are resolved in order against the running
     Prometheus (label_values(expr, label) runs as `group by (label) (expr)`); the first value in
     sort order is used, or "All" where the dashboard's saved current value is All;
+  - every annotation query must parse on /api/v1/query (it may be empty);
   - every targets[].expr is run on /api/v1/query after substituting the variables and
     $__rate_interval=1m, $__interval=15s, $__range=5m. Each must parse and return data; in
     tables that merge several queries, no result may keep __name__ (rows would not merge).
@@ -421,6 +422,14 @@ def check_live(prom, dashboards):
                     failures.append((dname, title, row["ref"], expr,
                                      "merged table, but the result keeps __name__ "
                                      "(aggregate it, e.g. max by (site, device) (...))"))
+        # Annotation queries must parse; they are often empty (no reload in the last minute).
+        for a in dash.get("annotations", {}).get("list", []):
+            if "expr" not in a:
+                continue
+            resp = prom.query(a["expr"])
+            if resp.get("status") != "success":
+                failures.append((dname, f"annotation {a.get('name')!r}", "", a["expr"],
+                                 f"{resp.get('errorType', 'error')}: {resp.get('error')}"))
     return rows, failures
 
 
