@@ -93,7 +93,7 @@ open(dst, "w").write(text)
 PY
 cat >"$TMP/prom.yml" <<YAML
 global: {scrape_interval: 5s, evaluation_interval: 5s}
-rule_files: ["$ROOT/alerts/siteprobe.rules.yml"]
+rule_files: ["$ROOT/alerts/siteprobe.rules.yml", "$ROOT/alerts/siteprobe.sla.rules.yml"]
 alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]}
 scrape_configs:
   - job_name: siteprobe
