@@ -198,15 +198,19 @@ int report(int argc, char** argv) {
                        : a == "--format"   ? &format
                                            : nullptr;
     if (!dst || v.empty())
-      return std::fprintf(stderr, "siteprobe report: %s %s\n%s", v.empty() ? "missing value for" : "unknown flag",
-                          a.c_str(), kUsage),
+      return std::fprintf(stderr, "siteprobe report: %s %s\n%s",
+                          v.empty() ? "missing value for" : "unknown flag", a.c_str(), kUsage),
              2;
     *dst = v;
   }
   if (g.url.empty() || month.empty() || file.empty())
-    return std::fprintf(stderr, "siteprobe report: --prometheus, --month and --config are required\n%s", kUsage), 2;
+    return std::fprintf(stderr, "siteprobe report: --prometheus, --month and --config are required\n%s",
+                        kUsage),
+           2;
   if (format != "csv" && format != "md" && format != "html")
-    return std::fprintf(stderr, "siteprobe report: --format must be csv, md or html, not %s\n", format.c_str()), 2;
+    return std::fprintf(stderr, "siteprobe report: --format must be csv, md or html, not %s\n",
+                        format.c_str()),
+           2;
   auto r = siteprobe::probes::load_inventory(file);
   if (!r.config) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -224,7 +228,8 @@ int report(int argc, char** argv) {
   if (!siteprobe::report::fetch(g, start, end, by_site, err))
     return std::fprintf(stderr, "siteprobe report: %s\n", err.c_str()), 1;
   const auto rows = siteprobe::report::build_rows(*r.config, by_site);
-  std::fputs(siteprobe::report::render(rows, format, month, sla.time_zone, sla.utc_offset_seconds).c_str(), stdout);
+  std::fputs(siteprobe::report::render(rows, format, month, sla.time_zone, sla.utc_offset_seconds).c_str(),
+             stdout);
   return 0;
 }
 

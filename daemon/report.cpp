@@ -46,12 +46,14 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 std::string availability(const Outcome& o) {
-  return o.counted ? fmt("%.3f", 100.0 * (1.0 - static_cast<double>(o.down()) / static_cast<double>(o.counted)))
-                   : "n/a";
+  return o.counted
+             ? fmt("%.3f", 100.0 * (1.0 - static_cast<double>(o.down()) / static_cast<double>(o.counted)))
+             : "n/a";
 }
 std::string met(const Row& r) {
   if (!r.o.counted) return "n/a";
-  return 100.0 * (1.0 - static_cast<double>(r.o.down()) / static_cast<double>(r.o.counted)) >= r.slo ? "yes" : "no";
+  return 100.0 * (1.0 - static_cast<double>(r.o.down()) / static_cast<double>(r.o.counted)) >= r.slo ? "yes"
+                                                                                                     : "no";
 }
 std::string local_time(std::int64_t minute, int utc_offset) {
   if (minute == 0) return "";
@@ -76,26 +78,57 @@ std::string csv_cell(const std::string& s) {
 }
 std::string md_cell(const std::string& s) {
   std::string o;
-  for (char c : s) o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
+  for (char c : s)
+    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
   return o;
 }
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s)
-    o += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : c == '\'' ? "&#39;" : std::string(1, c);
+    o += c == '&'    ? "&amp;"
+         : c == '<'  ? "&lt;"
+         : c == '>'  ? "&gt;"
+         : c == '"'  ? "&quot;"
+         : c == '\'' ? "&#39;"
+                     : std::string(1, c);
   return o;
 }
 
-const char* const kColumns[] = {"row",           "district",        "site",       "name",           "level",
-                                "slo_percent",   "availability_percent", "slo_met", "counted_min", "site_down_min",
-                                "reboot_min",    "endpoint_down_min", "parent_down_min", "longest_outage_min",
-                                "longest_outage_start", "maintenance_min"};
+const char* const kColumns[] = {"row",
+                                "district",
+                                "site",
+                                "name",
+                                "level",
+                                "slo_percent",
+                                "availability_percent",
+                                "slo_met",
+                                "counted_min",
+                                "site_down_min",
+                                "reboot_min",
+                                "endpoint_down_min",
+                                "parent_down_min",
+                                "longest_outage_min",
+                                "longest_outage_start",
+                                "maintenance_min"};
 
 std::vector<std::string> cells(const Row& r, int utc_offset) {
   const auto n = [](std::int64_t v) { return std::to_string(v); };
-  return {r.total ? "district" : "site", r.district, r.site, r.name, r.level, fmt("%g", r.slo), availability(r.o),
-          met(r), n(r.o.counted), n(r.o.site_down), n(r.o.reboot), n(r.o.endpoint_down), n(r.o.parent_down),
-          n(r.o.longest), local_time(r.o.longest_start, utc_offset), n(r.o.maintenance)};
+  return {r.total ? "district" : "site",
+          r.district,
+          r.site,
+          r.name,
+          r.level,
+          fmt("%g", r.slo),
+          availability(r.o),
+          met(r),
+          n(r.o.counted),
+          n(r.o.site_down),
+          n(r.o.reboot),
+          n(r.o.endpoint_down),
+          n(r.o.parent_down),
+          n(r.o.longest),
+          local_time(r.o.longest_start, utc_offset),
+          n(r.o.maintenance)};
 }
 
 // The answer's data.result, after checking the status.
@@ -187,7 +220,8 @@ std::vector<Row> build_rows(const Config& cfg, const std::map<std::string, SiteM
     t.total = true, t.district = r.district;
     if (s.id == r.district) t.name = s.name, t.level = s.level, t.slo = r.slo;
     t.o.counted += r.o.counted, t.o.site_down += r.o.site_down, t.o.reboot += r.o.reboot;
-    t.o.endpoint_down += r.o.endpoint_down, t.o.parent_down += r.o.parent_down, t.o.maintenance += r.o.maintenance;
+    t.o.endpoint_down += r.o.endpoint_down, t.o.parent_down += r.o.parent_down,
+        t.o.maintenance += r.o.maintenance;
     if (r.o.longest > t.o.longest) t.o.longest = r.o.longest, t.o.longest_start = r.o.longest_start;
   }
   for (auto& r : top) r.district = "";
@@ -199,8 +233,8 @@ std::vector<Row> build_rows(const Config& cfg, const std::map<std::string, SiteM
 }
 
 bool parse_month(const std::string& ym, int utc_offset, std::int64_t& start, std::int64_t& end) {
-  if (ym.size() != 7 || ym[4] != '-' ||
-      ym.find_first_not_of("0123456789", 0) != 4 || ym.find_first_not_of("0123456789", 5) != std::string::npos)
+  if (ym.size() != 7 || ym[4] != '-' || ym.find_first_not_of("0123456789", 0) != 4 ||
+      ym.find_first_not_of("0123456789", 5) != std::string::npos)
     return false;
   const long y = std::atol(ym.substr(0, 4).c_str());
   const unsigned m = static_cast<unsigned>(std::atoi(ym.substr(5).c_str()));
@@ -249,21 +283,25 @@ std::string render(const std::vector<Row>& rows, const std::string& format, cons
     o += r.total ? "<tr class=\"total\">" : "<tr>";
     const auto cs = cells(r, utc_offset);
     for (std::size_t i = 0; i < cs.size(); ++i)
-      o += std::string(i < 5 ? "<td class=\"t\">" : cs[i] == "no" ? "<td class=\"no\">" : "<td>") +
+      o += std::string(i < 5           ? "<td class=\"t\">"
+                       : cs[i] == "no" ? "<td class=\"no\">"
+                                       : "<td>") +
            html_escape(cs[i]) + "</td>";
     o += "</tr>\n";
   }
   return o + "</tbody></table>\n</body></html>\n";
 }
 
-bool parse_matrix(const std::string& body, std::map<std::string, std::vector<std::int64_t>>& out, std::string& err) {
+bool parse_matrix(const std::string& body, std::map<std::string, std::vector<std::int64_t>>& out,
+                  std::string& err) {
   json::Value doc;
   const auto* res = result(body, doc, "matrix", err);
   if (!res) return false;
   for (const auto& series : res->items) {
     const auto* site = site_of(series);
     const auto* values = series.get("values");
-    if (!site || !values->is(json::Value::Type::Array)) return err = "malformed answer: a series without site or values", false;
+    if (!site || !values->is(json::Value::Type::Array))
+      return err = "malformed answer: a series without site or values", false;
     auto& mins = out[*site];
     for (const auto& p : values->items) {
       double t = 0, v = 0;
@@ -281,7 +319,8 @@ bool parse_vector(const std::string& body, std::map<std::string, double>& out, s
   for (const auto& series : res->items) {
     const auto* site = site_of(series);
     double t = 0, v = 0;
-    if (!site || !sample(*series.get("value"), t, v)) return err = "malformed answer: a bad vector sample", false;
+    if (!site || !sample(*series.get("value"), t, v))
+      return err = "malformed answer: a bad vector sample", false;
     out[*site] = std::max(out[*site], v);
   }
   return true;
@@ -311,10 +350,12 @@ bool fetch(const HttpGet& prometheus, std::int64_t start, std::int64_t end,
       {&SiteMinutes::unreachable, "(siteprobe_site_state == 4)"},
       {&SiteMinutes::maintenance, "(max by (site) (siteprobe_maintenance{device=\"\"}))"},
       {&SiteMinutes::endpoint,
-       "(max by (site) (siteprobe_endpoint_not_ready_reason{reason=~\"device_down|call_service_down\"}) and on "
+       "(max by (site) (siteprobe_endpoint_not_ready_reason{reason=~\"device_down|call_service_down\"}) and "
+       "on "
        "(site) (siteprobe_site_state >= 1 <= 2))"},
       {&SiteMinutes::reboots,
-       "(sum by (site) (siteprobe_snmp_device_reboots_total - siteprobe_snmp_device_reboots_total offset 1m) > 0)"},
+       "(sum by (site) (siteprobe_snmp_device_reboots_total - siteprobe_snmp_device_reboots_total offset 1m) "
+       "> 0)"},
   };
   for (const auto& [field, q] : lists) {
     std::string body;

@@ -24,7 +24,7 @@ constexpr std::int64_t kRebootGraceMinutes = 15;
 struct SiteMinutes {
   std::vector<std::int64_t> down;         // siteprobe_site_state == 3
   std::vector<std::int64_t> unreachable;  // == 4: its parent is down; counts against the parent
-  std::vector<std::int64_t> endpoint;     // up or degraded, but an endpoint is device_down or call_service_down
+  std::vector<std::int64_t> endpoint;  // up or degraded, but an endpoint is device_down or call_service_down
   std::vector<std::int64_t> maintenance;  // a site-wide maintenance window is on
   std::vector<std::int64_t> reboots;      // a device's SNMP reboot counter went up
   std::int64_t counted = 0;               // minutes with a known state and no maintenance
@@ -58,7 +58,8 @@ std::string render(const std::vector<Row>& rows, const std::string& format, cons
 
 // A Prometheus API answer: a matrix's sample times as minutes per `site` label (each > 0 value),
 // or a vector's values per site. False with `err` for an error answer or a malformed one.
-bool parse_matrix(const std::string& body, std::map<std::string, std::vector<std::int64_t>>& out, std::string& err);
+bool parse_matrix(const std::string& body, std::map<std::string, std::vector<std::int64_t>>& out,
+                  std::string& err);
 bool parse_vector(const std::string& body, std::map<std::string, double>& out, std::string& err);
 
 // Runs the queries for [start, end) against `prometheus` (its URL's path is kept as a prefix).

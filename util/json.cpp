@@ -48,7 +48,10 @@ struct Reader {
     v = 0;
     for (int k = 0; k < 4; ++k, ++i) {
       const char c = s[i];
-      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      const int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
       if (d < 0) return fail("bad \\u escape");
       v = v * 16 + static_cast<std::uint32_t>(d);
     }
@@ -74,14 +77,30 @@ struct Reader {
       if (++i >= s.size()) return fail("unterminated string");
       const char e = s[i++];
       switch (e) {
-        case '"': o += '"'; break;
-        case '\\': o += '\\'; break;
-        case '/': o += '/'; break;
-        case 'b': o += '\b'; break;
-        case 'f': o += '\f'; break;
-        case 'n': o += '\n'; break;
-        case 'r': o += '\r'; break;
-        case 't': o += '\t'; break;
+        case '"':
+          o += '"';
+          break;
+        case '\\':
+          o += '\\';
+          break;
+        case '/':
+          o += '/';
+          break;
+        case 'b':
+          o += '\b';
+          break;
+        case 'f':
+          o += '\f';
+          break;
+        case 'n':
+          o += '\n';
+          break;
+        case 'r':
+          o += '\r';
+          break;
+        case 't':
+          o += '\t';
+          break;
         case 'u': {
           std::uint32_t c1 = 0;
           if (!hex4(c1)) return false;
@@ -196,7 +215,8 @@ bool parse(std::string_view s, Value& out, std::string& err) {
   out = Value{};
   if (!r.value(out, 0)) return err = r.err, false;
   r.ws();
-  if (r.i != s.size()) return err = "offset " + std::to_string(r.i) + ": trailing data after the value", false;
+  if (r.i != s.size())
+    return err = "offset " + std::to_string(r.i) + ": trailing data after the value", false;
   return true;
 }
 

@@ -96,8 +96,8 @@ TEST_CASE("report: rows per district, SLO overrides, csv/md/html escaping", "[re
   CHECK(rows[3].slo == 99.0);  // d1's override covers its commune
   CHECK(rows[4].slo == 99.9);  // a commune's own wins
   const auto csv = report::render(rows, "csv", "2026-11", "+07:00", 7 * 3600);
-  CHECK(csv.find("site,d1,d1.c1,\"'=Xã 1, \"\"A\"\"\",commune,99,99.000,yes,1000,10,0,0,0,10,1970-01-01 08:00,0\r\n") !=
-        std::string::npos);
+  CHECK(csv.find("site,d1,d1.c1,\"'=Xã 1, \"\"A\"\"\",commune,99,99.000,yes,1000,10,0,0,0,10,1970-01-01 "
+                 "08:00,0\r\n") != std::string::npos);
   CHECK(csv.find("site,d1,d1.c2,<Xã 2>,commune,99.9,99.800,no,") != std::string::npos);
   CHECK(csv.find("site,,p,Tỉnh,province,99.5,n/a,n/a,0,") != std::string::npos);
   const auto html = report::render(rows, "html", "2026-11", "+07:00", 7 * 3600);
@@ -117,19 +117,25 @@ TEST_CASE("report: Prometheus answers, errors and malformed ones", "[report]") {
   CHECK(mat["a"] == std::vector<std::int64_t>{2, 4});
   std::map<std::string, double> vec;
   REQUIRE(report::parse_vector(
-      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"site":"a"},"value":[1,"42"]}]}})", vec,
-      err));
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"site":"a"},"value":[1,"42"]}]}})",
+      vec, err));
   CHECK(vec["a"] == 42);
-  CHECK_FALSE(report::parse_matrix(R"({"status":"error","errorType":"bad_data","error":"parse error"})", mat, err));
+  CHECK_FALSE(
+      report::parse_matrix(R"({"status":"error","errorType":"bad_data","error":"parse error"})", mat, err));
   CHECK(err == "query failed: bad_data: parse error");
-  for (const char* bad : {
-           "", "{", "<html>", R"({"status":"success"})", R"({"status":"success","data":{"resultType":"vector","result":[]}})",
-           R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}})",
-           R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1]]}]}})",
-           R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[["1","2"]]}]}})",
-           R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1e300,"2"]]}]}})",
-           R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1,"x"]]}]}})",
-       }) {
+  for (
+      const char* bad : {
+          "",
+          "{",
+          "<html>",
+          R"({"status":"success"})",
+          R"({"status":"success","data":{"resultType":"vector","result":[]}})",
+          R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}})",
+          R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1]]}]}})",
+          R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[["1","2"]]}]}})",
+          R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1e300,"2"]]}]}})",
+          R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{"site":"a"},"values":[[1,"x"]]}]}})",
+      }) {
     err.clear();
     CHECK_FALSE(report::parse_matrix(bad, mat, err));
     CHECK_FALSE(err.empty());
@@ -149,9 +155,32 @@ TEST_CASE("json: values, escapes, and malformed input rejected", "[report][json]
   CHECK(v.get("missing")->is(json::Value::Type::Null));
   CHECK(v.get("a")->get("x")->is(json::Value::Type::Null));
   const std::string deep = std::string(100, '[') + std::string(100, ']');
-  for (const std::string& bad : std::vector<std::string>{"", " ", "{", "}", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "[1 2]", "01", "1.", "-", "1e", "tru", "nul",
-        "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\nb\"", "\"\xff\"", "[1] 2", "{'a':1}",
-        "[\"\xc3\"]", deep, std::string("[1,\0]", 5)}) {
+  for (const std::string& bad : std::vector<std::string>{"",
+                                                         " ",
+                                                         "{",
+                                                         "}",
+                                                         "[1,]",
+                                                         "{\"a\" 1}",
+                                                         "{\"a\":1,}",
+                                                         "[1 2]",
+                                                         "01",
+                                                         "1.",
+                                                         "-",
+                                                         "1e",
+                                                         "tru",
+                                                         "nul",
+                                                         "\"abc",
+                                                         "\"\\x\"",
+                                                         "\"\\u12\"",
+                                                         "\"\\ud800\"",
+                                                         "\"\\udc00x\"",
+                                                         "\"a\nb\"",
+                                                         "\"\xff\"",
+                                                         "[1] 2",
+                                                         "{'a':1}",
+                                                         "[\"\xc3\"]",
+                                                         deep,
+                                                         std::string("[1,\0]", 5)}) {
     err.clear();
     CHECK_FALSE(json::parse(bad, v, err));
     CHECK(err.rfind("offset ", 0) == 0);
