@@ -164,12 +164,13 @@ const std::string* site_of(const json::Value& series) {
 
 std::string encode(const std::string& s) {
   std::string o;
-  for (unsigned char c : s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      o += static_cast<char>(c);
+      o += ch;
     } else {
       char b[4];
-      std::snprintf(b, sizeof b, "%%%02X", c);
+      std::snprintf(b, sizeof b, "%%%02X", static_cast<unsigned>(c));
       o += b;
     }
   }

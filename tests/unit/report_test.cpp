@@ -66,11 +66,11 @@ TEST_CASE("report: month bounds in the inventory's zone", "[report]") {
   std::int64_t s = 0, e = 0;
   REQUIRE(report::parse_month("2026-11", 7 * 3600, s, e));
   CHECK(s == 1793466000);  // 2026-10-31 17:00 UTC
-  CHECK(e - s == 30 * 86400);
+  CHECK(e - s == 30 * std::int64_t{86400});
   REQUIRE(report::parse_month("2026-12", 0, s, e));
-  CHECK(e - s == 31 * 86400);
+  CHECK(e - s == 31 * std::int64_t{86400});
   REQUIRE(report::parse_month("2028-02", 0, s, e));
-  CHECK(e - s == 29 * 86400);
+  CHECK(e - s == 29 * std::int64_t{86400});
   for (const char* bad : {"2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-11x", "", "abcd-ef"})
     CHECK_FALSE(report::parse_month(bad, 0, s, e));
 }
