@@ -142,7 +142,7 @@ TEST_CASE("report: Prometheus answers, errors and malformed ones", "[report]") {
   }
 }
 
-TEST_CASE("json: values, escapes, and malformed input rejected", "[report][json]") {
+TEST_CASE("report json: values, escapes, and malformed input rejected", "[report][json]") {
   json::Value v;
   std::string err;
   REQUIRE(json::parse(R"( {"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00\n\"\\"],"b":{}} )", v, err));
