@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +22,7 @@
 #include "daemon/http_client.h"
 #include "daemon/log.h"
 #include "daemon/maintenance.h"
+#include "daemon/report.h"
 #include "daemon/stamp_cli.h"
 #include "inventory/calendar.h"
 #include "inventory/config.h"
@@ -43,6 +46,7 @@ const char* const kUsage =
     "                           [--report csv|markdown]] [--username U --password-file F]\n"
     "                           [--web.config.file F] [--lang vi|en]\n"
     "       siteprobe maintenance list [--at 'YYYY-MM-DD HH:MM'] FILE\n"
+    "       siteprobe report --prometheus URL --month YYYY-MM --config FILE [--format csv|md|html]\n"
     "       siteprobe path-test [OPTIONS] ADDRESS[:PORT]   (siteprobe path-test --help)\n"
     "       siteprobe reflect [OPTIONS]                    (siteprobe reflect --help)\n"
     "       siteprobe --version | help | -h | --help\n"
@@ -65,6 +69,10 @@ const char* const kUsage =
     "  maintenance list            the inventory's maintenance windows: on now (alerts muted) or\n"
     "                              when next; --at a local time (+07:00, or append an offset\n"
     "                              like +09:00) instead of now\n"
+    "  report                      the month's availability per district and site against the\n"
+    "                              inventory's SLO (sla.slo), from Prometheus (URL: http[s]://HOST:PORT\n"
+    "                              [/prefix]); the month runs in sla.time_zone (default +07:00);\n"
+    "                              minutes down by cause, longest outage, maintenance (default csv)\n"
     "  readiness                   print the endpoints a running siteprobe finds not ready for a\n"
     "                              call, by district; exit 0 all ready, 1 some not, 2 no answer.\n"
     "                              Without --url: the daemon of /etc/default/siteprobe (its listen\n"
@@ -181,6 +189,65 @@ int maintenance(int argc, char** argv) {
     return 1;
   }
   std::fputs(siteprobe::Maintenance::list(*r.config, now).c_str(), stdout);
+  return 0;
+}
+
+// `siteprobe report`: the monthly availability report (daemon/report.h); exit 0, 1 on a query or
+// inventory error, 2 on bad arguments.
+int report(int argc, char** argv) {
+  siteprobe::HttpGet g;
+  g.timeout_s = 120;  // a month of one-minute steps over many sites takes Prometheus a while
+  std::string month, file, format = "csv";
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i], v;
+    if (is_help(argv[i])) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (const auto eq = a.find('='); eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (i + 1 < argc) {
+      v = argv[++i];
+    }
+    std::string* dst = a == "--prometheus" ? &g.url
+                       : a == "--month"    ? &month
+                       : a == "--config"   ? &file
+                       : a == "--format"   ? &format
+                                           : nullptr;
+    if (!dst || v.empty())
+      return std::fprintf(stderr, "siteprobe report: %s %s\n%s",
+                          v.empty() ? "missing value for" : "unknown flag", a.c_str(), kUsage),
+             2;
+    *dst = v;
+  }
+  if (g.url.empty() || month.empty() || file.empty())
+    return std::fprintf(stderr, "siteprobe report: --prometheus, --month and --config are required\n%s",
+                        kUsage),
+           2;
+  if (format != "csv" && format != "md" && format != "html")
+    return std::fprintf(stderr, "siteprobe report: --format must be csv, md or html, not %s\n",
+                        format.c_str()),
+           2;
+  auto r = siteprobe::probes::load_inventory(file);
+  if (!r.config) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    return 1;
+  }
+  const auto& sla = r.config->sla;
+  std::int64_t start = 0, end = 0;
+  if (!siteprobe::report::parse_month(month, sla.utc_offset_seconds, start, end))
+    return std::fprintf(stderr, "siteprobe report: --month \"%s\" is not YYYY-MM\n", month.c_str()), 2;
+  if (end > static_cast<std::int64_t>(std::time(nullptr)))
+    std::fprintf(stderr, "siteprobe report: warning: %s has not ended; minutes to come count as no data\n",
+                 month.c_str());
+  std::map<std::string, siteprobe::report::SiteMinutes> by_site;
+  std::string err;
+  if (!siteprobe::report::fetch(g, start, end, by_site, err))
+    return std::fprintf(stderr, "siteprobe report: %s\n", err.c_str()), 1;
+  const auto rows = siteprobe::report::build_rows(*r.config, by_site);
+  std::fputs(siteprobe::report::render(rows, format, month, sla.time_zone, sla.utc_offset_seconds).c_str(),
+             stdout);
   return 0;
 }
 
@@ -345,6 +412,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "check") == 0) return check(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "maintenance") == 0) return maintenance(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "readiness") == 0) return readiness(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "report") == 0) return report(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "path-test") == 0) return siteprobe::path_test_main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reflect") == 0) return siteprobe::reflect_main(argc, argv);
   siteprobe::Options opts;

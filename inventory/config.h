@@ -199,6 +199,17 @@ struct MaintenanceWindow {
   std::string targets_text;          // as written: "subtree pac-nam, ba-be.banh-trach/vc"
 };
 
+// Availability targets for `siteprobe report` (docs/inventory.md#sla): `slo` in percent for every
+// site, `sites` overrides for a site and its subtree (the nearest override wins), and the zone in
+// which a report's month runs.
+struct SlaSettings {
+  double slo = 99.5;
+  std::map<std::string, double> site_slo;  // site id -> percent, for its subtree
+  std::string time_zone = "Asia/Ho_Chi_Minh";
+  int utc_offset_seconds = 7 * 3600;
+  double slo_of(const Site& s) const;  // the nearest override on the site's chain, else slo
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
@@ -217,6 +228,7 @@ struct Config {
   std::vector<Site> sites;
   std::vector<Conference> conferences;
   std::vector<MaintenanceWindow> maintenance;
+  SlaSettings sla;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }

@@ -110,7 +110,7 @@ sp_pid=$!
 pids+=($!)
 cat >"$RUN/prometheus.yml" <<YAML
 global: {scrape_interval: 5s, evaluation_interval: 5s}
-rule_files: ["$ROOT/alerts/siteprobe.rules.yml"]
+rule_files: ["$ROOT/alerts/siteprobe.rules.yml", "$ROOT/alerts/siteprobe.sla.rules.yml"]
 alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$am_port"]}]}]}
 scrape_configs:
   - job_name: siteprobe
@@ -155,7 +155,7 @@ cat <<MSG
 
 siteprobe demo (Ctrl-C to stop)
   siteprobe metrics   http://$listen/metrics
-  Prometheus          $prom/alerts   (rules: alerts/siteprobe.rules.yml)
+  Prometheus          $prom/alerts   (rules: alerts/siteprobe.rules.yml, siteprobe.sla.rules.yml)
   Alertmanager        $am
   Endpoint readiness  http://$listen/readiness   (or: $SITEPROBE readiness --url http://$listen)
   Path tests          http://$listen/path-tests  (2 Mbit/s streams, running now; Pác Nặm's

@@ -34,6 +34,9 @@ run() {  # run NAME COMMAND...: runs it, shows its output, records a failure
 
 run "promtool check rules" promtool check rules "$RULES"
 run "promtool test rules" promtool test rules "$TESTS"
+# The availability recording rules (issue #15 item 4): their own file and tests.
+run "promtool check rules (sla)" promtool check rules alerts/siteprobe.sla.rules.yml
+run "promtool test rules (sla)" promtool test rules alerts/siteprobe.sla.rules.test.yml
 for f in "$AM" alerts/*.example.yml; do run "amtool check-config $f" amtool check-config "$f"; done
 # The documented office-hours option, uncommented, must load too (and route as documented).
 office=$(mktemp /tmp/siteprobe-am-office.XXXXXX.yml)

@@ -31,7 +31,7 @@ hardening-check --nocfprotection "$TMP/extracted/usr/bin/siteprobe" ||
 pass "hardening-check: PIE, stack protector, FORTIFY_SOURCE, full RELRO"
 
 # What the docs tell users to install from the package (install.md, alerts.md, dashboards.md).
-for f in alerts/siteprobe.rules.yml alerts/alertmanager.yml grafana/provisioning/datasources/siteprobe.yml \
+for f in alerts/siteprobe.rules.yml alerts/siteprobe.sla.rules.yml alerts/alertmanager.yml grafana/provisioning/datasources/siteprobe.yml \
          grafana/provisioning/dashboards/siteprobe.yml; do
   [ -f "$TMP/extracted/usr/share/siteprobe/$f" ] || fail "the package lacks /usr/share/siteprobe/$f"
 done

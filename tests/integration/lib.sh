@@ -145,7 +145,7 @@ cert() {  # cert NAME CA [SAN]
 }
 
 # start_alert_stack RULES_FILE: the real prometheus (RULES_FILE, an absolute path: the shipped
-# rules, or a copy the test shortened) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
+# rules, or a copy the test shortened; and the shipped availability rules) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
 # which appends every notification to $TMP/notes.jsonl), in $SP_NETNS next to the running
 # siteprobe. Scrapes and evaluations every 5 s; the pager route's group_interval 10 s instead of 1m
 # (so a resolved notification comes soon); everything else as shipped. Sets PR, AM (their ports).
@@ -164,7 +164,7 @@ open(dst, "w").write(text)
 PY
   cat >"$TMP/prom.yml" <<YAML
 global: {scrape_interval: 5s, evaluation_interval: 5s}
-rule_files: ["$rules"]
+rule_files: ["$rules", "$PWD/alerts/siteprobe.sla.rules.yml"]
 alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]}
 scrape_configs:
   - job_name: siteprobe
