@@ -372,7 +372,9 @@ void Parser::parse_device(const YAML::Node& n, const std::string& path, Site& si
   apply_call_blocks(n, path, d);
   apply_criticality(n, path, site, d);
   const auto& rr = cfg_.site_state.reachability_roles;
-  d.reachability = std::find(rr.begin(), rr.end(), d.role) != rr.end();
+  // A primary-path address fails whenever the primary link is cut: that is the backup path, not
+  // the site's reachability (unless set explicitly).
+  d.reachability = !d.primary_path && std::find(rr.begin(), rr.end(), d.role) != rr.end();
   if (auto v = n["reachability"]) {
     if (v.IsScalar() && (v.Scalar() == "true" || v.Scalar() == "false"))
       d.reachability = v.Scalar() == "true";

@@ -94,6 +94,8 @@ wait_for 'v == 1' siteprobe_site_on_backup_path 'site="a.c"' 40
 echo "primary link cut: a.c on its backup path after $(($(date +%s) - t0)) s"
 [ "$(metric siteprobe_site_state 'site="a.c"')" = 1 ] || fail "a.c is not up on its backup path"
 grep -q 'msg="site on backup path" site=a.c' "$TMP/siteprobe.log" || fail "no log line for the backup path"
+# The status board publishes while someone watches: the first read wakes it.
+for _ in $(seq 1 20); do in_ns curl -fsS "$SP_URL/status/live.json" | grep -q '"why.backup_path"' && break; sleep 0.5; done
 in_ns curl -fsS "$SP_URL/status/live.json" | grep -q '"why.backup_path"' || fail "the status page's changes lack the backup path"
 until firing | grep -q '^SiteOnBackupPath a.c warning$'; do
   ! firing | grep -qv '^SiteOnBackupPath ' || { firing; fail "other alerts firing with a.c on its backup path"; }
