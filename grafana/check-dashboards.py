@@ -6,6 +6,8 @@ Static checks (always):
     json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\\n", which is also what
     `jq --sort-keys --indent 2 .` prints;
   - uids are unique, panel ids unique per dashboard, every panel has a gridPos;
+  - dashboards/vi/ is what grafana/translate.py makes of the English dashboards, and every text
+    a person reads has its Vietnamese in i18n/vi.json;
   - every `datasource` anywhere in a dashboard is {"type": "prometheus", "uid": UID}, and every
     panel (rows included), target and query variable names it; the datasource provisioning file
     declares that uid and the dashboard provider reads files with foldersFromFilesStructure.
@@ -33,6 +35,9 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import translate  # noqa: E402  (grafana/translate.py: the Vietnamese dashboards)
 
 DS_UID = "siteprobe-prometheus"
 DS = {"type": "prometheus", "uid": DS_UID}
@@ -164,6 +169,7 @@ def check_static(gdir, fix):
             if not re.search(pat, text, re.M):
                 errors.append(f"provisioning/dashboards/siteprobe.yml: no {what}")
     errors += check_thresholds(gdir, dashboards)
+    errors += translate.check(gdir)
     return dashboards, errors
 
 
@@ -200,7 +206,9 @@ def check_thresholds(gdir, dashboards):
     if not os.path.isfile(rules_file):
         return [f"{rules_file}: missing (thresholds cannot be checked against the rules)"]
     exprs = rule_exprs(open(rules_file, encoding="utf-8").read())
-    by_uid = {os.path.splitext(os.path.basename(rel))[0]: obj for rel, obj in dashboards.items()}
+    # The English dashboards (the vi/ ones are generated from them by translate.py).
+    by_uid = {os.path.splitext(os.path.basename(rel))[0]: obj for rel, obj in dashboards.items()
+              if os.path.dirname(rel) == "dashboards"}
     for dash, title, alert, pattern, colour in AGREE:
         where = f"dashboards/{dash}.json: panel {title!r}"
         panel = next((p for p in all_panels(by_uid.get(dash, {}).get("panels")) if p.get("title") == title), None)

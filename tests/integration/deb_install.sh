@@ -35,7 +35,7 @@ for f in alerts/siteprobe.rules.yml alerts/siteprobe.sla.rules.yml alerts/alertm
          grafana/provisioning/dashboards/siteprobe.yml; do
   [ -f "$TMP/extracted/usr/share/siteprobe/$f" ] || fail "the package lacks /usr/share/siteprobe/$f"
 done
-for f in grafana/dashboards/*.json; do
+for f in grafana/dashboards/*.json grafana/dashboards/vi/*.json; do
   [ -f "$TMP/extracted/usr/share/siteprobe/$f" ] || fail "the package lacks /usr/share/siteprobe/$f"
 done
 pass "the package has the alert rules, the Alertmanager example, the dashboards and their provisioning"
