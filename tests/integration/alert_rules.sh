@@ -37,6 +37,8 @@ run "promtool test rules" promtool test rules "$TESTS"
 # The availability recording rules (issue #15 item 4): their own file and tests.
 run "promtool check rules (sla)" promtool check rules alerts/siteprobe.sla.rules.yml
 run "promtool test rules (sla)" promtool test rules alerts/siteprobe.sla.rules.test.yml
+# Every paging alert has its night-shift page in English and Vietnamese (docs/oncall*.md).
+run "on-call pages" python3 scripts/check-oncall.py
 for f in "$AM" alerts/*.example.yml; do run "amtool check-config $f" amtool check-config "$f"; done
 # The documented office-hours option, uncommented, must load too (and route as documented).
 office=$(mktemp /tmp/siteprobe-am-office.XXXXXX.yml)
