@@ -93,6 +93,14 @@ while read -r a; do
     failed+=("runbook #$a")
   fi
 done < <(sed -n 's/.*runbook_url:.*runbook\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u)
+# Paging alerts link to their night-shift page (docs/oncall.md, explicit anchors).
+while read -r a; do
+  if ! grep -q "^<a id=\"$a\"></a>$" docs/oncall.md; then
+    echo "FAIL: docs/oncall.md has no section for #$a" >&2
+    failed+=("oncall #$a")
+  fi
+done < <(sed -n 's/.*runbook_url:.*oncall\.md#\([A-Za-z0-9_-]*\).*/\1/p' "$RULES" | sort -u)
+[ "$(grep -c 'runbook_url:.*oncall\.md#' "$RULES")" -ge 10 ] || { echo "FAIL: paging alerts do not link to docs/oncall.md" >&2; failed+=("oncall links"); }
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}" >&2
