@@ -5,9 +5,13 @@
 
 #include "daemon/conference.h"
 #include "util/emodel.h"
+#include "util/text.h"
 
 namespace siteprobe {
 namespace {
+
+using text::csv_cell;
+using text::md_cell;
 
 bool down(SiteState s) {
   return s == SiteState::Down || s == SiteState::Unreachable;
@@ -18,23 +22,6 @@ std::string fixed(double v, int digits) {
   char b[32];
   std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
-}
-
-// RFC 4180: quoted when it holds a comma, quote or line break; a text cell that a spreadsheet would
-// run as a formula (= + - @ first) gets a leading apostrophe.
-std::string csv_cell(const std::string& s) {
-  std::string v = !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') ? "'" + s : s;
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string o = "\"";
-  for (char c : v) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
-
-std::string md_cell(const std::string& s) {
-  std::string o;
-  for (char c : s)
-    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
-  return o;
 }
 
 const Conference* find(const Config* c, const std::string& name) {

@@ -192,6 +192,17 @@ int maintenance(int argc, char** argv) {
   return 0;
 }
 
+// "--name=value" or "--name value": splits `a` (argv[i]) into name and value, taking the next
+// argument as the value (and stepping `i` past it) when there is no '='.
+void option_value(int argc, char** argv, int& i, std::string& a, std::string& v) {
+  if (const auto eq = a.find('='); eq != std::string::npos) {
+    v = a.substr(eq + 1);
+    a = a.substr(0, eq);
+  } else if (i + 1 < argc) {
+    v = argv[++i];
+  }
+}
+
 // `siteprobe report`: the monthly availability report (daemon/report.h); exit 0, 1 on a query or
 // inventory error, 2 on bad arguments.
 int report(int argc, char** argv) {
@@ -204,12 +215,7 @@ int report(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (const auto eq = a.find('='); eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      v = argv[++i];
-    }
+    option_value(argc, argv, i, a, v);
     std::string* dst = a == "--prometheus" ? &g.url
                        : a == "--month"    ? &month
                        : a == "--config"   ? &file
@@ -305,12 +311,7 @@ int readiness(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (const auto eq = a.find('='); eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      v = argv[++i];
-    }
+    option_value(argc, argv, i, a, v);
     std::string* dst = a == "--url"               ? &g.url
                        : a == "--ca-file"         ? &g.ca_file
                        : a == "--cert-file"       ? &g.cert_file

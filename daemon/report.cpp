@@ -10,9 +10,13 @@
 
 #include "inventory/calendar.h"
 #include "util/json.h"
+#include "util/text.h"
 
 namespace siteprobe::report {
 namespace {
+
+using text::csv_cell;
+using text::md_cell;
 
 using inventory_detail::civil_from_days;
 using inventory_detail::days_from_civil;
@@ -68,20 +72,6 @@ std::string local_time(std::int64_t minute, int utc_offset) {
   return b;
 }
 
-// RFC 4180, and a cell a spreadsheet would run as a formula (= + - @ first) gets an apostrophe.
-std::string csv_cell(const std::string& s) {
-  std::string v = !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') ? "'" + s : s;
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string o = "\"";
-  for (char c : v) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
-std::string md_cell(const std::string& s) {
-  std::string o;
-  for (char c : s)
-    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
-  return o;
-}
 std::string html_escape(const std::string& s) {
   std::string o;
   for (char c : s)

@@ -52,4 +52,19 @@ std::string truncate_utf8(std::string_view s, std::size_t max) {
   return std::string(s.substr(0, n));
 }
 
+std::string csv_cell(const std::string& s) {
+  std::string v = !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') ? "'" + s : s;
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string o = "\"";
+  for (char c : v) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+
+std::string md_cell(const std::string& s) {
+  std::string o;
+  for (char c : s)
+    o += c == '|' ? std::string("\\|") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
+  return o;
+}
+
 }  // namespace siteprobe::text

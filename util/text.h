@@ -24,4 +24,10 @@ std::string sanitize_utf8(std::string_view s);
 // (for valid UTF-8, such as the result of sanitize_utf8).
 std::string truncate_utf8(std::string_view s, std::size_t max);
 
+// A CSV cell (RFC 4180: quoted when it holds a comma, quote or line break); a cell a spreadsheet
+// would run as a formula (= + - @ first) gets a leading apostrophe.
+std::string csv_cell(const std::string& s);
+// A Markdown table cell: `|` escaped, line breaks as spaces.
+std::string md_cell(const std::string& s);
+
 }  // namespace siteprobe::text
