@@ -10,6 +10,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "daemon/docs_http.h"
 #include "daemon/hardening.h"
 #include "daemon/log.h"
 #include "daemon/status_http.h"
@@ -275,6 +276,7 @@ bool Daemon::start() {
     return HttpServer::PageAnswer{all_ready ? 200 : 503, "text/plain; charset=utf-8", body, {}};
   });
   add_status_pages(http_, board_);
+  add_doc_pages(http_);
   auto on_signal = [](uv_signal_t* h, int signum) noexcept {
     auto* self = static_cast<Daemon*>(h->data);
     try {

@@ -16,6 +16,8 @@ pkgs=(
   devscripts
   # run and test: real ICMP peers in namespaces, nftables for loss, curl for scrapes
   iproute2 nftables curl python3 procps systemd openssl util-linux
+  # the docs served at /docs, rendered at build time (daemon/docs_html.py)
+  python3-markdown
   # benchmarks (bench/): the anchors siteprobe is measured against
   fping
   # the status page in a real browser (tests/integration/status_page.sh: headless, DevTools protocol)
