@@ -39,6 +39,26 @@ run "promtool check rules (sla)" promtool check rules alerts/siteprobe.sla.rules
 run "promtool test rules (sla)" promtool test rules alerts/siteprobe.sla.rules.test.yml
 # Every paging alert has its night-shift page in English and Vietnamese (docs/oncall*.md).
 run "on-call pages" python3 scripts/check-oncall.py
+# Every alert speaks both languages: summary and description, summary_vi and description_vi, each
+# non-empty, and the Vietnamese one templated from the same labels (no label only one side uses).
+run "alert texts in English and Vietnamese" python3 - "$RULES" <<'PY'
+import re, sys, yaml
+bad = []
+for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
+    for r in g["rules"]:
+        if "alert" not in r:
+            continue
+        a = r.get("annotations", {})
+        for k in ("summary", "description", "summary_vi", "description_vi"):
+            if not str(a.get(k, "")).strip():
+                bad.append(f"{r['alert']}: no {k}")
+        labels = lambda t: set(re.findall(r"\$labels\.(\w+)", t))
+        if labels(a.get("description", "")) != labels(a.get("description_vi", "")):
+            bad.append(f"{r['alert']}: description and description_vi use different labels")
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
 for f in "$AM" alerts/*.example.yml; do run "amtool check-config $f" amtool check-config "$f"; done
 # The documented office-hours option, uncommented, must load too (and route as documented).
 office=$(mktemp /tmp/siteprobe-am-office.XXXXXX.yml)
