@@ -479,6 +479,10 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       sl["latitude"] = b;
       std::snprintf(b, sizeof b, "%.7g", *s.lon);
       sl["longitude"] = b;
+      std::snprintf(b, sizeof b, "%.6g", *s.map_lat);
+      sl["map_latitude"] = b;
+      std::snprintf(b, sizeof b, "%.7g", *s.map_lon);
+      sl["map_longitude"] = b;
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";

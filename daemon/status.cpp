@@ -106,9 +106,9 @@ void StatusBoard::configure(std::shared_ptr<const Config> config, const SiteStat
     json::str(t, s.id);
     json::members(t, {{"name", s.name}, {"level", s.level}, {"parent", s.parent}});
     t += ",\"lat\":";
-    json::num(t, s.lat.value_or(NAN), 5);
+    json::num(t, s.map_lat.value_or(NAN), 5);  // where to draw it: coincident sites spread
     t += ",\"lon\":";
-    json::num(t, s.lon.value_or(NAN), 5);
+    json::num(t, s.map_lon.value_or(NAN), 5);
     t += ",\"devices\":" + std::to_string(site_devs_[i].size()) + "}";
   }
   tree_ = t + "]}";

@@ -146,6 +146,9 @@ struct Site {
   // site is unreachable only when its parent and all of these are down or unreachable.
   std::vector<std::string> backup_parents;
   std::optional<double> lat, lon;
+  // Where maps draw the site: lat/lon, except that sites sharing exact coordinates (a province and
+  // its capital city's district) are spread on a small circle so each can be seen and clicked.
+  std::optional<double> map_lat, map_lon;
   std::map<std::string, std::string> labels;
   // Ids this site had in earlier inventories (a rename, or several sites merged into this one):
   // exported as siteprobe_site_alias_info so dashboards can join old and new series.
@@ -154,6 +157,11 @@ struct Site {
   // chain[i] is the id of this site's ancestor (or itself) at levels[i], "" if none.
   std::vector<std::string> chain;
 };
+
+// Fills every site's map_lat/map_lon (above): the first of sites with identical coordinates, in
+// inventory order, stays; the others go round it at kMapSpreadDegrees (about 3 km).
+inline constexpr double kMapSpreadDegrees = 0.03;
+void spread_map_positions(std::vector<Site>& sites);
 
 // How site states are derived from probe rounds (daemon/site_state.h).
 struct SiteStateSettings {

@@ -580,6 +580,7 @@ void Parser::parse_sites(const YAML::Node& n) {
     }
   }
   check_tree(refs, all_ids);
+  spread_map_positions(cfg_.sites);
 }
 
 // Parents exist, levels descend, no cycles; then fill each site's chain of level ids.

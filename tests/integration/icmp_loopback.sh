@@ -40,7 +40,7 @@ done
 pass "label sets exist from load"
 
 snapshot
-grep -qF 'siteprobe_site_info{district="",latitude="22.147",level="province",longitude="105.8348",name="Tỉnh Bắc Kạn",parent="",province="bac-kan",site="bac-kan"} 1' \
+grep -qF 'siteprobe_site_info{district="",latitude="22.147",level="province",longitude="105.8348",map_latitude="22.147",map_longitude="105.8348",name="Tỉnh Bắc Kạn",parent="",province="bac-kan",site="bac-kan"} 1' \
   "$SNAPSHOT" || fail "site_info for the province"
 grep -qF 'name="Xã Nam Mẫu"' "$SNAPSHOT" || fail "UTF-8 name"
 grep -F 'siteprobe_device_up{' "$SNAPSHOT" | grep -F 'site="ba-be.nam-mau"' | grep -qF 'district="ba-be"' || fail "district label of a commune"

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "probes/registry.h"
@@ -381,4 +383,35 @@ TEST_CASE("the registry's blocks are what the inventory accepts: h323 is the tcp
   CHECK(joined(r.errors).find(
             "invalid check name \"h323\" (allowed: [A-Za-z0-9][A-Za-z0-9_.-]*, not sip, h323, stamp)") !=
         std::string::npos);
+}
+
+TEST_CASE("sites on identical coordinates are spread on the map; their coordinates stay") {
+  std::vector<Site> v(5);
+  for (auto& s : v) s.lat = 22.147, s.lon = 105.8348;
+  v[3].lat = 22.5;  // elsewhere
+  v[4].lat.reset(), v[4].lon.reset();
+  spread_map_positions(v);
+  // The first stays, the other two go round it at the same distance, apart from each other.
+  CHECK(*v[0].map_lat == 22.147);
+  CHECK(*v[0].map_lon == 105.8348);
+  const double k = std::cos(22.147 * M_PI / 180);
+  for (int i : {1, 2}) {
+    CHECK(*v[i].lat == 22.147);  // the inventory's coordinates are untouched
+    const double dy = *v[i].map_lat - 22.147, dx = (*v[i].map_lon - 105.8348) * k;
+    CHECK(std::hypot(dx, dy) == Approx(kMapSpreadDegrees));
+  }
+  CHECK(std::hypot(*v[1].map_lat - *v[2].map_lat, (*v[1].map_lon - *v[2].map_lon) * k) > kMapSpreadDegrees);
+  CHECK(*v[3].map_lat == 22.5);
+  CHECK_FALSE(v[4].map_lat);
+  // On the reference inventory's map no two sites share a point.
+  auto r = probes::load_inventory(SITEPROBE_SOURCE_DIR "/config/bac-kan.yml");
+  REQUIRE(r.config);
+  std::set<std::pair<double, double>> seen_map;
+  std::size_t with = 0;
+  for (const auto& s : r.config->sites) {
+    if (!s.lat) continue;
+    ++with;
+    seen_map.insert({*s.map_lat, *s.map_lon});
+  }
+  CHECK(seen_map.size() == with);
 }
