@@ -8,7 +8,9 @@
 #  B. a lossy commune: HighPacketLoss on its router and codec, and LowVideoMOS on the codec a few
 #     seconds later -> exactly 1 notification, to the chat, without LowVideoMOS (inhibited);
 #  C. control: 2 districts down in another province with no BackboneFault -> 2 pages, one each;
-#  D. the Watchdog -> its own receiver, heartbeat, and no other.
+#  D. the Watchdog -> its own receiver, heartbeat, and no other;
+#  E. a flapping district: SiteFlapping, its own SiteDown and a commune's SiteDown behind it ->
+#     exactly 1 notification, SiteFlapping, to the pager.
 # The config is as shipped except the receiver URLs and shorter group_wait/group_interval (2 s/4 s),
 # so follow-up notifications, if any, would come within the test.
 source "$(dirname "$0")/lib.sh"
@@ -76,6 +78,10 @@ W=job=siteprobe,severity=warning,instance=b:9723,level=commune,province=pb,distr
 post "alertname=HighPacketLoss,$W,device=router,role=router" "alertname=HighPacketLoss,$W,device=vc,role=vc_endpoint"
 # D: the dead-man's switch.
 post "alertname=Watchdog,severity=none"
+# E: a flapping district (another siteprobe), with its SiteDown and a commune's behind it.
+post "alertname=SiteFlapping,$J,instance=e:9723,level=district,province=pe,district=fl,site=fl,parent=pe,name=fl" \
+  "alertname=SiteDown,$J,instance=e:9723,level=district,province=pe,district=fl,site=fl,parent=pe,name=fl" \
+  "alertname=SiteDown,$J,instance=e:9723,level=commune,province=pe,district=fl,site=fl.c1,parent=fl,name=c1"
 
 until [ -n "$(notifications chat site=na-ri.cu-le)" ]; do
   [ $(($(date +%s) - t0)) -le 20 ] || { cat "$TMP/notes.jsonl"; fail "no chat notification for the lossy commune within 20 s"; }
@@ -97,9 +103,10 @@ check() {  # check SCENARIO RECEIVER FILTER EXPECTED
 check "A all 8 districts down, province up" pager province=bac-kan "BackboneFault x1"
 check "B lossy commune, loss and MOS" chat site=na-ri.cu-le "HighPacketLoss x2"
 check "C 2 districts down, no backbone alert" pager province=p2 "$(printf 'SiteDown x1\nSiteDown x1')"
+check "E flapping district" pager province=pe "SiteFlapping x1"
 [ -n "$(notifications heartbeat alertname=Watchdog)" ] || fail "D: no Watchdog notification to heartbeat"
 for r in pager chat; do
   [ -z "$(notifications $r alertname=Watchdog)" ] || fail "D: Watchdog reached $r"
 done
 pass "D Watchdog: heartbeat only ($(notifications heartbeat alertname=Watchdog | grep -c .) notification(s))"
-pass "one notification per cause: backbone fault, lossy commune; $(($(date +%s) - t0)) s"
+pass "one notification per cause: backbone fault, lossy commune, flapping district; $(($(date +%s) - t0)) s"
