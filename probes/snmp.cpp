@@ -42,6 +42,8 @@ struct KeySet {
   std::vector<u_char> auth_ku, priv_ku;
 };
 
+}  // namespace
+
 void init_net_snmp() {
   static bool done = false;
   if (done) return;
@@ -76,6 +78,8 @@ void init_net_snmp() {
   netsnmp_register_loghandler(NETSNMP_LOGHANDLER_NONE, LOG_DEBUG);
   init_snmp("siteprobe");
 }
+
+namespace {
 
 const oid* auth_proto(const std::string& p, std::size_t& len) {
   len = USM_AUTH_PROTO_SHA_LEN;
@@ -127,6 +131,11 @@ class SnmpProber final : public Prober {
   void set_targets(const Config& config, const std::vector<Target>& targets) override;
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     if (auto it = devs_.find(key); it != devs_.end()) it->second->addr = addr;
+  }
+  void probe_now(const std::string& key) override {
+    sched_.poll_now(key);
+    kick_ = true;
+    sched_timer_.arm();
   }
   void close() override {
     if (closed_) return;

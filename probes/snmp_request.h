@@ -128,6 +128,11 @@ class SnmpRequest {
   int max_rep_ = 0;        // of the GETBULK in flight
 };
 
+// The datagram of `pdu` as session `s` would send it ("" if net-snmp cannot encode it).
+std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu);
+// Sets net-snmp up once per process (no config files, no MIBs, no logging of its own).
+void init_net_snmp();
+
 // net-snmp's variable and OID as siteprobe keeps them.
 SnmpVal to_val(const netsnmp_variable_list* v);
 Oid to_oid(const oid* o, std::size_t n);

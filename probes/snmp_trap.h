@@ -1,0 +1,66 @@
+// SNMP trap and inform receiver (docs/inventory.md#traps): one UDP socket on the loop, off unless
+// the inventory's `traps.listen` is set.
+//
+// A datagram is read by libuv (at most 32 per loop turn), then, in this order: over the token
+// bucket (traps.max_per_second) it is dropped as rate_limited before it is decoded; net-snmp
+// decodes it (SNMPv1 Trap, SNMPv2c Trap and InformRequest; v3 is not supported yet: dropped as
+// unsupported); it must come from a device of the inventory that is polled over SNMP (v1: the
+// agent-addr field when it is set, else the UDP source) and carry that device's community. Then
+// it is counted by kind, an inform is answered with a Response, the device gets one extra ICMP
+// round and SNMP poll (ProbeContext::probe_now, at most once per traps.debounce), and a line is
+// logged (at most 10 a second). A trap never changes a site's state itself.
+//
+// decode_trap, trap_kind and TokenBucket are free of sockets and unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "inventory/config.h"
+#include "probes/probe.h"
+#include "probes/snmp.h"
+
+namespace siteprobe::probes {
+
+// What one datagram held. `error` is empty if it decoded, else the drop reason: "decode" or
+// "unsupported" (SNMPv3, or a PDU that is not a trap or inform).
+struct TrapMessage {
+  std::string error;
+  std::string version;  // "1" or "2c"
+  std::string community;
+  bool inform = false;
+  Oid trap_oid;            // snmpTrapOID.0; v1: the RFC 3584 mapping (a generic trap's standard OID,
+                           // else enterprise.0.specific-trap)
+  std::string agent_addr;  // v1: the agent-addr field ("" when 0.0.0.0)
+  long if_index = -1;      // the ifIndex varbind (linkDown, linkUp), -1 if none
+  std::string response;    // inform: the encoded Response PDU to send back
+};
+TrapMessage decode_trap(const std::uint8_t* data, std::size_t len);
+
+// The kind of a trap OID: coldStart, warmStart, linkDown, linkUp, authenticationFailure (as
+// snake_case), an inventory vendor kind, else "other". `severity` gets the kind's severity.
+std::string trap_kind(const Oid& oid, const std::vector<TrapVendor>& vendor, std::string& severity);
+
+// Up to `burst` at once, refilled at `rate` per second; times in monotonic ns.
+struct TokenBucket {
+  double rate = 100, burst = 100, tokens = 100;
+  std::int64_t at = 0;
+  bool take(std::int64_t now_ns) {
+    tokens = std::min(burst, tokens + static_cast<double>(now_ns - at) * rate / 1e9);
+    at = now_ns;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  }
+};
+
+// The drop reasons of siteprobe_snmp_traps_dropped_total, in exposition order.
+const std::vector<std::string>& trap_drop_reasons();
+
+// The receiver: a Prober of every device with SNMP (the registry's "snmp_trap" row). It opens
+// its socket when set_targets() first sees traps.listen, and again when that changes.
+std::unique_ptr<Prober> make_trap_receiver(ProbeContext& ctx);
+
+}  // namespace siteprobe::probes
