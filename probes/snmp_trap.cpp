@@ -33,6 +33,7 @@ bool starts_with(const Oid& o, const Oid& prefix) {
 std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu) {
   init_net_snmp();
   netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_REVERSE_ENCODE, 1);
+  if (pdu->version == SNMP_DEFAULT_VERSION) pdu->version = s->version;  // as snmp_sess_send does
   std::size_t size = 2048, used = 0;
   auto* buf = static_cast<u_char*>(std::malloc(size));  // net-snmp reallocs it as it grows
   std::string out;
@@ -97,6 +98,9 @@ TrapMessage decode_trap(const std::uint8_t* data, std::size_t len) {
     if (!r) return m.error = "decode", m;
     r->command = SNMP_MSG_RESPONSE;
     r->errstat = r->errindex = 0;
+    SNMP_FREE(r->community);
+    r->community = static_cast<u_char*>(netsnmp_memdup(community.data(), clen ? clen : 1));
+    r->community_len = clen;
     netsnmp_session s;
     snmp_sess_init(&s);
     s.version = version;
