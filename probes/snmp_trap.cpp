@@ -5,8 +5,8 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <limits>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "probes/snmp_request.h"  // first: net-snmp's config header
@@ -219,7 +219,7 @@ class TrapReceiver final : public Prober {
  private:
   struct Dev {
     std::string labels, site, device, community, addr;
-    std::int64_t probed_ns = std::numeric_limits<std::int64_t>::min();
+    std::optional<std::int64_t> probed_ns;  // the last extra round asked for
     double last_s = 0;
     std::map<std::string, std::uint64_t> counts;  // by kind
   };
@@ -284,7 +284,7 @@ class TrapReceiver final : public Prober {
     ++d.counts[kind];
     d.last_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     publish();
-    if (now - d.probed_ns >= settings_.debounce.count()) {
+    if (!d.probed_ns || now - *d.probed_ns >= settings_.debounce.count()) {
       d.probed_ns = now;
       if (probe_now_) probe_now_(it->second);
     }
