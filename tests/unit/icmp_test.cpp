@@ -505,7 +505,7 @@ TEST_CASE("rounds come back with the target's device index, the new one after a 
 TEST_CASE("probe_now: one extra round at once, none while a round is in flight; the grid stays") {
   Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");
   const std::int64_t t0 = *rig.engine.next_due();
-  rig.engine.run(t0);  // the first round, on the grid
+  rig.engine.run(t0);                        // the first round, on the grid
   const std::int64_t now = t0 + 2000 * kMs;  // it ended; the next is 28 s away
   rig.engine.run(now);
   const std::size_t before = rig.sent.size();
