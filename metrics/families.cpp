@@ -181,7 +181,7 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_snmp_polls_waiting", "gauge",
      "SNMP polls due but waiting for a free slot under global.snmp_max_inflight."},
     {"siteprobe_snmp_traps_dropped_total", "counter",
-     "SNMP traps and informs dropped: rate_limited, decode, unsupported, unknown_source, community."},
+     "SNMP traps and informs dropped: rate_limited, decode, unsupported, unknown_source, auth, community."},
     {"siteprobe_snmp_traps_total", "counter", "SNMP traps and informs accepted from the device, by kind."},
     {"siteprobe_snmp_up", "gauge", "1 if the last SNMP poll of the device succeeded."},
     {"siteprobe_snmp_uptime_seconds", "gauge", "sysUpTime of the agent."},

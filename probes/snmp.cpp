@@ -25,8 +25,6 @@
 #include "probes/snmp_schedule.h"
 
 namespace siteprobe::probes {
-namespace {
-
 // (Re)creates the USM user of a session from its Ku and engine ID. net-snmp keeps one global user per
 // (engine ID, name) and would otherwise keep using the keys of whichever profile created it first.
 bool make_user(netsnmp_session* ss) {
@@ -37,6 +35,8 @@ bool make_user(netsnmp_session* ss) {
   ss->flags &= ~static_cast<unsigned long>(SNMP_FLAGS_USER_CREATED);  // else creating is a no-op
   return create_user_from_session(ss) == SNMPERR_SUCCESS;
 }
+
+namespace {
 
 struct KeySet {
   std::vector<u_char> auth_ku, priv_ku;
@@ -79,8 +79,6 @@ void init_net_snmp() {
   init_snmp("siteprobe");
 }
 
-namespace {
-
 const oid* auth_proto(const std::string& p, std::size_t& len) {
   len = USM_AUTH_PROTO_SHA_LEN;
   if (p == "MD5") return usmHMACMD5AuthProtocol;
@@ -98,6 +96,8 @@ const oid* priv_proto(const std::string& p, std::size_t& len) {
   if (p == "AES-256") return len = 9, usmAES256PrivProtocol;
   return usmAESPrivProtocol;
 }
+
+namespace {
 
 // Gives the session the agent's engine ID (discovered on it) and makes its USM user again.
 bool rekey(netsnmp_session* ss, const std::string& engine) {

@@ -28,6 +28,22 @@ bool starts_with(const Oid& o, const Oid& prefix) {
   return o.size() > prefix.size() && std::equal(prefix.begin(), prefix.end(), o.begin());
 }
 
+void if_index(const netsnmp_pdu* pdu, TrapMessage& m) {
+  for (auto* v = pdu->variables; v; v = v->next_variable)
+    if (v->type == ASN_INTEGER && starts_with(to_oid(v->name, v->name_length), kIfIndex))
+      m.if_index = *v->val.integer;
+}
+
+// A v2c or v3 Trap's (or InformRequest's) varbinds: snmpTrapOID.0 is required.
+TrapMessage& trap2(const netsnmp_pdu* pdu, TrapMessage& m) {
+  for (auto* v = pdu->variables; v; v = v->next_variable)
+    if (v->type == ASN_OBJECT_ID && to_oid(v->name, v->name_length) == kSnmpTrapOid)
+      m.trap_oid = to_oid(v->val.objid, v->val_len / sizeof(oid));
+  if (m.trap_oid.empty()) m.error = "decode";
+  if_index(pdu, m);
+  return m;
+}
+
 }  // namespace
 
 std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu) {
@@ -43,7 +59,102 @@ std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu) {
   return out;
 }
 
-TrapMessage decode_trap(const std::uint8_t* data, std::size_t len) {
+UsmKeys usm_keys(const AuthProfile& a) {
+  UsmKeys k;
+  k.user = a.username;
+  k.auth_protocol = a.auth_protocol;
+  k.priv_protocol = a.priv_protocol;
+  k.level = a.security_level == "noAuthNoPriv" ? SNMP_SEC_LEVEL_NOAUTH
+            : a.security_level == "authNoPriv" ? SNMP_SEC_LEVEL_AUTHNOPRIV
+                                               : SNMP_SEC_LEVEL_AUTHPRIV;
+  std::size_t plen = 0;
+  const oid* proto = auth_proto(a.auth_protocol, plen);
+  const auto ku = [&](const std::string& pass, std::vector<std::uint8_t>& out) {
+    out.resize(USM_AUTH_KU_LEN);
+    std::size_t n = out.size();
+    if (generate_Ku(proto, static_cast<u_int>(plen), reinterpret_cast<const u_char*>(pass.data()),
+                    pass.size(), out.data(), &n) != SNMPERR_SUCCESS)
+      n = 0;
+    out.resize(n);
+  };
+  if (k.level != SNMP_SEC_LEVEL_NOAUTH) ku(a.auth_passphrase, k.auth_ku);
+  if (k.level == SNMP_SEC_LEVEL_AUTHPRIV) ku(a.priv_passphrase, k.priv_ku);
+  return k;
+}
+
+namespace {
+
+// A v3 message's msgAuthoritativeEngineID and msgUserName, read before any USM processing.
+bool v3_header(std::vector<u_char> in, std::string& engine, std::string& user) {
+  u_char type = 0, *p = in.data();
+  std::size_t left = in.size();
+  long version = 0;
+  p = asn_parse_sequence(p, &left, &type, ASN_SEQUENCE | ASN_CONSTRUCTOR, "message");
+  if (p) p = asn_parse_int(p, &left, &type, &version, sizeof version);
+  std::size_t global = left;  // msgGlobalData: skipped
+  u_char* body = p ? asn_parse_header(p, &global, &type) : nullptr;
+  if (!body || static_cast<std::size_t>(body - p) + global > left) return false;
+  left -= static_cast<std::size_t>(body - p) + global;
+  std::array<u_char, 1024> sec{};
+  std::size_t slen = sec.size();
+  if (!asn_parse_string(body + global, &left, &type, sec.data(), &slen)) return false;
+  std::array<u_char, 64> eid{}, name{};
+  std::size_t elen = eid.size(), nlen = name.size();
+  long boots = 0, time = 0;
+  u_char* q = asn_parse_sequence(sec.data(), &slen, &type, ASN_SEQUENCE | ASN_CONSTRUCTOR, "usm");
+  if (q) q = asn_parse_string(q, &slen, &type, eid.data(), &elen);
+  if (q) q = asn_parse_int(q, &slen, &type, &boots, sizeof boots);
+  if (q) q = asn_parse_int(q, &slen, &type, &time, sizeof time);
+  if (q) q = asn_parse_string(q, &slen, &type, name.data(), &nlen);
+  if (!q || elen == 0) return false;
+  engine.assign(reinterpret_cast<const char*>(eid.data()), elen);
+  user.assign(reinterpret_cast<const char*>(name.data()), nlen);
+  return true;
+}
+
+// Authenticates and decrypts a v3 message with `k` (the user made for the sender's engine ID).
+int parse_v3(std::vector<u_char>& in, const std::string& engine, const UsmKeys& k, netsnmp_pdu* pdu) {
+  netsnmp_session s;
+  snmp_sess_init(&s);
+  std::vector<u_char> eid(engine.begin(), engine.end());
+  std::vector<char> user(k.user.begin(), k.user.end());
+  user.push_back('\0');
+  s.version = SNMP_VERSION_3;
+  s.securityName = user.data();
+  s.securityNameLen = k.user.size();
+  s.securityModel = SNMP_SEC_MODEL_USM;
+  s.securityLevel = k.level;
+  s.securityEngineID = eid.data();
+  s.securityEngineIDLen = eid.size();
+  std::size_t len = 0;
+  if (k.level != SNMP_SEC_LEVEL_NOAUTH) {
+    s.securityAuthProto = const_cast<oid*>(auth_proto(k.auth_protocol, len));
+    s.securityAuthProtoLen = len;
+    std::memcpy(s.securityAuthKey, k.auth_ku.data(), std::min(k.auth_ku.size(), sizeof s.securityAuthKey));
+    s.securityAuthKeyLen = k.auth_ku.size();
+  }
+  if (k.level == SNMP_SEC_LEVEL_AUTHPRIV) {
+    s.securityPrivProto = const_cast<oid*>(priv_proto(k.priv_protocol, len));
+    s.securityPrivProtoLen = len;
+    std::memcpy(s.securityPrivKey, k.priv_ku.data(), std::min(k.priv_ku.size(), sizeof s.securityPrivKey));
+    s.securityPrivKeyLen = k.priv_ku.size();
+  }
+  // net-snmp keeps its users process-wide: one made here only for this message is removed after it,
+  // so senders with ever new engine IDs cannot grow the list. One that was there (the poller's, for
+  // the same device and so the same keys) stays.
+  const bool had = usm_get_user(eid.data(), eid.size(), user.data()) != nullptr;
+  if (!make_user(&s)) return SNMPERR_GENERR;
+  const int rc = snmp_parse(nullptr, &s, pdu, in.data(), in.size());
+  if (usmUser* u = had ? nullptr : usm_get_user(eid.data(), eid.size(), user.data())) {
+    usm_remove_user(u);
+    usm_free_user(u);
+  }
+  return rc;
+}
+
+}  // namespace
+
+TrapMessage decode_trap(const std::uint8_t* data, std::size_t len, const UsmLookup& usm) {
   init_net_snmp();
   TrapMessage m;
   std::vector<u_char> in(data, data + len);  // net-snmp's parsers take non-const bytes
@@ -52,8 +163,20 @@ TrapMessage decode_trap(const std::uint8_t* data, std::size_t len) {
   long version = -1;
   u_char* rest =
       in.empty() ? nullptr : snmp_comstr_parse(in.data(), &left, community.data(), &clen, &version);
+  if (version == SNMP_VERSION_3) {
+    std::string engine, user;
+    if (!v3_header(in, engine, user)) return m.error = "decode", m;
+    const UsmKeys* k = usm ? usm(user) : nullptr;
+    if (!k || k->level == SNMP_SEC_LEVEL_NOAUTH) return m.error = "auth", m;
+    Pdu pdu(snmp_pdu_create(0));
+    if (!pdu || parse_v3(in, engine, *k, pdu.get()) != SNMPERR_SUCCESS || pdu->securityLevel < k->level)
+      return m.error = "auth", m;
+    if (pdu->command != SNMP_MSG_TRAP2) return m.error = "unsupported", m;
+    m.version = "3";
+    return trap2(pdu.get(), m);
+  }
   if (!rest) {
-    m.error = version == SNMP_VERSION_3 ? "unsupported" : "decode";
+    m.error = "decode";
     return m;
   }
   if (version != SNMP_VERSION_1 && version != SNMP_VERSION_2c) {
@@ -81,18 +204,13 @@ TrapMessage decode_trap(const std::uint8_t* data, std::size_t len) {
     static const std::uint8_t kZero[4] = {0, 0, 0, 0};
     if (std::memcmp(pdu->agent_addr, kZero, 4) != 0 && inet_ntop(AF_INET, pdu->agent_addr, ip, sizeof ip))
       m.agent_addr = ip;
+    if_index(pdu.get(), m);
   } else if (version == SNMP_VERSION_2c && (cmd == SNMP_MSG_TRAP2 || cmd == SNMP_MSG_INFORM)) {
     m.inform = cmd == SNMP_MSG_INFORM;
-    for (auto* v = pdu->variables; v; v = v->next_variable)
-      if (v->type == ASN_OBJECT_ID && to_oid(v->name, v->name_length) == kSnmpTrapOid)
-        m.trap_oid = to_oid(v->val.objid, v->val_len / sizeof(oid));
-    if (m.trap_oid.empty()) return m.error = "decode", m;
+    if (!trap2(pdu.get(), m).error.empty()) return m;
   } else {
     return m.error = "unsupported", m;
   }
-  for (auto* v = pdu->variables; v; v = v->next_variable)
-    if (v->type == ASN_INTEGER && starts_with(to_oid(v->name, v->name_length), kIfIndex))
-      m.if_index = *v->val.integer;
   if (m.inform) {
     Pdu r(snmp_clone_pdu(pdu.get()));
     if (!r) return m.error = "decode", m;
@@ -126,8 +244,8 @@ std::string trap_kind(const Oid& oid, const std::vector<TrapVendor>& vendor, std
 }
 
 const std::vector<std::string>& trap_drop_reasons() {
-  static const std::vector<std::string> r = {"community", "decode", "rate_limited", "unknown_source",
-                                             "unsupported"};
+  static const std::vector<std::string> r = {"auth",         "community",      "decode",
+                                             "rate_limited", "unknown_source", "unsupported"};
   return r;
 }
 
@@ -187,6 +305,7 @@ class TrapReceiver final : public Prober {
     bucket_.rate = bucket_.burst = settings_.max_per_second;
     bucket_.tokens = std::min(bucket_.tokens, bucket_.burst);
     std::unordered_map<std::string, Dev> next;
+    std::map<std::string, std::shared_ptr<const UsmKeys>> usm;
     addr_.clear();
     for (const auto& t : targets) {
       if (!t.device || !t.device->snmp) continue;
@@ -198,6 +317,12 @@ class TrapReceiver final : public Prober {
       d.device = t.device->name;
       const AuthProfile& a = config.auth.at(t.device->snmp->auth);
       d.community = a.version == "3" ? "" : a.community;
+      d.usm.reset();
+      if (a.version == "3") {
+        auto& k = usm[a.name];  // Ku once per profile and load
+        if (!k) k = std::make_shared<const UsmKeys>(usm_keys(a));
+        d.usm = k;
+      }
       next[t.key] = std::move(d);
     }
     devs_ = std::move(next);
@@ -219,6 +344,7 @@ class TrapReceiver final : public Prober {
  private:
   struct Dev {
     std::string labels, site, device, community, addr;
+    std::shared_ptr<const UsmKeys> usm;     // v3 profiles
     std::optional<std::int64_t> probed_ns;  // the last extra round asked for
     double last_s = 0;
     std::map<std::string, std::uint64_t> counts;  // by kind
@@ -267,13 +393,19 @@ class TrapReceiver final : public Prober {
   void on_datagram(const std::uint8_t* data, std::size_t len, const sockaddr_storage& src) {
     const auto now = static_cast<std::int64_t>(uv_hrtime());
     if (!bucket_.take(now)) return x_->drop("rate_limited");
-    TrapMessage m = decode_trap(data, len);
-    if (!m.error.empty()) return x_->drop(m.error);
-    auto it = addr_.find(m.agent_addr.empty() ? source_text(src) : m.agent_addr);
+    const auto from = addr_.find(source_text(src));
+    TrapMessage m = decode_trap(data, len, [&](const std::string& user) -> const UsmKeys* {
+      if (from == addr_.end()) return nullptr;
+      const Dev& d = devs_.at(from->second);
+      return d.usm && d.usm->user == user ? d.usm.get() : nullptr;
+    });
+    if (!m.error.empty())
+      return x_->drop(m.error == "auth" && from == addr_.end() ? "unknown_source" : m.error);
+    auto it = m.agent_addr.empty() ? from : addr_.find(m.agent_addr);
     if (it == addr_.end()) return x_->drop("unknown_source");
     Dev& d = devs_.at(it->second);
     // Not a secret compared in constant time: a wrong guess only costs the sender a datagram.
-    if (d.community.empty() || m.community != d.community) return x_->drop("community");
+    if (m.version != "3" && (d.community.empty() || m.community != d.community)) return x_->drop("community");
     if (m.inform && !m.response.empty()) {
       uv_buf_t b = uv_buf_init(m.response.data(), static_cast<unsigned>(m.response.size()));
       // Best effort: a full send buffer loses the Response, and the sender sends the inform again.

@@ -3,9 +3,10 @@
 //
 // A datagram is read by libuv (at most 32 per loop turn), then, in this order: over the token
 // bucket (traps.max_per_second) it is dropped as rate_limited before it is decoded; net-snmp
-// decodes it (SNMPv1 Trap, SNMPv2c Trap and InformRequest; v3 is not supported yet: dropped as
-// unsupported); it must come from a device of the inventory that is polled over SNMP (v1: the
-// agent-addr field when it is set, else the UDP source) and carry that device's community. Then
+// decodes it (SNMPv1 Trap, SNMPv2c Trap and InformRequest, SNMPv3 Trap authenticated with the
+// sending device's v3 profile; other PDUs and v3 informs are dropped as unsupported); it must come
+// from a device of the inventory that is polled over SNMP (v1: the agent-addr field when it is
+// set, else the UDP source) and, v1 and v2c, carry that device's community. Then
 // it is counted by kind, an inform is answered with a Response, the device gets one extra ICMP
 // round and SNMP poll (ProbeContext::probe_now, at most once per traps.debounce), and a line is
 // logged (at most 10 a second). A trap never changes a site's state itself.
@@ -14,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,11 +26,12 @@
 
 namespace siteprobe::probes {
 
-// What one datagram held. `error` is empty if it decoded, else the drop reason: "decode" or
-// "unsupported" (SNMPv3, or a PDU that is not a trap or inform).
+// What one datagram held. `error` is empty if it decoded, else the drop reason: "decode",
+// "unsupported" (a v3 inform, or a PDU that is not a trap or inform) or "auth" (v3: no such user
+// for the sender, a wrong digest, a decryption error, outside the time window).
 struct TrapMessage {
   std::string error;
-  std::string version;  // "1" or "2c"
+  std::string version;  // "1", "2c" or "3"
   std::string community;
   bool inform = false;
   Oid trap_oid;            // snmpTrapOID.0; v1: the RFC 3584 mapping (a generic trap's standard OID,
@@ -37,7 +40,18 @@ struct TrapMessage {
   long if_index = -1;      // the ifIndex varbind (linkDown, linkUp), -1 if none
   std::string response;    // inform: the encoded Response PDU to send back
 };
-TrapMessage decode_trap(const std::uint8_t* data, std::size_t len);
+// What an SNMPv3 trap is checked with: the USM user of the sending device's auth profile.
+struct UsmKeys {
+  std::string user, auth_protocol, priv_protocol;
+  int level = 0;                               // SNMP_SEC_LEVEL_*
+  std::vector<std::uint8_t> auth_ku, priv_ku;  // Ku: the passphrases hashed (slow: once per load)
+};
+UsmKeys usm_keys(const AuthProfile& a);
+// The keys of the device that sent a v3 trap as `user`, or null: then the trap is dropped as `auth`.
+using UsmLookup = std::function<const UsmKeys*(const std::string& user)>;
+// SNMPv3 (authNoPriv, authPriv) Traps are authenticated and decrypted with the keys `usm` gives, for
+// the engine ID they carry (the sender's); their version is "3". A v3 InformRequest is unsupported.
+TrapMessage decode_trap(const std::uint8_t* data, std::size_t len, const UsmLookup& usm = {});
 
 // The kind of a trap OID: coldStart, warmStart, linkDown, linkUp, authenticationFailure (as
 // snake_case), an inventory vendor kind, else "other". `severity` gets the kind's severity.

@@ -1,6 +1,6 @@
 // libFuzzer target: the SNMP trap decoder (probes/snmp_trap.h) on any datagram. Checks:
-//  - the result is a trap (version 1 or 2c, a trap OID) or one of the drop reasons decode and
-//    unsupported, never anything else;
+//  - the result is a trap (version 1 or 2c, a trap OID) or one of the drop reasons decode,
+//    unsupported and auth (v3: no keys here), never anything else;
 //  - an inform's Response decodes again with net-snmp, as a Response of the same request id and
 //    community;
 //  - every trap OID has a kind.
@@ -16,7 +16,7 @@ using namespace siteprobe::probes;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const TrapMessage m = decode_trap(data, size);
   if (!m.error.empty()) {
-    check(m.error == "decode" || m.error == "unsupported", "drop reason", m.error);
+    check(m.error == "decode" || m.error == "unsupported" || m.error == "auth", "drop reason", m.error);
     return 0;
   }
   check(m.version == "1" || m.version == "2c", "version", m.version);

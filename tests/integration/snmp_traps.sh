@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SNMP trap and inform receiver (probes/snmp_trap.h) against Debian's snmptrap and snmpinform, on
-# loopback only: v1, v2c traps and a v2c inform (answered: snmpinform exits 0) are counted by kind
-# (standard, vendor, other) per device; an unknown source (from 127.0.0.2), a wrong community, an
-# SNMPv3 trap (not supported yet) and garbage are dropped by reason; no secret reaches the log; a
-# linkDown makes an extra ICMP round (the interval is 30 s) within 1 s and an extra SNMP poll; a
+# loopback only: v1, v2c, v3 authPriv traps and a v2c inform (answered: snmpinform exits 0) are
+# counted by kind (standard, vendor, other) per device; an unknown source (from 127.0.0.2), a wrong
+# community, a wrong v3 key, a GET and garbage are dropped by reason; no secret reaches the log; a
+# linkDown makes an extra ICMP round (the interval is 1 h) within 1 s and an extra SNMP poll; a
 # flood of 10,000 v2c traps in about 1 s is rate-limited while the loop lag stays under 50 ms.
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -17,10 +17,12 @@ TP=$(free_port udp)
 AGENT=$(free_port udp)  # nothing answers there: the extra polls time out, and are counted
 cat >"$TMP/inv.yml" <<YAML
 defaults:
-  icmp: {interval: 30s, timeout: 500ms, packets: 2, spacing: 50ms}
+  icmp: {interval: 1h, timeout: 500ms, packets: 2, spacing: 50ms}  # extra rounds stand out
 auth:
   v2: {version: 2c, community: "trapC0mmunity-v2"}
   v1: {version: "1", community: "trapC0mmunity-v1"}
+  v3: {version: "3", username: monitor, security_level: authPriv, auth_protocol: SHA-256,
+       auth_passphrase: v3AuthSecret99, priv_protocol: AES, priv_passphrase: v3PrivSecret99}
 traps:
   listen: "127.0.0.1:$TP"
   max_per_second: 200
@@ -34,15 +36,20 @@ sites:
     devices:
       - {name: r1, address: 127.0.0.1, role: router, snmp: {auth: v2, port: $AGENT, interval: 60s, timeout: 300ms, retries: 0}}
       - {name: sw, address: 127.0.0.3, role: switch, snmp: {auth: v1, port: $AGENT, interval: 60s, timeout: 300ms, retries: 0}}
+      - {name: v3sw, address: 127.0.0.4, role: switch, snmp: {auth: v3, port: $AGENT, interval: 60s, timeout: 300ms, retries: 0}}
 YAML
 start_siteprobe "$TMP/inv.yml"
 R1='site="bk",device="r1"'
 SW='site="bk",device="sw"'
+V3='site="bk",device="v3sw"'
+v3trap() {  # v3trap AUTH_PASSPHRASE [snmptrap options]: a linkDown from 127.0.0.4, engine ID of its own
+  local a=$1; shift
+  snmptrap -v 3 -u monitor -l authPriv -a SHA-256 -A "$a" -x AES -X v3PrivSecret99 -e 0x80001f8804737731 \
+    --clientaddr=127.0.0.4 "$@" "127.0.0.1:$TP" '' 1.3.6.1.6.3.1.1.5.3 1.3.6.1.2.1.2.2.1.1.9 i 9
+}
 v2trap() { snmptrap -v 2c -c "${C:-trapC0mmunity-v2}" "$@" "127.0.0.1:$TP" '' "$OID" 1.3.6.1.2.1.2.2.1.1.3 i 3; }
 
-# The first ICMP round (at a splayed point of the 30 s grid) and the first SNMP poll: wait for
-# them only if due soon, so "before" is not taken in the middle of one.
-sleep 1
+# ICMP rounds are 1 h apart on their grid: the rounds counted below are the extra ones.
 before_icmp=$(metric siteprobe_icmp_packets_sent_total "$R1")
 before_polls=$(metric siteprobe_snmp_polls_total "$R1"); [ "$before_polls" = absent ] && before_polls=0
 
@@ -78,6 +85,12 @@ snmptrap -v 1 -c trapC0mmunity-v1 "127.0.0.1:$TP" 1.3.6.1.4.1.5596.10 127.0.0.3 
 wait_for 'v == 1' siteprobe_snmp_traps_total "$SW,kind=\"link_up\"" 2
 pass "v1 linkUp matched by agent-addr"
 
+# SNMPv3 authPriv (SHA-256, AES) from the v3 switch, twice (the second within the time window).
+v3trap v3AuthSecret99
+v3trap v3AuthSecret99
+wait_for 'v == 2' siteprobe_snmp_traps_total "$V3,kind=\"link_down\"" 2
+pass "v3 authPriv traps authenticated with the device's profile"
+
 # Vendor and other kinds.
 OID=1.3.6.1.4.1.5596.10.0.42 v2trap
 OID=1.3.6.1.4.1.5596.10.0.43 v2trap
@@ -85,18 +98,22 @@ wait_for 'v == 1' siteprobe_snmp_traps_total "$R1,kind=\"codec_call_failed\"" 2
 wait_for 'v == 1' siteprobe_snmp_traps_total "$R1,kind=\"other\"" 2
 pass "vendor kind and other"
 
-# Drops: wrong community, unknown source, SNMPv3, garbage.
+# Drops: wrong community, unknown source, a wrong v3 key, a v3 user from a v2c device, a GET, garbage.
 C=wrong-community OID=1.3.6.1.6.3.1.1.5.3 v2trap
 wait_for 'v == 1' siteprobe_snmp_traps_dropped_total 'reason="community"' 2
 OID=1.3.6.1.6.3.1.1.5.3 v2trap --clientaddr=127.0.0.2
 wait_for 'v == 1' siteprobe_snmp_traps_dropped_total 'reason="unknown_source"' 2
-snmptrap -v 3 -u monitor -l authPriv -a SHA -A v3AuthSecret99 -x AES -X v3PrivSecret99 -e 0x8000000001020304 \
-  "127.0.0.1:$TP" '' 1.3.6.1.6.3.1.1.5.3
+v3trap wrongAuthSecret99
+wait_for 'v == 1' siteprobe_snmp_traps_dropped_total 'reason="auth"' 2
+v3trap v3AuthSecret99 --clientaddr=127.0.0.1  # r1 has a v2c profile: no such user
+wait_for 'v == 2' siteprobe_snmp_traps_dropped_total 'reason="auth"' 2
+[ "$(metric siteprobe_snmp_traps_total "$V3,kind=\"link_down\"")" = 2 ] || fail "a v3 trap with a wrong key was counted"
+snmpget -v 2c -c trapC0mmunity-v2 -t 0.3 -r 0 "127.0.0.1:$TP" 1.3.6.1.2.1.1.3.0 >/dev/null 2>&1 || true
 wait_for 'v == 1' siteprobe_snmp_traps_dropped_total 'reason="unsupported"' 2
 python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"\x30\x03\x02\x01", ("127.0.0.1", int(sys.argv[1])))' "$TP"
 wait_for 'v == 1' siteprobe_snmp_traps_dropped_total 'reason="decode"' 2
 [ "$(metric siteprobe_snmp_traps_total "$R1,kind=\"link_down\"")" = 2 ] || fail "a dropped trap was counted"
-pass "drops by reason: community, unknown_source, unsupported, decode"
+pass "drops by reason: community, unknown_source, auth, unsupported, decode"
 
 # Flood: 10,000 pre-encoded v2c linkDown traps from r1 in about 1 s.
 accepted=$(metric siteprobe_snmp_traps_total "$R1,kind=\"link_down\"")
@@ -146,7 +163,7 @@ wait_for "v >= $sent + 2" siteprobe_icmp_packets_sent_total "$R1" 2
 pass "flood: $limited rate-limited, $((${now%.*} - ${accepted%.*})) accepted, loop lag $lag s; still probing"
 
 # No secret in the log, and at most 10 trap lines a second.
-for s in trapC0mmunity-v2 trapC0mmunity-v1 wrong-community v3AuthSecret99 v3PrivSecret99; do
+for s in trapC0mmunity-v2 trapC0mmunity-v1 wrong-community v3AuthSecret99 v3PrivSecret99 wrongAuthSecret99; do
   ! grep -q -- "$s" "$TMP/siteprobe.log" || fail "secret $s in the log"
 done
 lines=$(grep -c 'msg="snmp trap"' "$TMP/siteprobe.log")
