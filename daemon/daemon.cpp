@@ -213,6 +213,19 @@ bool Daemon::start() {
     states_->on_snmp(key, res);
     board_->on_snmp(key, res, unix_now());
   };
+  ctx.probe_now = [this](const std::string& key) {
+    for (auto& p : probers_) p.prober->probe_now(key);
+  };
+  ctx.on_trap = [](const probes::TrapEvent& t) {
+    log(LogLevel::Info, "snmp trap",
+        {{"site", t.site},
+         {"device", t.device},
+         {"kind", t.kind},
+         {"severity", t.severity},
+         {"version", t.version},
+         {"ifindex", t.if_index >= 0 ? std::to_string(t.if_index) : ""},
+         {"suppressed", std::to_string(t.suppressed)}});
+  };
   ctx.on_path_test = [this](const std::string& key, const probes::PathTestSummary& p) {
     path_tests_->on_result(key, p);
   };

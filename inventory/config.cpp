@@ -222,7 +222,7 @@ void Parser::parse(const std::string& text) {
   const YAML::Node root = YAML::Load(text);
   if (!check_map(root, "",
                  {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth",
-                  "snmp_modules", "sites", "conferences", "maintenance", "sla"}))
+                  "snmp_modules", "sites", "conferences", "maintenance", "sla", "traps"}))
     return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
@@ -263,6 +263,7 @@ void Parser::parse(const std::string& text) {
   if (auto n = root["conferences"]) parse_conferences(n);
   if (auto n = root["maintenance"]) parse_maintenance(n);
   if (auto n = root["sla"]) parse_sla(n);
+  if (auto n = root["traps"]) parse_traps(n);
 }
 
 }  // namespace inventory_detail

@@ -218,6 +218,19 @@ struct SlaSettings {
   double slo_of(const Site& s) const;  // the nearest override on the site's chain, else slo
 };
 
+// The SNMP trap and inform receiver (docs/inventory.md#traps, probes/snmp_trap.h): off unless
+// `listen` is set.
+struct TrapVendor {
+  std::vector<std::uint32_t> oid;  // snmpTrapOID.0 (v1: enterprise.0.specific), matched exactly
+  std::string kind, severity;
+};
+struct TrapSettings {
+  std::string listen;        // "127.0.0.1:9162", "[::1]:162"; empty: no receiver
+  int max_per_second = 100;  // datagrams decoded per second, over all senders (token bucket)
+  Duration debounce = std::chrono::seconds(5);  // at most one extra probe round per device this often
+  std::vector<TrapVendor> vendor;
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
@@ -237,6 +250,7 @@ struct Config {
   std::vector<Conference> conferences;
   std::vector<MaintenanceWindow> maintenance;
   SlaSettings sla;
+  TrapSettings traps;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }

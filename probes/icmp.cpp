@@ -210,6 +210,10 @@ void IcmpEngine::set_address(const std::string& key, const sockaddr_storage& add
   if (it != by_key_.end()) slots_[it->second]->addr = addr;
 }
 
+void IcmpEngine::probe_now(const std::string& key, std::int64_t now) {
+  if (auto it = by_key_.find(key); it != by_key_.end()) sched_.at(now, it->second, kNow);
+}
+
 std::optional<std::int64_t> IcmpEngine::next_due() const {
   return sched_.next_due();
 }
@@ -226,6 +230,8 @@ void IcmpEngine::run(std::int64_t now) {
       send_next(s, now);
     else if (e->kind == kDeadline)
       expire(s, static_cast<std::uint16_t>(e->arg));
+    else if (e->kind == kNow && !s.in_round)
+      start_round(s, now);
   }
 }
 

@@ -122,6 +122,8 @@ class IcmpEngine {
   void set_ident(bool ipv6, std::uint16_t ident) { ident_[ipv6] = ident; }
   void set_targets(const std::vector<Target>& targets, std::int64_t now);
   void set_address(const std::string& key, const sockaddr_storage& addr);
+  // Starts an extra round of `key` at `now` unless one is in flight; its grid is kept.
+  void probe_now(const std::string& key, std::int64_t now);
   // Runs every event due at `now` (monotonic ns).
   void run(std::int64_t now);
   // Monotonic ns of the next event, or nullopt if none.
@@ -137,7 +139,7 @@ class IcmpEngine {
 
  private:
   struct Slot;
-  enum Ev : std::uint8_t { kSend = 1, kDeadline };  // and Scheduler::kStart: a round
+  enum Ev : std::uint8_t { kSend = 1, kDeadline, kNow };  // and Scheduler::kStart: a round
 
   void start_round(Slot& s, std::int64_t now);
   void send_next(Slot& s, std::int64_t now);

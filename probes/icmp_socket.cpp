@@ -128,6 +128,10 @@ class IcmpProber final : public Prober {
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     engine_.set_address(key, addr);
   }
+  void probe_now(const std::string& key) override {
+    engine_.probe_now(key, static_cast<std::int64_t>(uv_hrtime()));
+    timer_.arm();
+  }
   void close() override {
     for (auto& s : sock_) {
       s.poll.reset();

@@ -89,6 +89,13 @@ struct SnmpResult {
 };
 using SnmpFn = std::function<void(const std::string& key, const SnmpResult&)>;
 
+// An SNMP trap or inform accepted from a device (probes/snmp_trap.h), for the log.
+struct TrapEvent {
+  std::string site, device, kind, severity, version;
+  long if_index = -1;            // linkDown, linkUp: the ifIndex varbind, -1 if none
+  std::uint64_t suppressed = 0;  // accepted traps not logged since the last line (log rate limit)
+};
+
 // What a probe type's factory gets (probes/registry.h): the loop, the registry for its self
 // metrics, where its results go, and a logger (probes sit below daemon/ and cannot include its log).
 struct ProbeContext {
@@ -97,8 +104,11 @@ struct ProbeContext {
   RoundFn on_round;  // reachability rounds (ICMP): site state and the watchdog
   CheckFn on_check;  // call-service and TCP checks: readiness
   std::function<void(const std::string& msg, const std::string& key, const std::string& value)> log_info;
-  PathTestFn on_path_test;  // path-test results (probes/stamp.h)
-  SnmpFn on_snmp;           // SNMP polls: the status page's uplink column
+  PathTestFn on_path_test;                        // path-test results (probes/stamp.h)
+  SnmpFn on_snmp;                                 // SNMP polls: the status page's uplink column
+  std::function<void(const TrapEvent&)> on_trap;  // accepted SNMP traps: one log line each
+  // Asks every type for an extra round of a target now (Prober::probe_now); set by the daemon.
+  std::function<void(const std::string& key)> probe_now;
   // Set by the factory of the type that runs path tests: how the daemon asks for them.
   PathTestRequestFn request_path_tests;
 };
@@ -113,6 +123,9 @@ class Prober {
   virtual void set_targets(const Config& config, const std::vector<Target>& targets) = 0;
   // A resolved DNS name; ss_family AF_UNSPEC means "not resolved" (rounds fail, device down).
   virtual void set_address(const std::string& key, const sockaddr_storage& addr) = 0;
+  // Runs one extra round or poll of the target now, unless one is in flight (an SNMP trap came
+  // from it: probes/snmp_trap.h). Its grid is kept. Types that have none ignore it.
+  virtual void probe_now(const std::string& key) { (void)key; }
   // The per-target series this prober renders on /metrics.
   virtual std::shared_ptr<const Exposition> exposition() const = 0;
   // Stops all I/O and closes every handle; no callback runs afterwards.

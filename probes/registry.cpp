@@ -3,6 +3,7 @@
 #include "probes/icmp.h"
 #include "probes/sip.h"
 #include "probes/snmp.h"
+#include "probes/snmp_trap.h"
 #include "probes/stamp.h"
 #include "probes/tcp.h"
 
@@ -19,6 +20,7 @@ const std::vector<ProbeType>& probe_types() {
   static const std::vector<ProbeType> types = {
       {"icmp", [](const Device&) { return true; }, none, make_icmp_prober, {}, true},
       {"snmp", [](const Device& d) { return d.snmp.has_value(); }, none, make_snmp_prober},
+      {"snmp_trap", [](const Device& d) { return d.snmp.has_value(); }, none, make_trap_receiver},
       {"sip",
        [](const Device& d) { return d.sip.enabled; },
        [](const Device& d) {

@@ -25,8 +25,6 @@
 #include "probes/snmp_schedule.h"
 
 namespace siteprobe::probes {
-namespace {
-
 // (Re)creates the USM user of a session from its Ku and engine ID. net-snmp keeps one global user per
 // (engine ID, name) and would otherwise keep using the keys of whichever profile created it first.
 bool make_user(netsnmp_session* ss) {
@@ -38,9 +36,13 @@ bool make_user(netsnmp_session* ss) {
   return create_user_from_session(ss) == SNMPERR_SUCCESS;
 }
 
+namespace {
+
 struct KeySet {
   std::vector<u_char> auth_ku, priv_ku;
 };
+
+}  // namespace
 
 void init_net_snmp() {
   static bool done = false;
@@ -95,6 +97,8 @@ const oid* priv_proto(const std::string& p, std::size_t& len) {
   return usmAESPrivProtocol;
 }
 
+namespace {
+
 // Gives the session the agent's engine ID (discovered on it) and makes its USM user again.
 bool rekey(netsnmp_session* ss, const std::string& engine) {
   SNMP_FREE(ss->securityEngineID);
@@ -127,6 +131,11 @@ class SnmpProber final : public Prober {
   void set_targets(const Config& config, const std::vector<Target>& targets) override;
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     if (auto it = devs_.find(key); it != devs_.end()) it->second->addr = addr;
+  }
+  void probe_now(const std::string& key) override {
+    sched_.poll_now(key);
+    kick_ = true;
+    sched_timer_.arm();
   }
   void close() override {
     if (closed_) return;

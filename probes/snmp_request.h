@@ -128,6 +128,16 @@ class SnmpRequest {
   int max_rep_ = 0;        // of the GETBULK in flight
 };
 
+// The datagram of `pdu` as session `s` would send it ("" if net-snmp cannot encode it).
+std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu);
+// USM helpers of the poller, shared with the trap receiver (probes/snmp_trap.h): an auth profile's
+// protocols, and (re)making the process-wide USM user of a session from its Ku and engine ID.
+const oid* auth_proto(const std::string& p, std::size_t& len);
+const oid* priv_proto(const std::string& p, std::size_t& len);
+bool make_user(netsnmp_session* ss);
+// Sets net-snmp up once per process (no config files, no MIBs, no logging of its own).
+void init_net_snmp();
+
 // net-snmp's variable and OID as siteprobe keeps them.
 SnmpVal to_val(const netsnmp_variable_list* v);
 Oid to_oid(const oid* o, std::size_t n);

@@ -43,6 +43,13 @@ std::vector<std::string> SnmpSchedule::advance(std::int64_t now_ns) {
   return missed;
 }
 
+void SnmpSchedule::poll_now(const std::string& key) {
+  auto it = devs_.find(key);
+  if (it == devs_.end() || it->second.busy || it->second.waiting) return;
+  it->second.waiting = true;
+  waiting_.push_back(key);
+}
+
 std::optional<std::string> SnmpSchedule::start_next() {
   if (inflight_ >= max_inflight_) return std::nullopt;
   for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {

@@ -30,6 +30,8 @@ class SnmpSchedule {
   // Queues the devices due by `now_ns` (one start each, however late: the grid points missed are
   // skipped). Returns those still polling or waiting since their last turn: a missed poll.
   std::vector<std::string> advance(std::int64_t now_ns);
+  // Queues `key` for a poll now unless it is polling or waiting already; its grid is kept.
+  void poll_now(const std::string& key);
   // The first waiting device that may start now (the cap, the USM rule), counted in flight.
   std::optional<std::string> start_next();
   // A device's poll ended: its place in flight is free.

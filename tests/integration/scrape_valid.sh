@@ -139,6 +139,12 @@ maintenance:
      end: "$(date -u -d @$(($(date +%s) + 8 * 3600)) '+%Y-%m-%d %H:%M')"}
   - {name: nightly, reason: carrier, days: [mon, tue, wed, thu, fri, sat, sun], from: "23:00", to: "00:30",
      time_zone: "+07:00", targets: [bk/router]}
+traps:
+  listen: "127.0.0.1:$(free_port udp)"
+  max_per_second: 50
+  debounce: 10s
+  vendor:
+    - {oid: 1.3.6.1.4.1.5596.10.0.42, kind: codec_call_failed, severity: critical}
 YAML
 "$SP_BIN" check "$TMP/inv.yml" || fail "the maximal inventory does not pass check"
 

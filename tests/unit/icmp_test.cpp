@@ -501,3 +501,27 @@ TEST_CASE("rounds come back with the target's device index, the new one after a 
   REQUIRE(!seen.empty());
   for (auto d : seen) CHECK((d == 8 || d == 4));
 }
+
+TEST_CASE("probe_now: one extra round at once, none while a round is in flight; the grid stays") {
+  Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);                        // the first round, on the grid
+  const std::int64_t now = t0 + 2000 * kMs;  // it ended; the next is 28 s away
+  rig.engine.run(now);
+  const std::size_t before = rig.sent.size();
+  rig.engine.probe_now("s/d0", now);
+  rig.engine.probe_now("nobody", now);  // unknown keys are ignored
+  rig.engine.run(now);
+  CHECK(rig.sent.size() == before + 1);
+  rig.engine.probe_now("s/d0", now + kMs);  // its round is still in flight: nothing more
+  rig.engine.run(now + kMs);
+  CHECK(rig.sent.size() == before + 1);
+  rig.engine.run(now + 600 * kMs);  // the round ended (timeout)
+  rig.engine.probe_now("s/d0", now + 600 * kMs);
+  rig.engine.run(now + 600 * kMs);
+  CHECK(rig.sent.size() == before + 2);
+  rig.engine.run(t0 + 30000 * kMs - 1);
+  CHECK(rig.sent.size() == before + 2);
+  rig.engine.run(t0 + 30000 * kMs);  // the grid is kept
+  CHECK(rig.sent.size() == before + 3);
+}

@@ -295,3 +295,20 @@ TEST_CASE("Polls of one v3 user on one agent never overlap; others pass them", "
   s.remove("c");  // removing a device in flight frees its place
   CHECK(s.in_flight() == 1);
 }
+
+TEST_CASE("poll_now queues a device at once unless it is polling or waiting; its grid stays",
+          "[snmp][schedule]") {
+  SnmpSchedule s;
+  s.set("a", 60 * kS, 0, "");
+  const auto due = s.next_due();
+  s.poll_now("a");
+  s.poll_now("a");       // already waiting: once
+  s.poll_now("nobody");  // unknown: ignored
+  CHECK(s.waiting() == 1);
+  CHECK(s.start_next() == "a");
+  CHECK_FALSE(s.start_next());
+  s.poll_now("a");  // polling: nothing more
+  CHECK(s.waiting() == 0);
+  s.finished("a");
+  CHECK(s.next_due() == due);
+}

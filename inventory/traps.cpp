@@ -1,0 +1,103 @@
+// The `traps` block (docs/inventory.md#traps): the SNMP trap and inform receiver.
+#include <string>
+
+#include "inventory/parser.h"
+#include "util/net.h"
+
+namespace siteprobe::inventory_detail {
+namespace {
+
+// "1.3.6.1.4.1.9.9.1" (a leading dot allowed): 2..128 arcs of 32 bits, else empty.
+std::vector<std::uint32_t> parse_oid(std::string t) {
+  if (!t.empty() && t[0] == '.') t.erase(0, 1);
+  std::vector<std::uint32_t> oid;
+  std::size_t i = 0;
+  while (i <= t.size()) {
+    const std::size_t end = std::min(t.find('.', i), t.size());
+    const std::string part = t.substr(i, end - i);
+    if (part.empty() || part.size() > 10 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
+        std::stoull(part) > 0xffffffffULL)
+      return {};
+    oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
+    i = end + 1;
+  }
+  return oid.size() >= 2 && oid.size() <= 128 ? oid : std::vector<std::uint32_t>{};
+}
+
+// "host:port" with an IPv4 literal, or "[v6]:port".
+bool valid_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 == s.size() || s.size() - colon > 6) return false;
+  std::string host = s.substr(0, colon);
+  const std::string port = s.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), ::isdigit) || std::stoi(port) < 1 || std::stoi(port) > 65535)
+    return false;
+  const bool v6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (v6) host = host.substr(1, host.size() - 2);
+  const auto a = net::parse_ip(host);
+  return a && (a->ss_family == AF_INET6) == v6;
+}
+
+}  // namespace
+
+void Parser::parse_traps(const YAML::Node& n) {
+  if (!check_map(n, "traps", {"listen", "max_per_second", "debounce", "vendor"})) return;
+  TrapSettings& t = cfg_.traps;
+  if (auto v = n["listen"])
+    if (auto s = string_of(v, "traps.listen")) {
+      if (valid_listen(*s))
+        t.listen = *s;
+      else
+        error(at(v), "traps.listen",
+              "\"" + *s +
+                  "\" is not ADDRESS:PORT (allowed: an IP literal and a port, e.g. 127.0.0.1:9162 or "
+                  "[::1]:162)");
+    }
+  if (auto v = n["max_per_second"])
+    if (auto i = int_of(v, "traps.max_per_second", 1, 100000)) t.max_per_second = static_cast<int>(*i);
+  using namespace std::chrono;
+  if (auto v = n["debounce"])
+    if (auto d = duration_of(v, "traps.debounce", seconds(1), hours(1))) t.debounce = *d;
+  const YAML::Node list = n["vendor"];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    error(list.Mark(), "traps.vendor", "must be a list of {oid, kind, severity}");
+    return;
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node e = list[i];
+    const std::string p = "traps.vendor[" + std::to_string(i) + "]";
+    if (!check_map(e, p, {"oid", "kind", "severity"})) continue;
+    TrapVendor tv;
+    tv.severity = "warning";
+    if (auto v = e["oid"]) {
+      tv.oid = v.IsScalar() ? parse_oid(v.Scalar()) : std::vector<std::uint32_t>{};
+      if (tv.oid.empty())
+        error(at(v), p + ".oid", "invalid OID (allowed: numeric, e.g. 1.3.6.1.4.1.5596.10.1)");
+    } else {
+      error(e.Mark(), p, "missing required key \"oid\"");
+    }
+    if (auto v = e["kind"]) {
+      if (auto s = string_of(v, p + ".kind")) {
+        if (valid_label_name(*s) && s->size() <= 64)
+          tv.kind = *s;
+        else
+          error(at(v), p + ".kind", "invalid kind \"" + *s + "\" (allowed: [a-z_][a-z0-9_]*, at most 64)");
+      }
+    } else {
+      error(e.Mark(), p, "missing required key \"kind\"");
+    }
+    if (auto v = e["severity"])
+      if (auto s = string_of(v, p + ".severity")) {
+        if (*s == "info" || *s == "warning" || *s == "critical")
+          tv.severity = *s;
+        else
+          error(at(v), p + ".severity", "invalid severity \"" + *s + "\" (allowed: info, warning, critical)");
+      }
+    for (const auto& o : t.vendor)
+      if (!tv.oid.empty() && o.oid == tv.oid) error(e.Mark(), p + ".oid", "duplicate OID");
+    t.vendor.push_back(std::move(tv));
+  }
+}
+
+}  // namespace siteprobe::inventory_detail
