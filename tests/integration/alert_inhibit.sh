@@ -30,11 +30,7 @@ PY
 touch "$TMP/notes.jsonl"
 python3 "$ROOT/tests/integration/webhook.py" "$WH" "$TMP/notes.jsonl" &
 CLEANUPS+=("kill $!")
-prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
-  --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
-CLEANUPS+=("kill $!")
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
+start_alertmanager "$TMP/am.yml"
 
 # post 'label=value,...' ...: one alert per argument, all in one POST, firing from now.
 post() {

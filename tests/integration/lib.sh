@@ -144,6 +144,16 @@ cert() {  # cert NAME CA [SAN]
     ${3:+-extfile <(echo "subjectAltName=$3")} 2>/dev/null
 }
 
+# start_alertmanager CONFIG: the real Alertmanager on 127.0.0.1:$AM (set AM first) with CONFIG,
+# logging to $TMP/am.log, killed at exit; returns when it is ready.
+start_alertmanager() {
+  prometheus-alertmanager --config.file="$1" --storage.path="$TMP/am" \
+    --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
+  CLEANUPS+=("kill $!")
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
+}
+
 # start_alert_stack RULES_FILE: the real prometheus (RULES_FILE, an absolute path: the shipped
 # rules, or a copy the test shortened; and the shipped availability rules) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
 # which appends every notification to $TMP/notes.jsonl), in $SP_NETNS next to the running

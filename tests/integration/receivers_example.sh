@@ -42,11 +42,7 @@ class H(BaseHTTPRequestHandler):
 HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 CLEANUPS+=("kill $!")
-prometheus-alertmanager --config.file="$TMP/am.yml" --storage.path="$TMP/am" \
-  --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= >"$TMP/am.log" 2>&1 &
-CLEANUPS+=("kill $!")
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
+start_alertmanager "$TMP/am.yml"
 
 # A commune's SiteDown exactly as the shipped rules raise it (the promtool case with a contact).
 python3 - "$ROOT/alerts/siteprobe.rules.test.yml" >"$TMP/alert.json" <<'PY'
