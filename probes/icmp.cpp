@@ -224,14 +224,12 @@ void IcmpEngine::run(std::int64_t now) {
   if (const auto due = sched_.next_due(); drain_ && due && now - *due > kLateNs) drain_();
   while (const auto e = sched_.pop(now)) {
     Slot& s = *slots_[e->slot];
-    if (e->kind == Scheduler::kStart)
+    if (e->kind == Scheduler::kStart || (e->kind == kNow && !s.in_round))  // kNow: a trap's extra round
       start_round(s, now);
     else if (e->kind == kSend && e->arg == s.round_no)  // not a leftover of an overrun round
       send_next(s, now);
     else if (e->kind == kDeadline)
       expire(s, static_cast<std::uint16_t>(e->arg));
-    else if (e->kind == kNow && !s.in_round)
-      start_round(s, now);
   }
 }
 

@@ -266,7 +266,7 @@ TEST_CASE("trap decoder: SNMPv3 authPriv traps with the sending device's keys", 
     p->contextEngineIDLen = eid.size();
     p->contextName = strdup("");
     p->contextNameLen = 0;
-    const std::string out = snmp_encode(&s, p.get());
+    std::string out = snmp_encode(&s, p.get());
     INFO(snmp_api_errstring(s.s_snmp_errno));
     REQUIRE(!out.empty());
     return out;
