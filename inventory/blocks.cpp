@@ -171,20 +171,10 @@ void Parser::parse_snmp_modules(const YAML::Node& n) {
         }
       }
       if (auto v = o["oid"]) {
-        auto s = v.IsScalar() ? std::optional<std::string>(v.Scalar()) : std::nullopt;
-        std::string t = s ? *s : "";
+        std::string t = v.IsScalar() ? v.Scalar() : "";
+        obj.oid = parse_numeric_oid(t);
         if (!t.empty() && t[0] == '.') t.erase(0, 1);
-        std::istringstream in(t);
-        std::string part;
-        while (!t.empty() && std::getline(in, part, '.')) {
-          if (part.empty() || part.size() > 10 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
-              std::stoull(part) > 0xffffffffULL) {
-            obj.oid.clear();
-            break;
-          }
-          obj.oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
-        }
-        if (obj.oid.size() < 2 || obj.oid.size() > 128 || t.back() == '.') {
+        if (obj.oid.empty()) {
           error(v.Mark(), p + ".oid",
                 "invalid OID \"" + t + "\" (allowed: numeric, e.g. 1.3.6.1.2.1.25.3.3.1.2)");
           ok = false;

@@ -29,6 +29,13 @@ inline const std::set<std::string> kBuiltinRoles = {"router", "switch", "firewal
 // Label names siteprobe itself puts on series; levels and free labels may not reuse them.
 inline const std::set<std::string>& kReservedLabels = reserved_labels();
 
+// A numeric OID, "1.3.6.1.4.1.9.9.1" (a leading dot allowed): 2..128 arcs of 32 bits, else empty.
+std::vector<std::uint32_t> parse_numeric_oid(std::string t);
+// Only ASCII digits, and at least one.
+inline bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; });
+}
+
 struct IcmpOverride {
   std::optional<Duration> interval, timeout, spacing;
   std::optional<int> packets, payload_bytes;

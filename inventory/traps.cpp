@@ -7,31 +7,13 @@
 namespace siteprobe::inventory_detail {
 namespace {
 
-// "1.3.6.1.4.1.9.9.1" (a leading dot allowed): 2..128 arcs of 32 bits, else empty.
-std::vector<std::uint32_t> parse_oid(std::string t) {
-  if (!t.empty() && t[0] == '.') t.erase(0, 1);
-  std::vector<std::uint32_t> oid;
-  std::size_t i = 0;
-  while (i <= t.size()) {
-    const std::size_t end = std::min(t.find('.', i), t.size());
-    const std::string part = t.substr(i, end - i);
-    if (part.empty() || part.size() > 10 || !std::all_of(part.begin(), part.end(), ::isdigit) ||
-        std::stoull(part) > 0xffffffffULL)
-      return {};
-    oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
-    i = end + 1;
-  }
-  return oid.size() >= 2 && oid.size() <= 128 ? oid : std::vector<std::uint32_t>{};
-}
-
 // "host:port" with an IPv4 literal, or "[v6]:port".
 bool valid_listen(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon + 1 == s.size() || s.size() - colon > 6) return false;
   std::string host = s.substr(0, colon);
   const std::string port = s.substr(colon + 1);
-  if (!std::all_of(port.begin(), port.end(), ::isdigit) || std::stoi(port) < 1 || std::stoi(port) > 65535)
-    return false;
+  if (!all_digits(port) || std::stoi(port) < 1 || std::stoi(port) > 65535) return false;
   const bool v6 = host.size() > 2 && host.front() == '[' && host.back() == ']';
   if (v6) host = host.substr(1, host.size() - 2);
   const auto a = net::parse_ip(host);
@@ -39,6 +21,19 @@ bool valid_listen(const std::string& s) {
 }
 
 }  // namespace
+
+std::vector<std::uint32_t> parse_numeric_oid(std::string t) {
+  if (!t.empty() && t[0] == '.') t.erase(0, 1);
+  std::vector<std::uint32_t> oid;
+  for (std::size_t i = 0; i <= t.size();) {
+    const std::size_t end = std::min(t.find('.', i), t.size());
+    const std::string part = t.substr(i, end - i);
+    if (part.size() > 10 || !all_digits(part) || std::stoull(part) > 0xffffffffULL) return {};
+    oid.push_back(static_cast<std::uint32_t>(std::stoull(part)));
+    i = end + 1;
+  }
+  return oid.size() >= 2 && oid.size() <= 128 ? oid : std::vector<std::uint32_t>{};
+}
 
 void Parser::parse_traps(const YAML::Node& n) {
   if (!check_map(n, "traps", {"listen", "max_per_second", "debounce", "vendor"})) return;
@@ -71,7 +66,7 @@ void Parser::parse_traps(const YAML::Node& n) {
     TrapVendor tv;
     tv.severity = "warning";
     if (auto v = e["oid"]) {
-      tv.oid = v.IsScalar() ? parse_oid(v.Scalar()) : std::vector<std::uint32_t>{};
+      tv.oid = v.IsScalar() ? parse_numeric_oid(v.Scalar()) : std::vector<std::uint32_t>{};
       if (tv.oid.empty())
         error(at(v), p + ".oid", "invalid OID (allowed: numeric, e.g. 1.3.6.1.4.1.5596.10.1)");
     } else {
