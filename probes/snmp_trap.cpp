@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -256,7 +257,10 @@ namespace {
 class TrapExposition final : public Exposition {
  public:
   TrapExposition() : dropped_(trap_drop_reasons().size()) {}
+  // Off (no traps.listen): no series at all, so an unused receiver costs no series budget.
+  void enable(bool on) { on_ = on; }
   Parts parts() const override {
+    if (!on_) return slices(nullptr);
     std::shared_ptr<const std::pair<std::string, std::string>> t;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -288,6 +292,7 @@ class TrapExposition final : public Exposition {
   mutable std::mutex mu_;
   std::shared_ptr<const std::pair<std::string, std::string>> text_;
   std::vector<Count> dropped_;
+  std::atomic<bool> on_{false};
 };
 
 class TrapReceiver final : public Prober {
@@ -304,6 +309,13 @@ class TrapReceiver final : public Prober {
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override {
     settings_ = config.traps;
+    x_->enable(!settings_.listen.empty());
+    if (settings_.listen.empty()) {  // off: keep no devices (nor hash their v3 passphrases)
+      devs_.clear();
+      addr_.clear();
+      if (!listen_.empty()) open();
+      return;
+    }
     bucket_.rate = bucket_.burst = settings_.max_per_second;
     bucket_.tokens = std::min(bucket_.tokens, bucket_.burst);
     std::unordered_map<std::string, Dev> next;
