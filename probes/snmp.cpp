@@ -79,6 +79,18 @@ void init_net_snmp() {
   init_snmp("siteprobe");
 }
 
+std::vector<u_char> passphrase_ku(const std::string& auth_protocol, const std::string& pass) {
+  std::size_t plen = 0;
+  const oid* proto = auth_proto(auth_protocol, plen);
+  std::vector<u_char> out(USM_AUTH_KU_LEN);
+  std::size_t len = out.size();
+  if (generate_Ku(proto, static_cast<u_int>(plen), reinterpret_cast<const u_char*>(pass.data()), pass.size(),
+                  out.data(), &len) != SNMPERR_SUCCESS)
+    len = 0;
+  out.resize(len);
+  return out;
+}
+
 const oid* auth_proto(const std::string& p, std::size_t& len) {
   len = USM_AUTH_PROTO_SHA_LEN;
   if (p == "MD5") return usmHMACMD5AuthProtocol;
@@ -267,19 +279,9 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
   keys_.clear();
   for (const auto& [name, a] : config.auth) {
     if (a.version != "3" || a.security_level == "noAuthNoPriv") continue;
-    std::size_t plen = 0;
-    const oid* proto = auth_proto(a.auth_protocol, plen);
     KeySet k;
-    const auto ku = [&](const std::string& pass, std::vector<u_char>& out) {
-      out.resize(USM_AUTH_KU_LEN);
-      std::size_t len = out.size();
-      if (generate_Ku(proto, static_cast<u_int>(plen), reinterpret_cast<const u_char*>(pass.data()),
-                      pass.size(), out.data(), &len) != SNMPERR_SUCCESS)
-        len = 0;
-      out.resize(len);
-    };
-    ku(a.auth_passphrase, k.auth_ku);
-    if (a.security_level == "authPriv") ku(a.priv_passphrase, k.priv_ku);
+    k.auth_ku = passphrase_ku(a.auth_protocol, a.auth_passphrase);
+    if (a.security_level == "authPriv") k.priv_ku = passphrase_ku(a.auth_protocol, a.priv_passphrase);
     keys_[name] = std::move(k);
   }
 

@@ -134,6 +134,8 @@ std::string snmp_encode(netsnmp_session* s, netsnmp_pdu* pdu);
 // protocols, and (re)making the process-wide USM user of a session from its Ku and engine ID.
 const oid* auth_proto(const std::string& p, std::size_t& len);
 const oid* priv_proto(const std::string& p, std::size_t& len);
+// Ku: `pass` hashed with the auth protocol (a 1 MB hash: once per profile and load); empty on error.
+std::vector<u_char> passphrase_ku(const std::string& auth_protocol, const std::string& pass);
 bool make_user(netsnmp_session* ss);
 // Sets net-snmp up once per process (no config files, no MIBs, no logging of its own).
 void init_net_snmp();

@@ -70,18 +70,8 @@ UsmKeys usm_keys(const AuthProfile& a) {
   k.level = a.security_level == "noAuthNoPriv" ? SNMP_SEC_LEVEL_NOAUTH
             : a.security_level == "authNoPriv" ? SNMP_SEC_LEVEL_AUTHNOPRIV
                                                : SNMP_SEC_LEVEL_AUTHPRIV;
-  std::size_t plen = 0;
-  const oid* proto = auth_proto(a.auth_protocol, plen);
-  const auto ku = [&](const std::string& pass, std::vector<std::uint8_t>& out) {
-    out.resize(USM_AUTH_KU_LEN);
-    std::size_t n = out.size();
-    if (generate_Ku(proto, static_cast<u_int>(plen), reinterpret_cast<const u_char*>(pass.data()),
-                    pass.size(), out.data(), &n) != SNMPERR_SUCCESS)
-      n = 0;
-    out.resize(n);
-  };
-  if (k.level != SNMP_SEC_LEVEL_NOAUTH) ku(a.auth_passphrase, k.auth_ku);
-  if (k.level == SNMP_SEC_LEVEL_AUTHPRIV) ku(a.priv_passphrase, k.priv_ku);
+  if (k.level != SNMP_SEC_LEVEL_NOAUTH) k.auth_ku = passphrase_ku(a.auth_protocol, a.auth_passphrase);
+  if (k.level == SNMP_SEC_LEVEL_AUTHPRIV) k.priv_ku = passphrase_ku(a.auth_protocol, a.priv_passphrase);
   return k;
 }
 
