@@ -138,6 +138,7 @@ Daemon::Daemon(Options opts)
       states_(std::make_shared<SiteStates>([this](const Site& s, SiteState from, SiteState to) {
         board_->on_site_change(s, from, to, unix_now());
         reports_->on_site_change(s.id, to, static_cast<std::int64_t>(std::time(nullptr)));
+        if (to == SiteState::Down) traces_->on_site_down(s.id, static_cast<std::int64_t>(std::time(nullptr)));
         // Logged once per change, never per round.
         log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
             {{"site", s.id},
@@ -239,6 +240,8 @@ bool Daemon::start() {
     http_.add(probers_.back().prober->exposition());
   }
   path_tests_->set_prober(ctx.request_path_tests);
+  traces_->set_tracer(ctx.request_trace);
+  readiness_->set_site_note([t = traces_](const std::string& site) { return t->note(site); });
   // The ICMP sockets are open for the life of the process and no other probe needs a raw socket,
   // so the capability can go (docs/install.md#capabilities).
   if (auto e = drop_net_raw(); !e.empty()) log(LogLevel::Warn, "cannot drop CAP_NET_RAW", {{"error", e}});
@@ -249,6 +252,7 @@ bool Daemon::start() {
   http_.add_page("/path-tests", [p = path_tests_] { return std::pair{200, p->report()}; });
   http_.add(conferences_);
   http_.add(maintenance_->exposition());
+  http_.add(traces_->exposition());
   path_tests_->subscribe(
       [c = conferences_, r = reports_](const std::string& key, const probes::PathTestSummary& p) {
         c->on_path_test(key, p);
@@ -333,6 +337,7 @@ bool Daemon::start() {
                                          self->readiness_.get());
                 self->reports_->tick(static_cast<std::int64_t>(std::time(nullptr)), *self->states_);
                 self->maintenance_->tick(static_cast<std::int64_t>(std::time(nullptr)));
+                self->traces_->tick(static_cast<std::int64_t>(std::time(nullptr)));
                 if (self->conferences_->boost_generation() != self->boost_gen_) self->apply_targets(true);
                 self->board_->publish(*self->states_, *self->readiness_, unix_now());
               },
@@ -548,6 +553,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   reports_->configure(cfg, *states_);
   maintenance_->configure(cfg);
   maintenance_->tick(static_cast<std::int64_t>(std::time(nullptr)));  // on from the first scrape
+  traces_->configure(cfg, static_cast<std::int64_t>(std::time(nullptr)));
   readiness_->evaluate(*states_);  // every endpoint series exists from load
   board_->configure(cfg, *states_);
   board_->publish(*states_, *readiness_, unix_now());

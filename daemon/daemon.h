@@ -24,6 +24,7 @@
 #include "daemon/maintenance.h"
 #include "daemon/notify.h"
 #include "daemon/path_tests.h"
+#include "daemon/path_trace.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
 #include "daemon/status.h"
@@ -112,6 +113,7 @@ class Daemon {
   std::uint64_t boost_gen_ = 0;          // Conferences::boost_generation() they were applied at
   void apply_targets(bool boost_only);
   std::shared_ptr<Maintenance> maintenance_ = std::make_shared<Maintenance>();
+  std::shared_ptr<PathTraces> traces_ = std::make_shared<PathTraces>();  // where a down site's path ends
   std::shared_ptr<ConferenceReports> reports_ = std::make_shared<ConferenceReports>();  // after the call
   prometheus::Family<prometheus::Counter>& dns_failures_;
   prometheus::Gauge& reload_ok_;

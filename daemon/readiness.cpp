@@ -100,6 +100,8 @@ void Readiness::evaluate(const SiteStates& states) {
     if (ss == SiteState::Down || ss == SiteState::Unreachable) {
       e.reason = SiteDown;
       e.detail = ss == SiteState::Down ? "site down" : "site unreachable (parent down)";
+      if (const std::string n = ss == SiteState::Down && site_note_ ? site_note_(site.id) : ""; !n.empty())
+        e.detail += " (" + n + ")";
     } else if (states.on_backup_path(site.id)) {
       e.reason = OnBackupPath;
       e.detail = "site on backup path (primary uplink down)";

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,8 @@ class Readiness final : public Exposition {
   // Keeps the last check results of endpoints that are still there.
   void configure(std::shared_ptr<const Config> config);
   void on_check(const std::string& key, const probes::CheckResult& r);
+  // What is known of a down site's path ("path ends after 10.77.3.1, hop 2"), added to its detail.
+  void set_site_note(std::function<std::string(const std::string& site)> fn) { site_note_ = std::move(fn); }
   // Recomputes every endpoint's verdict and re-renders the metrics and the report.
   void evaluate(const SiteStates& states);
   Reason reason(const std::string& key) const;
@@ -65,6 +68,7 @@ class Readiness final : public Exposition {
     std::string detail;
   };
   std::shared_ptr<const Config> config_;
+  std::function<std::string(const std::string&)> site_note_;
   std::map<std::string, Endpoint> endpoints_;  // by "site/device"
   StaticText text_;
   mutable std::mutex mu_;

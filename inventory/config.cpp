@@ -222,7 +222,7 @@ void Parser::parse(const std::string& text) {
   const YAML::Node root = YAML::Load(text);
   if (!check_map(root, "",
                  {"levels", "global", "site_state", "readiness", "defaults", "roles", "profiles", "auth",
-                  "snmp_modules", "sites", "conferences", "maintenance", "sla", "traps"}))
+                  "snmp_modules", "sites", "conferences", "maintenance", "sla", "traps", "trace"}))
     return;
   cfg_.file = name_;
   if (auto n = root["levels"]) parse_levels(n);
@@ -264,6 +264,7 @@ void Parser::parse(const std::string& text) {
   if (auto n = root["maintenance"]) parse_maintenance(n);
   if (auto n = root["sla"]) parse_sla(n);
   if (auto n = root["traps"]) parse_traps(n);
+  if (auto n = root["trace"]) parse_trace(n);
 }
 
 }  // namespace inventory_detail

@@ -153,6 +153,9 @@ struct Site {
   // Ids this site had in earlier inventories (a rename, or several sites merged into this one):
   // exported as siteprobe_site_alias_info so dashboards can join old and new series.
   std::vector<std::string> formerly;
+  // The hop addresses a trace toward the site's router should find, in order (`expected_path`):
+  // such a site is traced every trace.interval, and siteprobe_path_changed says when it differs.
+  std::vector<std::string> expected_path;
   std::vector<Device> devices;
   // chain[i] is the id of this site's ancestor (or itself) at levels[i], "" if none.
   std::vector<std::string> chain;
@@ -231,6 +234,15 @@ struct TrapSettings {
   std::vector<TrapVendor> vendor;
 };
 
+// Path diagnosis (docs/inventory.md#trace, daemon/path_trace.h): a TTL-limited trace toward a
+// site's router when the site goes down, and every `interval` for sites with an expected_path.
+struct TraceSettings {
+  int max_hops = 16;
+  int max_per_minute = 10;  // traces over all sites (token bucket); the rest wait their turn
+  Duration timeout = std::chrono::seconds(2);
+  Duration interval = std::chrono::minutes(5);
+};
+
 struct Config {
   std::string file;
   std::vector<std::string> levels = {"province", "district", "commune"};
@@ -251,6 +263,7 @@ struct Config {
   std::vector<MaintenanceWindow> maintenance;
   SlaSettings sla;
   TrapSettings traps;
+  TraceSettings trace;
 
   // Label names of the parent chain: every level but the deepest (the deepest is `site` itself).
   std::vector<std::string> chain_labels() const { return {levels.begin(), levels.end() - 1}; }

@@ -371,6 +371,8 @@ class Parser {
   void parse_maintenance(const YAML::Node& n);
   void parse_sla(const YAML::Node& n);
   void parse_traps(const YAML::Node& n);
+  void parse_trace(const YAML::Node& n);
+  void parse_expected_path(const YAML::Node& n, const std::string& path, Site& site);
   std::optional<int> hhmm_of(const YAML::Node& n, const std::string& path);
   // Day names (mon..sun, any case) into 0 = Sunday .. 6; false after reporting an error.
   bool weekdays_of(const YAML::Node& v, const std::string& path, std::vector<int>& out);

@@ -445,7 +445,7 @@ void Parser::parse_sites(const YAML::Node& n) {
     const std::string path = "sites[" + std::to_string(i) + "]";
     if (!check_map(s, path,
                    {"id", "name", "level", "parent", "backup_parents", "lat", "lon", "labels", "formerly",
-                    "devices"}))
+                    "expected_path", "devices"}))
       continue;
     Site site;
     SiteRef ref{path, s.Mark(), s.Mark(), s.Mark(), {}};
@@ -558,6 +558,7 @@ void Parser::parse_sites(const YAML::Node& n) {
         }
       }
     }
+    if (auto v = s["expected_path"]) parse_expected_path(v, path + ".expected_path", site);
     if (auto v = s["devices"]) {
       if (!v.IsSequence()) {
         error(v.Mark(), path + ".devices", "must be a list of devices");

@@ -76,6 +76,17 @@ const std::vector<Family> kFamilies = {
      "Unix time the window's current or next occurrence starts; no series for a one-off window that is "
      "over."},
     {"siteprobe_maintenance_window_active", "gauge", "1 while the maintenance window is on, else 0."},
+    {"siteprobe_path_changed", "gauge",
+     "1 when the last trace toward the site's router found hops other than its expected_path, 0 when they "
+     "matched."},
+    {"siteprobe_path_hops", "gauge",
+     "Hop number of the last hop that answered the last trace toward the site's router (the router itself "
+     "when it "
+     "answered)."},
+    {"siteprobe_path_last_hop_info", "gauge",
+     "The last hop that answered the last trace toward the site's router: hop, address, and how the path "
+     "ended "
+     "(reached, unreachable, silent)."},
     {"siteprobe_path_test_dscp_unchanged", "gauge",
      "1 if the stream's DSCP arrived unchanged in that direction, 0 if rewritten; no series when "
      "the reflector does not say (no RFC 8972 Class-of-Service TLV)."},
@@ -108,6 +119,11 @@ const std::vector<Family> kFamilies = {
      "Path-test packets not sent because siteprobe's own loop ran more than 20 ms late (never counted as "
      "loss)."},
     {"siteprobe_path_test_streams", "gauge", "Path-test streams running and queued."},
+    {"siteprobe_path_trace_timestamp_seconds", "gauge",
+     "Unix time the last trace toward the site's router ended."},
+    {"siteprobe_path_traces_total", "counter",
+     "Traces toward site routers by result: reached, unreachable, silent, failed; rate_limited: waited for a "
+     "token."},
     {"siteprobe_probes_in_flight", "gauge", "Probes sent and not yet answered or timed out."},
     {"siteprobe_reflector_packets_total", "counter",
      "Datagrams the STAMP reflector (siteprobe reflect) handled, by result: reflected, "

@@ -210,6 +210,12 @@ void IcmpEngine::set_address(const std::string& key, const sockaddr_storage& add
   if (it != by_key_.end()) slots_[it->second]->addr = addr;
 }
 
+std::optional<sockaddr_storage> IcmpEngine::address(const std::string& key) const {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return std::nullopt;
+  return slots_[it->second]->addr;
+}
+
 void IcmpEngine::probe_now(const std::string& key, std::int64_t now) {
   if (auto it = by_key_.find(key); it != by_key_.end()) sched_.at(now, it->second, kNow);
 }

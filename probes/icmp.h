@@ -58,6 +58,7 @@ enum class IcmpKind { EchoReply, Unreachable, TimeExceeded, Other, Truncated };
 struct ParsedIcmp {
   IcmpKind kind = IcmpKind::Other;
   bool has_fields = false;  // echo fields decoded (from the reply, or from the quoted request)
+  bool has_header = false;  // errors: the quoted request's identifier and sequence (fields.ident, seq)
   EchoFields fields;
   sockaddr_storage quoted_dst{};  // for errors: destination of the quoted request, if present
 };
@@ -122,6 +123,8 @@ class IcmpEngine {
   void set_ident(bool ipv6, std::uint16_t ident) { ident_[ipv6] = ident; }
   void set_targets(const std::vector<Target>& targets, std::int64_t now);
   void set_address(const std::string& key, const sockaddr_storage& addr);
+  // A target's address (AF_UNSPEC while unresolved), or nullopt for an unknown key.
+  std::optional<sockaddr_storage> address(const std::string& key) const;
   // Starts an extra round of `key` at `now` unless one is in flight; its grid is kept.
   void probe_now(const std::string& key, std::int64_t now);
   // Runs every event due at `now` (monotonic ns).

@@ -133,8 +133,13 @@ ParsedIcmp parse_icmp(bool ipv6, const std::uint8_t* p, std::size_t len) {
     q += ihl;
     qlen -= ihl;
   }
-  if (qlen >= 1 && q[0] == (ipv6 ? kV6EchoRequest : kV4EchoRequest))
+  if (qlen >= kIcmpHeader && q[0] == (ipv6 ? kV6EchoRequest : kV4EchoRequest)) {
+    // Every router quotes our 8-byte header (RFC 792); the payload only some.
+    r.has_header = true;
+    r.fields.ident = get16(q + 4);
+    r.fields.seq = get16(q + 6);
     r.has_fields = decode_echo(q, qlen, r.fields);
+  }
   return r;
 }
 

@@ -23,6 +23,8 @@ namespace siteprobe::probes {
 
 namespace {
 
+constexpr std::uint64_t kTraceCookie = 0x7472616365000000;  // "trace": a trace's payloads differ
+
 std::int64_t realtime_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -87,11 +89,19 @@ class IcmpProber final : public Prober {
               return send(to, pkt);
             },
             realtime_ns),
+        tracer_(
+            cookie ^ kTraceCookie,
+            [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl) {
+              return send(to, pkt, ttl);
+            },
+            realtime_ns),
         sock_{std::move(v4), std::move(v6)} {
     for (int v6i = 0; v6i < 2; ++v6i) {
       Socket& s = sock_[v6i];
       if (s.fd < 0) continue;
       engine_.set_ident(v6i == 1, s.raw ? ident : s.ident);
+      // Traces need the ICMP errors that only raw sockets read, and an identifier of their own.
+      if (s.raw) tracer_.set_ident(v6i == 1, static_cast<std::uint16_t>(ident ^ 0x8000));
       int rc = s.poll.init([&](uv_poll_t* h) { return uv_poll_init(loop_, h, s.fd); });
       if (rc == 0) {
         s.poll.get()->data = this;
@@ -132,7 +142,21 @@ class IcmpProber final : public Prober {
     engine_.probe_now(key, static_cast<std::int64_t>(uv_hrtime()));
     timer_.arm();
   }
+  void trace(const std::string& key, int max_hops, Duration timeout, TraceDoneFn done) {
+    const auto addr = engine_.address(key);
+    if (!addr) {
+      TraceResult r;
+      r.key = key;
+      r.error = "not probed over ICMP";
+      done(r);
+      return;
+    }
+    tracer_.start(key, *addr, max_hops, timeout.count(), static_cast<std::int64_t>(uv_hrtime()),
+                  std::move(done));
+    trace_timer_.arm();
+  }
   void close() override {
+    trace_timer_.close();
     for (auto& s : sock_) {
       s.poll.reset();
       if (s.fd >= 0) ::close(s.fd);
@@ -142,13 +166,30 @@ class IcmpProber final : public Prober {
   }
 
  private:
-  bool send(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
+  // ttl > 0: this packet's TTL (hop limit), for a trace; 0: the route's default.
+  bool send(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl = 0) {
     const bool v6 = to.ss_family == AF_INET6;
     const Socket& s = sock_[v6];
     if (s.fd < 0) return false;
     const socklen_t al = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    return sendto(s.fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), al) ==
-           static_cast<ssize_t>(pkt.size());
+    if (!ttl)
+      return sendto(s.fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), al) ==
+             static_cast<ssize_t>(pkt.size());
+    iovec iov{const_cast<std::uint8_t*>(pkt.data()), pkt.size()};
+    alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_name = const_cast<sockaddr_storage*>(&to);
+    m.msg_namelen = al;
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctrl;
+    m.msg_controllen = sizeof ctrl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = v6 ? int{IPPROTO_IPV6} : int{IPPROTO_IP};
+    c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
+    return sendmsg(s.fd, &m, 0) == static_cast<ssize_t>(pkt.size());
   }
 
   void on_readable(bool v6) {
@@ -207,6 +248,7 @@ class IcmpProber final : public Prober {
           p += ihl;
           len -= ihl;
         }
+        if (tracer_.active() && tracer_.on_packet(v6, p, len, from[i], now)) continue;
         engine_.on_packet(v6, p, len, from[i], rx, now);
       }
       if (static_cast<unsigned>(n) < kBatch) break;
@@ -228,8 +270,10 @@ class IcmpProber final : public Prober {
   IcmpFamilies families_;
   std::shared_ptr<IcmpExposition> exposition_;
   IcmpEngine engine_;
+  PathTracer tracer_;
   Socket sock_[2];
   EngineTimer<IcmpEngine> timer_{loop_, engine_};
+  EngineTimer<PathTracer> trace_timer_{loop_, tracer_};
   std::string error_;
 };
 
@@ -256,6 +300,10 @@ std::unique_ptr<Prober> make_icmp_prober(ProbeContext& ctx) {
   auto p = std::make_unique<IcmpProber>(ctx.loop, *ctx.registry, std::move(v4), std::move(v6), cookie, ident);
   if (!p->error().empty()) throw ProbeError(p->error());
   p->on_round(ctx.on_round);
+  ctx.request_trace = [raw = p.get()](const std::string& key, int max_hops, Duration timeout,
+                                      TraceDoneFn done) {
+    raw->trace(key, max_hops, timeout, std::move(done));
+  };
   if (ctx.log_info) ctx.log_info("icmp sockets open", "mode", mode);
   return p;
 }

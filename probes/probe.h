@@ -20,6 +20,7 @@
 #include "metrics/series.h"
 #include "probes/path_test.h"
 #include "probes/scheduler.h"
+#include "probes/trace.h"
 #include "util/uv_handle.h"
 
 namespace siteprobe::probes {
@@ -111,6 +112,8 @@ struct ProbeContext {
   std::function<void(const std::string& key)> probe_now;
   // Set by the factory of the type that runs path tests: how the daemon asks for them.
   PathTestRequestFn request_path_tests;
+  // Set by the ICMP factory: how the daemon asks for a TTL-limited trace (probes/trace.h).
+  TraceRequestFn request_trace;
 };
 
 class Prober {
