@@ -1,4 +1,4 @@
-// Path diagnosis at run time (docs/runbook.md#what-the-trap-and-the-trace-told-you): where does the
+// Path diagnosis at run time (docs/runbook.md#what-the-trace-told-you): where does the
 // path toward a site break?
 //
 // When a site turns `down` (its parents answer: a site behind a down parent is `unreachable`, so

@@ -53,6 +53,7 @@ void PathTracer::start(const std::string& key, const sockaddr_storage& dst, int 
 bool PathTracer::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
                            std::int64_t now) {
   (void)now;
+  if (src.ss_family != AF_INET && src.ss_family != AF_INET6) return false;
   const ParsedIcmp r = parse_icmp(ipv6, data, len);
   Answer a = kNone;
   if (r.kind == IcmpKind::EchoReply && r.has_fields && r.fields.cookie == cookie_)

@@ -1,4 +1,4 @@
-// Path diagnosis (docs/runbook.md#what-the-trap-and-the-trace-told-you): one TTL-limited trace
+// Path diagnosis (docs/runbook.md#what-the-trace-told-you): one TTL-limited trace
 // toward a device, to name the last hop that still answers when its site goes down.
 //
 // A trace sends `packets_per_hop` echo requests with TTL 1..max_hops at once, on the ICMP prober's

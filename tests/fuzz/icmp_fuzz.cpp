@@ -6,13 +6,15 @@
 //   0 advance the clock and run due events      3 an ICMP error quoting a request that was sent
 //   1 the reply to a request that was sent,     4 reload with a subset of the targets
 //     optionally with one byte changed          5 change a target's address
-//   2 raw bytes from the socket (IPv4 raw
-//     packets keep their IP header)
+//   2 raw bytes from the socket (IPv4 raw      6 start a path trace (probes/trace.h) toward a
+//     packets keep their IP header)               target's address
 // so the fuzzer reaches the matching code (cookie, slot, generation, sequence, source) with
-// well-formed packets, and the parser with anything at all. After the program it removes every
-// target and checks the engine's bookkeeping: nothing left in flight, gauges within their ranges.
+// well-formed packets, and the parser with anything at all. Packets reach the tracer first while a
+// trace runs, as in IcmpProber. After the program it removes every target and checks the engine's
+// bookkeeping (nothing left in flight, gauges within their ranges) and every trace's result.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +24,7 @@
 #include "inventory/config.h"
 #include "probes/icmp.h"
 #include "probes/registry.h"
+#include "probes/trace.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -86,6 +89,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   engine.set_ident(false, kIdent);
   engine.set_ident(true, kIdent);
+  PathTracer tracer(
+      kCookie ^ 1,
+      [&](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl) {
+        check(ttl >= 1 && ttl <= PathTracer::kMaxHops, "trace TTL");
+        if (sent.size() < 256) sent.emplace_back(to, pkt);
+        return true;
+      },
+      [&] { return realtime; });
+  tracer.set_ident(false, kIdent ^ 0x8000);
+  tracer.set_ident(true, kIdent ^ 0x8000);
+  int traces = 0, done = 0;
+  const auto on_packet = [&](bool v6, const std::uint8_t* p, std::size_t len, const sockaddr_storage& from,
+                             std::int64_t rx) {
+    if (!(tracer.active() && tracer.on_packet(v6, p, len, from, mono)))
+      engine.on_packet(v6, p, len, from, rx, mono);
+  };
   std::vector<sockaddr_storage> where(inv.targets.size());
   const auto set_targets = [&](unsigned mask) {
     std::vector<Target> ts;
@@ -101,12 +120,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::uint8_t> pkt;
   while (in.more()) {
     const std::uint8_t op = in.u8();
-    switch (op % 6) {
+    switch (op % 7) {
       case 0: {  // time passes
         const std::int64_t d = (in.u16() % 3000) * kMs;
         mono += d;
         realtime += d;
         engine.run(mono);
+        tracer.run(mono);
         break;
       }
       case 1: {  // the reply to a sent request
@@ -119,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (how & 1) pkt[in.u8() % pkt.size()] = in.u8();
         if (how & 2) pkt.resize(in.u8() % (pkt.size() + 1));
         const sockaddr_storage from = how & 4 ? addr(kAddrs[in.u8() % 5]) : to;
-        engine.on_packet(v6, pkt.data(), pkt.size(), from, realtime + (in.u8() - 8) * kMs, mono);
+        on_packet(v6, pkt.data(), pkt.size(), from, realtime + (in.u8() - 8) * kMs);
         break;
       }
       case 2: {  // anything at all
@@ -136,7 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           p += ihl;
           len -= ihl;
         }
-        engine.on_packet(v6, p, len, from, realtime, mono);
+        on_packet(v6, p, len, from, realtime);
         break;
       }
       case 3: {  // an error from a router, quoting a request
@@ -158,7 +178,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         pkt.insert(pkt.end(), req.begin(), req.end());
         if (op & 16) pkt.resize(in.u8() % (pkt.size() + 1));
-        engine.on_packet(v6, pkt.data(), pkt.size(), addr(kAddrs[in.u8() % 5]), realtime, mono);
+        on_packet(v6, pkt.data(), pkt.size(), addr(kAddrs[in.u8() % 5]), realtime);
         break;
       }
       case 4:  // reload
@@ -167,6 +187,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 5: {  // DNS gives a device another address
         const std::size_t i = in.u8() % inv.targets.size();
         engine.set_address(inv.targets[i].key, where[i] = addr(kAddrs[in.u8() % 5]));
+        break;
+      }
+      case 6: {  // a trace toward a target's address
+        const int hops = in.u8() % 70;
+        ++traces;
+        tracer.start("s/x", where[in.u8() % where.size()], hops, (in.u16() % 3000) * kMs, mono,
+                     [&, hops](const TraceResult& r) {
+                       ++done;
+                       if (!r.error.empty()) return;
+                       check(r.last_hop >= 0 && r.last_hop <= std::clamp(hops, 1, PathTracer::kMaxHops),
+                             "last hop");
+                       check(r.hops.size() == static_cast<std::size_t>(r.last_hop), "hops up to the last");
+                       check(r.end == "reached" || r.end == "unreachable" || r.end == "silent", "end");
+                       check((r.last_hop == 0) == r.last_address.empty(), "last address");
+                     });
         break;
       }
     }
@@ -180,6 +215,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(std::isnan(mean) || mean >= 0, "rtt mean >= 0");
     check(s->rtt.sum.get() >= 0 && s->rtt.count() == s->received.get(), "histogram");
   }
+  tracer.run(mono + 4000 * kMs);
+  check(!tracer.active() && done == traces, "every trace ends, once");
   engine.set_targets({}, mono);
   check(engine.in_flight() == 0 && engine.size() == 0, "nothing in flight after removing every target");
   return 0;
