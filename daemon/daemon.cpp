@@ -184,8 +184,15 @@ Daemon::~Daemon() {
   uv_loop_close(&loop_);
 }
 
+// The inventory, cut to this instance's shard (inventory/shard.h). Runs in the thread pool on reload.
+LoadResult Daemon::load(const std::string& file) const {
+  auto r = probes::load_inventory(file);
+  if (r.config && opts_.shard.count > 1) r.config = shard_config(*r.config, opts_.shard);
+  return r;
+}
+
 bool Daemon::start() {
-  auto r = probes::load_inventory(opts_.config_file);
+  auto r = load(opts_.config_file);
   if (!r.config) {
     log_inventory_errors(opts_.config_file, r.errors);
     log(LogLevel::Error, "inventory rejected",
@@ -423,7 +430,7 @@ void Daemon::start_reload() {
       [](uv_work_t* w) noexcept {
         auto* j = static_cast<LoadJob*>(w->data);
         try {
-          j->result = probes::load_inventory(j->file);
+          j->result = j->daemon->load(j->file);
         } catch (const std::exception& e) {
           j->result.errors = {j->file + ": cannot load: " + e.what()};
         }
@@ -483,7 +490,14 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
-  std::string alias_info, site_info, device_info, backup_info;
+  std::string alias_info, site_info, device_info, backup_info, shard_info;
+  // Only for a shard or a named vantage (docs/scale-out.md): one instance alone exports neither.
+  if (opts_.shard.count > 1 || !opts_.vantage.empty())
+    shard_info = header("siteprobe_shard_info") + "siteprobe_shard_info{" +
+                 render_labels({{"shard", std::to_string(opts_.shard.index)},
+                                {"shards", std::to_string(opts_.shard.count)},
+                                {"vantage", opts_.vantage}}) +
+                 "} 1\n";
   append_header(site_info, "siteprobe_site_info");
   append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
@@ -504,6 +518,11 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     }
     for (const auto& [k, v] : s.labels) sl[k] = v;
     site_info += "siteprobe_site_info{" + render_labels(sl) + "} 1\n";
+    if (s.shard_ancestor) {
+      if (shard_info.find("siteprobe_shard_ancestor") == std::string::npos)
+        shard_info += header("siteprobe_shard_ancestor");
+      shard_info += "siteprobe_shard_ancestor{" + render_labels({{"site", s.id}}) + "} 1\n";
+    }
     for (const auto& b : s.backup_parents) {
       if (backup_info.empty()) append_header(backup_info, "siteprobe_site_backup_parent_info");
       backup_info +=
@@ -539,7 +558,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   // The alias and backup-parent families appear only when some site has `formerly` or
   // `backup_parents`.
   info_->set((alias_info.empty() ? "" : header("siteprobe_site_alias_info") + alias_info) + site_info +
-             backup_info + device_info);
+             backup_info + device_info + shard_info);
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0

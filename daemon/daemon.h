@@ -29,6 +29,7 @@
 #include "daemon/site_state.h"
 #include "daemon/status.h"
 #include "inventory/config.h"
+#include "inventory/shard.h"
 #include "probes/registry.h"
 
 namespace siteprobe {
@@ -38,6 +39,8 @@ struct Options {
   std::string listen_address = "127.0.0.1:9723";  // loopback: nothing is served to the network unasked
   WebConfig web;                                  // --web.config.file: TLS and basic auth
   bool enable_lifecycle = false;                  // POST /-/reload
+  ShardSpec shard;                                // --shard i/N (docs/scale-out.md)
+  std::string vantage;                            // --vantage NAME, on siteprobe_shard_info
 };
 
 // What a reload changes, for its log line: "sites added 1 (bk.new); devices changed 2 (bk/r1, bk/vc)",
@@ -55,6 +58,7 @@ class Daemon {
   // Loads the inventory, opens the probe sockets and binds HTTP. Returns false (errors logged) on
   // any failure; the caller exits non-zero.
   bool start();
+  LoadResult load(const std::string& file) const;
   // Runs until SIGTERM/SIGINT, then closes every handle. Returns the process exit code.
   int run();
 

@@ -27,6 +27,7 @@
 #include "inventory/calendar.h"
 #include "inventory/config.h"
 #include "inventory/diff.h"
+#include "inventory/shard.h"
 #include "probes/registry.h"
 
 #ifndef SITEPROBE_VERSION
@@ -38,9 +39,10 @@ namespace {
 const char* const kUsage =
     "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]\n"
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
-    "                 [--log.level LEVEL] [--log.format logfmt|json]\n"
+    "                 [--log.level LEVEL] [--log.format logfmt|json] [--shard i/N] [--vantage NAME]\n"
     "       siteprobe check FILE...\n"
     "       siteprobe check --diff OLD NEW\n"
+    "       siteprobe check --shards N [--from M] FILE\n"
     "       siteprobe readiness [--url URL] [--ca-file F] [--cert-file F [--key-file F]] [--conference "
     "NAME\n"
     "                           [--report csv|markdown]] [--username U --password-file F]\n"
@@ -61,11 +63,16 @@ const char* const kUsage =
     "                              addresses, comma-separated (default: any; against DNS rebinding)\n"
     "  --log.level LEVEL           debug, info, warn or error (default info)\n"
     "  --log.format FORMAT         logfmt or json (default logfmt)\n"
+    "  --shard i/N                 probe only shard i of N: whole subtrees by rendezvous hashing,\n"
+    "                              plus their ancestors (docs/scale-out.md; default 0/1: all)\n"
+    "  --vantage NAME              where this instance probes from, on siteprobe_shard_info\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
     "  check --diff OLD NEW        validate both, then list the sites added, removed, renamed or\n"
     "                              merged (NEW's formerly), re-parented and renamed in place, for\n"
     "                              a change ticket; exit 0 once the diff is printed, 1 if either\n"
     "                              file is invalid\n"
+    "  check --shards N [--from M] the subtrees each of N shards probes, and with --from the ones\n"
+    "                              that move when M shards become N\n"
     "  maintenance list            the inventory's maintenance windows: on now (alerts muted) or\n"
     "                              when next; --at a local time (+07:00, or append an offset\n"
     "                              like +09:00) instead of now\n"
@@ -106,6 +113,31 @@ std::string listen_address_error(const std::string& a) {
   return "";
 }
 
+// `siteprobe check --shards N [--from M] FILE`.
+int check_shards(int argc, char** argv) {
+  const auto count = [](const char* t) {
+    std::string why;
+    auto s = siteprobe::parse_shard(std::string("0/") + t, why);
+    return s ? s->count : 0;
+  };
+  const bool from = argc == 7 && std::strcmp(argv[4], "--from") == 0;
+  const int n = argc >= 5 ? count(argv[3]) : 0, m = from ? count(argv[5]) : 0;
+  if ((argc != 5 && !from) || n == 0 || (from && m == 0)) {
+    std::fprintf(stderr, "siteprobe check: --shards N [--from M] FILE, with N and M in 1..1000\n%s", kUsage);
+    return 2;
+  }
+  const char* file = argv[argc - 1];
+  auto r = siteprobe::probes::load_inventory(file);
+  if (!r.config) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    std::fprintf(stderr, "%s: FAILED: %zu error%s\n", file, r.errors.size(), r.errors.size() == 1 ? "" : "s");
+    return 1;
+  }
+  std::printf("%s: OK: %s\n\n%s", file, siteprobe::summarize(*r.config).c_str(),
+              siteprobe::format_shards(*r.config, n, m).c_str());
+  return 0;
+}
+
 int check(int argc, char** argv) {
   for (int i = 2; i < argc; ++i)
     if (is_help(argv[i])) {
@@ -121,6 +153,7 @@ int check(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return 2;
   }
+  if (std::strcmp(argv[2], "--shards") == 0) return check_shards(argc, argv);
   int rc = 0;
   std::vector<std::shared_ptr<const siteprobe::Config>> loaded;
   for (int i = diff ? 3 : 2; i < argc; ++i) {
@@ -440,7 +473,7 @@ int main(int argc, char** argv) {
       a = a.substr(0, eq);
     }
     if (a != "--config" && a != "--web.listen-address" && a != "--web.config.file" && a != "--log.level" &&
-        a != "--log.format" && a != "--web.allowed-hosts") {
+        a != "--log.format" && a != "--web.allowed-hosts" && a != "--shard" && a != "--vantage") {
       std::fprintf(stderr, "siteprobe: unknown %s: %s\n%s", a.rfind('-', 0) == 0 ? "flag" : "command",
                    a.c_str(), kUsage);
       return 2;
@@ -464,6 +497,21 @@ int main(int argc, char** argv) {
       web_config = v;
     } else if (a == "--web.allowed-hosts") {
       allowed_hosts = v;
+    } else if (a == "--shard") {
+      std::string why;
+      const auto s = siteprobe::parse_shard(v, why);
+      if (!s) {
+        std::fprintf(stderr, "siteprobe: bad --shard: %s\n%s", why.c_str(), kUsage);
+        return 2;
+      }
+      opts.shard = *s;
+    } else if (a == "--vantage") {
+      if (v.empty() || v.size() > 64 || v.find_first_of("\"\\\n") != std::string::npos) {
+        std::fprintf(stderr, "siteprobe: bad --vantage: 1 to 64 characters, no quote or backslash\n%s",
+                     kUsage);
+        return 2;
+      }
+      opts.vantage = v;
     } else if (!(a == "--log.level" && siteprobe::parse_log_level(v, level)) &&
                !(a == "--log.format" && siteprobe::parse_log_format(v, format))) {
       std::fprintf(stderr, "siteprobe: bad value for %s: %s\n%s", a.c_str(), v.c_str(), kUsage);

@@ -156,6 +156,9 @@ struct Site {
   // The hop addresses a trace toward the site's router should find, in order (`expected_path`):
   // such a site is traced every trace.interval, and siteprobe_path_changed says when it differs.
   std::vector<std::string> expected_path;
+  // Only in a shard's inventory (inventory/shard.h): probed so the shard can tell down from
+  // unreachable, but owned (and paged for) by another shard.
+  bool shard_ancestor = false;
   std::vector<Device> devices;
   // chain[i] is the id of this site's ancestor (or itself) at levels[i], "" if none.
   std::vector<std::string> chain;

@@ -132,6 +132,11 @@ const std::vector<Family> kFamilies = {
      "Sessions the stateful reflector keeps (idle ones expire after 1 min)."},
     {"siteprobe_reflector_sessions_full_total", "counter",
      "Packets the stateful reflector answered statelessly because its session table was full."},
+    {"siteprobe_shard_ancestor", "gauge",
+     "1 for a site this shard probes only as an ancestor of its own subtrees: another shard owns and pages "
+     "for "
+     "it."},
+    {"siteprobe_shard_info", "gauge", "This instance's shard (i of shards) and vantage; always 1."},
     {"siteprobe_sip_errors_total", "counter", "SIP requests that got no final response, by kind."},
     {"siteprobe_sip_invalid_responses_total", "counter",
      "UDP datagrams on the SIP socket dropped because they could not be parsed "
