@@ -352,6 +352,7 @@ bool Daemon::start() {
           "uv_timer_start");
 
   apply(r.config);
+  peers_ = std::make_unique<Peers>(&loop_, *registry_, opts_.peers);
   if (opts_.enable_lifecycle)
     http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
   http_.enable_path_tests(
@@ -398,6 +399,7 @@ void Daemon::shutdown() {
   }
   http_.stop();
   for (auto& p : probers_) p.prober->close();
+  if (peers_) peers_->close();
   for (auto* h : {&sig_term_, &sig_int_, &sig_hup_}) h->reset();
   for (auto* h : {&lag_timer_, &dns_timer_, &stall_timer_}) h->reset();
   // UV_EBUSY (the lookup is already running) is fine: its callback sees stopping_.

@@ -25,6 +25,7 @@
 #include "daemon/notify.h"
 #include "daemon/path_tests.h"
 #include "daemon/path_trace.h"
+#include "daemon/peers.h"
 #include "daemon/readiness.h"
 #include "daemon/site_state.h"
 #include "daemon/status.h"
@@ -41,6 +42,7 @@ struct Options {
   bool enable_lifecycle = false;                  // POST /-/reload
   ShardSpec shard;                                // --shard i/N (docs/scale-out.md)
   std::string vantage;                            // --vantage NAME, on siteprobe_shard_info
+  std::vector<std::string> peers;                 // --peer URL: other vantages, siteprobe_peer_up
 };
 
 // What a reload changes, for its log line: "sites added 1 (bk.new); devices changed 2 (bk/r1, bk/vc)",
@@ -117,6 +119,7 @@ class Daemon {
   std::uint64_t boost_gen_ = 0;          // Conferences::boost_generation() they were applied at
   void apply_targets(bool boost_only);
   std::shared_ptr<Maintenance> maintenance_ = std::make_shared<Maintenance>();
+  std::unique_ptr<Peers> peers_;
   std::shared_ptr<PathTraces> traces_ = std::make_shared<PathTraces>();  // where a down site's path ends
   std::shared_ptr<ConferenceReports> reports_ = std::make_shared<ConferenceReports>();  // after the call
   prometheus::Family<prometheus::Counter>& dns_failures_;

@@ -40,6 +40,7 @@ const char* const kUsage =
     "usage: siteprobe --config FILE [--web.listen-address HOST:PORT] [--web.config.file FILE]\n"
     "                 [--web.enable-lifecycle] [--web.allowed-hosts HOST,...]\n"
     "                 [--log.level LEVEL] [--log.format logfmt|json] [--shard i/N] [--vantage NAME]\n"
+    "                 [--peer URL]...\n"
     "       siteprobe check FILE...\n"
     "       siteprobe check --diff OLD NEW\n"
     "       siteprobe check --shards N [--from M] FILE\n"
@@ -66,6 +67,8 @@ const char* const kUsage =
     "  --shard i/N                 probe only shard i of N: whole subtrees by rendezvous hashing,\n"
     "                              plus their ancestors (docs/scale-out.md; default 0/1: all)\n"
     "  --vantage NAME              where this instance probes from, on siteprobe_shard_info\n"
+    "  --peer URL                  another siteprobe (vantage or shard), repeatable: its /-/healthy\n"
+    "                              every 5 s is siteprobe_peer_up{peer=URL}\n"
     "  check FILE...               validate inventories, print every error, exit 1 if any\n"
     "  check --diff OLD NEW        validate both, then list the sites added, removed, renamed or\n"
     "                              merged (NEW's formerly), re-parented and renamed in place, for\n"
@@ -473,7 +476,8 @@ int main(int argc, char** argv) {
       a = a.substr(0, eq);
     }
     if (a != "--config" && a != "--web.listen-address" && a != "--web.config.file" && a != "--log.level" &&
-        a != "--log.format" && a != "--web.allowed-hosts" && a != "--shard" && a != "--vantage") {
+        a != "--log.format" && a != "--web.allowed-hosts" && a != "--shard" && a != "--vantage" &&
+        a != "--peer") {
       std::fprintf(stderr, "siteprobe: unknown %s: %s\n%s", a.rfind('-', 0) == 0 ? "flag" : "command",
                    a.c_str(), kUsage);
       return 2;
@@ -512,6 +516,13 @@ int main(int argc, char** argv) {
         return 2;
       }
       opts.vantage = v;
+    } else if (a == "--peer") {
+      if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+        std::fprintf(stderr, "siteprobe: bad --peer %s: not an http:// or https:// URL\n%s", v.c_str(),
+                     kUsage);
+        return 2;
+      }
+      opts.peers.push_back(v);
     } else if (!(a == "--log.level" && siteprobe::parse_log_level(v, level)) &&
                !(a == "--log.format" && siteprobe::parse_log_format(v, format))) {
       std::fprintf(stderr, "siteprobe: bad value for %s: %s\n%s", a.c_str(), v.c_str(), kUsage);

@@ -124,6 +124,8 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_path_traces_total", "counter",
      "Traces toward site routers by result: reached, unreachable, silent, failed; rate_limited: waited for a "
      "token."},
+    {"siteprobe_peer_up", "gauge",
+     "1 if the peer siteprobe (--peer) answered its last /-/healthy with 200, else 0."},
     {"siteprobe_probes_in_flight", "gauge", "Probes sent and not yet answered or timed out."},
     {"siteprobe_reflector_packets_total", "counter",
      "Datagrams the STAMP reflector (siteprobe reflect) handled, by result: reflected, "
