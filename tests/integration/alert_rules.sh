@@ -37,6 +37,9 @@ run "promtool test rules" promtool test rules "$TESTS"
 # The availability recording rules (issue #15 item 4): their own file and tests.
 run "promtool check rules (sla)" promtool check rules alerts/siteprobe.sla.rules.yml
 run "promtool test rules (sla)" promtool test rules alerts/siteprobe.sla.rules.test.yml
+# Quorum across vantages (issue #14, docs/scale-out.md): for a ruler that sees every vantage.
+run "promtool check rules (quorum)" promtool check rules alerts/siteprobe.quorum.rules.yml
+run "promtool test rules (quorum)" promtool test rules alerts/siteprobe.quorum.rules.test.yml
 # Every paging alert has its night-shift page in English and Vietnamese (docs/oncall*.md).
 run "on-call pages" python3 scripts/check-oncall.py
 # Every alert speaks both languages: summary and description, summary_vi and description_vi, each
