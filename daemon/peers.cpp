@@ -42,15 +42,15 @@ void Peers::close() {
 void Peers::check_all() {
   for (std::size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].busy) continue;
-    auto* job = new Job;
+    auto job = std::make_unique<Job>();
     job->self = this;
     job->alive = alive_;
     job->i = i;
     job->url = peers_[i].url;
-    job->req.data = job;
+    job->req.data = job.get();
     const int rc = uv_queue_work(
         loop_, &job->req,
-        [](uv_work_t* r) {
+        [](uv_work_t* r) noexcept {
           auto* j = static_cast<Job*>(r->data);
           HttpGet g;
           g.url = j->url;
@@ -71,10 +71,8 @@ void Peers::check_all() {
           p.state = up;
           p.up->Set(up ? 1 : 0);
         });
-    if (rc != 0) {
-      delete job;
-      continue;
-    }
+    if (rc != 0) continue;  // the job is freed here
+    (void)job.release();    // the after-work callback frees it
     peers_[i].busy = true;
   }
 }

@@ -123,6 +123,10 @@ struct IcmpEngine::Slot {
   std::uint16_t next_seq = 0, round_first_seq = 0;
   std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
   bool round_stalled = false;      // overran, or a packet expired while the kernel was dropping replies
+  // A trap's extra rounds (probe_now): the round in flight is one; more are due after it (one asked
+  // for while a round was in flight, and confirmations while extra rounds find the device silent).
+  bool round_extra = false, extra_pending = false;
+  int extra_left = 0;
   struct Pkt {
     std::uint16_t seq = 0;
     std::uint8_t state = kFree;
@@ -217,7 +221,16 @@ std::optional<sockaddr_storage> IcmpEngine::address(const std::string& key) cons
 }
 
 void IcmpEngine::probe_now(const std::string& key, std::int64_t now) {
-  if (auto it = by_key_.find(key); it != by_key_.end()) sched_.at(now, it->second, kNow);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  Slot& s = *slots_[it->second];
+  // Enough extra rounds to confirm a dead device (site_state.down_after), each started when the
+  // one before ends; a round in flight (it began before the event) is not one of them.
+  s.extra_left = confirm_rounds_;
+  if (s.in_round)
+    s.extra_pending = true;
+  else
+    sched_.at(now, it->second, kNow);
 }
 
 std::optional<std::int64_t> IcmpEngine::next_due() const {
@@ -225,14 +238,19 @@ std::optional<std::int64_t> IcmpEngine::next_due() const {
 }
 
 void IcmpEngine::run(std::int64_t now) {
+  now_ = now;
   // Only when the loop ran late: on time, the I/O callbacks have kept up, and the drain's syscalls
   // would cost every wakeup.
   if (const auto due = sched_.next_due(); drain_ && due && now - *due > kLateNs) drain_();
   while (const auto e = sched_.pop(now)) {
     Slot& s = *slots_[e->slot];
-    if (e->kind == Scheduler::kStart || (e->kind == kNow && !s.in_round))  // kNow: a trap's extra round
+    // An extra round in flight stands for this grid round (the grid itself is kept): cutting it
+    // short would make it an overrun, a round without a verdict, and end its confirmations.
+    if (e->kind == Scheduler::kStart && s.in_round && s.round_extra) continue;
+    if (e->kind == Scheduler::kStart || (e->kind == kNow && !s.in_round)) {  // kNow: a trap's extra round
       start_round(s, now);
-    else if (e->kind == kSend && e->arg == s.round_no)  // not a leftover of an overrun round
+      s.round_extra = e->kind == kNow;
+    } else if (e->kind == kSend && e->arg == s.round_no)  // not a leftover of an overrun round
       send_next(s, now);
     else if (e->kind == kDeadline)
       expire(s, static_cast<std::uint16_t>(e->arg));
@@ -317,6 +335,13 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
     prev = r;
   }
   const auto n = static_cast<double>(s.round_rtts.size());
+  // The next extra round, at once: one asked for during this round, or a confirmation while the
+  // extra rounds find the device silent. An answer ends the confirmations.
+  const bool extra = s.round_extra;
+  s.round_extra = false;
+  if (got > 0 && extra) s.extra_left = 0;
+  if (s.extra_pending || (extra && got == 0 && --s.extra_left > 0)) sched_.at(now_, s.idx, kNow);
+  s.extra_pending = false;
   if (s.round_stalled && (n == 0 || got < n)) {  // siteprobe's own stall left it unanswered: no verdict
     m_.stalled_rounds.Increment();
     if (on_round_) on_round_(s.device_index, {static_cast<int>(n), got, 0.0, 0.0, true});
@@ -332,6 +357,7 @@ void IcmpEngine::maybe_finish_round(Slot& s) {
 
 void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
                            std::int64_t rx_ns, std::int64_t now) {
+  now_ = now;
   const ParsedIcmp r = parse_icmp(ipv6, data, len);
   if (r.kind == IcmpKind::Other) return;
   if (r.kind == IcmpKind::Truncated) {

@@ -19,6 +19,7 @@
 #include <prometheus/registry.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -125,8 +126,11 @@ class IcmpEngine {
   void set_address(const std::string& key, const sockaddr_storage& addr);
   // A target's address (AF_UNSPEC while unresolved), or nullopt for an unknown key.
   std::optional<sockaddr_storage> address(const std::string& key) const;
-  // Starts an extra round of `key` at `now` unless one is in flight; its grid is kept.
+  // Starts an extra round of `key` at `now`, or as soon as the round in flight ends; while extra
+  // rounds find the device silent, up to set_confirm_rounds() of them run back to back, so a dead
+  // device is confirmed down without waiting for its grid, which is kept.
   void probe_now(const std::string& key, std::int64_t now);
+  void set_confirm_rounds(int n) { confirm_rounds_ = std::max(1, n); }
   // Runs every event due at `now` (monotonic ns).
   void run(std::int64_t now);
   // Monotonic ns of the next event, or nullopt if none.
@@ -164,6 +168,8 @@ class IcmpEngine {
   std::unordered_map<std::string, std::uint32_t> by_key_;
   Scheduler sched_;
   std::size_t in_flight_ = 0;
+  int confirm_rounds_ = 2;  // site_state.down_after
+  std::int64_t now_ = 0;    // the last monotonic time run() or on_packet() was given
   // Token bucket pacing all sends.
   double rate_ = 20000, tokens_ = 0;
   std::int64_t tokens_at_ = 0;

@@ -130,6 +130,7 @@ class IcmpProber final : public Prober {
 
   void set_targets(const Config& config, const std::vector<Target>& targets) override {
     engine_.set_rate(config.icmp_max_packets_per_second);
+    engine_.set_confirm_rounds(config.site_state.down_after);
     engine_.set_targets(targets, static_cast<std::int64_t>(uv_hrtime()));
     timer_.arm();
   }

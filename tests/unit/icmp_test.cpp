@@ -502,8 +502,10 @@ TEST_CASE("rounds come back with the target's device index, the new one after a 
   for (auto d : seen) CHECK((d == 8 || d == 4));
 }
 
-TEST_CASE("probe_now: one extra round at once, none while a round is in flight; the grid stays") {
-  Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");
+TEST_CASE(
+    "probe_now: an extra round at once, or when the round in flight ends; confirmations while silent; the "
+    "grid stays") {
+  Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");  // down_after 2: up to 2 extra rounds
   const std::int64_t t0 = *rig.engine.next_due();
   rig.engine.run(t0);                        // the first round, on the grid
   const std::int64_t now = t0 + 2000 * kMs;  // it ended; the next is 28 s away
@@ -513,15 +515,72 @@ TEST_CASE("probe_now: one extra round at once, none while a round is in flight; 
   rig.engine.probe_now("nobody", now);  // unknown keys are ignored
   rig.engine.run(now);
   CHECK(rig.sent.size() == before + 1);
-  rig.engine.probe_now("s/d0", now + kMs);  // its round is still in flight: nothing more
+  rig.engine.probe_now("s/d0", now + kMs);  // its round is in flight: the next waits for its end
   rig.engine.run(now + kMs);
   CHECK(rig.sent.size() == before + 1);
-  rig.engine.run(now + 600 * kMs);  // the round ended (timeout)
-  rig.engine.probe_now("s/d0", now + 600 * kMs);
-  rig.engine.run(now + 600 * kMs);
+  rig.engine.run(now + 500 * kMs);  // it ended (timeout): the one asked for starts at once
   CHECK(rig.sent.size() == before + 2);
-  rig.engine.run(t0 + 30000 * kMs - 1);
-  CHECK(rig.sent.size() == before + 2);
-  rig.engine.run(t0 + 30000 * kMs);  // the grid is kept
+  rig.engine.run(now + 1000 * kMs);  // no answer: one confirmation (down_after 2)
   CHECK(rig.sent.size() == before + 3);
+  rig.engine.run(now + 1500 * kMs);  // silent twice: enough to be down, no more
+  rig.engine.run(t0 + 30000 * kMs - 1);
+  CHECK(rig.sent.size() == before + 3);
+  rig.engine.run(t0 + 30000 * kMs);  // the grid is kept
+  CHECK(rig.sent.size() == before + 4);
+}
+
+TEST_CASE("probe_now: an answer to an extra round ends the confirmations") {
+  Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  const std::int64_t now = t0 + 2000 * kMs;
+  rig.engine.run(now);
+  const std::size_t before = rig.sent.size();
+  rig.engine.probe_now("s/d0", now);
+  rig.engine.run(now);
+  REQUIRE(rig.sent.size() == before + 1);
+  rig.deliver(Rig::reply_to(rig.sent.back().second), "127.0.0.1", now + 10 * kMs, 10 * kMs);
+  rig.engine.run(now + 1000 * kMs);
+  rig.engine.run(t0 + 30000 * kMs - 1);
+  CHECK(rig.sent.size() == before + 1);  // up: no confirmation
+  CHECK(rig.m()->up.get() == 1);
+}
+
+TEST_CASE("probe_now during a grid round: the extra rounds follow it, confirming a silent device") {
+  Rig rig("{interval: 30s, timeout: 500ms, packets: 1}");
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);  // a grid round in flight...
+  const std::size_t before = rig.sent.size();
+  rig.engine.probe_now("s/d0", t0 + 100 * kMs);  // ...when the trap comes
+  rig.engine.run(t0 + 100 * kMs);
+  CHECK(rig.sent.size() == before);
+  rig.engine.run(t0 + 500 * kMs);  // it timed out: the first extra round
+  CHECK(rig.sent.size() == before + 1);
+  rig.engine.run(t0 + 1000 * kMs);  // silent: the confirmation
+  CHECK(rig.sent.size() == before + 2);
+  rig.engine.run(t0 + 1500 * kMs);
+  rig.engine.run(t0 + 29000 * kMs);
+  CHECK(rig.sent.size() == before + 2);
+}
+
+TEST_CASE("probe_now: a grid start during an extra round does not cut it short (no stalled round)") {
+  Rig rig("{interval: 3s, timeout: 500ms, packets: 1}");
+  std::vector<RoundResult> rounds;
+  rig.engine.on_round([&](std::uint32_t, const RoundResult& r) { rounds.push_back(r); });
+  const std::int64_t t0 = *rig.engine.next_due();
+  rig.engine.run(t0);
+  rig.engine.run(t0 + 500 * kMs);  // the grid round: silent
+  rig.engine.probe_now("s/d0", t0 + 2800 * kMs);
+  rig.engine.run(t0 + 2800 * kMs);  // the extra round; the next grid start comes at t0 + 3 s...
+  rig.engine.run(t0 + 3000 * kMs);
+  rig.engine.run(t0 + 3300 * kMs);  // ...and it ends on its own timeout: silent, a verdict
+  rig.engine.run(t0 + 3800 * kMs);  // its confirmation, silent too
+  REQUIRE(rounds.size() == 3);
+  for (const auto& r : rounds) {
+    CHECK_FALSE(r.stalled);
+    CHECK(r.received == 0);
+  }
+  rig.engine.run(t0 + 6000 * kMs);  // the grid goes on
+  rig.engine.run(t0 + 6500 * kMs);
+  CHECK(rounds.size() == 4);
 }

@@ -76,7 +76,7 @@ struct Rig {
 TEST_CASE("trace: packets per hop with rising TTL, one identifier of its own") {
   Rig r;
   r.start("10.0.0.9", 4);
-  REQUIRE(r.sent.size() == 4 * PathTracer::kPacketsPerHop);
+  REQUIRE(r.sent.size() == static_cast<std::size_t>(4 * PathTracer::kPacketsPerHop));
   for (std::size_t i = 0; i < r.sent.size(); ++i) {
     CHECK(r.sent[i].ttl == static_cast<int>(i) / PathTracer::kPacketsPerHop + 1);
     const auto& p = r.sent[i].pkt;
