@@ -98,6 +98,13 @@ sleep 3  # two more scrapes, so rate() has two samples of the newest interface c
 sleep "$WARMUP" >/dev/null 2>&1 &
 CLEANUPS+=("kill $!")
 wait $!
+# The availability recording rules (a group of their own) may lag the scrapes on a loaded host:
+# once they have a value, every panel on them has data. (A CI run found them all empty once.)
+avail='count(district:siteprobe_availability:ratio_5m) > 0'
+for _ in $(seq 1 30); do
+  curl -fsS -m 2 "$PROM_URL/api/v1/query" --data-urlencode "query=$avail" | grep -q '"value"' && break
+  sleep 1
+done
 
 rc=0
 python3 "$ROOT/grafana/check-dashboards.py" --prometheus "$PROM_URL" &
