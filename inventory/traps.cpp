@@ -20,6 +20,22 @@ bool valid_listen(const std::string& s) {
   return a && (a->ss_family == AF_INET6) == v6;
 }
 
+// "0x80001f8804..." or "80001f8804...": 5 to 32 bytes (RFC 3411 SnmpEngineID), else empty.
+std::vector<std::uint8_t> parse_engine_id(std::string s) {
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.erase(0, 2);
+  std::vector<std::uint8_t> id;
+  if (s.size() % 2 != 0 || s.size() < 10 || s.size() > 64) return id;
+  const auto nibble = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    const int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return {};
+    id.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+  }
+  return id;
+}
+
 }  // namespace
 
 std::vector<std::uint32_t> parse_numeric_oid(std::string t) {
@@ -36,7 +52,7 @@ std::vector<std::uint32_t> parse_numeric_oid(std::string t) {
 }
 
 void Parser::parse_traps(const YAML::Node& n) {
-  if (!check_map(n, "traps", {"listen", "max_per_second", "debounce", "vendor"})) return;
+  if (!check_map(n, "traps", {"listen", "max_per_second", "max_per_source", "debounce", "engine_id", "vendor"})) return;
   TrapSettings& t = cfg_.traps;
   if (auto v = n["listen"])
     if (auto s = string_of(v, "traps.listen")) {
@@ -50,6 +66,15 @@ void Parser::parse_traps(const YAML::Node& n) {
     }
   if (auto v = n["max_per_second"])
     if (auto i = int_of(v, "traps.max_per_second", 1, 100000)) t.max_per_second = static_cast<int>(*i);
+  if (auto v = n["max_per_source"])
+    if (auto i = int_of(v, "traps.max_per_source", 1, 100000)) t.max_per_source = static_cast<int>(*i);
+  if (auto v = n["engine_id"])
+    if (auto s = string_of(v, "traps.engine_id")) {
+      t.engine_id = parse_engine_id(*s);
+      if (t.engine_id.empty())
+        error(at(v), "traps.engine_id",
+              "\"" + *s + "\" is not an SNMP engine ID (allowed: 5 to 32 bytes in hex, e.g. 0x80001f880473697465)");
+    }
   using namespace std::chrono;
   if (auto v = n["debounce"])
     if (auto d = duration_of(v, "traps.debounce", seconds(1), hours(1))) t.debounce = *d;

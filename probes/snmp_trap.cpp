@@ -1,6 +1,7 @@
 #include "probes/snmp_trap.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -75,6 +76,28 @@ UsmKeys usm_keys(const AuthProfile& a) {
   return k;
 }
 
+void set_trap_engine_id(std::vector<std::uint8_t> id) {
+  init_net_snmp();
+  if (id.empty()) {
+    std::array<char, 256> host{};
+    gethostname(host.data(), host.size() - 1);
+    const std::string text = std::string("\x80\x00\x1f\x88\x04siteprobe@", 15) + host.data();
+    id.assign(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(text.size(), 32)));
+  }
+  if (trap_engine_id() == std::string(id.begin(), id.end())) return;
+  set_exact_engineID(id.data(), id.size());
+  // The engine must be known to USM (as init_snmp does for the one it generated).
+  set_enginetime(id.data(), static_cast<u_int>(id.size()), static_cast<u_int>(snmpv3_local_snmpEngineBoots()),
+                 static_cast<u_int>(snmpv3_local_snmpEngineTime()), TRUE);
+}
+
+std::string trap_engine_id() {
+  init_net_snmp();
+  std::array<u_char, 64> id{};
+  const std::size_t n = snmpv3_get_engineID(id.data(), id.size());
+  return {reinterpret_cast<const char*>(id.data()), n};
+}
+
 namespace {
 
 // A v3 message's msgAuthoritativeEngineID and msgUserName, read before any USM processing.
@@ -99,50 +122,96 @@ bool v3_header(std::vector<u_char> in, std::string& engine, std::string& user) {
   if (q) q = asn_parse_int(q, &slen, &type, &boots, sizeof boots);
   if (q) q = asn_parse_int(q, &slen, &type, &time, sizeof time);
   if (q) q = asn_parse_string(q, &slen, &type, name.data(), &nlen);
-  if (!q || elen == 0) return false;
+  if (!q) return false;  // an empty engine ID: a discovery probe
   engine.assign(reinterpret_cast<const char*>(eid.data()), elen);
   user.assign(reinterpret_cast<const char*>(name.data()), nlen);
   return true;
 }
 
-// Authenticates and decrypts a v3 message with `k` (the user made for the sender's engine ID).
-int parse_v3(std::vector<u_char>& in, const std::string& engine, const UsmKeys& k, netsnmp_pdu* pdu) {
+// Runs `fn` on a USM session for `engine` with the keys of `k` (none: no user, as for engine
+// discovery) while net-snmp's process-wide user list holds a user made for them. One made here is
+// removed after it, so senders with ever new engine IDs cannot grow the list; one that was there
+// (the poller's, for the same device and so the same keys) stays. `authoritative`: `engine` is
+// the receiver's own (informs), and net-snmp checks the time window against its clock.
+template <class Fn>
+int with_usm(const std::string& engine, const UsmKeys* k, bool authoritative, Fn&& fn) {
   netsnmp_session s;
   snmp_sess_init(&s);
-  std::vector<u_char> eid(engine.begin(), engine.end());
-  std::vector<char> user(k.user.begin(), k.user.end());
-  user.push_back('\0');
   s.version = SNMP_VERSION_3;
-  s.securityName = user.data();
-  s.securityNameLen = k.user.size();
   s.securityModel = SNMP_SEC_MODEL_USM;
-  s.securityLevel = k.level;
+  if (authoritative) s.isAuthoritative = SNMP_SESS_AUTHORITATIVE;
+  if (!k) return fn(s);
+  std::vector<u_char> eid(engine.begin(), engine.end());
+  std::vector<char> user(k->user.begin(), k->user.end());
+  user.push_back('\0');
+  s.securityName = user.data();
+  s.securityNameLen = k->user.size();
+  s.securityLevel = k->level;
   s.securityEngineID = eid.data();
   s.securityEngineIDLen = eid.size();
   std::size_t len = 0;
-  if (k.level != SNMP_SEC_LEVEL_NOAUTH) {
-    s.securityAuthProto = const_cast<oid*>(auth_proto(k.auth_protocol, len));
+  if (k->level != SNMP_SEC_LEVEL_NOAUTH) {
+    s.securityAuthProto = const_cast<oid*>(auth_proto(k->auth_protocol, len));
     s.securityAuthProtoLen = len;
-    std::memcpy(s.securityAuthKey, k.auth_ku.data(), std::min(k.auth_ku.size(), sizeof s.securityAuthKey));
-    s.securityAuthKeyLen = k.auth_ku.size();
+    std::memcpy(s.securityAuthKey, k->auth_ku.data(), std::min(k->auth_ku.size(), sizeof s.securityAuthKey));
+    s.securityAuthKeyLen = k->auth_ku.size();
   }
-  if (k.level == SNMP_SEC_LEVEL_AUTHPRIV) {
-    s.securityPrivProto = const_cast<oid*>(priv_proto(k.priv_protocol, len));
+  if (k->level == SNMP_SEC_LEVEL_AUTHPRIV) {
+    s.securityPrivProto = const_cast<oid*>(priv_proto(k->priv_protocol, len));
     s.securityPrivProtoLen = len;
-    std::memcpy(s.securityPrivKey, k.priv_ku.data(), std::min(k.priv_ku.size(), sizeof s.securityPrivKey));
-    s.securityPrivKeyLen = k.priv_ku.size();
+    std::memcpy(s.securityPrivKey, k->priv_ku.data(), std::min(k->priv_ku.size(), sizeof s.securityPrivKey));
+    s.securityPrivKeyLen = k->priv_ku.size();
   }
-  // net-snmp keeps its users process-wide: one made here only for this message is removed after it,
-  // so senders with ever new engine IDs cannot grow the list. One that was there (the poller's, for
-  // the same device and so the same keys) stays.
   const bool had = usm_get_user(eid.data(), eid.size(), user.data()) != nullptr;
   if (!make_user(&s)) return SNMPERR_GENERR;
-  const int rc = snmp_parse(nullptr, &s, pdu, in.data(), in.size());
+  const int rc = fn(s);
   if (usmUser* u = had ? nullptr : usm_get_user(eid.data(), eid.size(), user.data())) {
     usm_remove_user(u);
     usm_free_user(u);
   }
   return rc;
+}
+
+// A v3 message: a Trap for the sender's engine; for the receiver's own engine an InformRequest
+// (answered with a Response), or a Report for a sender that does not know the engine ID yet (a
+// discovery probe: empty engine ID) or is outside its time window.
+TrapMessage& decode_v3(std::vector<u_char>& in, const UsmLookup& usm, TrapMessage& m) {
+  std::string engine, user;
+  if (!v3_header(in, engine, user)) return m.error = "decode", m;
+  const bool ours = engine.empty() || engine == trap_engine_id();
+  const UsmKeys* k = engine.empty() ? nullptr : usm ? usm(user) : nullptr;
+  if (!engine.empty() && (!k || k->level == SNMP_SEC_LEVEL_NOAUTH)) return m.error = "auth", m;
+  Pdu pdu(snmp_pdu_create(0));
+  if (!pdu) return m.error = "decode", m;
+  m.version = "3";
+  const int rc = with_usm(engine, k, ours, [&](netsnmp_session& s) {
+    int r = snmp_parse(nullptr, &s, pdu.get(), in.data(), in.size());
+    if (r != SNMPERR_SUCCESS && s.s_snmp_errno != 0) r = s.s_snmp_errno;
+    const int cmd = pdu->command;
+    if (ours && (r == SNMPERR_USM_UNKNOWNENGINEID || r == SNMPERR_USM_NOTINTIMEWINDOW) &&
+        (SNMP_CMD_CONFIRMED(cmd) || (cmd == 0 && (pdu->flags & SNMP_MSG_FLAG_RPRT_BIT)))) {
+      Pdu report(snmp_clone_pdu(pdu.get()));
+      if (report && snmpv3_make_report(report.get(), r) == SNMPERR_SUCCESS)
+        m.response = snmp_encode(&s, report.get());
+      m.report = !m.response.empty();
+      return m.report ? SNMPERR_SUCCESS : r;
+    }
+    if (r != SNMPERR_SUCCESS || !k || pdu->securityLevel < k->level) return SNMPERR_GENERR;
+    if (ours && cmd == SNMP_MSG_INFORM) {
+      Pdu resp(snmp_clone_pdu(pdu.get()));
+      if (!resp) return SNMPERR_GENERR;
+      resp->command = SNMP_MSG_RESPONSE;
+      resp->errstat = resp->errindex = 0;
+      m.response = snmp_encode(&s, resp.get());
+      m.inform = true;
+    }
+    return SNMPERR_SUCCESS;
+  });
+  if (rc != SNMPERR_SUCCESS) return m.error = "auth", m;
+  if (m.report) return m;
+  if (pdu->command != SNMP_MSG_TRAP2 && pdu->command != SNMP_MSG_INFORM) return m.error = "unsupported", m;
+  if (pdu->command == SNMP_MSG_INFORM && !m.inform) return m.error = "unsupported", m;  // not to us
+  return trap2(pdu.get(), m);
 }
 
 }  // namespace
@@ -156,18 +225,7 @@ TrapMessage decode_trap(const std::uint8_t* data, std::size_t len, const UsmLook
   long version = -1;
   u_char* rest =
       in.empty() ? nullptr : snmp_comstr_parse(in.data(), &left, community.data(), &clen, &version);
-  if (version == SNMP_VERSION_3) {
-    std::string engine, user;
-    if (!v3_header(in, engine, user)) return m.error = "decode", m;
-    const UsmKeys* k = usm ? usm(user) : nullptr;
-    if (!k || k->level == SNMP_SEC_LEVEL_NOAUTH) return m.error = "auth", m;
-    Pdu pdu(snmp_pdu_create(0));
-    if (!pdu || parse_v3(in, engine, *k, pdu.get()) != SNMPERR_SUCCESS || pdu->securityLevel < k->level)
-      return m.error = "auth", m;
-    if (pdu->command != SNMP_MSG_TRAP2) return m.error = "unsupported", m;
-    m.version = "3";
-    return trap2(pdu.get(), m);
-  }
+  if (version == SNMP_VERSION_3) return decode_v3(in, usm, m);
   if (!rest) {
     m.error = "decode";
     return m;
@@ -306,8 +364,14 @@ class TrapReceiver final : public Prober {
       if (!listen_.empty()) open();
       return;
     }
+    set_trap_engine_id(settings_.engine_id);
     bucket_.rate = bucket_.burst = settings_.max_per_second;
     bucket_.tokens = std::min(bucket_.tokens, bucket_.burst);
+    const auto per_source = [&](TokenBucket& b) {
+      b.rate = b.burst = settings_.max_per_source;
+      b.tokens = std::min(b.tokens, b.burst);
+    };
+    per_source(unknown_);
     std::unordered_map<std::string, Dev> next;
     std::map<std::string, std::shared_ptr<const UsmKeys>> usm;
     addr_.clear();
@@ -321,6 +385,7 @@ class TrapReceiver final : public Prober {
       d.device = t.device->name;
       const AuthProfile& a = config.auth.at(t.device->snmp->auth);
       d.community = a.version == "3" ? "" : a.community;
+      per_source(d.bucket);
       d.usm.reset();
       if (a.version == "3") {
         auto& k = usm[a.name];  // Ku once per profile and load
@@ -350,6 +415,7 @@ class TrapReceiver final : public Prober {
     std::string labels, site, device, community, addr;
     std::shared_ptr<const UsmKeys> usm;     // v3 profiles
     std::optional<std::int64_t> probed_ns;  // the last extra round asked for
+    TokenBucket bucket{0, 0, 0, 0};         // datagrams from its address (max_per_source)
     double last_s = 0;
     std::map<std::string, std::uint64_t> counts;  // by kind
   };
@@ -379,6 +445,13 @@ class TrapReceiver final : public Prober {
       sock_.reset();
       listen_.clear();  // tried again on the next reload
       if (log_info_) log_info_("cannot listen for SNMP traps", "error", settings_.listen + ": " + err);
+    } else if (log_info_) {
+      // What devices that send SNMPv3 informs may be configured with (e.g. Cisco's
+      // `snmp-server engineID remote`).
+      static const char kHex[] = "0123456789abcdef";
+      std::string hex = "0x";
+      for (const unsigned char c : trap_engine_id()) (hex += kHex[c >> 4]) += kHex[c & 15];
+      log_info_("listening for SNMP traps", "engine_id", hex);
     }
   }
 
@@ -396,8 +469,11 @@ class TrapReceiver final : public Prober {
 
   void on_datagram(const std::uint8_t* data, std::size_t len, const sockaddr_storage& src) {
     const auto now = static_cast<std::int64_t>(uv_hrtime());
-    if (!bucket_.take(now)) return x_->drop("rate_limited");
     const auto from = addr_.find(source_text(src));
+    // One sender's flood (a device's, or from unknown and maybe forged addresses) leaves the
+    // others their share; the global bucket bounds the decoding work of all of them.
+    TokenBucket& mine = from == addr_.end() ? unknown_ : devs_.at(from->second).bucket;
+    if (!mine.take(now) || !bucket_.take(now)) return x_->drop("rate_limited");
     TrapMessage m = decode_trap(data, len, [&](const std::string& user) -> const UsmKeys* {
       if (from == addr_.end()) return nullptr;
       const Dev& d = devs_.at(from->second);
@@ -405,16 +481,16 @@ class TrapReceiver final : public Prober {
     });
     if (!m.error.empty())
       return x_->drop(m.error == "auth" && from == addr_.end() ? "unknown_source" : m.error);
+    if (m.report) {  // v3 engine discovery or time synchronisation: answered to devices only
+      if (from == addr_.end()) return x_->drop("unknown_source");
+      return send(m.response, src);
+    }
     auto it = m.agent_addr.empty() ? from : addr_.find(m.agent_addr);
     if (it == addr_.end()) return x_->drop("unknown_source");
     Dev& d = devs_.at(it->second);
     // Not a secret compared in constant time: a wrong guess only costs the sender a datagram.
     if (m.version != "3" && (d.community.empty() || m.community != d.community)) return x_->drop("community");
-    if (m.inform && !m.response.empty()) {
-      uv_buf_t b = uv_buf_init(m.response.data(), static_cast<unsigned>(m.response.size()));
-      // Best effort: a full send buffer loses the Response, and the sender sends the inform again.
-      (void)uv_udp_try_send(sock_.get(), &b, 1, reinterpret_cast<const sockaddr*>(&src));
-    }
+    if (m.inform && !m.response.empty()) send(m.response, src);
     std::string severity;
     const std::string kind = trap_kind(m.trap_oid, settings_.vendor, severity);
     ++d.counts[kind];
@@ -430,6 +506,12 @@ class TrapReceiver final : public Prober {
     } else {
       ++suppressed_;
     }
+  }
+
+  // Best effort: a full send buffer loses the Response (or Report), and the sender sends again.
+  void send(std::string& bytes, const sockaddr_storage& to) {
+    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    (void)uv_udp_try_send(sock_.get(), &b, 1, reinterpret_cast<const sockaddr*>(&to));
   }
 
   // The source as the inventory writes it: an IPv4-mapped IPv6 address as IPv4.
@@ -467,6 +549,7 @@ class TrapReceiver final : public Prober {
   std::unordered_map<std::string, Dev> devs_;
   std::unordered_map<std::string, std::string> addr_;  // address text -> key
   TokenBucket bucket_;
+  TokenBucket unknown_{0, 0, 0, 0};  // datagrams from all unknown sources (max_per_source)
   TokenBucket log_{10, 10, 10, 0};
   std::uint64_t suppressed_ = 0;
 };

@@ -196,6 +196,12 @@ TEST_CASE("inventory: the traps block", "[snmp_trap][config]") {
   CHECK(t.listen == "127.0.0.1:9162");
   CHECK(t.max_per_second == 50);
   CHECK(t.debounce == std::chrono::seconds(2));
+  CHECK(t.max_per_source == 20);
+  CHECK(t.engine_id.empty());
+  const auto set = parse_inventory("traps: {max_per_source: 5, engine_id: \"0x80001F880474657374\"}\n" + sites, "t.yaml");
+  REQUIRE(set.errors.empty());
+  CHECK(set.config->traps.max_per_source == 5);
+  CHECK(set.config->traps.engine_id == std::vector<std::uint8_t>{0x80, 0x00, 0x1f, 0x88, 0x04, 't', 'e', 's', 't'});
   REQUIRE(t.vendor.size() == 1);
   CHECK(t.vendor[0].oid == std::vector<std::uint32_t>{1, 3, 6, 1, 4, 1, 5596, 10, 0, 42});
   CHECK(t.vendor[0].kind == "codec_call_failed");
@@ -207,7 +213,8 @@ TEST_CASE("inventory: the traps block", "[snmp_trap][config]") {
         "traps: {port: 162}\n", "traps: {vendor: [{oid: 1.3.x, kind: a}]}\n",
         "traps: {vendor: [{oid: 1.3.6, kind: Bad-Kind}]}\n",
         "traps: {vendor: [{oid: 1.3.6, kind: a, severity: loud}]}\n", "traps: {vendor: [{kind: a}]}\n",
-        "traps: {vendor: [{oid: 1.3.6, kind: a}, {oid: 1.3.6, kind: b}]}\n"}) {
+        "traps: {vendor: [{oid: 1.3.6, kind: a}, {oid: 1.3.6, kind: b}]}\n", "traps: {max_per_source: 0}\n",
+        "traps: {engine_id: 0x8000}\n", "traps: {engine_id: \"0x80001f88zz\"}\n", "traps: {engine_id: \"0x8000f\"}\n"}) {
     INFO(bad);
     CHECK(parse_inventory(bad + sites, "t.yaml").errors.size() == 1);
   }
@@ -227,7 +234,7 @@ TEST_CASE("trap decoder: SNMPv3 authPriv traps with the sending device's keys", 
   const UsmKeys keys = usm_keys(a);
   REQUIRE(keys.auth_ku.size() > 0);
   // The sender: its own engine ID, its user made with the same passphrases (or others).
-  const auto v3trap = [](const UsmKeys& k, const std::string& engine) {
+  const auto v3trap = [](const UsmKeys& k, const std::string& engine, int command = SNMP_MSG_TRAP2) {
     netsnmp_session s;
     snmp_sess_init(&s);
     std::vector<u_char> eid(engine.begin(), engine.end());
@@ -249,7 +256,7 @@ TEST_CASE("trap decoder: SNMPv3 authPriv traps with the sending device's keys", 
     std::memcpy(s.securityPrivKey, k.priv_ku.data(), k.priv_ku.size());
     s.securityPrivKeyLen = k.priv_ku.size();
     REQUIRE(make_user(&s));
-    Pdu p(snmp_pdu_create(SNMP_MSG_TRAP2), &snmp_free_pdu);
+    Pdu p(snmp_pdu_create(command), &snmp_free_pdu);
     long ticks = 1;
     const oid up[] = {1, 3, 6, 1, 2, 1, 1, 3, 0};
     REQUIRE(snmp_pdu_add_variable(p.get(), up, 9, ASN_TIMETICKS, &ticks, sizeof ticks));
@@ -312,4 +319,66 @@ TEST_CASE("trap decoder: SNMPv3 authPriv traps with the sending device's keys", 
     const std::string e = decode_trap(reinterpret_cast<const std::uint8_t*>(bytes.data()), n, lookup).error;
     CHECK((e == "decode" || e == "auth"));
   }
+
+  // Informs go to the receiver's own engine: answered with a Response of the same request.
+  set_trap_engine_id({});
+  const std::string ours = trap_engine_id();
+  CHECK(ours.size() <= 32);
+  CHECK(ours.rfind(std::string("\x80\x00\x1f\x88\x04siteprobe@", 15), 0) == 0);
+  const std::string inform = v3trap(keys, ours, SNMP_MSG_INFORM);
+  m = decode_trap(reinterpret_cast<const std::uint8_t*>(inform.data()), inform.size(), lookup);
+  REQUIRE(m.error.empty());
+  CHECK(m.inform);
+  CHECK(!m.report);
+  CHECK(m.trap_oid == kLinkDown);
+  CHECK(!m.response.empty());
+  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(inform.data()), inform.size(), none).error == "auth");
+  // To another engine, an inform is not for this receiver.
+  const std::string elsewhere = v3trap(keys, std::string("\x80\x00\x1f\x88\x04sender5", 12), SNMP_MSG_INFORM);
+  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(elsewhere.data()), elsewhere.size(), lookup).error ==
+        "unsupported");
+  // A configured engine ID is the receiver's from then on.
+  const std::vector<std::uint8_t> configured = {0x80, 0x00, 0x1f, 0x88, 0x04, 't', 'e', 's', 't'};
+  set_trap_engine_id(configured);
+  CHECK(trap_engine_id() == std::string(configured.begin(), configured.end()));
+  const std::string to_new = v3trap(keys, trap_engine_id(), SNMP_MSG_INFORM);
+  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(to_new.data()), to_new.size(), lookup).inform);
+}
+
+TEST_CASE("trap decoder: an SNMPv3 engine discovery probe gets a Report with the receiver's engine ID",
+          "[snmp_trap]") {
+  set_trap_engine_id({});
+  // As net-snmp's senders probe (RFC 3414 4): noAuthNoPriv, no user, no engine ID, an empty GET.
+  netsnmp_session s;
+  snmp_sess_init(&s);
+  char empty[] = "";
+  s.version = SNMP_VERSION_3;
+  s.securityName = empty;
+  s.securityModel = SNMP_SEC_MODEL_USM;
+  s.securityLevel = SNMP_SEC_LEVEL_NOAUTH;
+  Pdu p(snmp_pdu_create(SNMP_MSG_GET), &snmp_free_pdu);
+  p->version = SNMP_VERSION_3;
+  p->securityModel = SNMP_SEC_MODEL_USM;
+  p->securityLevel = SNMP_SEC_LEVEL_NOAUTH;
+  p->securityName = strdup("");
+  p->contextName = strdup("");
+  const std::string probe = snmp_encode(&s, p.get());
+  REQUIRE(!probe.empty());
+  const TrapMessage m = decode(probe);
+  REQUIRE(m.error.empty());
+  CHECK(m.report);
+  CHECK(!m.inform);
+  REQUIRE(!m.response.empty());
+  // The sender reads the Report: usmStatsUnknownEngineIDs.0, from the receiver's engine.
+  Pdu r(snmp_pdu_create(0), &snmp_free_pdu);
+  std::vector<u_char> in(m.response.begin(), m.response.end());
+  snmp_parse(nullptr, &s, r.get(), in.data(), in.size());
+  CHECK(r->command == SNMP_MSG_REPORT);
+  CHECK(std::string(reinterpret_cast<const char*>(r->securityEngineID), r->securityEngineIDLen) == trap_engine_id());
+  REQUIRE(r->variables);
+  const Oid unknown_engine = {1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0};
+  CHECK(to_oid(r->variables->name, r->variables->name_length) == unknown_engine);
+  // Truncated probes never get an answer.
+  for (std::size_t n = 0; n < probe.size(); ++n)
+    CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(probe.data()), n).response.empty());
 }
