@@ -234,8 +234,9 @@ struct TrapSettings {
   std::string listen;        // "127.0.0.1:9162", "[::1]:162"; empty: no receiver
   int max_per_second = 100;  // datagrams decoded per second, over all senders (token bucket)
   Duration debounce = std::chrono::seconds(5);  // at most one extra probe round per device this often
-  int max_per_source = 20;   // datagrams per second from one UDP source (token bucket), before the above
-  std::vector<std::uint8_t> engine_id;  // the receiver's SNMP engine ID (v3 informs); empty: from the host name
+  int max_per_source = 20;  // datagrams per second from one UDP source (token bucket), before the above
+  std::vector<std::uint8_t>
+      engine_id;  // the receiver's SNMP engine ID (v3 informs); empty: from the host name
   std::vector<TrapVendor> vendor;
 };
 

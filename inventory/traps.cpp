@@ -26,7 +26,10 @@ std::vector<std::uint8_t> parse_engine_id(std::string s) {
   std::vector<std::uint8_t> id;
   if (s.size() % 2 != 0 || s.size() < 10 || s.size() > 64) return id;
   const auto nibble = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
   };
   for (std::size_t i = 0; i < s.size(); i += 2) {
     const int hi = nibble(s[i]), lo = nibble(s[i + 1]);
@@ -52,7 +55,9 @@ std::vector<std::uint32_t> parse_numeric_oid(std::string t) {
 }
 
 void Parser::parse_traps(const YAML::Node& n) {
-  if (!check_map(n, "traps", {"listen", "max_per_second", "max_per_source", "debounce", "engine_id", "vendor"})) return;
+  if (!check_map(n, "traps",
+                 {"listen", "max_per_second", "max_per_source", "debounce", "engine_id", "vendor"}))
+    return;
   TrapSettings& t = cfg_.traps;
   if (auto v = n["listen"])
     if (auto s = string_of(v, "traps.listen")) {
@@ -73,7 +78,8 @@ void Parser::parse_traps(const YAML::Node& n) {
       t.engine_id = parse_engine_id(*s);
       if (t.engine_id.empty())
         error(at(v), "traps.engine_id",
-              "\"" + *s + "\" is not an SNMP engine ID (allowed: 5 to 32 bytes in hex, e.g. 0x80001f880473697465)");
+              "\"" + *s +
+                  "\" is not an SNMP engine ID (allowed: 5 to 32 bytes in hex, e.g. 0x80001f880473697465)");
     }
   using namespace std::chrono;
   if (auto v = n["debounce"])

@@ -82,7 +82,8 @@ void set_trap_engine_id(std::vector<std::uint8_t> id) {
     std::array<char, 256> host{};
     gethostname(host.data(), host.size() - 1);
     const std::string text = std::string("\x80\x00\x1f\x88\x04siteprobe@", 15) + host.data();
-    id.assign(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(text.size(), 32)));
+    id.assign(text.begin(),
+              text.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(text.size(), 32)));
   }
   if (trap_engine_id() == std::string(id.begin(), id.end())) return;
   set_exact_engineID(id.data(), id.size());

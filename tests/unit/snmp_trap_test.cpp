@@ -198,10 +198,12 @@ TEST_CASE("inventory: the traps block", "[snmp_trap][config]") {
   CHECK(t.debounce == std::chrono::seconds(2));
   CHECK(t.max_per_source == 20);
   CHECK(t.engine_id.empty());
-  const auto set = parse_inventory("traps: {max_per_source: 5, engine_id: \"0x80001F880474657374\"}\n" + sites, "t.yaml");
+  const auto set =
+      parse_inventory("traps: {max_per_source: 5, engine_id: \"0x80001F880474657374\"}\n" + sites, "t.yaml");
   REQUIRE(set.errors.empty());
   CHECK(set.config->traps.max_per_source == 5);
-  CHECK(set.config->traps.engine_id == std::vector<std::uint8_t>{0x80, 0x00, 0x1f, 0x88, 0x04, 't', 'e', 's', 't'});
+  CHECK(set.config->traps.engine_id ==
+        std::vector<std::uint8_t>{0x80, 0x00, 0x1f, 0x88, 0x04, 't', 'e', 's', 't'});
   REQUIRE(t.vendor.size() == 1);
   CHECK(t.vendor[0].oid == std::vector<std::uint32_t>{1, 3, 6, 1, 4, 1, 5596, 10, 0, 42});
   CHECK(t.vendor[0].kind == "codec_call_failed");
@@ -214,7 +216,8 @@ TEST_CASE("inventory: the traps block", "[snmp_trap][config]") {
         "traps: {vendor: [{oid: 1.3.6, kind: Bad-Kind}]}\n",
         "traps: {vendor: [{oid: 1.3.6, kind: a, severity: loud}]}\n", "traps: {vendor: [{kind: a}]}\n",
         "traps: {vendor: [{oid: 1.3.6, kind: a}, {oid: 1.3.6, kind: b}]}\n", "traps: {max_per_source: 0}\n",
-        "traps: {engine_id: 0x8000}\n", "traps: {engine_id: \"0x80001f88zz\"}\n", "traps: {engine_id: \"0x8000f\"}\n"}) {
+        "traps: {engine_id: 0x8000}\n", "traps: {engine_id: \"0x80001f88zz\"}\n",
+        "traps: {engine_id: \"0x8000f\"}\n"}) {
     INFO(bad);
     CHECK(parse_inventory(bad + sites, "t.yaml").errors.size() == 1);
   }
@@ -332,11 +335,13 @@ TEST_CASE("trap decoder: SNMPv3 authPriv traps with the sending device's keys", 
   CHECK(!m.report);
   CHECK(m.trap_oid == kLinkDown);
   CHECK(!m.response.empty());
-  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(inform.data()), inform.size(), none).error == "auth");
+  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(inform.data()), inform.size(), none).error ==
+        "auth");
   // To another engine, an inform is not for this receiver.
   const std::string elsewhere = v3trap(keys, std::string("\x80\x00\x1f\x88\x04sender5", 12), SNMP_MSG_INFORM);
-  CHECK(decode_trap(reinterpret_cast<const std::uint8_t*>(elsewhere.data()), elsewhere.size(), lookup).error ==
-        "unsupported");
+  CHECK(
+      decode_trap(reinterpret_cast<const std::uint8_t*>(elsewhere.data()), elsewhere.size(), lookup).error ==
+      "unsupported");
   // A configured engine ID is the receiver's from then on.
   const std::vector<std::uint8_t> configured = {0x80, 0x00, 0x1f, 0x88, 0x04, 't', 'e', 's', 't'};
   set_trap_engine_id(configured);
@@ -374,7 +379,8 @@ TEST_CASE("trap decoder: an SNMPv3 engine discovery probe gets a Report with the
   std::vector<u_char> in(m.response.begin(), m.response.end());
   snmp_parse(nullptr, &s, r.get(), in.data(), in.size());
   CHECK(r->command == SNMP_MSG_REPORT);
-  CHECK(std::string(reinterpret_cast<const char*>(r->securityEngineID), r->securityEngineIDLen) == trap_engine_id());
+  CHECK(std::string(reinterpret_cast<const char*>(r->securityEngineID), r->securityEngineIDLen) ==
+        trap_engine_id());
   REQUIRE(r->variables);
   const Oid unknown_engine = {1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0};
   CHECK(to_oid(r->variables->name, r->variables->name_length) == unknown_engine);
