@@ -154,6 +154,20 @@ start_alertmanager() {
   curl -fsS "http://127.0.0.1:$AM/-/ready" >/dev/null || { cat "$TMP/am.log"; fail "alertmanager not ready"; }
 }
 
+# am_config DST WEBHOOK_PORT: the shipped alerts/alertmanager.yml with its receivers pointed at
+# webhook.py on 127.0.0.1:WEBHOOK_PORT and the pager route's group_interval 10 s instead of 1m.
+am_config() {
+  python3 - alerts/alertmanager.yml "$1" "$2" <<'PY'
+import re, sys
+src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3]
+text, n = re.subn(r"http://127\.0\.0\.1:\d+/", f"http://127.0.0.1:{port}/", open(src).read())
+assert n == 3, "expected three receiver URLs (pager, chat, heartbeat) in alertmanager.yml"
+text, n = re.subn(r"(\n    - matchers: \['severity=\"critical\"'\]\n      receiver: pager\n(?:      .*\n)*?      group_interval:) 1m", r"\1 10s", text)
+assert n == 1, "expected the pager route's group_interval: 1m in alertmanager.yml"
+open(dst, "w").write(text)
+PY
+}
+
 # start_alert_stack RULES_FILE: the real prometheus (RULES_FILE, an absolute path: the shipped
 # rules, or a copy the test shortened; and the shipped availability rules) and prometheus-alertmanager (the shipped config, receivers pointed at webhook.py,
 # which appends every notification to $TMP/notes.jsonl), in $SP_NETNS next to the running
@@ -163,15 +177,7 @@ start_alert_stack() {
   local rules=$1 wh ns=()
   [ -n "$SP_NETNS" ] && ns=(ip netns exec "$SP_NETNS")  # not in_ns: $! must be the process itself
   PR=$(free_port); AM=$(free_port); wh=$(free_port)
-  python3 - alerts/alertmanager.yml "$TMP/am.yml" "$wh" <<'PY'
-import re, sys
-src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3]
-text, n = re.subn(r"http://127\.0\.0\.1:\d+/", f"http://127.0.0.1:{port}/", open(src).read())
-assert n == 3, "expected three receiver URLs (pager, chat, heartbeat) in alertmanager.yml"
-text, n = re.subn(r"(\n    - matchers: \['severity=\"critical\"'\]\n      receiver: pager\n(?:      .*\n)*?      group_interval:) 1m", r"\1 10s", text)
-assert n == 1, "expected the pager route's group_interval: 1m in alertmanager.yml"
-open(dst, "w").write(text)
-PY
+  am_config "$TMP/am.yml" "$wh"
   cat >"$TMP/prom.yml" <<YAML
 global: {scrape_interval: 5s, evaluation_interval: 5s}
 rule_files: ["$rules", "$PWD/alerts/siteprobe.sla.rules.yml"]
