@@ -49,6 +49,7 @@ BUILTINS = {
     "__range_s": "300",
     "__range_ms": "300000",
 }
+OPTIONAL_VARS = {"vantage"}  # may have no values (see resolve_variable)
 VAR_RE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\[\[(\w+)(?::(\w+))?\]\]|\$(\w+)")
 REGEX_SPECIAL = re.compile(r"([\\^$*+?.()|{}\[\]])")
 
@@ -379,12 +380,14 @@ def resolve_variable(prom, var, vs):
         chosen = cur
     else:
         chosen = values[:1]
-    vs.vals[name] = {"values": chosen or ["__no_value__"], "multi": multi, "all": bool(is_all),
+    # Grafana's None: a query variable without values is the empty string (NONE_VARIABLE_VALUE),
+    # which `label=""` matches on series without the label: one siteprobe without --vantage.
+    vs.vals[name] = {"values": chosen or ["" if name in OPTIONAL_VARS else "__no_value__"], "multi": multi, "all": bool(is_all),
                      "all_value": var.get("allValue")}
     err = None
     if row is not None and row["resp"].get("status") != "success":
         err = f"{row['resp'].get('errorType', 'error')}: {row['resp'].get('error')}"
-    elif row is not None and not values:
+    elif row is not None and not values and name not in OPTIONAL_VARS:
         err = "empty result"
     shown = var.get("allValue") if is_all and var.get("allValue") is not None else \
         "|".join(chosen) if chosen else "(none)"

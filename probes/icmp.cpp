@@ -241,7 +241,7 @@ void IcmpEngine::run(std::int64_t now) {
   now_ = now;
   // Only when the loop ran late: on time, the I/O callbacks have kept up, and the drain's syscalls
   // would cost every wakeup.
-  if (const auto due = sched_.next_due(); drain_ && due && now - *due > kLateNs) drain_();
+  if (const auto due = sched_.next_due(); drain_ && due && now - *due > kGrainNs + kLateNs) drain_();
   while (const auto e = sched_.pop(now)) {
     Slot& s = *slots_[e->slot];
     // An extra round in flight stands for this grid round (the grid itself is kept): cutting it
@@ -255,6 +255,20 @@ void IcmpEngine::run(std::int64_t now) {
     else if (e->kind == kDeadline)
       expire(s, static_cast<std::uint16_t>(e->arg));
   }
+  flush();
+}
+
+void IcmpEngine::flush() {
+  if (tx_n_ == 0) return;
+  send_(tx_.data(), tx_n_);
+  for (std::size_t i = 0; i < tx_n_; ++i) {
+    const OutPacket& p = tx_[i];
+    if (p.ok)
+      slots_[p.slot]->m->sent.inc();
+    else
+      (p.to.ss_family == AF_INET6 ? m_.send_errors_v6 : m_.send_errors_v4)->Increment();
+  }
+  tx_n_ = 0;
 }
 
 void IcmpEngine::start_round(Slot& s, std::int64_t now) {
@@ -281,7 +295,7 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   if (s.to_send <= 0) return;
   // Token bucket: refill, and if empty come back when the next token is due.
   tokens_ = std::min(tokens_ + static_cast<double>(now - tokens_at_) * rate_ / 1e9,
-                     std::max(1.0, rate_ / 100));  // burst of 10 ms worth
+                     std::max(1.0, rate_ * 2 * kGrainNs / 1e9));  // burst: two grains' worth
   tokens_at_ = now;
   if (tokens_ < 1) {
     sched_.at(now + static_cast<std::int64_t>((1 - tokens_) * 1e9 / rate_) + 1, idx, kSend, s.round_no);
@@ -301,11 +315,12 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
   const bool v6 = s.addr.ss_family == AF_INET6;
   EchoFields f{ident_[v6], seq, cookie_, idx, sched_.generation(idx), realtime_()};
-  build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes), pkt_);  // reuses one buffer
-  if (send_(s.addr, pkt_))
-    s.m->sent.inc();
-  else
-    (v6 ? m_.send_errors_v6 : m_.send_errors_v4)->Increment();
+  OutPacket& out = tx_[tx_n_++];
+  out.to = s.addr;
+  out.slot = idx;
+  out.ok = false;
+  build_echo(v6, f, static_cast<std::size_t>(s.s.payload_bytes), out.bytes);  // reuses the buffer
+  if (tx_n_ == kBatch) flush();
 }
 
 void IcmpEngine::expire(Slot& s, std::uint16_t seq) {

@@ -105,8 +105,20 @@ struct IcmpFamilies {
 // ---- Engine ----------------------------------------------------------------------------------
 class IcmpEngine {
  public:
-  // Sends one packet; returns false if the send failed (counted by the caller).
-  using SendFn = std::function<bool(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt)>;
+  // One echo request of a send batch; the SendFn sets `ok` if it went out.
+  struct OutPacket {
+    sockaddr_storage to{};
+    std::vector<std::uint8_t> bytes;
+    std::uint32_t slot = 0;
+    bool ok = false;
+  };
+  // Sends packets [0, n) of a batch (one sendmmsg per address family), setting each one's `ok`.
+  using SendFn = std::function<void(OutPacket* batch, std::size_t n)>;
+  // Sends are gathered and go out together at the end of run() (or when kBatch are waiting).
+  static constexpr std::size_t kBatch = 64;
+  // The prober's timer wakes on this grid (EngineTimer): starts, sends and deadlines due within it
+  // are handled together. RTTs are unaffected (kernel timestamps); a verdict may come 10 ms later.
+  static constexpr std::int64_t kGrainNs = 10'000'000;
   using Clock = std::function<std::int64_t()>;  // CLOCK_REALTIME ns, written into payloads
 
   IcmpEngine(IcmpFamilies& m, IcmpExposition& x, std::uint64_t cookie, SendFn send, Clock realtime);
@@ -153,13 +165,15 @@ class IcmpEngine {
   void expire(Slot& s, std::uint16_t seq);
   void maybe_finish_round(Slot& s);
   void remove_slot(std::uint32_t idx);
+  void flush();
 
   IcmpFamilies& m_;
   IcmpExposition& x_;
   std::uint64_t cookie_;
   SendFn send_;
   Clock realtime_;
-  std::vector<std::uint8_t> pkt_;
+  std::vector<OutPacket> tx_ = std::vector<OutPacket>(kBatch);  // buffers reused
+  std::size_t tx_n_ = 0;
   RoundFn on_round_;
   std::function<void()> drain_;
   std::int64_t drops_at_ = -1;

@@ -85,10 +85,7 @@ class IcmpProber final : public Prober {
         exposition_(std::make_shared<IcmpExposition>()),
         engine_(
             families_, *exposition_, cookie,
-            [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
-              return send(to, pkt);
-            },
-            realtime_ns),
+            [this](IcmpEngine::OutPacket* batch, std::size_t n) { send_batch(batch, n); }, realtime_ns),
         tracer_(
             cookie ^ kTraceCookie,
             [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl) {
@@ -167,15 +164,43 @@ class IcmpProber final : public Prober {
   }
 
  private:
-  // ttl > 0: this packet's TTL (hop limit), for a trace; 0: the route's default.
-  bool send(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl = 0) {
+  // The engine's batch: one sendmmsg per run of packets of one address family. A packet the
+  // kernel refuses (sendmmsg fails on it) is marked failed and the rest go on.
+  void send_batch(IcmpEngine::OutPacket* batch, std::size_t n) {
+    std::array<mmsghdr, IcmpEngine::kBatch> msgs;
+    std::array<iovec, IcmpEngine::kBatch> iov;
+    for (std::size_t i = 0; i < n;) {
+      const bool v6 = batch[i].to.ss_family == AF_INET6;
+      std::size_t end = i;
+      for (; end < n && (batch[end].to.ss_family == AF_INET6) == v6; ++end) {
+        auto& b = batch[end];
+        b.ok = false;
+        iov[end] = {b.bytes.data(), b.bytes.size()};
+        msgs[end].msg_hdr = {};
+        msgs[end].msg_hdr.msg_name = &b.to;
+        msgs[end].msg_hdr.msg_namelen = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+        msgs[end].msg_hdr.msg_iov = &iov[end];
+        msgs[end].msg_hdr.msg_iovlen = 1;
+      }
+      const int fd = sock_[v6].fd;
+      while (fd >= 0 && i < end) {
+        const int sent = sendmmsg(fd, &msgs[i], static_cast<unsigned>(end - i), 0);
+        if (sent <= 0) {
+          ++i;  // this one failed (counted by the engine); go on with the next
+          continue;
+        }
+        for (int k = 0; k < sent; ++k, ++i) batch[i].ok = msgs[i].msg_len == batch[i].bytes.size();
+      }
+      i = end;
+    }
+  }
+
+  // A trace's packet, with its TTL (hop limit).
+  bool send(const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt, int ttl) {
     const bool v6 = to.ss_family == AF_INET6;
     const Socket& s = sock_[v6];
     if (s.fd < 0) return false;
     const socklen_t al = v6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    if (!ttl)
-      return sendto(s.fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), al) ==
-             static_cast<ssize_t>(pkt.size());
     iovec iov{const_cast<std::uint8_t*>(pkt.data()), pkt.size()};
     alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
     msghdr m{};
@@ -273,7 +298,7 @@ class IcmpProber final : public Prober {
   IcmpEngine engine_;
   PathTracer tracer_;
   Socket sock_[2];
-  EngineTimer<IcmpEngine> timer_{loop_, engine_};
+  EngineTimer<IcmpEngine> timer_{loop_, engine_, IcmpEngine::kGrainNs};
   EngineTimer<PathTracer> trace_timer_{loop_, tracer_};
   std::string error_;
 };

@@ -106,12 +106,15 @@ class Scheduler {
 
 // Runs a scheduling engine (next_due() and run(now), times from uv_hrtime) on a libuv loop with
 // one timer, re-armed after every run; a prober calls arm() again whenever its engine's next due
-// time may have moved. The timer is closed by close() or the destructor, and freed in its close
-// callback (UvHandle). Neither copyable nor movable: the timer's `data` points at this object.
+// time may have moved. With a grain, the timer wakes only on multiples of it (monotonic clock), and
+// each run takes every event due by then at once: fewer wake-ups, batched sends. The timer is closed by
+// close() or the destructor, and freed in its close callback (UvHandle). Neither copyable nor movable: the
+// timer's `data` points at this object.
 template <class Engine>
 class EngineTimer {
  public:
-  EngineTimer(uv_loop_t* loop, Engine& engine) : engine_(engine) {
+  EngineTimer(uv_loop_t* loop, Engine& engine, std::int64_t grain_ns = 0)
+      : engine_(engine), grain_(grain_ns) {
     uv_must(timer_.init([loop](uv_timer_t* t) { return uv_timer_init(loop, t); }), "uv_timer_init");
     timer_.get()->data = this;
   }
@@ -120,7 +123,7 @@ class EngineTimer {
 
   void arm() {
     if (!timer_) return;
-    const auto due = engine_.next_due();
+    auto due = engine_.next_due();
     if (!due) {
       uv_must(uv_timer_stop(timer_.get()), "uv_timer_stop");
       return;
@@ -128,6 +131,7 @@ class EngineTimer {
     // At least 1 ms: libuv (1.44) runs a timer started with 0 ms again in the same pass (it compares
     // with the loop time of the pass's start), so an engine behind its schedule (100k targets) would
     // starve I/O, signals and every other timer for as long as it stays behind.
+    if (grain_ > 0) *due = (*due + grain_ - 1) / grain_ * grain_;
     const auto now = static_cast<std::int64_t>(uv_hrtime());
     const auto ms = *due > now ? static_cast<std::uint64_t>((*due - now + 999999) / 1000000) : 1;
     uv_must(uv_timer_start(timer_.get(), on_timer, ms, 0), "uv_timer_start");
@@ -142,6 +146,7 @@ class EngineTimer {
   }
 
   Engine& engine_;
+  std::int64_t grain_;
   UvHandle<uv_timer_t> timer_;
 };
 

@@ -237,16 +237,16 @@ def table(path, md):
             continue
         cpu = num(r, "cpu_ms_per_1k")
         rat = ["—"] * 3
-        if tool == "siteprobe":
+        if tool.startswith("siteprobe"):
             rat = [ratio(cpu, anchor.get((a, rnd, n))) for a in ANCHORS]
         rows.append([tool, rnd, n, r.get("rate", ""), fmt(num(r, "pps"), ".0f"), fmt(cpu, ".1f"),
                      fmt(num(r, "allin_ms_per_1k"), ".1f"), fmt(num(r, "loss_pct"), ".3f"),
                      fmt(num(r, "rss_mb"), ".1f"), fmt(num(r, "scrape_ms"), ".1f"),
                      fmt(num(r, "scrape_mb"), ".2f")] + rat +
                     [f"{r.get('la0', '?')} → {r.get('la1', '?')}"])
-        if tool == "siteprobe":
+        if tool.startswith("siteprobe"):
             notes.append(
-                f"siteprobe @ {n}, round {rnd}: in window sent={r.get('sent')} received={r.get('received')} "
+                f"{tool} @ {n}, round {rnd}: in window sent={r.get('sent')} received={r.get('received')} "
                 f"(naive loss {r.get('naive_loss_pct')} %) "
                 f"rx_queue_drops={r.get('drops')} (since start {r.get('drops_since_start')}) "
                 f"send_errors={r.get('send_errors')} "
@@ -265,7 +265,7 @@ def table(path, md):
              "false loss %", "RSS MB", "scrape ms", "vs fping -Q", "vs fping loop", "vs floor",
              "all-in vs fping -Q", "load avg (1 min) start → end"]
     mrows = []
-    order = ["siteprobe", *ANCHORS]
+    order = ["siteprobe", "siteprobe-baseline", *ANCHORS]
     ns = list(dict.fromkeys(r["n"] for r in recs))
     for n in ns:
         med = {}
@@ -283,7 +283,7 @@ def table(path, md):
             if not m["total"]:
                 continue
             rat = ["—"] * 4
-            if tool == "siteprobe":
+            if tool.startswith("siteprobe"):
                 rat = [ratio(m["cpu_ms_per_1k"], med[a]["cpu_ms_per_1k"]) for a in ANCHORS]
                 rat.append(ratio(m["allin_ms_per_1k"], med["fping-Q"]["cpu_ms_per_1k"]))
             mrows.append([tool, n, m["rate"], f"{m['runs']}/{m['total']}", fmt(m["pps"], ".0f"),

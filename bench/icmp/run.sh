@@ -20,6 +20,7 @@ FPING_I=${FPING_I:-0.05}
 REPEAT=${REPEAT:-3}
 SCRAPE_EVERY=${SCRAPE_EVERY:-15}
 SITEPROBE=${SITEPROBE:-$ROOT/build/daemon/siteprobe}
+BASELINE=${BASELINE:-}  # another siteprobe binary (an earlier commit), run interleaved as siteprobe-baseline
 REPORT="python3 $HERE/report.py"
 OUT_MD=$HERE/results-latest.md
 
@@ -94,20 +95,20 @@ FLOOR=$WORK/floor
 cc -O2 -o "$FLOOR" "$HERE/floor.c" || die "cannot compile $HERE/floor.c"
 
 bench_siteprobe() {
-  local n=$1 ival=$2 rate=$3 d=$4 r=$5 port sp url warm la0
+  local n=$1 ival=$2 rate=$3 d=$4 r=$5 tool=${6:-siteprobe} bin=${7:-$SITEPROBE} port sp url warm la0
   la0=$(la)
-  echo "-- [round $r] siteprobe: $n targets @ $rate (load $la0)"
-  if ! "$SITEPROBE" check "$d/inventory.yml" >"$d/check.log" 2>&1; then
+  echo "-- [round $r] $tool: $n targets @ $rate (load $la0)"
+  if ! "$bin" check "$d/inventory.yml" >"$d/check.log" 2>&1; then
     cat "$d/check.log" >&2
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status=invalid-inventory \
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status=invalid-inventory \
       msg="$(tail -3 "$d/check.log")"
     return
   fi
   sed 's/^/   /' "$d/check.log"
   port=$($REPORT port)
   url=http://127.0.0.1:$port
-  "$SITEPROBE" --config "$d/inventory.yml" --web.listen-address "127.0.0.1:$port" \
-    >"$d/siteprobe.log" 2>&1 &
+  "$bin" --config "$d/inventory.yml" --web.listen-address "127.0.0.1:$port" \
+    >"$d/$tool.log" 2>&1 &
   sp=$!
   PIDS+=("$sp")
   local t0 ok=0
@@ -118,8 +119,8 @@ bench_siteprobe() {
     sleep 0.2
   done
   if (( !ok )); then
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status=failed-to-start \
-      msg="$(tail -5 "$d/siteprobe.log")"
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status=failed-to-start \
+      msg="$(tail -5 "$d/$tool.log")"
     stop "$sp"
     return
   fi
@@ -137,16 +138,16 @@ bench_siteprobe() {
   fi
   if (( crashed )); then
     local rc=0; wait "$sp" || rc=$?
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status="crashed (exit $rc)" \
-      msg="$(tail -5 "$d/siteprobe.log")"
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status="crashed (exit $rc)" \
+      msg="$(tail -5 "$d/$tool.log")"
     return
   fi
   c1=$(ticks "$sp"); tc1=$(now)
   local rss; rss=$(rss_mb "$sp" VmRSS)
   ts1=$(now); s1=$($REPORT scrape "$url/metrics") || s1=""
   if [[ -z $s0 || -z $s1 ]]; then
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status="scrape of /metrics failed" \
-      msg="$(tail -3 "$d/siteprobe.log")"
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status="scrape of /metrics failed" \
+      msg="$(tail -3 "$d/$tool.log")"
     stop "$sp"
     return
   fi
@@ -175,25 +176,25 @@ bench_siteprobe() {
   # all-in: probing plus one /metrics scrape every SCRAPE_EVERY s, per 1000 probes
   allin=$(calc "($cpu_per_1k + $scrape_cpu / $SCRAPE_EVERY / $pps * 1000) if $pps > 0 else 'nan'")
   echo "   sent $sent received $recv in window, CPU $(calc "round($cpu_rate * 100, 1)") %, all-in $(calc "round($allin, 1)") ms/1k"
-  $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status=ok pps="$pps" \
+  $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status=ok pps="$pps" \
     cpu_ms_per_1k="$cpu_per_1k" allin_ms_per_1k="$allin" la0="$la0" la1="$(la)" loss_pct="$loss" rss_mb="$rss" rss0_mb="$rss0" hwm_mb="$hwm" \
     scrape_ms="$(calc "$med * 1000")" scrape_mb="$(calc "$size / 1e6")" scrape_cpu_ms="$scrape_cpu" \
     sent="$sent" received="$recv" naive_loss_pct="$naive" drops="$((drop1 - drop0))" send_errors="$((serr1 - serr0))" \
     late="$((late1 - late0))" invalid="$((inv1 - inv0))" dups="$((dup1 - dup0))" loop_lag_ms="$lag1" \
     drops_since_start="$drop1" meta="$META"
   if (( crashed )); then
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status="crashed during scrapes" \
-      msg="$(tail -5 "$d/siteprobe.log")"
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status="crashed during scrapes" \
+      msg="$(tail -5 "$d/$tool.log")"
   fi
   stop "$sp"
   if (( STOP_KILLED )); then
     echo "   siteprobe did not exit within 20 s of SIGTERM; killed"
-    $REPORT add "$RESULTS" tool=siteprobe round="$r" n="$n" rate="$rate" status="slow shutdown" \
-      msg="still running 20 s after SIGTERM (SIGKILLed); log: $(tail -1 "$d/siteprobe.log")"
+    $REPORT add "$RESULTS" tool="$tool" round="$r" n="$n" rate="$rate" status="slow shutdown" \
+      msg="still running 20 s after SIGTERM (SIGKILLed); log: $(tail -1 "$d/$tool.log")"
   else
     echo "   siteprobe exited $STOP_S s after SIGTERM"
   fi
-  grep -E 'level=(warn|error)' "$d/siteprobe.log" | head -5 | sed 's/^/   log: /' || true
+  grep -E 'level=(warn|error)' "$d/$tool.log" | head -5 | sed 's/^/   log: /' || true
 }
 
 bench_fping() { # MODE: loop (-l -q: fping still prints a line per reply, to /dev/null) or Q (-l -Q)
@@ -278,6 +279,7 @@ for r in $(seq "$REPEAT"); do
     if (( n >= 100000 )); then ival=10; rate="0.1 Hz"; else ival=1; rate="1 Hz"; fi
     d=$WORK/n$n
     bench_siteprobe "$n" "$ival" "$rate" "$d" "$r"
+    [[ -z $BASELINE ]] || bench_siteprobe "$n" "$ival" "$rate" "$d" "$r" siteprobe-baseline "$BASELINE"
     bench_fping "$n" "$ival" "$rate" "$d" "$r" loop
     bench_fping "$n" "$ival" "$rate" "$d" "$r" Q
     bench_floor "$n" "$ival" "$rate" "$d" "$r"

@@ -79,9 +79,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> sent;
   IcmpEngine engine(
       fam, expo, kCookie,
-      [&](const sockaddr_storage& to, const std::vector<std::uint8_t>& pkt) {
-        if (sent.size() < 256) sent.emplace_back(to, pkt);
-        return true;
+      [&](IcmpEngine::OutPacket* batch, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (sent.size() < 256) sent.emplace_back(batch[i].to, batch[i].bytes);
+          batch[i].ok = true;
+        }
       },
       [&] { return realtime; });
   engine.on_round([](std::uint32_t, const RoundResult& r) {

@@ -56,11 +56,20 @@ global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
-rule_files: ['$TMP/sla.rules.yml']
+rule_files: ['$TMP/sla.rules.yml', '$ROOT/alerts/siteprobe.quorum.rules.yml']
+# Two vantages (the dashboards' Vantage selector takes the first), both this siteprobe; noc-2 does
+# not watch district ba-be (as if another shard did), so the coverage panel lists its sites.
 scrape_configs:
   - job_name: siteprobe
     static_configs:
       - targets: ['127.0.0.1:$SP_PORT']
+        labels: {vantage: noc-1}
+      - targets: ['127.0.0.1:$SP_PORT']
+        labels: {vantage: noc-2}
+    metric_relabel_configs:
+      - source_labels: [vantage, __name__, site]
+        regex: 'noc-2;siteprobe_site_state;ba-be.*'
+        action: drop
 YAML
 "$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prometheus-data" \
   --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$TMP/prometheus.log" 2>&1 &
@@ -112,3 +121,18 @@ CLEANUPS+=("kill $!")
 wait $! || rc=$?
 [ $rc -eq 0 ] || fail "dashboard queries (see BAD lines above)"
 pass "every dashboard query parses and returns data"
+
+# The coverage panel (NOC overview) lists exactly the sites one of the two vantages does not watch.
+python3 - "$ROOT/grafana/dashboards/noc-overview.json" "$PROM_URL" <<'PY' || fail "coverage panel"
+import json, sys, urllib.parse, urllib.request
+dash, prom = json.load(open(sys.argv[1])), sys.argv[2]
+expr = next(p["targets"][0]["expr"] for p in dash["panels"] if p["title"].startswith("Coverage"))
+def q(e):
+    url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": e})
+    return json.load(urllib.request.urlopen(url, timeout=10))["data"]["result"]
+got = sorted((r["metric"]["site"], r["value"][1]) for r in q(expr))
+want = sorted((r["metric"]["site"], "1") for r in q('siteprobe_site_info{vantage="noc-1",site=~"ba-be.*"}'))
+print(f"coverage panel: {len(got)} sites below the 2 vantages reporting: {', '.join(s for s, _ in got)}")
+sys.exit(0 if got == want and len(want) > 1 else f"want {want}")
+PY
+pass "coverage panel lists the sites of the district noc-2 does not watch"

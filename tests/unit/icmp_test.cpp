@@ -35,10 +35,15 @@ struct Rig {
   std::int64_t realtime = 1'700'000'000'000'000'000;
   std::vector<std::pair<sockaddr_storage, std::vector<std::uint8_t>>> sent;
   bool send_ok = true;
+  std::vector<std::size_t> batches;        // the size of each batch sent
+  std::function<bool(std::size_t)> ok_at;  // if set: whether the i-th packet sent goes out
   IcmpEngine engine{fam, expo, 0x1122334455667788ull,
-                    [this](const sockaddr_storage& to, const std::vector<std::uint8_t>& p) {
-                      sent.emplace_back(to, p);
-                      return send_ok;
+                    [this](IcmpEngine::OutPacket* batch, std::size_t n) {
+                      batches.push_back(n);
+                      for (std::size_t i = 0; i < n; ++i) {
+                        batch[i].ok = ok_at ? ok_at(sent.size()) : send_ok;
+                        sent.emplace_back(batch[i].to, batch[i].bytes);
+                      }
                     },
                     [this] { return realtime; }};
   std::shared_ptr<const Config> cfg;
@@ -250,6 +255,17 @@ TEST_CASE("ICMP errors quoting our request are counted per device, never as rece
   rig.engine.run(t0 + 600 * kMs);
   CHECK(rig.m()->up.get() == 0);
   CHECK(rig.m()->loss.get() == 1);
+}
+
+TEST_CASE("everything due in one run goes out in batches; a failed packet fails alone") {
+  Rig rig("{interval: 1s, timeout: 500ms, packets: 1}", 100);
+  rig.ok_at = [](std::size_t i) { return i % 2 == 0; };
+  rig.engine.run(1000 * kMs);  // every target's first start is due by now
+  CHECK(rig.batches == std::vector<std::size_t>{IcmpEngine::kBatch, 100 - IcmpEngine::kBatch});
+  double sent = 0;
+  for (int i = 0; i < 100; ++i) sent += static_cast<double>(rig.m(i)->sent.get());
+  CHECK(sent == 50);
+  CHECK(rig.fam.send_errors_v4->Value() == 50);
 }
 
 TEST_CASE("failed sends and unresolved addresses count as loss, not as sent") {
