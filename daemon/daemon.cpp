@@ -139,6 +139,7 @@ Daemon::Daemon(Options opts)
         board_->on_site_change(s, from, to, unix_now());
         reports_->on_site_change(s.id, to, static_cast<std::int64_t>(std::time(nullptr)));
         if (to == SiteState::Down) traces_->on_site_down(s.id, static_cast<std::int64_t>(std::time(nullptr)));
+        if (to == SiteState::Unreachable) traces_->on_site_unreachable(s.id);
         // Logged once per change, never per round.
         log(to == SiteState::Down ? LogLevel::Warn : LogLevel::Info, "site state changed",
             {{"site", s.id},

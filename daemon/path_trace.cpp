@@ -87,6 +87,12 @@ void PathTraces::on_site_down(const std::string& site, std::int64_t now) {
   render();
 }
 
+void PathTraces::on_site_unreachable(const std::string& site) {
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), site), waiting_.end());
+  if (running_.count(site)) discard_.insert(site);
+  if (last_.erase(site)) render();
+}
+
 void PathTraces::tick(std::int64_t now) {
   if (!config_) return;
   while (!waiting_.empty() && take_token(now)) {
@@ -116,7 +122,7 @@ void PathTraces::start(const std::string& id) {
 void PathTraces::done(const std::string& id, const probes::TraceResult& r) {
   running_.erase(id);
   const Site* s = config_ ? find_site(*config_, id) : nullptr;
-  if (!s) return;  // removed by a reload meanwhile
+  if (discard_.erase(id) || !s) return;  // unreachable now, or removed by a reload meanwhile
   results_[r.error.empty() ? r.end : "failed"]++;
   if (!r.error.empty()) {
     log(LogLevel::Warn, "path trace failed", {{"site", id}, {"device", r.key}, {"error", r.error}});

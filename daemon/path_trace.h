@@ -32,6 +32,9 @@ class PathTraces {
   void configure(std::shared_ptr<const Config> config, std::int64_t now);
   // A site turned down at `now` (unix seconds): trace it now, or when a token frees up.
   void on_site_down(const std::string& site, std::int64_t now);
+  // A site turned unreachable (a parent is down): the parent's trace is the one that tells, so
+  // this site's waiting or running trace is dropped, and its last result with it.
+  void on_site_unreachable(const std::string& site);
   // Refills the bucket, starts waiting and periodic traces.
   void tick(std::int64_t now);
   // "path ends after 10.77.3.1, hop 2" for the readiness report; "" when there is no trace.
@@ -55,6 +58,7 @@ class PathTraces {
   std::deque<std::string> waiting_;               // site ids, oldest first
   std::map<std::string, std::int64_t> periodic_;  // sites with an expected_path: next trace due
   std::set<std::string> running_;
+  std::set<std::string> discard_;                 // running traces of sites that turned unreachable meanwhile
   std::map<std::string, std::uint64_t> results_;  // siteprobe_path_traces_total by result
   double tokens_ = 0;
   std::int64_t tokens_at_ = 0;

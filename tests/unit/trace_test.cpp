@@ -259,3 +259,39 @@ TEST_CASE(
         std::string::npos);
   CHECK(pt.note("p") == "path reaches the router, hop 3");
 }
+
+TEST_CASE("path traces: a site that turns unreachable (its parent went down) keeps no trace of its own") {
+  auto cfg = traced_inventory(2);
+  PathTraces pt;
+  std::vector<TraceDoneFn> pending;
+  pt.set_tracer(
+      [&](const std::string&, int, Duration, TraceDoneFn done) { pending.push_back(std::move(done)); });
+  const std::int64_t t0 = 1'800'000'000;
+  pt.configure(cfg, t0);
+  TraceResult res;
+  res.end = "silent";
+  res.last_hop = 1;
+  res.last_address = "10.0.0.1";
+  res.hops = {"10.0.0.1"};
+  // c0 read down a round before its district: its trace runs, then the district goes down.
+  pt.on_site_down("c0", t0);
+  REQUIRE(pending.size() == 1);
+  pt.on_site_unreachable("c0");
+  res.key = "c0/router";
+  pending[0](res);
+  CHECK(pt.note("c0").empty());
+  // c1 traced before, now unreachable: its old result goes too.
+  pt.on_site_down("c1", t0);
+  REQUIRE(pending.size() == 2);
+  res.key = "c1/router";
+  pending[1](res);
+  CHECK(pt.note("c1") == "path ends after 10.0.0.1, hop 1");
+  pt.on_site_unreachable("c1");
+  CHECK(pt.note("c1").empty());
+  std::string text;
+  pt.exposition()->render(text);
+  CHECK(text.find("siteprobe_path_last_hop_info{") == std::string::npos);
+  // Down again later (the district back, the commune's own link cut): traced as before.
+  pt.on_site_down("c0", t0 + 60);
+  CHECK(pending.size() == 3);
+}
