@@ -76,6 +76,7 @@ bool PathTraces::take_token(std::int64_t now) {
 }
 
 void PathTraces::on_site_down(const std::string& site, std::int64_t now) {
+  discard_.erase(site);  // down again while an earlier trace runs: its result counts after all
   if (!config_ || running_.count(site) || std::find(waiting_.begin(), waiting_.end(), site) != waiting_.end())
     return;
   if (waiting_.empty() && take_token(now)) {
