@@ -353,6 +353,7 @@ bool Daemon::start() {
           "uv_timer_start");
 
   apply(r.config);
+  malloc_trim(0);  // the parse's and apply()'s temporaries: as after a reload (reloaded())
   peers_ = std::make_unique<Peers>(&loop_, *registry_, opts_.peers);
   if (opts_.enable_lifecycle)
     http_.enable_reload(&loop_, [this](ReloadDone done) { reload(std::move(done)); });
@@ -490,6 +491,7 @@ void Daemon::reloaded(LoadResult r) {
 
 void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::vector<probes::Target> targets;
+  targets.reserve(cfg->device_count());
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
@@ -538,9 +540,10 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     }
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
-      probes::Target t{Config::device_key(s, d), cfg->device_labels(s, d), cfg, &d};
+      probes::Target t{Config::device_key(s, d),
+                       std::make_shared<const prometheus::Labels>(cfg->device_labels(s, d)), cfg, &d};
       if (auto a = net::parse_ip(d.address)) t.address = *a;
-      auto dl = t.labels;
+      auto dl = *t.labels;
       dl["address"] = d.address;
       dl["criticality"] = d.criticality;
       if (!d.profile.empty()) dl["profile"] = d.profile;
@@ -548,7 +551,7 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
       device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
       if (t.address.ss_family == AF_UNSPEC) {
         dns_names[t.key] = d.address;
-        dns_labels[t.key] = t.labels;
+        dns_labels[t.key] = *t.labels;
       }
       targets.push_back(std::move(t));
     }
@@ -613,6 +616,8 @@ void Daemon::apply_targets(bool boost_only) {
   for (auto& p : probers_) {
     if (boost_only && !p.type->preflight) continue;
     std::vector<probes::Target> own;
+    own.reserve(std::count_if(targets_.begin(), targets_.end(),
+                              [&](const probes::Target& t) { return p.type->wants(*t.device); }));
     for (const auto& t : targets_)
       if (p.type->wants(*t.device)) own.push_back(t);
     p.prober->set_targets(*config_, own);

@@ -27,7 +27,7 @@ const char* to_string(SiteState s) {
 SiteStates::DeviceTrack::Average SiteStates::DeviceTrack::average() const {
   int att = 0, rec = 0;
   double rtt = 0, jitter = 0;
-  for (const auto& w : window) {
+  for (const auto& w : window.items) {
     att += w.attempted;
     rec += w.received;
     rtt += w.rtt_mean * w.received;
@@ -104,7 +104,7 @@ void SiteStates::configure(std::shared_ptr<const Config> config) {
         quality_->set.add(t.q);
       }
       // A smaller window keeps the newest rounds: MOS and degraded are about the recent path.
-      while (t.window.size() > static_cast<std::size_t>(config->site_state.window)) t.window.pop_front();
+      t.window.shrink(static_cast<std::size_t>(config->site_state.window));
       device_index[key] = static_cast<std::uint32_t>(devices.size());
       devices.push_back(std::move(t));
     }
@@ -167,8 +167,7 @@ void SiteStates::on_round(std::uint32_t slot, const probes::RoundResult& r) {
     t.goods = 0;
     if (t.fails >= st.down_after) t.verdict = 0;
   }
-  t.window.push_back({r.attempted, r.received, r.rtt_mean, r.jitter});
-  while (t.window.size() > static_cast<std::size_t>(st.window)) t.window.pop_front();
+  t.window.push({r.attempted, r.received, r.rtt_mean, r.jitter}, static_cast<std::size_t>(st.window));
   const auto a = t.average();
   t.degraded_now = t.degraded(st);
   changed(t, before);

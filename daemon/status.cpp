@@ -64,6 +64,7 @@ void DeviceHistory::points(std::int64_t now_minute, std::array<std::uint16_t, kP
 void StatusBoard::configure(std::shared_ptr<const Config> config, const SiteStates& states) {
   published_ = false;
   std::vector<Dev> devs;
+  devs.reserve(config->device_count());
   std::unordered_map<std::string, std::uint32_t> by_key;
   std::vector<std::vector<std::uint32_t>> site_devs(config->sites.size());
   std::map<std::string, std::size_t> site_index;

@@ -394,22 +394,27 @@ void Parser::apply_call_blocks(const YAML::Node& n, const std::string& path, Dev
     if (fresh)  // the built-in values, parsed once; a bad one is the schema's bug, reported here
       for (const auto& k : b.keys)
         if (auto v = block_value(k, YAML::Node(k.fallback), "built-in " + b.name + "." + k.name))
-          built_in->second.values[k.name] = *v;
-    BlockSettings eff = built_in->second;
+          built_in->second[k.name] = *v;
+    BlockSettings::Values eff = built_in->second;
     bool on = std::find(b.enabled_roles.begin(), b.enabled_roles.end(), d.role) != b.enabled_roles.end();
     culprit = {n.Mark(), path};
     for (const Overrides* l : layers) {
       const auto it = l->blocks.find(b.name);
       if (it == l->blocks.end()) continue;
       if (it->second.enabled) on = *it->second.enabled;
-      for (const auto& [k, v] : it->second.values) eff.values[k] = v;
+      for (const auto& [k, v] : it->second.values) eff[k] = v;
       if (it->second.at) culprit = *it->second.at;
     }
     if (!on) continue;
-    const auto interval = eff.values.find("interval"), timeout = eff.values.find("timeout");
-    if (interval != eff.values.end() && timeout != eff.values.end())
+    const auto interval = eff.find("interval"), timeout = eff.find("timeout");
+    if (interval != eff.end() && timeout != eff.end())
       check_round(std::get<Duration>(interval->second), std::get<Duration>(timeout->second), b.name, culprit);
-    d.blocks.emplace(b.name, std::move(eff));
+    auto shared = interned_.find(eff);
+    if (shared == interned_.end()) {
+      auto v = std::make_shared<const BlockSettings::Values>(eff);
+      shared = interned_.emplace(std::move(eff), std::move(v)).first;
+    }
+    d.blocks.emplace(b.name, BlockSettings{shared->second});
   }
 }
 

@@ -57,14 +57,23 @@ struct BlockSchema {
   std::vector<BlockKey> keys;
 };
 using BlockValue = std::variant<std::int64_t, Duration, std::string>;
-// A device's effective block, only for blocks that are on: every key of its schema, set.
+// A device's effective block, only for blocks that are on: every key of its schema, set. The values
+// are shared by every device whose block has the same ones (the parser interns them): a map per
+// device cost 1.7 KB per router at 20k routers.
 struct BlockSettings {
-  std::map<std::string, BlockValue> values;
-  std::int64_t integer(const std::string& key) const { return std::get<std::int64_t>(values.at(key)); }
-  Duration duration(const std::string& key) const { return std::get<Duration>(values.at(key)); }
-  const std::string& text(const std::string& key) const { return std::get<std::string>(values.at(key)); }
-  bool operator==(const BlockSettings& o) const { return values == o.values; }
+  using Values = std::map<std::string, BlockValue>;
+  std::shared_ptr<const Values> values = empty();
+  std::int64_t integer(const std::string& key) const { return std::get<std::int64_t>(values->at(key)); }
+  Duration duration(const std::string& key) const { return std::get<Duration>(values->at(key)); }
+  const std::string& text(const std::string& key) const { return std::get<std::string>(values->at(key)); }
+  bool operator==(const BlockSettings& o) const { return *values == *o.values; }
   bool operator!=(const BlockSettings& o) const { return !(*this == o); }
+
+ private:
+  static const std::shared_ptr<const Values>& empty() {
+    static const auto none = std::make_shared<const Values>();
+    return none;
+  }
 };
 struct TcpCheck {  // a generic TCP connect probe: management ports, the codec's web UI
   std::string name;

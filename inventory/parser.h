@@ -180,8 +180,10 @@ class Parser {
 
  private:
   std::string name_, base_;
-  std::vector<BlockSchema> schemas_;               // the probe types' own blocks
-  std::map<std::string, BlockSettings> built_in_;  // their built-in values, by block
+  std::vector<BlockSchema> schemas_;                       // the probe types' own blocks
+  std::map<std::string, BlockSettings::Values> built_in_;  // their built-in values, by block
+  // Every distinct set of block values, shared by the devices that have it (BlockSettings).
+  std::map<BlockSettings::Values, std::shared_ptr<const BlockSettings::Values>> interned_;
   std::vector<std::string> errors_;
   Config cfg_;
   IcmpSettings defaults_;

@@ -159,6 +159,7 @@ class SeriesSet {
 class StaticText final : public Exposition {
  public:
   void set(std::string text) {
+    text.shrink_to_fit();  // held until the next set(): no growth slack (100k devices' info lines)
     auto t = std::make_shared<const std::string>(std::move(text));
     std::lock_guard<std::mutex> l(mu_);
     text_ = std::move(t);

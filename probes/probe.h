@@ -29,8 +29,9 @@ namespace siteprobe::probes {
 constexpr std::uint32_t kNoDevice = 0xffffffff;
 
 struct Target {
-  std::string key;                       // stable identity across reloads: "site/device"
-  prometheus::Labels labels;             // site, device, role, level and the parent-chain labels
+  std::string key;  // stable identity across reloads: "site/device"
+  // Site, device, role, level and the parent-chain labels; shared by the copies every prober gets.
+  std::shared_ptr<const prometheus::Labels> labels;
   std::shared_ptr<const Config> config;  // keeps `device` alive
   const Device* device = nullptr;
   // The device's address when it is a literal, parsed once by the daemon; AF_UNSPEC for a DNS name

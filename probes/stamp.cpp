@@ -423,7 +423,7 @@ const std::vector<double> kRttBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 constexpr int kVerdicts = 6;
 
 struct PathSeries {
-  explicit PathSeries(const prometheus::Labels& l) : labels(render_labels(l)), rtt(kRttBounds) {}
+  explicit PathSeries(std::string l) : labels(std::move(l)), rtt(kRttBounds) {}
   std::size_t pos = 0;
   std::string labels;
   Count runs[kVerdicts], sent, received, duplicates, reordered;
@@ -538,14 +538,15 @@ class StampProber final : public Prober {
       const auto b = t.device->blocks.find("stamp");
       if (b == t.device->blocks.end()) continue;
       Entry e;
+      std::string labels = render_labels(*t.labels);
       if (auto old = entries_.find(t.key); old != entries_.end()) {
         e = std::move(old->second);
-        if (e.series && e.labels != t.labels) {
+        if (e.series && e.labels != labels) {
           expo_->series.remove(e.series);
           e.series.reset();
         }
       }
-      e.labels = t.labels;
+      e.labels = std::move(labels);
       e.block = b->second;
       if (t.address.ss_family != AF_UNSPEC) e.address = t.address;
       // The subtree whose uplink the stream crosses: the site's district (level 1), else itself.
@@ -589,7 +590,7 @@ class StampProber final : public Prober {
 
  private:
   struct Entry {
-    prometheus::Labels labels;
+    std::string labels;  // rendered: the series are made at a device's first path test
     BlockSettings block;
     sockaddr_storage address{};
     std::string group;

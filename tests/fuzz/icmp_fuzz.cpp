@@ -64,7 +64,10 @@ struct Inventory {
     check(r.config != nullptr, "inventory");
     cfg = r.config;
     for (const auto& d : cfg->sites[0].devices)
-      targets.push_back({"s/" + d.name, {{"site", "s"}, {"device", d.name}}, cfg, &d});
+      targets.push_back(
+          {"s/" + d.name,
+           std::make_shared<const prometheus::Labels>(prometheus::Labels{{"site", "s"}, {"device", d.name}}),
+           cfg, &d});
   }
 };
 

@@ -1,5 +1,6 @@
 #include "daemon/site_state.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <vector>
@@ -471,4 +472,30 @@ TEST_CASE("backup_parents and path: primary are checked at their line and column
       head + "  - {id: C, name: C, level: commune, parent: A, backup_parents: B}\n", "t.yml");
   REQUIRE(ok.config);
   CHECK(ok.config->sites[3].backup_parents == std::vector<std::string>{"B"});
+}
+
+TEST_CASE("Newest keeps the newest values through pushes, a smaller and a larger cap") {
+  Newest<int> w;
+  const auto sorted = [&] {
+    auto v = w.items;
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  for (int i = 1; i <= 7; ++i) w.push(i, 3);
+  CHECK(sorted() == std::vector<int>{5, 6, 7});
+  CHECK(w.items.capacity() == 3);
+  w.push(8, 5);  // the cap grew while full and wrapped: nothing is lost, oldest go first later
+  w.push(9, 5);
+  CHECK(sorted() == std::vector<int>{5, 6, 7, 8, 9});
+  w.push(10, 5);
+  w.push(11, 5);
+  CHECK(sorted() == std::vector<int>{7, 8, 9, 10, 11});
+  w.shrink(2);
+  CHECK(sorted() == std::vector<int>{10, 11});
+  w.push(12, 2);
+  CHECK(sorted() == std::vector<int>{11, 12});
+  w.push(13, 1);  // a smaller cap on push alone keeps the newest too
+  CHECK(sorted() == std::vector<int>{13});
+  w.push(14, 0);
+  CHECK(w.items.empty());
 }
