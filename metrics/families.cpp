@@ -203,6 +203,8 @@ const std::vector<Family> kFamilies = {
     {"siteprobe_snmp_polls_total", "counter", "SNMP polls completed, successful or not."},
     {"siteprobe_snmp_polls_waiting", "gauge",
      "SNMP polls due but waiting for a free slot under global.snmp_max_inflight."},
+    {"siteprobe_snmp_sessions_kept", "gauge",
+     "SNMP sessions (one UDP socket each) kept open between the polls of a device."},
     {"siteprobe_snmp_traps_dropped_total", "counter",
      "SNMP traps and informs dropped: rate_limited, decode, unsupported, unknown_source, auth, community."},
     {"siteprobe_snmp_traps_total", "counter", "SNMP traps and informs accepted from the device, by kind."},

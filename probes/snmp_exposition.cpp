@@ -33,7 +33,8 @@ const char* const kF[] = {"siteprobe_snmp_up",
                           "siteprobe_snmp_interface_receive_discards_total",
                           "siteprobe_snmp_interface_transmit_discards_total"};
 // Not in kF: rendered once for the prober, not per device.
-const char* const kLoadFamilies[] = {"siteprobe_snmp_polls_in_flight", "siteprobe_snmp_polls_waiting"};
+const char* const kLoadFamilies[] = {"siteprobe_snmp_polls_in_flight", "siteprobe_snmp_polls_waiting",
+                                     "siteprobe_snmp_sessions_kept"};
 const char* const kTraffic[4] = {"siteprobe_snmp_interface_received_bytes_total",
                                  "siteprobe_snmp_interface_sent_bytes_total",
                                  "siteprobe_snmp_interface_received_unicast_packets_total",
@@ -156,6 +157,8 @@ Exposition::Parts SnmpExposition::parts() const {
   load += std::string(kLoadFamilies[0]) + " " + std::to_string(in_flight_.load()) + "\n";
   append_header(load, kLoadFamilies[1]);
   load += std::string(kLoadFamilies[1]) + " " + std::to_string(waiting_.load()) + "\n";
+  append_header(load, kLoadFamilies[2]);
+  load += std::string(kLoadFamilies[2]) + " " + std::to_string(kept_.load()) + "\n";
   families.push_back({std::move(load), [](std::string&, const T&) {}});
   return family_parts(std::move(texts), std::move(families));
 }

@@ -20,15 +20,16 @@ class SnmpExposition final : public Exposition {
   void set(const std::string& key, std::shared_ptr<const Text> t);
   // Custom families (name -> type, help), replaced on reload.
   void set_custom(std::map<std::string, std::pair<std::string, std::string>> c);
-  void set_load(int in_flight, std::size_t waiting) {
+  void set_load(int in_flight, std::size_t waiting, std::size_t kept) {
     in_flight_ = in_flight;
     waiting_ = waiting;
+    kept_ = kept;
   }
   Parts parts() const override;
 
  private:
   std::atomic<int> in_flight_{0};
-  std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::size_t> waiting_{0}, kept_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Text>> by_key_;
   std::shared_ptr<const std::map<std::string, std::pair<std::string, std::string>>> custom_;

@@ -28,6 +28,15 @@ class SnmpSession {
   ~SnmpSession() { reset(); }
   SnmpSession(const SnmpSession&) = delete;
   SnmpSession& operator=(const SnmpSession&) = delete;
+  SnmpSession(SnmpSession&& o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  SnmpSession& operator=(SnmpSession&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = o.h_;
+      o.h_ = nullptr;
+    }
+    return *this;
+  }
   // Opens a session like `s` (closing any held); false if net-snmp could not.
   bool open(netsnmp_session* s) {
     reset();

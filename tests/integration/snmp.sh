@@ -2,9 +2,10 @@
 # SNMP poller against a real snmpd (Debian) in a namespace of the test's own, on its loopback:
 # v1, v2c and v3 (authNoPriv SHA, authPriv SHA-256/AES) return what snmpwalk returns for 40+
 # interfaces and the system group; a 32-bit counter that wraps on every poll (snmpd `pass` script)
-# stays monotonic; wrong community / password / user are counted errors; killing and restarting
-# snmpd gives timeouts, then recovery and one reboot; a misbehaving agent (garbage, truncated PDUs,
-# OIDs that do not increase) is counted and never stops the other polls.
+# stays monotonic; answering agents keep their session between polls; wrong community / password /
+# user are counted errors; killing and restarting snmpd gives timeouts, then recovery and one
+# reboot; a misbehaving agent (garbage, truncated PDUs, OIDs that do not increase) is counted and
+# never stops the other polls.
 source "$(dirname "$0")/lib.sh"
 need_root
 need_netns
@@ -114,6 +115,23 @@ start_siteprobe "$TMP/inv.yml"
 for d in v1 v2 v3a v3p; do wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 15; done
 wait_for 'v >= 2' siteprobe_snmp_polls_total 'device="v3p"' 15
 pass "v1, v2c, v3 authNoPriv SHA and authPriv SHA-256/AES are up"
+# Sessions kept between polls (k) never outnumber the devices up (ups), in one scrape.
+kept_at_most_up() {
+  SNAPSHOT=$TMP/snap.txt
+  scrape >"$SNAPSHOT"
+  k=$(metric siteprobe_snmp_sessions_kept)
+  ups=$(awk '/^siteprobe_snmp_up\{/ { n += $2 } END { print n }' "$SNAPSHOT")
+  unset SNAPSHOT
+  [ "$k" -le "$ups" ] || fail "$k SNMP sessions kept, $ups devices up"
+}
+# A poll that succeeded leaves its session (socket) to the device's next poll; a device whose last
+# poll failed (wrong credentials, a bad agent) keeps none, so never more are kept than are up.
+wait_for 'v >= 4' siteprobe_snmp_sessions_kept '' 15
+for _ in 1 2 3 4 5; do
+  kept_at_most_up
+  sleep 0.5
+done
+pass "answering agents' sessions are kept between polls ($k kept, $ups devices up)"
 
 # Every value equals what snmpwalk returns, for every interface.
 walk() { ip netns exec $NS snmpwalk -v2c -c public -On -Oe -Oq -Ot 127.0.0.1:1161 "$1"; }
@@ -234,6 +252,10 @@ t0=$(metric siteprobe_snmp_errors_total 'device="v3p",kind="timeout"')
 [ "$t0" != absent ] || t0=0  # error kinds have a series from their first occurrence
 wait_for 'v == 0' siteprobe_snmp_up 'device="v3p"' 15
 wait_for "v > $t0" siteprobe_snmp_errors_total 'device="v3p",kind="timeout"' 15
+# A failed poll closes its session: only the agents still answering (bad_agent.py's `stuck`) keep one.
+for d in v1 v2 v3a; do wait_for 'v == 0' siteprobe_snmp_up "device=\"$d\"" 15; done
+sleep 1
+kept_at_most_up
 [ "$(metric siteprobe_snmp_device_reboots_total 'device="v2"')" = 0 ] || fail "reboot before restart"
 # v3 engine discovery is asynchronous: a silent agent must not block the loop (net-snmp's own
 # probe would wait timeout * (retries + 1) inside the send).
