@@ -145,7 +145,7 @@ class SnmpProber final : public Prober {
   void set_address(const std::string& key, const sockaddr_storage& addr) override {
     auto it = devs_.find(key);
     if (it == devs_.end()) return;
-    if (std::memcmp(&it->second->addr, &addr, sizeof addr) != 0) drop_kept(*it->second);
+    if (std::memcmp(&it->second->addr, &addr, sizeof addr) != 0) forget_session(*it->second);
     it->second->addr = addr;
   }
   void probe_now(const std::string& key) override {
@@ -252,6 +252,12 @@ class SnmpProber final : public Prober {
       delete reinterpret_cast<uv_poll_t*>(h);  // NOLINT(cppcoreguidelines-owning-memory): from open_session()
     });
   }
+  // The device's settings or address changed: neither its kept session nor the one of a poll in
+  // flight may serve its next poll.
+  void forget_session(Dev& d) {
+    drop_kept(d);
+    if (d.poll) d.poll->keepable = false;
+  }
   static void on_readable(uv_poll_t* h, int, int) noexcept {
     auto* poll = static_cast<Poll*>(h->data);
     poll->self.read(poll);
@@ -346,7 +352,7 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
       d = std::make_unique<Dev>();
       d->labels = labels;
     }
-    drop_kept(*d);  // opened with the old settings
+    forget_session(*d);  // opened with the old settings
     const bool auth_changed =
         !d->auth || d->auth->name != t.device->snmp->auth || d->settings.port != t.device->snmp->port;
     d->target = t;

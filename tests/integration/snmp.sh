@@ -276,6 +276,15 @@ done
 kill -0 "$SP_PID" || fail "siteprobe died"
 pass "snmpd killed: timeouts, down; restarted: up again (v3 too), 1 reboot counted per device"
 
+# A reload closes the kept sessions: a community changed in its file is used from the next poll.
+printf 'not-the-community\n' >"$TMP/community"
+kill -HUP "$SP_PID"
+wait_for 'v == 0' siteprobe_snmp_up 'device="v2"' 15
+printf 'public\n' >"$TMP/community"
+kill -HUP "$SP_PID"
+wait_for 'v == 1' siteprobe_snmp_up 'device="v2"' 15
+pass "a reload with a new community closes v2's kept session: down, then up with the right one"
+
 # Polls beyond global.snmp_max_inflight wait for a slot, and the two load gauges say so: with the
 # agent gone every poll waits out its timeouts, so one slot for ten devices builds a queue.
 [ "$(metric siteprobe_snmp_polls_waiting)" = 0 ] || fail "polls waiting under the default cap"
