@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "probes/snmp_exposition.h"
 #include "probes/snmp_mib.h"
 #include "probes/snmp_schedule.h"
+#include "util/net.h"
 
 namespace siteprobe::probes {
 // (Re)creates the USM user of a session from its Ku and engine ID. net-snmp keeps one global user per
@@ -483,6 +485,15 @@ bool SnmpProber::open_session(Poll* p) {
     return false;
   }
   netsnmp_transport* t = p->sess.transport();
+  // Only the agent's datagrams reach the socket, which a kept session holds open for long: the
+  // kernel drops any other source's (a stray or forged datagram is never parsed, nor counted
+  // against the device). As with snmp_exporter, an agent must answer from the address polled.
+  if (t) {
+    sockaddr_storage agent = d.addr;
+    net::set_port(agent, d.settings.port);
+    const socklen_t len = agent.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    (void)::connect(t->sock, reinterpret_cast<const sockaddr*>(&agent), len);  // unconnected on failure
+  }
   p->io = new uv_poll_t{};  // NOLINT(cppcoreguidelines-owning-memory): freed in its close callback
   p->io->data = p;
   if (!t || uv_poll_init_socket(loop_, p->io, t->sock) != 0) {

@@ -132,6 +132,20 @@ for _ in 1 2 3 4 5; do
   sleep 0.5
 done
 pass "answering agents' sessions are kept between polls ($k kept, $ups devices up)"
+# A kept socket takes datagrams from its agent only: garbage sent to every UDP port siteprobe holds,
+# from another address, is dropped by the kernel, not parsed at the next poll (the decode errors of
+# v1..v3p are checked below).
+mapfile -t ports < <(in_ns ss -Hunap | awk -v pid="pid=$SP_PID," '$0 ~ pid { n = split($4, a, ":"); print a[n] }' | sort -u)
+[ "${#ports[@]}" -gt 0 ] || fail "no UDP socket of siteprobe found"
+in_ns python3 - "${ports[@]}" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.2", 0))
+for port in sys.argv[1:]:
+    for _ in range(3):
+        s.sendto(b"\x30\x03\x02\x01\x01 forged", ("127.0.0.1", int(port)))
+PY
+sleep 3
 
 # Every value equals what snmpwalk returns, for every interface.
 walk() { ip netns exec $NS snmpwalk -v2c -c public -On -Oe -Oq -Ot 127.0.0.1:1161 "$1"; }
