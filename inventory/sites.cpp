@@ -564,7 +564,10 @@ void Parser::parse_sites(const YAML::Node& n) {
         error(v.Mark(), path + ".devices", "must be a list of devices");
       } else {
         std::map<std::string, YAML::Mark> names;
-        site.devices.reserve(v.size());  // exactly: a Device is about 0.6 KB, slack would cost 100k of them
+        // Exactly (a Device is about 0.6 KB; slack would cost 100k of them), never past max_devices.
+        const auto room = static_cast<std::size_t>(cfg_.max_devices) -
+                          std::min(devices_seen_, static_cast<std::size_t>(cfg_.max_devices));
+        site.devices.reserve(std::min<std::size_t>(v.size(), room));
         for (std::size_t j = 0; j < v.size(); ++j) {
           if (++devices_seen_ > static_cast<std::size_t>(cfg_.max_devices)) {
             error(v[j].Mark(), path + ".devices[" + std::to_string(j) + "]",
