@@ -585,8 +585,8 @@ void SnmpProber::finish(Poll* p, bool aborted) {
   }
   const bool keep = !aborted && !closed_ && p->keepable && p->req.next() == SnmpRequest::Next::Done &&
                     !d.kept && kept_ < max_kept_;
+  if (p->io) uv_must(uv_poll_stop(p->io), "uv_poll_stop");
   if (p->io && keep) {
-    uv_must(uv_poll_stop(p->io), "uv_poll_stop");
     d.kept = std::make_unique<Kept>();
     d.kept->sess = std::move(p->sess);
     d.kept->io = p->io;
@@ -595,7 +595,6 @@ void SnmpProber::finish(Poll* p, bool aborted) {
     show_load();
     delete p;  // NOLINT(cppcoreguidelines-owning-memory): see start()
   } else if (p->io) {
-    uv_must(uv_poll_stop(p->io), "uv_poll_stop");
     // The session (and its socket) is closed only once libuv has let go of the fd.
     uv_close(reinterpret_cast<uv_handle_t*>(p->io), [](uv_handle_t* h) noexcept {
       delete static_cast<Poll*>(h->data);      // NOLINT(cppcoreguidelines-owning-memory): see start()

@@ -379,9 +379,10 @@ class TrapReceiver final : public Prober {
     for (const auto& t : targets) {
       if (!t.device || !t.device->snmp) continue;
       Dev d;
-      if (auto it = devs_.find(t.key); it != devs_.end() && it->second.labels == render_labels(*t.labels))
+      std::string labels = render_labels(*t.labels);
+      if (auto it = devs_.find(t.key); it != devs_.end() && it->second.labels == labels)
         d = std::move(it->second);
-      d.labels = render_labels(*t.labels);
+      d.labels = std::move(labels);
       d.site = t.labels->count("site") ? t.labels->at("site") : "";
       d.device = t.device->name;
       const AuthProfile& a = config.auth.at(t.device->snmp->auth);
