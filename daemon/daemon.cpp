@@ -254,6 +254,7 @@ bool Daemon::start() {
   // so the capability can go (docs/install.md#capabilities).
   if (auto e = drop_net_raw(); !e.empty()) log(LogLevel::Warn, "cannot drop CAP_NET_RAW", {{"error", e}});
   http_.add(info_);
+  http_.add(device_info_);
   http_.add(states_);
   http_.add(states_->quality());
   http_.add(readiness_);
@@ -495,7 +496,10 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   std::map<std::string, std::string> dns_names;
   std::map<std::string, prometheus::Labels> dns_labels;
   // The info series change only here, so they are rendered once, not on every scrape.
-  std::string alias_info, site_info, device_info, backup_info, shard_info;
+  std::string alias_info, site_info, backup_info, shard_info;
+  auto device_info = std::make_shared<DeviceInfo::View>();
+  device_info->config = cfg;
+  device_info->devices.reserve(cfg->device_count());
   // Only for a shard or a named vantage (docs/scale-out.md): one instance alone exports neither.
   if (opts_.shard.count > 1 || !opts_.vantage.empty())
     shard_info = header("siteprobe_shard_info") + "siteprobe_shard_info{" +
@@ -504,7 +508,6 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
                                 {"vantage", opts_.vantage}}) +
                  "} 1\n";
   append_header(site_info, "siteprobe_site_info");
-  append_header(device_info, "siteprobe_device_info");
   const auto chain = cfg->chain_labels();
   Duration longest{0};
   for (const auto& s : cfg->sites) {
@@ -541,17 +544,13 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
     for (const auto& d : s.devices) {
       longest = std::max(longest, d.icmp.interval);
       probes::Target t{Config::device_key(s, d),
-                       std::make_shared<const prometheus::Labels>(cfg->device_labels(s, d)), cfg, &d};
+                       std::make_shared<const probes::DeviceLabels>(cfg->device_labels(s, d)), cfg, &d};
+      t.site = &s;
       if (auto a = net::parse_ip(d.address)) t.address = *a;
-      auto dl = *t.labels;
-      dl["address"] = d.address;
-      dl["criticality"] = d.criticality;
-      if (!d.profile.empty()) dl["profile"] = d.profile;
-      if (d.primary_path) dl["path"] = "primary";
-      device_info += "siteprobe_device_info{" + render_labels(dl) + "} 1\n";
+      device_info->devices.emplace_back(t.labels, &d);
       if (t.address.ss_family == AF_UNSPEC) {
         dns_names[t.key] = d.address;
-        dns_labels[t.key] = *t.labels;
+        dns_labels[t.key] = cfg->device_labels(s, d);
       }
       targets.push_back(std::move(t));
     }
@@ -564,7 +563,8 @@ void Daemon::apply(std::shared_ptr<const Config> cfg) {
   // The alias and backup-parent families appear only when some site has `formerly` or
   // `backup_parents`.
   info_->set((alias_info.empty() ? "" : header("siteprobe_site_alias_info") + alias_info) + site_info +
-             backup_info + device_info + shard_info);
+             backup_info + shard_info);
+  device_info_->set(std::move(device_info));
   // Every device completes a round each interval: two intervals (+5 s) without any is a stall.
   using ms = std::chrono::milliseconds;
   watchdog_.expect(targets.empty() ? 0

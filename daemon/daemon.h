@@ -20,6 +20,7 @@
 
 #include "daemon/conference.h"
 #include "daemon/conference_report.h"
+#include "daemon/device_info.h"
 #include "daemon/http.h"
 #include "daemon/maintenance.h"
 #include "daemon/notify.h"
@@ -110,6 +111,7 @@ class Daemon {
   bool loop_closed_ = false;
 
   std::shared_ptr<StaticText> info_;
+  std::shared_ptr<DeviceInfo> device_info_ = std::make_shared<DeviceInfo>();
   std::shared_ptr<StatusBoard> board_ = std::make_shared<StatusBoard>();  // the status page
   std::shared_ptr<SiteStates> states_;
   std::shared_ptr<Readiness> readiness_ = std::make_shared<Readiness>();

@@ -30,8 +30,8 @@ SiteStates::DeviceTrack::Average SiteStates::DeviceTrack::average() const {
   for (const auto& w : window.items) {
     att += w.attempted;
     rec += w.received;
-    rtt += w.rtt_mean * w.received;
-    jitter += w.jitter * w.received;
+    rtt += static_cast<double>(w.rtt_mean) * w.received;
+    jitter += static_cast<double>(w.jitter) * w.received;
   }
   if (rec == 0) return {att == 0 ? 0.0 : 1.0, 0, 0, false, att};
   return {1.0 - static_cast<double>(rec) / att, rtt / rec, jitter / rec, true, att};
@@ -167,7 +167,10 @@ void SiteStates::on_round(std::uint32_t slot, const probes::RoundResult& r) {
     t.goods = 0;
     if (t.fails >= st.down_after) t.verdict = 0;
   }
-  t.window.push({r.attempted, r.received, r.rtt_mean, r.jitter}, static_cast<std::size_t>(st.window));
+  auto u16 = [](int n) { return static_cast<std::uint16_t>(std::clamp(n, 0, 0xFFFF)); };
+  t.window.push(
+      {u16(r.attempted), u16(r.received), static_cast<float>(r.rtt_mean), static_cast<float>(r.jitter)},
+      static_cast<std::size_t>(st.window));
   const auto a = t.average();
   t.degraded_now = t.degraded(st);
   changed(t, before);

@@ -132,9 +132,9 @@ class SiteStates final : public Exposition {
     bool primary_path = false;  // `path: primary`
     bool uplinks_down = false;  // SNMP: every uplink interface down, as of the last answer
     int fails = 0, goods = 0;
-    struct Round {
-      int attempted, received;
-      double rtt_mean, jitter;
+    struct Round {  // 12 bytes: a round has at most 100 packets (icmp.packets)
+      std::uint16_t attempted, received;
+      float rtt_mean, jitter;  // seconds
     };
     Newest<Round> window;
     std::shared_ptr<Quality> q;

@@ -13,14 +13,14 @@ void DeviceHistory::close_bucket() {
   loss_[i] = attempted_ == 0 ? kNoData
                              : static_cast<std::uint16_t>(
                                    10000ull * (attempted_ - std::min(received_, attempted_)) / attempted_);
-  rtt_[i] = received_ == 0 ? NAN : rtt_sum_ / static_cast<float>(received_);
+  rtt_[i] = received_ == 0 ? kNoData : tenths(rtt_sum_ / static_cast<float>(received_));
 }
 
 void DeviceHistory::add(const probes::RoundResult& r, std::int64_t minute) {
   if (r.stalled) return;  // neither loss nor down (probes/probe.h)
   if (minute_ < 0) {
     loss_.fill(kNoData);
-    rtt_.fill(NAN);
+    rtt_.fill(kNoData);
     minute_ = minute;
   } else if (minute > minute_) {
     close_bucket();
@@ -28,7 +28,7 @@ void DeviceHistory::add(const probes::RoundResult& r, std::int64_t minute) {
     for (std::int64_t m = minute_ + 1; m < minute && m <= minute_ + static_cast<std::int64_t>(kPoints); ++m) {
       const auto i = static_cast<std::size_t>(m % static_cast<std::int64_t>(kPoints));
       loss_[i] = kNoData;
-      rtt_[i] = NAN;
+      rtt_[i] = kNoData;
     }
     minute_ = minute;
     attempted_ = received_ = 0;
@@ -56,7 +56,7 @@ void DeviceHistory::points(std::int64_t now_minute, std::array<std::uint16_t, kP
     } else {
       const auto i = static_cast<std::size_t>(m % n);
       loss[out] = loss_[i];
-      rtt[out] = rtt_[i];
+      rtt[out] = rtt_[i] == kNoData ? NAN : static_cast<float>(rtt_[i]) / 10;
     }
   }
 }
@@ -212,10 +212,22 @@ void StatusBoard::add_change(Change c) {
 
 void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, double now) {
   if (!config_) return;
-  if (published_ && steady_ns() - read_ns_.load(std::memory_order_relaxed) > kWatchedNs) return;
+  const bool watched = steady_ns() - read_ns_.load(std::memory_order_relaxed) <= watched_ns_;
+  if (published_ && !watched) {
+    // Unwatched: the device rows are dropped (about 0.6 KB a device, 60 MB at 100k); the next
+    // publish after a read rebuilds them all.
+    if (std::any_of(rows_.begin(), rows_.end(), [](const auto& r) { return r != nullptr; })) {
+      rows_.assign(rows_.size(), nullptr);
+      auto s = std::make_shared<Snapshot>(*snapshot_unmarked());
+      s->devices = rows_;
+      std::lock_guard<std::mutex> l(mu_);
+      snap_ = std::move(s);
+    }
+    return;
+  }
   published_ = true;
   const auto now_minute = static_cast<std::int64_t>(now / 60);
-  for (std::size_t si = 0; si < config_->sites.size(); ++si) {
+  for (std::size_t si = 0; watched && si < config_->sites.size(); ++si) {
     if (!dirty_[si] && rows_[si]) continue;
     dirty_[si] = false;
     auto rows = std::make_shared<std::vector<DeviceRow>>();
@@ -299,9 +311,12 @@ void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, 
 
 std::string StatusBoard::site_json(const Snapshot& s, const std::string& site_id) {
   auto it = s.site_index.find(site_id);
-  if (it == s.site_index.end() || it->second >= s.devices.size() || !s.devices[it->second]) return "";
+  if (it == s.site_index.end() || it->second >= s.devices.size()) return "";
   std::string o = "{\"site\":";
   json::str(o, site_id);
+  // Rows are built only while the page is watched: the first read after a quiet spell gets them
+  // from the next publish, within a second.
+  if (!s.devices[it->second]) return o + ",\"pending\":true,\"devices\":[]}";
   o += ",\"devices\":[";
   bool first = true;
   for (const auto& d : *s.devices[it->second]) {

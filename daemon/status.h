@@ -1,7 +1,7 @@
 // The live status page's data (issue #18; docs/dashboards.md#status-page).
 //
 // StatusBoard lives on the loop: it keeps a last-hour history per device (DeviceHistory: 60
-// one-minute points of loss and RTT, ~0.4 KB a device, ~4 MB at 10k devices), the last state changes
+// one-minute points of loss and RTT, ~0.26 KB a device, ~2.5 MB at 10k devices), the last state changes
 // with their reasons, and once a second (publish(), after SiteStates::evaluate and
 // Readiness::evaluate) it builds an immutable Snapshot: the tree (sites, coordinates; rebuilt only on
 // configure), the live JSON (states, counts, changes, readiness), and per site the device rows
@@ -9,6 +9,7 @@
 // shared_ptr under a mutex and read it.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -49,8 +50,12 @@ class DeviceHistory {
 
  private:
   void close_bucket();
+  // RTT in tenths of a ms (what the page shows), at most 6553.4 ms; kNoData: no reply.
+  static std::uint16_t tenths(float ms) {
+    return static_cast<std::uint16_t>(std::clamp(ms * 10 + 0.5F, 0.F, 65534.F));
+  }
   std::array<std::uint16_t, kPoints> loss_{};
-  std::array<float, kPoints> rtt_{};
+  std::array<std::uint16_t, kPoints> rtt_{};
   std::int64_t minute_ = -1;  // the bucket being filled; -1 before the first round
   std::uint32_t attempted_ = 0, received_ = 0;
   float rtt_sum_ = 0;  // ms, weighted by replies
@@ -98,14 +103,15 @@ class StatusBoard {
   void publish(const SiteStates& states, const Readiness& readiness, double now);
 
   // Any thread. Reading marks the page as watched: publish() builds snapshots only while someone
-  // has read one in the last kWatched (and once after each configure()), so an unwatched page costs
-  // the loop nothing but the history ring (a 3,000-device ASan build starved to 10 % of a core
+  // has read one in the last kWatched (and once after each configure(), without device rows unless
+  // watched), and drops the device rows when nobody has, so an unwatched page costs the loop nothing
+  // and holds nothing but the history ring (a 3,000-device ASan build starved to 10 % of a core
   // stalled on the per-second rebuild: integration.icmp_stall).
   static constexpr std::int64_t kWatchedNs = 30LL * 1000 * 1000 * 1000;
+  explicit StatusBoard(std::int64_t watched_ns = kWatchedNs) : watched_ns_(watched_ns) {}
   std::shared_ptr<const Snapshot> snapshot() const {
     read_ns_.store(steady_ns(), std::memory_order_relaxed);
-    std::lock_guard<std::mutex> l(mu_);
-    return snap_;
+    return snapshot_unmarked();
   }
   // The JSON of one site's devices ("" if there is no such site).
   static std::string site_json(const Snapshot& s, const std::string& site_id);
@@ -122,6 +128,10 @@ class StatusBoard {
     std::unique_ptr<probes::SnmpResult> snmp;  // the last poll; null before the first
   };
   void add_change(Change c);
+  std::shared_ptr<const Snapshot> snapshot_unmarked() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return snap_;
+  }
 
   std::shared_ptr<const Config> config_;
   std::uint64_t gen_ = 0;
@@ -139,6 +149,7 @@ class StatusBoard {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
+  const std::int64_t watched_ns_;
   mutable std::atomic<std::int64_t> read_ns_{0};
   bool published_ = false;  // since the last configure()
 

@@ -243,7 +243,7 @@ const std::set<std::string>& reserved_labels() {
   static const std::set<std::string> names = {
       "site", "device", "role", "level", "name", "parent", "latitude", "longitude", "map_latitude",
       "map_longitude", "address", "family", "reason", "type", "probe", "le", "job", "instance", "version",
-      "quantile", "profile", "state", "service", "port", "class", "kind", "criticality",
+      "quantile", "profile", "path", "state", "service", "port", "class", "kind", "criticality",
       // the SNMP prober's, and "value" of custom info objects
       "if_alias", "if_index", "if_name", "sys_descr", "sys_name", "sys_object_id", "value"};
   return names;

@@ -2,30 +2,36 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <map>
 
 #include "metrics/families.h"
 #include "util/text.h"
 
 namespace siteprobe {
 
+void append_label(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  out += "=\"";
+  // Invalid UTF-8 in one label value makes Prometheus drop the whole scrape: whatever a caller
+  // forgot to sanitize is made valid here (U+FFFD), so no input can blank a target.
+  const std::string fixed = text::valid_utf8(value) ? std::string() : text::sanitize_utf8(value);
+  for (char c : fixed.empty() ? value : std::string_view(fixed)) {
+    if (c == '\\' || c == '"')
+      out += '\\', out += c;
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  out += '"';
+}
+
 std::string render_labels(const prometheus::Labels& labels) {
   std::string out;
   for (const auto& [k, value] : labels) {
     if (!out.empty()) out += ',';
-    out += k;
-    out += "=\"";
-    // Invalid UTF-8 in one label value makes Prometheus drop the whole scrape: whatever a caller
-    // forgot to sanitize is made valid here (U+FFFD), so no input can blank a target.
-    const std::string fixed = text::valid_utf8(value) ? std::string() : text::sanitize_utf8(value);
-    for (char c : fixed.empty() ? value : fixed) {
-      if (c == '\\' || c == '"')
-        out += '\\', out += c;
-      else if (c == '\n')
-        out += "\\n";
-      else
-        out += c;
-    }
-    out += '"';
+    append_label(out, k, value);
   }
   return out;
 }
@@ -66,14 +72,33 @@ void append_header(std::string& out, std::string_view name) {
   append_header(out, f.name, f.type, f.help);
 }
 
-Histogram::Histogram(std::vector<double> b)
-    : bounds(std::move(b)), buckets(std::make_unique<Count[]>(bounds.size() + 1)) {
-  for (double x : bounds) {
-    std::string s = "le=\"";
-    append_value(s, x);
-    le.push_back(s + "\"");
+namespace {
+// The shared bounds equal to `b`: made on first use, dropped with the last histogram using them.
+std::shared_ptr<const HistogramBounds> intern_bounds(const std::vector<double>& b) {
+  static std::mutex mu;
+  static std::map<std::vector<double>, std::weak_ptr<const HistogramBounds>> known;
+  std::lock_guard<std::mutex> l(mu);
+  if (auto it = known.find(b); it != known.end())
+    if (auto s = it->second.lock()) return s;
+  for (auto it = known.begin(); it != known.end();)
+    it = it->second.expired() ? known.erase(it) : std::next(it);
+  auto s = std::make_shared<HistogramBounds>();
+  s->bounds = b;
+  for (double x : b) {
+    std::string le = "le=\"";
+    append_value(le, x);
+    s->le.push_back(le + "\"");
   }
+  known[b] = s;
+  return s;
 }
+}  // namespace
+
+Histogram::Histogram(const std::vector<double>& b)
+    : shape(intern_bounds(b)),
+      bounds(shape->bounds),
+      le(shape->le),
+      buckets(std::make_unique<Count[]>(bounds.size() + 1)) {}
 
 void Histogram::observe(double x) {
   const auto i = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), x) - bounds.begin());

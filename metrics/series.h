@@ -76,6 +76,8 @@ Exposition::Parts family_parts(std::vector<T> all, std::vector<SeriesFamily<T>> 
 
 // `a="x",b="y"` with values escaped, keys in order: the inside of a series' braces.
 std::string render_labels(const prometheus::Labels& labels);
+// `key="value"`, the value escaped as by render_labels.
+void append_label(std::string& out, std::string_view key, std::string_view value);
 void append_value(std::string& out, double v);
 inline void append_value(std::string& out, std::uint64_t v) {
   char b[24];
@@ -117,14 +119,21 @@ struct Count {
   std::uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
-// A histogram with fixed bounds; `le` holds the rendered `le="…"` label of each bucket.
-struct Histogram {
-  explicit Histogram(std::vector<double> bounds);
-  void observe(double x);
-  std::uint64_t count() const;
+// Bucket bounds and the rendered `le="…"` label of each, one copy for all histograms with the
+// same bounds (0.5 KB a device's RTT histogram held alone).
+struct HistogramBounds {
   std::vector<double> bounds;
   std::vector<std::string> le;
-  std::unique_ptr<Count[]> buckets;  // bounds.size() + 1, not cumulative
+};
+// A histogram with fixed bounds.
+struct Histogram {
+  explicit Histogram(const std::vector<double>& bounds);
+  void observe(double x);
+  std::uint64_t count() const;
+  std::shared_ptr<const HistogramBounds> shape;
+  const std::vector<double>& bounds;   // shape->bounds
+  const std::vector<std::string>& le;  // shape->le
+  std::unique_ptr<Count[]> buckets;    // bounds.size() + 1, not cumulative
   Value sum;
 };
 

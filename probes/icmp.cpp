@@ -170,7 +170,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
   for (std::uint32_t i = 0; i < slots_.size(); ++i) {
     if (!slots_[i]) continue;
     auto it = wanted.find(slots_[i]->key);
-    if (it == wanted.end() || render_labels(*it->second->labels) != slots_[i]->m->labels ||
+    if (it == wanted.end() || it->second->labels->text != slots_[i]->m->labels ||
         it->second->device->icmp.rtt_buckets != slots_[i]->s.rtt_buckets)
       remove_slot(i);
   }
@@ -191,7 +191,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
     s.key = t.key;
     s.device_index = t.device_index;
     s.s = settings(t);
-    s.m = std::make_shared<IcmpSeries>(*t.labels, s.s.rtt_buckets);
+    s.m = std::make_shared<IcmpSeries>(t.labels, s.s.rtt_buckets);
     x_.series.add(s.m);
     // Room for two rounds, so a late reply from the previous round is still recognised.
     std::size_t ring = 8;

@@ -74,10 +74,11 @@ bool same_address(const sockaddr_storage& a, const sockaddr_storage& b);
 // ---- Metrics --------------------------------------------------------------------------------
 // One device's series, rendered by IcmpExposition.
 struct IcmpSeries {
-  IcmpSeries(const prometheus::Labels& l, const std::vector<double>& rtt_bounds)
-      : labels(render_labels(l)), rtt(rtt_bounds) {}
+  IcmpSeries(std::shared_ptr<const DeviceLabels> l, const std::vector<double>& rtt_bounds)
+      : device(std::move(l)), labels(device->text), rtt(rtt_bounds) {}
   std::size_t pos = 0;  // in the SeriesSet
-  std::string labels;
+  std::shared_ptr<const DeviceLabels> device;
+  const std::string& labels;  // device->text
   Count sent, received, duplicates, late, err_unreach, err_ttl;
   Histogram rtt;
   Value loss{std::nan("")}, jitter{std::nan("")}, rtt_mean{std::nan("")}, up;  // NaN: no round yet

@@ -28,12 +28,20 @@ namespace siteprobe::probes {
 // Target::device_index when the daemon gave none.
 constexpr std::uint32_t kNoDevice = 0xffffffff;
 
+// A device's labels (site, device, role, level and the parent-chain labels), rendered once
+// (`a="x",b="y"`) for the probers' series, which hold this rather than a copy. As a map they are
+// made when needed (label_map()): 0.5 KB a device held.
+struct DeviceLabels {
+  explicit DeviceLabels(const prometheus::Labels& l) : text(render_labels(l)) {}
+  std::string text;
+};
+
 struct Target {
-  std::string key;  // stable identity across reloads: "site/device"
-  // Site, device, role, level and the parent-chain labels; shared by the copies every prober gets.
-  std::shared_ptr<const prometheus::Labels> labels;
-  std::shared_ptr<const Config> config;  // keeps `device` alive
+  std::string key;                             // stable identity across reloads: "site/device"
+  std::shared_ptr<const DeviceLabels> labels;  // shared by the copies every prober gets
+  std::shared_ptr<const Config> config;        // keeps `device` alive
   const Device* device = nullptr;
+  const Site* site = nullptr;  // the device's, in `config`
   // The device's address when it is a literal, parsed once by the daemon; AF_UNSPEC for a DNS name
   // (set_address() delivers it once resolved).
   sockaddr_storage address{};
@@ -45,6 +53,11 @@ struct Target {
   // conference pre-flight: daemon/conference.h), never faster than their own round takes.
   Duration max_interval{0};
 };
+
+// The target's labels as a map, for series that add labels of their own.
+inline prometheus::Labels label_map(const Target& t) {
+  return t.config->device_labels(*t.site, *t.device);
+}
 
 // The interval a check runs at: its own, or `cap` when that is shorter, but never below `floor`
 // (how long one round or check takes: its timeout).

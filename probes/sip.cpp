@@ -110,7 +110,7 @@ class SipProber final : public Prober {
     for (const auto& t : targets) {
       const SipSettings& s = t.device->sip;
       if (s.enabled)
-        checks.push_back({t.key, "sip", *t.labels, s.port,
+        checks.push_back({t.key, "sip", label_map(t), s.port,
                           capped_interval(s.interval, s.timeout, t.max_interval), s.timeout,
                           s.transport == "tcp", true});
     }

@@ -342,7 +342,7 @@ void SnmpProber::set_targets(const Config& config, const std::vector<Target>& ta
   for (const auto& t : targets) {
     if (!t.device || !t.device->snmp) continue;
     std::unique_ptr<Dev> d;
-    const std::string labels = render_labels(*t.labels);
+    const std::string& labels = t.labels->text;
     if (auto it = devs_.find(t.key); it != devs_.end() && it->second->labels == labels) {
       d = std::move(it->second);
       devs_.erase(it);

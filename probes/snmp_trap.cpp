@@ -379,11 +379,11 @@ class TrapReceiver final : public Prober {
     for (const auto& t : targets) {
       if (!t.device || !t.device->snmp) continue;
       Dev d;
-      std::string labels = render_labels(*t.labels);
+      const std::string& labels = t.labels->text;
       if (auto it = devs_.find(t.key); it != devs_.end() && it->second.labels == labels)
         d = std::move(it->second);
-      d.labels = std::move(labels);
-      d.site = t.labels->count("site") ? t.labels->at("site") : "";
+      d.labels = labels;
+      d.site = t.site ? t.site->id : "";
       d.device = t.device->name;
       const AuthProfile& a = config.auth.at(t.device->snmp->auth);
       d.community = a.version == "3" ? "" : a.community;

@@ -423,9 +423,11 @@ const std::vector<double> kRttBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 constexpr int kVerdicts = 6;
 
 struct PathSeries {
-  explicit PathSeries(std::string l) : labels(std::move(l)), rtt(kRttBounds) {}
+  explicit PathSeries(std::shared_ptr<const DeviceLabels> l)
+      : device(std::move(l)), labels(device->text), rtt(kRttBounds) {}
   std::size_t pos = 0;
-  std::string labels;
+  std::shared_ptr<const DeviceLabels> device;
+  const std::string& labels;  // device->text
   Count runs[kVerdicts], sent, received, duplicates, reordered;
   Value loss{std::nan("")}, loss_forward{std::nan("")}, loss_reverse{std::nan("")}, ipdv{std::nan("")},
       ipdv_forward{std::nan("")}, ipdv_reverse{std::nan("")}, r{std::nan("")}, mos{std::nan("")},
@@ -538,15 +540,14 @@ class StampProber final : public Prober {
       const auto b = t.device->blocks.find("stamp");
       if (b == t.device->blocks.end()) continue;
       Entry e;
-      std::string labels = render_labels(*t.labels);
       if (auto old = entries_.find(t.key); old != entries_.end()) {
         e = std::move(old->second);
-        if (e.series && e.labels != labels) {
+        if (e.series && e.labels->text != t.labels->text) {
           expo_->series.remove(e.series);
           e.series.reset();
         }
       }
-      e.labels = std::move(labels);
+      e.labels = t.labels;
       e.block = b->second;
       if (t.address.ss_family != AF_UNSPEC) e.address = t.address;
       // The subtree whose uplink the stream crosses: the site's district (level 1), else itself.
@@ -590,7 +591,7 @@ class StampProber final : public Prober {
 
  private:
   struct Entry {
-    std::string labels;  // rendered: the series are made at a device's first path test
+    std::shared_ptr<const DeviceLabels> labels;  // the series are made at a device's first path test
     BlockSettings block;
     sockaddr_storage address{};
     std::string group;

@@ -47,7 +47,7 @@ class TcpProber final : public Prober {
     std::vector<ServiceCheck> checks;
     const auto add = [&](const Target& t, const std::string& service, int port, Duration iv, Duration to,
                          bool call_service = false) {
-      auto l = *t.labels;
+      auto l = label_map(t);
       l["service"] = service;
       l["port"] = std::to_string(port);
       checks.push_back({t.key, service, l, port, iv, to, true, call_service});

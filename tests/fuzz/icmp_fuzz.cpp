@@ -66,8 +66,8 @@ struct Inventory {
     for (const auto& d : cfg->sites[0].devices)
       targets.push_back(
           {"s/" + d.name,
-           std::make_shared<const prometheus::Labels>(prometheus::Labels{{"site", "s"}, {"device", d.name}}),
-           cfg, &d});
+           std::make_shared<const DeviceLabels>(prometheus::Labels{{"site", "s"}, {"device", d.name}}), cfg,
+           &d});
   }
 };
 

@@ -61,14 +61,13 @@ struct Rig {
     for (const auto& d : cfg->sites[0].devices)
       targets.push_back(
           {"s/" + d.name,
-           std::make_shared<const prometheus::Labels>(prometheus::Labels{{"site", "s"}, {"device", d.name}}),
-           cfg, &d});
+           std::make_shared<const DeviceLabels>(prometheus::Labels{{"site", "s"}, {"device", d.name}}), cfg,
+           &d});
     engine.set_ident(false, 0x4242);
     engine.set_targets(targets, 0);
     for (int i = 0; i < n; ++i)
       engine.set_address("s/d" + std::to_string(i), v4(("127.0.0." + std::to_string(i + 1)).c_str()));
   }
-  prometheus::Labels labels(int i = 0) { return *targets[static_cast<std::size_t>(i)].labels; }
   std::shared_ptr<const IcmpSeries> m(int i = 0) {
     auto s = engine.series("s/d" + std::to_string(i));
     REQUIRE(s);

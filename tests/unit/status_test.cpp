@@ -3,9 +3,11 @@
 
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "daemon/status_http.h"
 #include "daemon/status_i18n.h"
@@ -33,7 +35,7 @@ struct World {
   Readiness rd;
   double now = 1'800'000'000;
 
-  World() {
+  explicit World(std::int64_t watched_ns = StatusBoard::kWatchedNs) : board(watched_ns) {
     const std::string text =
         "sites:\n"
         "  - {id: P, name: Tỉnh, level: province, lat: 22.1, lon: 105.8, devices: [{name: r, address: "
@@ -95,8 +97,8 @@ TEST_CASE("DeviceHistory keeps the last 60 minutes of loss and RTT", "[status]")
   h.add(round(5, 0), 101);
   h.add(round(5, 5, 0.030), 103);  // minute 102 has no rounds
   h.points(103, loss, rtt);
-  CHECK(loss[56] == 2000);  // minute 100: 20.00 %
-  CHECK(rtt[56] == Approx((5 * 10 + 3 * 20) / 8.0));
+  CHECK(loss[56] == 2000);                                        // minute 100: 20.00 %
+  CHECK(rtt[56] == Approx((5 * 10 + 3 * 20) / 8.0).margin(0.1));  // kept in tenths of a ms
   CHECK(loss[57] == 10000);
   CHECK(std::isnan(rtt[57]));
   CHECK(loss[58] == DeviceHistory::kNoData);
@@ -108,6 +110,11 @@ TEST_CASE("DeviceHistory keeps the last 60 minutes of loss and RTT", "[status]")
   h.add(stalled, 103);  // neither loss nor down
   h.points(103, loss, rtt);
   CHECK(loss[59] == 0);
+  h.add(round(1, 1, 9.0), 104);  // 9 s: shown as the most a point holds
+  h.add(round(1, 1, 0.010), 105);
+  h.points(105, loss, rtt);
+  CHECK(rtt[58] == Approx(6553.4));
+  CHECK(rtt[57] == Approx(30));
 
   // An hour later minute 100 has dropped out; a gap longer than the ring clears it all.
   h.add(round(4, 4), 160);
@@ -202,6 +209,22 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   w.tick();
   CHECK(contains(StatusBoard::site_json(*w.board.snapshot(), "C1"), ",50],\"rtt_hist\":["));
   CHECK(contains(w.board.snapshot()->tree, R"({"gen":2,)"));
+}
+
+TEST_CASE("StatusBoard holds device rows only while the page is watched", "[status]") {
+  World w(std::int64_t{20'000'000});  // watched for 20 ms after a read
+  auto rows_of = [&](const char* site) { return StatusBoard::site_json(*w.board.snapshot(), site); };
+  w.board.publish(w.st, w.rd, w.now);  // the first publish after configure, nobody reading
+  CHECK(rows_of("C1") == R"({"site":"C1","pending":true,"devices":[]})");
+  w.tick();  // read just now: the rows are built
+  CHECK(contains(rows_of("C1"), R"({"site":"C1","devices":[{"name":"r",)"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  w.tick();  // unread for 40 ms: dropped
+  CHECK(contains(rows_of("C1"), R"("pending":true)"));
+  CHECK(contains(w.board.snapshot()->tree, R"("id":"C1")"));  // the rest of the snapshot stays
+  w.tick();  // read again: back, with the history kept meanwhile
+  CHECK(contains(rows_of("C1"), R"({"site":"C1","devices":[{"name":"r",)"));
+  CHECK(rows_of("nope").empty());
 }
 
 TEST_CASE("StatusBoard site view: SNMP uplinks, their changes, and a silent agent", "[status]") {
