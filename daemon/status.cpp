@@ -213,10 +213,11 @@ void StatusBoard::add_change(Change c) {
 void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, double now) {
   if (!config_) return;
   const bool watched = steady_ns() - read_ns_.load(std::memory_order_relaxed) <= watched_ns_;
+  const bool keep_rows = watched || devs_.size() <= rows_always_;
   if (published_ && !watched) {
-    // Unwatched: the device rows are dropped (about 0.6 KB a device, 60 MB at 100k); the next
-    // publish after a read rebuilds them all.
-    if (std::any_of(rows_.begin(), rows_.end(), [](const auto& r) { return r != nullptr; })) {
+    // Unwatched: a large inventory's device rows are dropped (about 0.6 KB a device, 60 MB at
+    // 100k); the next publish after a read rebuilds them all.
+    if (!keep_rows && std::any_of(rows_.begin(), rows_.end(), [](const auto& r) { return r != nullptr; })) {
       rows_.assign(rows_.size(), nullptr);
       auto s = std::make_shared<Snapshot>(*snapshot_unmarked());
       s->devices = rows_;
@@ -227,7 +228,7 @@ void StatusBoard::publish(const SiteStates& states, const Readiness& readiness, 
   }
   published_ = true;
   const auto now_minute = static_cast<std::int64_t>(now / 60);
-  for (std::size_t si = 0; watched && si < config_->sites.size(); ++si) {
+  for (std::size_t si = 0; keep_rows && si < config_->sites.size(); ++si) {
     if (!dirty_[si] && rows_[si]) continue;
     dirty_[si] = false;
     auto rows = std::make_shared<std::vector<DeviceRow>>();

@@ -103,12 +103,16 @@ class StatusBoard {
   void publish(const SiteStates& states, const Readiness& readiness, double now);
 
   // Any thread. Reading marks the page as watched: publish() builds snapshots only while someone
-  // has read one in the last kWatched (and once after each configure(), without device rows unless
-  // watched), and drops the device rows when nobody has, so an unwatched page costs the loop nothing
-  // and holds nothing but the history ring (a 3,000-device ASan build starved to 10 % of a core
+  // has read one in the last kWatched (and once after each configure()), so an unwatched page costs
+  // the loop nothing; above kRowsAlways devices it also holds no device rows then (0.6 KB a device),
+  // only the history ring (a 3,000-device ASan build starved to 10 % of a core
   // stalled on the per-second rebuild: integration.icmp_stall).
   static constexpr std::int64_t kWatchedNs = 30LL * 1000 * 1000 * 1000;
-  explicit StatusBoard(std::int64_t watched_ns = kWatchedNs) : watched_ns_(watched_ns) {}
+  // Up to this many devices the rows are kept unwatched too (6 MB at most), so a script's single
+  // GET of /status/site.json finds them.
+  static constexpr std::size_t kRowsAlways = 10000;
+  explicit StatusBoard(std::int64_t watched_ns = kWatchedNs, std::size_t rows_always = kRowsAlways)
+      : watched_ns_(watched_ns), rows_always_(rows_always) {}
   std::shared_ptr<const Snapshot> snapshot() const {
     read_ns_.store(steady_ns(), std::memory_order_relaxed);
     return snapshot_unmarked();
@@ -150,6 +154,7 @@ class StatusBoard {
         .count();
   }
   const std::int64_t watched_ns_;
+  const std::size_t rows_always_;
   mutable std::atomic<std::int64_t> read_ns_{0};
   bool published_ = false;  // since the last configure()
 

@@ -17,6 +17,46 @@ std::int64_t grid_at_or_after(std::int64_t phase, std::int64_t interval, std::in
   return from + ((phase - from) % interval + interval) % interval;
 }
 
+void Scheduler::EventQueue::push(const Event& e) {
+  ++size_;
+  // The lane whose last event is the latest not after `e`: a stream keeps to its own lane.
+  std::deque<Event>* fit = nullptr;
+  for (auto& l : lanes_)
+    if (l.empty() ? !fit
+                  : l.back().when <= e.when && (!fit || fit->empty() || fit->back().when < l.back().when))
+      fit = &l;
+  if (!fit && lanes_.size() < kLanes) fit = &lanes_.emplace_back();
+  if (fit)
+    fit->push_back(e);
+  else
+    rest_.push(e);
+}
+
+std::size_t Scheduler::EventQueue::source() const {
+  std::size_t best = kLanes;
+  const Event* min = rest_.empty() ? nullptr : &rest_.top();
+  for (std::size_t i = 0; i < lanes_.size(); ++i)
+    if (!lanes_[i].empty() && (!min || lanes_[i].front().when < min->when)) {
+      best = i;
+      min = &lanes_[i].front();
+    }
+  return best;
+}
+
+const Scheduler::Event& Scheduler::EventQueue::top() const {
+  const std::size_t s = source();
+  return s == kLanes ? rest_.top() : lanes_[s].front();
+}
+
+void Scheduler::EventQueue::pop() {
+  --size_;
+  const std::size_t s = source();
+  if (s == kLanes)
+    rest_.pop();
+  else
+    lanes_[s].pop_front();
+}
+
 std::uint32_t Scheduler::add() {
   std::uint32_t idx;
   if (!free_.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <random>
 #include <set>
 
 using namespace siteprobe::probes;
@@ -136,4 +137,45 @@ TEST_CASE("scheduler: a removed slot's events never fire; its reuse gets a new g
   CHECK(other[0].arg == 9);
   CHECK(other[0].generation == 2);
   CHECK(!s.next_due());
+}
+
+TEST_CASE("scheduler: the event queue hands out every event in time order, however they come",
+          "[scheduler]") {
+  std::mt19937_64 rng(7);
+  for (int run = 0; run < 50; ++run) {
+    Scheduler::EventQueue q;
+    std::multiset<std::int64_t> in;
+    std::vector<std::int64_t> out;
+    // Interleaved sorted streams (lanes), random times (the heap), and pops in between, with new
+    // events never before the last one popped (a clock that does not go back).
+    std::int64_t now = 0, stream[12] = {};
+    const int streams = 1 + run % 12;
+    for (int i = 0; i < 3000; ++i) {
+      const auto r = rng() % 10;
+      if (r < 3 && !q.empty()) {
+        out.push_back(q.top().when);
+        now = q.top().when;
+        q.pop();
+        in.erase(in.find(out.back()));
+        continue;
+      }
+      std::int64_t when;
+      if (r < 8) {
+        auto& t = stream[rng() % static_cast<std::uint64_t>(streams)];
+        t = std::max(t, now) + static_cast<std::int64_t>(rng() % 100);
+        when = t;
+      } else {
+        when = now + static_cast<std::int64_t>(rng() % 1000);
+      }
+      q.push({when, 0, 0, 0, 0});
+      in.insert(when);
+    }
+    while (!q.empty()) {
+      out.push_back(q.top().when);
+      q.pop();
+      in.erase(in.find(out.back()));
+    }
+    CHECK(in.empty());
+    CHECK(std::is_sorted(out.begin(), out.end()));
+  }
 }

@@ -35,7 +35,9 @@ struct World {
   Readiness rd;
   double now = 1'800'000'000;
 
-  explicit World(std::int64_t watched_ns = StatusBoard::kWatchedNs) : board(watched_ns) {
+  explicit World(std::int64_t watched_ns = StatusBoard::kWatchedNs,
+                 std::size_t rows_always = StatusBoard::kRowsAlways)
+      : board(watched_ns, rows_always) {
     const std::string text =
         "sites:\n"
         "  - {id: P, name: Tỉnh, level: province, lat: 22.1, lon: 105.8, devices: [{name: r, address: "
@@ -211,8 +213,8 @@ TEST_CASE("StatusBoard snapshot: tree, states, counts, changes with reasons, dev
   CHECK(contains(w.board.snapshot()->tree, R"({"gen":2,)"));
 }
 
-TEST_CASE("StatusBoard holds device rows only while the page is watched", "[status]") {
-  World w(std::int64_t{20'000'000});  // watched for 20 ms after a read
+TEST_CASE("StatusBoard holds a large inventory's device rows only while the page is watched", "[status]") {
+  World w(std::int64_t{20'000'000}, 4);  // watched for 20 ms after a read; 5 devices is large
   auto rows_of = [&](const char* site) { return StatusBoard::site_json(*w.board.snapshot(), site); };
   w.board.publish(w.st, w.rd, w.now);  // the first publish after configure, nobody reading
   CHECK(rows_of("C1") == R"({"site":"C1","pending":true,"devices":[]})");
@@ -225,6 +227,15 @@ TEST_CASE("StatusBoard holds device rows only while the page is watched", "[stat
   w.tick();  // read again: back, with the history kept meanwhile
   CHECK(contains(rows_of("C1"), R"({"site":"C1","devices":[{"name":"r",)"));
   CHECK(rows_of("nope").empty());
+
+  World small(std::int64_t{20'000'000}, 5);  // small: the rows stay, unwatched too
+  small.board.publish(small.st, small.rd, small.now);
+  CHECK(contains(StatusBoard::site_json(*small.board.snapshot(), "C1"),
+                 R"({"site":"C1","devices":[{"name":"r",)"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  small.board.publish(small.st, small.rd, small.now);
+  CHECK(contains(StatusBoard::site_json(*small.board.snapshot(), "C1"),
+                 R"({"site":"C1","devices":[{"name":"r",)"));
 }
 
 TEST_CASE("StatusBoard site view: SNMP uplinks, their changes, and a silent agent", "[status]") {
