@@ -17,8 +17,9 @@ namespace siteprobe {
 class DeviceInfo final : public Exposition {
  public:
   struct View {
+    using Item = std::pair<std::shared_ptr<const probes::DeviceLabels>, const Device*>;
     std::shared_ptr<const Config> config;  // keeps the devices alive
-    std::vector<std::pair<std::shared_ptr<const probes::DeviceLabels>, const Device*>> devices;
+    std::vector<Item> devices;
   };
   void set(std::shared_ptr<const View> v) {
     std::lock_guard<std::mutex> l(mu_);

@@ -315,8 +315,8 @@ std::string StatusBoard::site_json(const Snapshot& s, const std::string& site_id
   if (it == s.site_index.end() || it->second >= s.devices.size()) return "";
   std::string o = "{\"site\":";
   json::str(o, site_id);
-  // Rows are built only while the page is watched: the first read after a quiet spell gets them
-  // from the next publish, within a second.
+  // A large inventory's rows exist only while the page is watched: the first read after a quiet
+  // spell gets them from the next publish, within a second.
   if (!s.devices[it->second]) return o + ",\"pending\":true,\"devices\":[]}";
   o += ",\"devices\":[";
   bool first = true;
