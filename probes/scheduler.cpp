@@ -19,6 +19,7 @@ std::int64_t grid_at_or_after(std::int64_t phase, std::int64_t interval, std::in
 
 void Scheduler::EventQueue::push(const Event& e) {
   ++size_;
+  source_ = kUnknown;
   // The lane whose last event is the latest not after `e`: a stream keeps to its own lane.
   std::deque<Event>* fit = nullptr;
   for (auto& l : lanes_)
@@ -33,6 +34,7 @@ void Scheduler::EventQueue::push(const Event& e) {
 }
 
 std::size_t Scheduler::EventQueue::source() const {
+  if (source_ != kUnknown) return source_;
   std::size_t best = kLanes;
   const Event* min = rest_.empty() ? nullptr : &rest_.top();
   for (std::size_t i = 0; i < lanes_.size(); ++i)
@@ -40,7 +42,7 @@ std::size_t Scheduler::EventQueue::source() const {
       best = i;
       min = &lanes_[i].front();
     }
-  return best;
+  return source_ = best;
 }
 
 const Scheduler::Event& Scheduler::EventQueue::top() const {
@@ -55,6 +57,7 @@ void Scheduler::EventQueue::pop() {
     rest_.pop();
   else
     lanes_[s].pop_front();
+  source_ = kUnknown;
 }
 
 std::uint32_t Scheduler::add() {

@@ -67,7 +67,11 @@ class Scheduler {
 
    private:
     static constexpr std::size_t kLanes = 8;
-    std::size_t source() const;  // of top(): a lane's index, or kLanes for the heap
+    // Of top(): a lane's index, or kLanes for the heap; found once per change (pop() reads
+    // top() first, so it is not looked for twice).
+    std::size_t source() const;
+    static constexpr std::size_t kUnknown = kLanes + 1;
+    mutable std::size_t source_ = kUnknown;
     std::vector<std::deque<Event>> lanes_;
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> rest_;
     std::size_t size_ = 0;
