@@ -118,7 +118,7 @@ struct IcmpEngine::Slot {
   sockaddr_storage addr{};
   std::uint16_t round_no = 0;  // invalidates queued Send events of an earlier round
   bool in_round = false;
-  int to_send = 0, outstanding = 0;
+  int to_send = 0;  // and outstanding_[idx]: packets sent, neither answered nor expired
   std::uint16_t next_seq = 0, round_first_seq = 0;
   std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
   bool round_stalled = false;      // overran, or a packet expired while the kernel was dropping replies
@@ -148,8 +148,9 @@ IcmpEngine::~IcmpEngine() {
 void IcmpEngine::remove_slot(std::uint32_t idx) {
   Slot& s = *slots_[idx];
   x_.series.remove(s.m);
-  in_flight_ -= static_cast<std::size_t>(s.outstanding);
-  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
+  in_flight_ -= outstanding_[idx];
+  outstanding_[idx] = 0;
+  publish();
   by_key_.erase(s.key);
   sched_.remove(slots_, idx);
 }
@@ -186,6 +187,7 @@ void IcmpEngine::set_targets(const std::vector<Target>& targets, std::int64_t no
       continue;
     }
     const std::uint32_t idx = sched_.add(slots_);
+    if (idx >= outstanding_.size()) outstanding_.resize(idx + 1);
     Slot& s = *slots_[idx];
     s.idx = idx;
     s.key = t.key;
@@ -241,6 +243,8 @@ void IcmpEngine::run(std::int64_t now) {
   // would cost every wakeup.
   if (const auto due = sched_.next_due(); drain_ && due && now - *due > kGrainNs + kLateNs) drain_();
   while (const auto e = sched_.pop(now)) {
+    // Most deadlines find their packet answered: told from a dense array, without touching the slot.
+    if (e->kind == kDeadline && outstanding_[e->slot] == 0) continue;
     Slot& s = *slots_[e->slot];
     // An extra round in flight stands for this grid round (the grid itself is kept): cutting it
     // short would make it an overrun, a round without a verdict, and end its confirmations.
@@ -254,6 +258,13 @@ void IcmpEngine::run(std::int64_t now) {
       expire(s, static_cast<std::uint16_t>(e->arg));
   }
   flush();
+  publish();
+}
+
+void IcmpEngine::publish() {
+  if (in_flight_ == published_) return;
+  published_ = in_flight_;
+  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
 }
 
 void IcmpEngine::flush() {
@@ -284,7 +295,7 @@ void IcmpEngine::start_round(Slot& s, std::int64_t now) {
   s.round_rtts.assign(0, 0.0);
   s.round_stalled = false;
   s.to_send = s.s.packets;
-  s.outstanding = 0;
+  outstanding_[s.idx] = 0;
   send_next(s, now);
 }
 
@@ -305,9 +316,8 @@ void IcmpEngine::send_next(Slot& s, std::int64_t now) {
   p = {seq, kPending, now};
   s.round_rtts.push_back(std::nan(""));
   s.to_send--;
-  s.outstanding++;
+  outstanding_[idx]++;
   in_flight_++;
-  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   sched_.at(now + s.s.timeout.count(), idx, kDeadline, seq);
   if (s.to_send > 0) sched_.at(now + s.s.spacing.count(), idx, kSend, s.round_no);
   if (s.addr.ss_family == AF_UNSPEC) return;  // unresolved: the packet simply times out
@@ -326,14 +336,13 @@ void IcmpEngine::expire(Slot& s, std::uint16_t seq) {
   if (p.seq != seq || p.state != kPending) return;
   p.state = kExpired;
   if (drops_at_ >= p.sent_mono) s.round_stalled = true;  // its reply may be one the kernel dropped
-  s.outstanding--;
+  outstanding_[s.idx]--;
   in_flight_--;
-  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   maybe_finish_round(s);
 }
 
 void IcmpEngine::maybe_finish_round(Slot& s) {
-  if (!s.in_round || s.to_send > 0 || s.outstanding > 0) return;
+  if (!s.in_round || s.to_send > 0 || outstanding_[s.idx] > 0) return;
   s.in_round = false;
   double sum = 0, jsum = 0, prev = std::nan("");
   int got = 0, pairs = 0;
@@ -427,9 +436,8 @@ void IcmpEngine::on_packet(bool ipv6, const std::uint8_t* data, std::size_t len,
   s.m->rtt.observe(rtt);
   const auto i = static_cast<std::uint16_t>(f.seq - s.round_first_seq);
   if (s.in_round && i < s.round_rtts.size()) s.round_rtts[i] = rtt;
-  s.outstanding--;
+  outstanding_[s.idx]--;
   in_flight_--;
-  m_.in_flight_icmp.Set(static_cast<double>(in_flight_));
   maybe_finish_round(s);
 }
 

@@ -153,6 +153,9 @@ class IcmpEngine {
   void on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
                  std::int64_t rx_ns, std::int64_t now);
   std::size_t in_flight() const { return in_flight_; }
+  // Sets the in-flight gauge (once a batch, not once a packet): run() does at its end, the socket
+  // after each batch of replies it reads.
+  void publish();
   std::size_t size() const { return by_key_.size(); }
   // The series of a target, or null.
   std::shared_ptr<const IcmpSeries> series(const std::string& key) const;
@@ -182,7 +185,9 @@ class IcmpEngine {
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
   std::unordered_map<std::string, std::uint32_t> by_key_;
   Scheduler sched_;
-  std::size_t in_flight_ = 0;
+  std::size_t in_flight_ = 0, published_ = 0;
+  // Per slot, dense (a deadline checks it without loading the slot): packets in flight.
+  std::vector<std::uint32_t> outstanding_;
   int confirm_rounds_ = 2;  // site_state.down_after
   std::int64_t now_ = 0;    // the last monotonic time run() or on_packet() was given
   // Token bucket pacing all sends.

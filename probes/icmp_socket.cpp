@@ -279,6 +279,7 @@ class IcmpProber final : public Prober {
       }
       if (static_cast<unsigned>(n) < kBatch) break;
     }
+    engine_.publish();
   }
 
   // Receive batch buffers, on the heap: no big thread_local (every HTTP thread would get one).

@@ -32,6 +32,9 @@
 
 namespace siteprobe::probes {
 
+// A device's rendered series: family name -> its lines. Looked up by string_view (std::less<>).
+using SnmpText = std::map<std::string, std::string, std::less<>>;
+
 using Oid = std::vector<std::uint32_t>;
 
 // What one agent can make siteprobe hold is bounded where it is decoded (docs/metrics.md#snmp-limits):
@@ -106,7 +109,7 @@ class SnmpDeviceState {
   void poll_done(bool ok, double duration_s, int max_repetitions);
   void count_pdus(std::uint64_t sent, std::uint64_t received) { sent_ += sent, received_ += received; }
   // Appends this device's lines to `by_family` (family name -> lines).
-  void render(const std::string& labels, std::map<std::string, std::string>& by_family) const;
+  void render(const std::string& labels, SnmpText& by_family) const;
   std::uint64_t reboots() const { return reboots_; }
   // The uplinks seen in the last successful poll, by ifIndex.
   std::vector<SnmpResult::Link> uplinks() const;

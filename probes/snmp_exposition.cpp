@@ -44,10 +44,12 @@ const char* const kErrs[4] = {
     "siteprobe_snmp_interface_receive_discards_total", "siteprobe_snmp_interface_transmit_discards_total"};
 
 // One sample into its family's text; V is double or std::uint64_t (counters print as integers).
+// The map is looked up by string_view: a std::string key made per line was a malloc per sample.
 template <class V>
-void line(std::map<std::string, std::string>& out, const std::string& family, const std::string& labels,
-          V v) {
-  append_line(out[family], family, labels, v);
+void line(SnmpText& out, std::string_view family, const std::string& labels, V v) {
+  auto it = out.find(family);
+  if (it == out.end()) it = out.emplace(std::string(family), std::string()).first;
+  append_line(it->second, family, labels, v);
 }
 
 }  // namespace
@@ -81,7 +83,7 @@ void SnmpDeviceState::poll_done(bool ok, double duration_s, int max_repetitions)
   max_rep_ = max_repetitions;
 }
 
-void SnmpDeviceState::render(const std::string& labels, std::map<std::string, std::string>& out) const {
+void SnmpDeviceState::render(const std::string& labels, SnmpText& out) const {
   const std::string sep = labels.empty() ? "" : ",";
   line(out, kF[0], labels, up_ ? 1.0 : 0.0);
   if (polled_) line(out, kF[1], labels, duration_);

@@ -10,12 +10,13 @@
 #include <utility>
 
 #include "probes/probe.h"
+#include "probes/snmp.h"
 
 namespace siteprobe::probes {
 
 class SnmpExposition final : public Exposition {
  public:
-  using Text = std::map<std::string, std::string>;  // family -> lines
+  using Text = SnmpText;
   // A device's text by target key; null drops it.
   void set(const std::string& key, std::shared_ptr<const Text> t);
   // Custom families (name -> type, help), replaced on reload.

@@ -142,14 +142,19 @@ TEST_CASE("a full round: replies matched, loss and jitter from the round") {
   rig.engine.run(t0 + 200 * kMs);
   REQUIRE(rig.sent.size() == 3);
   CHECK(rig.engine.in_flight() == 3);
+  CHECK(rig.fam.in_flight_icmp.Value() == 3);  // the gauge, set once per run()
   CHECK(rig.m()->sent.get() == 3);
   // Replies to packets 0 and 2 with RTTs 10 ms and 14 ms; packet 1 is lost.
   rig.deliver(Rig::reply_to(rig.sent[0].second), "127.0.0.1", t0 + 210 * kMs, 10 * kMs);
   rig.deliver(Rig::reply_to(rig.sent[2].second), "127.0.0.1", t0 + 220 * kMs, 14 * kMs);
   CHECK(rig.m()->received.get() == 2);
   CHECK(rig.engine.in_flight() == 1);
-  rig.engine.run(t0 + 600 * kMs);  // packet 1 times out: the round ends
+  CHECK(rig.fam.in_flight_icmp.Value() == 3);  // replies move it at publish(): after a read batch
+  rig.engine.publish();
+  CHECK(rig.fam.in_flight_icmp.Value() == 1);
+  rig.engine.run(t0 + 600 * kMs);  // packet 1 times out (packets 0 and 2 answered: skipped)
   CHECK(rig.engine.in_flight() == 0);
+  CHECK(rig.fam.in_flight_icmp.Value() == 0);
   CHECK(rig.m()->loss.get() == Approx(1.0 / 3));
   CHECK(rig.m()->jitter.get() == Approx(0.004));
   CHECK(rig.m()->rtt_mean.get() == Approx(0.012));

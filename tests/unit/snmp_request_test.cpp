@@ -59,7 +59,7 @@ struct Fixture {
   }
   void receive(const Pdu& p) { req.on_callback(NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE, p.get()); }
   double errors(const std::string& kind) const {
-    std::map<std::string, std::string> out;
+    SnmpText out;
     state.render("", out);
     const std::string& s = out["siteprobe_snmp_errors_total"];
     const auto at = s.find("kind=\"" + kind + "\"} ");

@@ -36,15 +36,14 @@ Oid col(const Oid& t, std::uint32_t c) {
   return o;
 }
 
-std::map<std::string, std::string> render(const SnmpDeviceState& s) {
-  std::map<std::string, std::string> out;
+SnmpText render(const SnmpDeviceState& s) {
+  SnmpText out;
   s.render("site=\"a\"", out);
   return out;
 }
 
 // The value of the one line of `family` containing `needle`.
-double value(const std::map<std::string, std::string>& out, const std::string& family,
-             const std::string& needle) {
+double value(const SnmpText& out, const std::string& family, const std::string& needle) {
   auto it = out.find(family);
   REQUIRE(it != out.end());
   std::istringstream in(it->second);
