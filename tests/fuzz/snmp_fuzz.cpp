@@ -135,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     st.apply(d, settings, now);
     st.poll_done(true, 0.1, 10);
-    std::map<std::string, std::string> out;
+    SnmpText out;
     st.render("site=\"s\",device=\"d\"", out);
 
     std::map<std::string, double> cur;
