@@ -132,11 +132,15 @@ std::int64_t now_ns() {
 
 class SnmpProber final : public Prober {
  public:
+  // Polls start on a 100 ms grain: those due within it start together, and their replies are read
+  // in the same wake-ups (at 30 polls/s, a wake-up per 3 polls instead of 2 per poll).
+  static constexpr std::int64_t kPollGrainNs = 100'000'000;
+
   SnmpProber(uv_loop_t* loop, SnmpFn on_result)
       : loop_(loop),
         on_result_(std::move(on_result)),
         x_(std::make_shared<SnmpExposition>()),
-        sched_timer_(loop, sched_engine_),
+        sched_timer_(loop, sched_engine_, kPollGrainNs),
         io_timer_(loop, io_engine_) {
     init_net_snmp();
   }

@@ -88,6 +88,20 @@ void SnmpRequest::plan(const std::vector<std::string>& modules,
   }
   std::sort(scalars_.begin(), scalars_.end());
   scalars_.erase(std::unique(scalars_.begin(), scalars_.end()), scalars_.end());
+  // With columns to walk (v2c, v3), the scalars of instance .0 that come before every column ride
+  // in the first GETBULK as its non-repeaters (GETNEXT of the object is its instance .0): one
+  // request and reply per poll fewer, for the poller and for the agent. Others (a table cell named
+  // as a scalar, or one past a column) keep their GET. Being before the columns is what shows an
+  // agent that wrongly repeats them (walk_reply).
+  if (version_ != "1" && !cols_.empty() && !agent_.no_fold) {
+    const Oid& first = std::min_element(cols_.begin(), cols_.end(), [](const Column& a, const Column& b) {
+                         return a.base < b.base;
+                       })->base;
+    const auto foldable = [&](const Oid& o) { return o.size() > 1 && o.back() == 0 && o < first; };
+    for (const auto& o : scalars_)
+      if (foldable(o)) folded_.emplace_back(o.begin(), o.end() - 1);
+    scalars_.erase(std::remove_if(scalars_.begin(), scalars_.end(), foldable), scalars_.end());
+  }
   step_ = version_ == "3" && agent_.engine_id.empty() ? Step::Discover
           : !scalars_.empty()                         ? Step::Get
           : !cols_.empty()                            ? Step::Walk
@@ -119,9 +133,14 @@ netsnmp_pdu* SnmpRequest::make_pdu() {
     const bool v1 = version_ == "1";
     pdu = snmp_pdu_create(v1 ? SNMP_MSG_GETNEXT : SNMP_MSG_GETBULK);
     if (pdu && !v1) {
-      pdu->errstat = 0;                           // non-repeaters
-      pdu->errindex = max_rep_ = agent_.max_rep;  // max-repetitions
+      // Its first GETBULK asks for one row more than the agent had last time, enough to see each
+      // column end: a 4-port router is not asked for (and does not encode) 10 rows of 13 columns.
+      max_rep_ = agent_.max_rep;
+      if (!walking_ && agent_.rows > 0) max_rep_ = std::min(max_rep_, agent_.rows + 1);
+      pdu->errstat = static_cast<long>(folded_.size());  // non-repeaters
+      pdu->errindex = max_rep_;                          // max-repetitions
     }
+    for (const auto& o : folded_) ok = ok && pdu && add_null(pdu, o);
     for (const auto& c : cols_)
       if (!c.done) ok = ok && pdu && add_null(pdu, c.cur);
   }
@@ -196,10 +215,7 @@ void SnmpRequest::on_callback(int op, netsnmp_pdu* pdu) {
     for (auto* v = pdu->variables; v; v = v->next_variable) {
       Oid o = to_oid(v->name, v->name_length);
       if (!std::binary_search(scalars_.begin(), scalars_.end(), o)) return fail("decode");
-      if (!count_bytes(v)) return fail("oversized");
-      SnmpVal val = to_val(v);
-      missing += val.type == SnmpVal::T::Missing;
-      data_.scalars[std::move(o)] = std::move(val);
+      if (!keep_scalar(std::move(o), v, missing)) return fail("oversized");
     }
     if (missing) state_.count_error("no_such_name", missing);
     step_ = cols_.empty() ? Step::Done : Step::Walk;
@@ -210,19 +226,70 @@ void SnmpRequest::on_callback(int op, netsnmp_pdu* pdu) {
   fail("decode");
 }
 
+bool SnmpRequest::keep_scalar(Oid o, const netsnmp_variable_list* v, std::size_t& missing) {
+  if (!count_bytes(v)) return false;
+  SnmpVal val = to_val(v);
+  missing += val.type == SnmpVal::T::Missing;
+  data_.scalars[std::move(o)] = std::move(val);
+  return true;
+}
+
+bool SnmpRequest::take_folded(netsnmp_pdu* pdu) {
+  std::size_t missing = 0;
+  const netsnmp_variable_list* v = pdu->variables;  // at least folded_.size() of them
+  for (const auto& base : folded_) {
+    Oid o = base;
+    o.push_back(0);
+    // The next OID after the object is its instance .0, else the agent has none: it is missing.
+    if (v->name_length == o.size() && std::equal(o.begin(), o.end(), v->name)) {
+      if (!keep_scalar(std::move(o), v, missing)) return false;
+    } else {
+      ++missing;
+      data_.scalars[std::move(o)] = SnmpVal{};
+    }
+    v = v->next_variable;
+  }
+  if (missing) state_.count_error("no_such_name", missing);
+  return true;
+}
+
+void SnmpRequest::unfold() {
+  agent_.no_fold = true;
+  for (auto& o : folded_) {
+    o.push_back(0);
+    scalars_.push_back(std::move(o));
+  }
+  folded_.clear();
+  std::sort(scalars_.begin(), scalars_.end());
+  for (auto& c : cols_) c = {c.base, c.base};  // the walk starts over after the GET
+  data_.columns.clear();
+  walking_ = false;
+  step_ = Step::Get;
+  next_ = Next::Send;
+}
+
 void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
   std::vector<Column*> active;
   for (auto& c : cols_)
     if (!c.done) active.push_back(&c);
-  // At most what was asked: max-repetitions rows of each active column (one row for GETNEXT).
-  const std::size_t asked = active.size() * (version_ == "1" ? 1 : static_cast<std::size_t>(max_rep_));
+  // At most what was asked: the non-repeaters, then max-repetitions rows of each active column
+  // (one row for GETNEXT). An agent that repeats the non-repeaters too answers more than that, or
+  // (cut short to fit its message size) puts a scalar where a column's next row belongs: it gets
+  // the scalars by GET from then on.
+  const std::size_t nonrep = folded_.size();
+  const std::size_t asked =
+      nonrep + active.size() * (version_ == "1" ? 1 : static_cast<std::size_t>(max_rep_));
   std::size_t n = 0;
   for (auto* v = pdu->variables; v; v = v->next_variable)
-    if (++n > asked) return fail("oversized");
-  if (n == 0) return fail("decode");  // an empty response would never end the walk
-  std::size_t i = 0;
-  for (auto* v = pdu->variables; v; v = v->next_variable, ++i) {
+    if (++n > asked) return nonrep ? unfold() : fail("oversized");
+  // Fewer than the non-repeaters is not a GETBULK reply; no row would never end the walk.
+  if (n <= nonrep) return fail("decode");
+  if (!take_folded(pdu)) return fail("oversized");
+  netsnmp_variable_list* v = pdu->variables;
+  for (std::size_t k = 0; k < nonrep; ++k) v = v->next_variable;
+  for (std::size_t i = 0; v; v = v->next_variable, ++i) {
     Column& c = *active[i % active.size()];
+    if (nonrep && to_oid(v->name, v->name_length) < c.base) return unfold();  // never before what was asked
     if (c.done) continue;
     const Oid o = to_oid(v->name, v->name_length);
     if (v->type == SNMP_ENDOFMIBVIEW || o.size() <= c.base.size() ||
@@ -241,9 +308,15 @@ void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
     rows[Oid(o.begin() + static_cast<long>(c.base.size()), o.end())] = to_val(v);
     if (rows.size() > static_cast<std::size_t>(max_interfaces_)) return fail("too_many_rows");
   }
+  folded_.clear();
+  walking_ = true;
   const bool all = std::all_of(cols_.begin(), cols_.end(), [](const Column& c) { return c.done; });
   next_ = all ? Next::Done : Next::Send;
-  if (all) step_ = Step::Done;
+  if (!all) return;
+  step_ = Step::Done;
+  agent_.rows = 0;
+  for (const auto& [base, rows] : data_.columns)
+    agent_.rows = std::max(agent_.rows, static_cast<int>(rows.size()));
 }
 
 bool SnmpRequest::count_bytes(const netsnmp_variable_list* v) {

@@ -61,7 +61,9 @@ class SnmpSession {
 struct SnmpAgent {
   std::string engine_id;  // v3; empty: discover it first
   int max_rep = 0;        // GETBULK max-repetitions, halved on tooBig and on timeouts of walks
+  int rows = 0;           // the most rows of a column in the last complete walk (0: none yet)
   bool need32 = false;    // some interface has no HC counters: walk the 32-bit columns too
+  bool no_fold = false;   // answered a GETBULK's non-repeaters as repeaters: GET the scalars
 };
 
 class SnmpRequest {
@@ -107,6 +109,9 @@ class SnmpRequest {
   const std::string& fail_kind() const { return fail_kind_; }
   const PollData& data() const { return data_; }
   const std::vector<Oid>& scalars() const { return scalars_; }
+  // The scalars (instance .0) asked for in the first GETBULK as its non-repeaters, by the OID of
+  // their object, until its reply came: GETNEXT of sysUpTime is sysUpTime.0.
+  const std::vector<Oid>& folded() const { return folded_; }
   const std::vector<Column>& columns() const { return cols_; }
   std::uint64_t sent() const { return sent_; }
   std::uint64_t received() const { return received_; }
@@ -116,6 +121,12 @@ class SnmpRequest {
 
  private:
   void walk_reply(netsnmp_pdu* pdu);
+  // Takes the non-repeaters' varbinds of a walk reply (its first folded_.size()); false if failed.
+  bool take_folded(netsnmp_pdu* pdu);
+  // The agent got the non-repeaters wrong: ask for the folded scalars with a GET, now and after.
+  void unfold();
+  // Stores a scalar's value (Missing if the agent has none): false if over the poll's byte budget.
+  bool keep_scalar(Oid o, const netsnmp_variable_list* v, std::size_t& missing);
   // Value bytes only: OIDs are bounded already by rows x columns x net-snmp's MAX_OID_LEN. The
   // budget grows with max_interfaces, so a chassis allowed many rows is not cut short by it.
   bool count_bytes(const netsnmp_variable_list* v);
@@ -128,13 +139,15 @@ class SnmpRequest {
   Step step_ = Step::Get;
   Next next_ = Next::Wait;
   std::string fail_kind_;
-  std::vector<Oid> scalars_;  // sorted
+  std::vector<Oid> scalars_;  // sorted: asked for with a GET
+  std::vector<Oid> folded_;   // sorted: instance .0 of each, asked for in the first GETBULK
   std::vector<Column> cols_;
   PollData data_;
   bool resent_time_ = false, rekey_ = false;
   std::uint64_t sent_ = 0, received_ = 0;
   std::size_t bytes_ = 0;  // decoded so far, bounded by kMaxPollBytes
   int max_rep_ = 0;        // of the GETBULK in flight
+  bool walking_ = false;   // a reply of the walk came: its columns have moved on
 };
 
 // The datagram of `pdu` as session `s` would send it ("" if net-snmp cannot encode it).

@@ -2,7 +2,8 @@
 """A hostile SNMPv2c agent on loopback, for tests: hostile_agent.py ADDRESS PORT MODE
 
 It serves the system group and an IF-MIB table (ifTable and ifXTable columns) computed on the fly,
-so it can claim any number of rows without holding them, and answers GET, GETNEXT and GETBULK.
+so it can claim any number of rows without holding them, and answers GET, GETNEXT and GETBULK
+(its non-repeaters once, as RFC 3416 says, the other varbinds max-repetitions times).
 
 MODE normal:    2 interfaces ("eth0", "lo"), well-formed.
 MODE longname:  2 interfaces; ifName of the second is "lo" followed by 30,000 bytes of "x" (the
@@ -12,6 +13,8 @@ MODE rows:      100,000 interfaces.
 MODE endless:   a walk that never ends: every column has rows 1, 2, 3, ... without limit.
 MODE fat:       answers every GETBULK with far more varbinds than asked (as many rows as fit).
 MODE getspam:   answers a GET with 2,000 varbinds nobody asked for, besides those asked.
+MODE bulkbug:   2 interfaces, but repeats a GETBULK's non-repeaters as if they were repeaters (a bug
+                of some agents), and cuts its answer to 40 varbinds as if for a small message size.
 """
 import socket
 import sys
@@ -166,7 +169,10 @@ def respond(mib, req):
         out = [vb(*mib.next(o)) for o in names]
     elif cmd == 0xA5:  # GETBULK
         reps = int.from_bytes(maxrep, "big") if mib.mode != "fat" else 100000
-        cur, size = list(names), 0
+        nr = int.from_bytes(nonrep, "big") if mib.mode != "bulkbug" else 0
+        nr = min(nr, len(names))
+        out = [vb(*mib.next(o)) for o in names[:nr]]
+        cur, size = list(names[nr:]), 0
         for _ in range(reps):
             row = []
             for n, o in enumerate(cur):
@@ -177,6 +183,8 @@ def respond(mib, req):
                 break
             out += row
             size += row_size
+        if mib.mode == "bulkbug":
+            out = out[:40]
     body = tlv(0x02, reqid) + integer(0) + integer(0) + tlv(0x30, b"".join(out))
     return tlv(0x30, tlv(0x02, ver) + tlv(0x04, community) + tlv(0xA2, body))
 

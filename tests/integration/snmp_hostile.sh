@@ -4,14 +4,16 @@
 # - an ifName of "lo" + 30,000 bytes against every pattern kind (include, exclude, uplink; it
 #   overflowed the stack of std::regex), a 20 KB invalid-UTF-8 ifAlias and a 50 KB sysDescr;
 # - 100,000 rows, and a walk that never ends: the poll fails as too_many_rows at max_interfaces;
-# - more varbinds than asked, in a GETBULK or a GET: the poll fails as oversized.
+# - more varbinds than asked, in a GETBULK or a GET: the poll fails as oversized;
+# - an agent that repeats a GETBULK's non-repeaters (the scalars asked with the walk) and cuts the
+#   answer short: siteprobe notices, asks for the scalars with a GET instead, and the device is up.
 # Every exported value stays valid UTF-8 within its MIB size, and promtool accepts the scrape.
 source "$(dirname "$0")/lib.sh"
 export MIBS=
 
 AGENT="$(dirname "$0")/hostile_agent.py"
 declare -A PORTS
-for m in normal longname rows endless fat getspam; do
+for m in normal longname rows endless fat getspam bulkbug; do
   PORTS[$m]=$(free_port udp)
   python3 "$AGENT" 127.0.0.1 "${PORTS[$m]}" $m &
   CLEANUPS+=("kill $!")
@@ -39,7 +41,8 @@ sites:
       - {name: rows, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[rows]}}}
       - {name: endless, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[endless]}, max_interfaces: 300}}
       - {name: fat, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[fat]}}}
-      - {name: getspam, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[getspam]}}}
+      - {name: getspam, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[getspam]}, modules: [system]}}
+      - {name: bulkbug, address: 127.0.0.1, role: switch, snmp: {port: ${PORTS[bulkbug]}}}
 YAML
 "$SP_BIN" check "$TMP/inv.yml"
 mkdir "$TMP/state"
@@ -49,7 +52,7 @@ export STATE_DIRECTORY=$TMP/state  # as systemd's StateDirectory= sets it
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 start_siteprobe "$TMP/inv.yml"
 
-for d in normal excl incl upl; do wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 20; done
+for d in normal excl incl upl bulkbug; do wait_for 'v == 1' siteprobe_snmp_up "device=\"$d\"" 20; done
 for d in rows endless; do wait_for 'v >= 1' siteprobe_snmp_errors_total "device=\"$d\",kind=\"too_many_rows\"" 30; done
 for d in fat getspam; do wait_for 'v >= 1' siteprobe_snmp_errors_total "device=\"$d\",kind=\"oversized\"" 20; done
 # Several polls of each, then one scrape for everything below.
@@ -86,6 +89,13 @@ assert any(l.startswith('siteprobe_snmp_interface_uplink{') and 'device="upl"' i
 for d in ("rows", "endless", "fat", "getspam"):
     n = sum(1 for l in lines if f'device="{d}"' in l and "interface_" in l)
     assert n == 0, f"{d}: {n} interface series"
+# The agent that repeats the non-repeaters: its scalars and both interfaces, all of them right.
+bug = [l for l in lines if 'device="bulkbug"' in l]
+assert any(l.startswith("siteprobe_snmp_uptime_seconds{") and l.endswith(" 123.45") for l in bug), "bulkbug: uptime"
+assert any('sys_descr="hostile agent"' in l for l in bug), "bulkbug: sysDescr"
+for i, name in (("1", "eth0"), ("2", "lo")):
+    assert any(l.startswith("siteprobe_snmp_interface_oper_status{") and f'if_index="{i}",if_name="{name}"' in l
+               for l in bug), f"bulkbug: interface {name}"
 print(f"ok: every label value valid UTF-8, the longest {longest} bytes; patterns applied to long names;"
       f" {len(raw)} bytes of /metrics")
 assert len(raw) < 1 << 20, "/metrics over 1 MiB"

@@ -18,7 +18,7 @@ using Step = SnmpRequest::Step;
 
 const Oid kCol = {1, 3, 6, 1, 4, 1, 9, 1};  // a walked custom column
 const SnmpObject kWalked{"load_percent", kCol, "gauge", true, "cpu", ""};
-const SnmpObject kScalar{"temp", {1, 3, 6, 1, 4, 1, 9, 2, 0}, "gauge", false, "", ""};
+const SnmpObject kScalar{"temp", {1, 3, 6, 1, 4, 1, 8, 2, 0}, "gauge", false, "", ""};  // before kCol
 constexpr std::int64_t kDeadline = 9'000'000'000;
 
 Oid row(const Oid& base, std::uint32_t i) {
@@ -47,7 +47,7 @@ struct Fixture {
   SnmpRequest req;
   explicit Fixture(const std::string& version = "2c", int max_interfaces = 100,
                    const std::vector<const SnmpObject*>& custom = {&kWalked})
-      : agent{"", 10, false}, req(version, max_interfaces, agent, state, kDeadline) {
+      : agent{"", 10}, req(version, max_interfaces, agent, state, kDeadline) {
     req.plan({}, custom);
   }
   Pdu send() {
@@ -90,6 +90,26 @@ TEST_CASE("A walk sends GETBULK for its columns until a varbind leaves them", "[
   CHECK(rows.at({3}).i == 9);
   CHECK(f.req.sent() == 2);
   CHECK(f.req.received() == 2);
+}
+
+TEST_CASE("A walk's first GETBULK asks for one row more than the agent had last time", "[snmp][request]") {
+  Fixture f;
+  Pdu bulk = f.send();
+  CHECK(bulk->errindex == 10);  // nothing known yet
+  f.receive(reply({{row(kCol, 1), 5}, {row(kCol, 2), 6}, {{1, 3, 6, 1, 4, 1, 9, 3}, 0}}));
+  REQUIRE(f.req.next() == Next::Done);
+  CHECK(f.agent.rows == 2);
+  SnmpRequest next("2c", 100, f.agent, f.state, kDeadline);
+  next.plan({}, {&kWalked});
+  Pdu first(next.make_pdu(), &snmp_free_pdu);
+  CHECK(first->errindex == 3);
+  next.on_sent(true);
+  // The table grew: the walk goes on, with the whole max-repetitions.
+  next.on_callback(NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE,
+                   reply({{row(kCol, 1), 5}, {row(kCol, 2), 6}, {row(kCol, 3), 7}}).get());
+  REQUIRE(next.next() == Next::Send);
+  Pdu more(next.make_pdu(), &snmp_free_pdu);
+  CHECK(more->errindex == 10);
 }
 
 TEST_CASE("endOfMibView ends a column; GETNEXT for v1", "[snmp][request]") {
@@ -180,30 +200,94 @@ TEST_CASE("Replies that cannot be right are decode errors", "[snmp][request]") {
   }
 }
 
-TEST_CASE("The scalars are fetched with one GET, then the columns are walked", "[snmp][request]") {
-  Fixture f("2c", 100, {&kScalar, &kWalked});
-  Pdu get = f.send();
-  f.receive(reply({{kScalar.oid, 42}}));
-  CHECK(f.req.step() == Step::Walk);
-  CHECK(f.req.data().scalars.at(kScalar.oid).i == 42);
-  Pdu bulk = f.send();
-  CHECK(bulk->command == SNMP_MSG_GETBULK);
+TEST_CASE("Scalars of instance .0 ride in the first GETBULK as its non-repeaters", "[snmp][request]") {
+  const Oid object(kScalar.oid.begin(), kScalar.oid.end() - 1);
+  SECTION("one request for both") {
+    Fixture f("2c", 100, {&kScalar, &kWalked});
+    CHECK(f.req.step() == Step::Walk);
+    Pdu bulk = f.send();
+    CHECK(bulk->command == SNMP_MSG_GETBULK);
+    CHECK(bulk->errstat == 1);  // non-repeaters
+    REQUIRE(bulk->variables);
+    CHECK(to_oid(bulk->variables->name, bulk->variables->name_length) == object);
+    f.receive(
+        reply({{kScalar.oid, 42}, {row(kCol, 1), 5}, {row(kCol, 2), 6}, {{1, 3, 6, 1, 4, 1, 9, 3}, 0}}));
+    CHECK(f.req.next() == Next::Done);
+    CHECK(f.req.data().scalars.at(kScalar.oid).i == 42);
+    CHECK(f.req.data().columns.at(kCol).size() == 2);
+    CHECK(f.req.sent() == 1);
+  }
+  SECTION("later requests of the walk have none") {
+    Fixture f("2c", 100, {&kScalar, &kWalked});
+    Pdu bulk = f.send();
+    f.receive(reply({{kScalar.oid, 42}, {row(kCol, 1), 5}}));
+    Pdu again = f.send();
+    CHECK(again->errstat == 0);
+    REQUIRE(again->variables);
+    CHECK(to_oid(again->variables->name, again->variables->name_length) == row(kCol, 1));
+    CHECK_FALSE(again->variables->next_variable);
+  }
+  SECTION("an object the agent lacks is missing: its next OID is something else") {
+    Fixture f("2c", 100, {&kScalar, &kWalked});
+    Pdu bulk = f.send();
+    f.receive(reply({{{1, 3, 6, 1, 4, 1, 8, 2, 7, 1}, 3}, {row(kCol, 1), 5}, {{1, 3, 6, 1, 4, 1, 9, 3}, 0}}));
+    CHECK(f.req.next() == Next::Done);
+    CHECK(f.req.data().scalars.at(kScalar.oid).type == SnmpVal::T::Missing);
+    CHECK(f.errors("no_such_name") == 1);
+  }
+  SECTION("fewer varbinds than non-repeaters is a decode error") {
+    Fixture f("2c", 100, {&kScalar, &kWalked});
+    Pdu bulk = f.send();
+    f.receive(reply({{kScalar.oid, 42}}));
+    CHECK(f.req.fail_kind() == "decode");
+  }
+  SECTION("a scalar of another instance, or after a column, is fetched with a GET first; v1 GETs all") {
+    const SnmpObject cell{"cell", {1, 3, 6, 1, 4, 1, 8, 2, 1}, "gauge", false, "", ""};
+    const SnmpObject late{"late", {1, 3, 6, 1, 4, 1, 9, 2, 0}, "gauge", false, "", ""};
+    for (const char* version : {"2c", "1"}) {
+      Fixture f(version, 100, {&cell, &late, &kScalar, &kWalked});
+      CHECK(f.req.step() == Step::Get);
+      Pdu get = f.send();
+      CHECK(get->command == SNMP_MSG_GET);
+      std::size_t n = 0;
+      for (auto* v = get->variables; v; v = v->next_variable) ++n;
+      CHECK(n == (std::string(version) == "1" ? 3 : 2));
+    }
+  }
 }
 
-TEST_CASE("v3 discovers the engine ID first, from the agent's report", "[snmp][request]") {
-  Fixture f("3", 100, {&kScalar});
-  CHECK(f.req.step() == Step::Discover);
-  Pdu probe = f.send();
-  CHECK(probe->securityLevel == SNMP_SEC_LEVEL_NOAUTH);
-  Pdu report(snmp_pdu_create(SNMP_MSG_REPORT), &snmp_free_pdu);
-  report->securityEngineID = static_cast<u_char*>(netsnmp_memdup("\x80\x01\x02", 3));
-  report->securityEngineIDLen = 3;
-  f.receive(report);
-  CHECK(f.agent.engine_id == "\x80\x01\x02");
-  CHECK(f.req.take_rekey());
-  CHECK_FALSE(f.req.take_rekey());
+TEST_CASE("An agent that repeats the non-repeaters gets the scalars by GET from then on", "[snmp][request]") {
+  const Oid after = {1, 3, 6, 1, 4, 1, 8, 5, 0};  // what follows the scalar in the agent's MIB
+  const Oid end = {1, 3, 6, 1, 4, 1, 9, 3};       // past the column
+  Fixture f("2c", 100, {&kScalar, &kWalked});
+  f.agent.max_rep = 2;
+  Pdu bulk = f.send();
+  SECTION("cut short: the scalar's next OID where the column's next row belongs") {
+    f.receive(reply({{kScalar.oid, 42}, {row(kCol, 1), 5}, {after, 1}}));
+  }
+  SECTION("more varbinds than asked") {
+    f.receive(reply({{kScalar.oid, 42}, {row(kCol, 1), 5}, {after, 1}, {row(kCol, 2), 6}, {after, 1}}));
+  }
+  SECTION("after its column ended") {
+    f.receive(reply({{kScalar.oid, 42}, {end, 5}, {after, 1}}));
+  }
+  CHECK(f.agent.no_fold);
   CHECK(f.req.step() == Step::Get);
-  CHECK(f.req.next() == Next::Send);
+  Pdu get = f.send();
+  CHECK(get->command == SNMP_MSG_GET);
+  REQUIRE(get->variables);
+  CHECK(to_oid(get->variables->name, get->variables->name_length) == kScalar.oid);
+  f.receive(reply({{kScalar.oid, 43}}));
+  Pdu walk = f.send();  // the walk starts over, without non-repeaters
+  CHECK(walk->errstat == 0);
+  CHECK(to_oid(walk->variables->name, walk->variables->name_length) == kCol);
+  f.receive(reply({{row(kCol, 1), 5}, {end, 1}}));
+  CHECK(f.req.next() == Next::Done);
+  CHECK(f.req.data().scalars.at(kScalar.oid).i == 43);
+  CHECK(f.req.data().columns.at(kCol).size() == 1);
+  SnmpRequest next("2c", 100, f.agent, f.state, kDeadline);  // the agent's next poll: GET first
+  next.plan({}, {&kScalar, &kWalked});
+  CHECK(next.step() == Step::Get);
 }
 
 // ---- SnmpSchedule ----
