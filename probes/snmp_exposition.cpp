@@ -45,10 +45,15 @@ const char* const kErrs[4] = {
 
 // One sample into its family's text; V is double or std::uint64_t (counters print as integers).
 // The map is looked up by string_view: a std::string key made per line was a malloc per sample.
+// `rows`: how many lines the family will get, reserved at its first (growing a family's text
+// line by line cost a reallocation and copy every few interfaces).
 template <class V>
-void line(SnmpText& out, std::string_view family, const std::string& labels, V v) {
+void line(SnmpText& out, std::string_view family, const std::string& labels, V v, std::size_t rows = 1) {
   auto it = out.find(family);
-  if (it == out.end()) it = out.emplace(std::string(family), std::string()).first;
+  if (it == out.end()) {
+    it = out.emplace(std::string(family), std::string()).first;
+    it->second.reserve(rows * (family.size() + labels.size() + 24));
+  }
   append_line(it->second, family, labels, v);
 }
 
@@ -103,18 +108,19 @@ void SnmpDeviceState::render(const std::string& labels, SnmpText& out) const {
          labels + sep + label("sys_descr", sys_descr_) + "," + label("sys_name", sys_name_) + "," +
              label("sys_object_id", sys_oid_),
          1.0);
+  const std::size_t n = ifaces_.size();
   for (const auto& [idx, f] : ifaces_) {
     const std::string l = labels + sep + label("if_alias", f.alias) + "," +
                           label("if_index", std::to_string(idx)) + "," + label("if_name", f.name);
-    line(out, kF[10], l, f.oper);
-    line(out, kF[11], l, f.admin);
-    line(out, kF[12], l, f.uplink ? 1.0 : 0.0);
-    line(out, kF[13], l, f.speed_bps / 8);
-    line(out, kF[14], l, f.hc ? 1.0 : 0.0);
+    line(out, kF[10], l, f.oper, n);
+    line(out, kF[11], l, f.admin, n);
+    line(out, kF[12], l, f.uplink ? 1.0 : 0.0, n);
+    line(out, kF[13], l, f.speed_bps / 8, n);
+    line(out, kF[14], l, f.hc ? 1.0 : 0.0, n);
     for (int k = 0; k < 4; ++k)
-      if (f.src[k]) line(out, kTraffic[k], l, f.total[k]);
+      if (f.src[k]) line(out, kTraffic[k], l, f.total[k], n);
     for (int k = 0; k < 4; ++k)
-      if (f.err[k].have) line(out, kErrs[k], l, f.err[k].total);
+      if (f.err[k].have) line(out, kErrs[k], l, f.err[k].total, n);
   }
   for (const auto& c : custom_)
     line(out, c.family, labels + (c.labels.empty() ? "" : sep + c.labels), c.value);

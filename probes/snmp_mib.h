@@ -41,7 +41,9 @@ const Oid kSysUpTime = {1, 3, 6, 1, 2, 1, 1, 3, 0};
 const Oid kSysName = {1, 3, 6, 1, 2, 1, 1, 5, 0};
 
 inline Oid col(const Oid& table, std::uint32_t c) {
-  Oid o = table;
+  Oid o;
+  o.reserve(table.size() + 1);
+  o.assign(table.begin(), table.end());
   o.push_back(c);
   return o;
 }

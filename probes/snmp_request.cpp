@@ -69,16 +69,19 @@ void SnmpRequest::plan(const std::vector<std::string>& modules,
     interfaces |= m == "interfaces";
   }
   if (interfaces) {
+    // The IF-MIB columns: names, 64-bit counters (not in v1), status and errors, 32-bit counters.
+    static const std::vector<Oid> kCols[4] = {
+        {col(kIfXTable, kIfName), col(kIfXTable, kIfAlias)},
+        {col(kIfXTable, kIfHCInOctets), col(kIfXTable, kIfHCOutOctets), col(kIfXTable, kIfHCInUcast),
+         col(kIfXTable, kIfHCOutUcast), col(kIfXTable, kIfHighSpeed)},
+        {col(kIfTable, kIfAdmin), col(kIfTable, kIfOper), col(kIfTable, kIfInErrors),
+         col(kIfTable, kIfOutErrors), col(kIfTable, kIfInDiscards), col(kIfTable, kIfOutDiscards)},
+        {col(kIfTable, kIfDescr), col(kIfTable, kIfSpeed), col(kIfTable, kIfInOctets),
+         col(kIfTable, kIfOutOctets), col(kIfTable, kIfInUcast), col(kIfTable, kIfOutUcast)}};
     const bool v1 = version_ == "1";
-    for (auto c : {kIfName, kIfAlias}) cols_.push_back({col(kIfXTable, c), col(kIfXTable, c)});
-    if (!v1)
-      for (auto c : {kIfHCInOctets, kIfHCOutOctets, kIfHCInUcast, kIfHCOutUcast, kIfHighSpeed})
-        cols_.push_back({col(kIfXTable, c), col(kIfXTable, c)});
-    for (auto c : {kIfAdmin, kIfOper, kIfInErrors, kIfOutErrors, kIfInDiscards, kIfOutDiscards})
-      cols_.push_back({col(kIfTable, c), col(kIfTable, c)});
-    if (v1 || agent_.need32)
-      for (auto c : {kIfDescr, kIfSpeed, kIfInOctets, kIfOutOctets, kIfInUcast, kIfOutUcast})
-        cols_.push_back({col(kIfTable, c), col(kIfTable, c)});
+    for (int k = 0; k < 4; ++k)
+      if ((k != 1 || !v1) && (k != 3 || v1 || agent_.need32))
+        for (const auto& c : kCols[k]) cols_.push_back({c, c});
   }
   for (const SnmpObject* o : custom) {
     if (o->walk)
@@ -234,6 +237,25 @@ bool SnmpRequest::keep_scalar(Oid o, const netsnmp_variable_list* v, std::size_t
   return true;
 }
 
+namespace {
+
+// A varbind's name as net-snmp holds it, compared with siteprobe's OIDs without copying it.
+struct OidView {
+  const oid* p;
+  std::size_t n;
+  // <0, 0, >0: lexicographic order, as agents order OIDs.
+  int compare(const Oid& b) const {
+    const std::size_t k = std::min(n, b.size());
+    for (std::size_t i = 0; i < k; ++i)
+      if (p[i] != b[i]) return p[i] < b[i] ? -1 : 1;
+    return n < b.size() ? -1 : n > b.size() ? 1 : 0;
+  }
+  // Strictly under `base`: base followed by at least one more arc.
+  bool below(const Oid& base) const { return n > base.size() && std::equal(base.begin(), base.end(), p); }
+};
+
+}  // namespace
+
 bool SnmpRequest::take_folded(netsnmp_pdu* pdu) {
   std::size_t missing = 0;
   const netsnmp_variable_list* v = pdu->variables;  // at least folded_.size() of them
@@ -289,23 +311,22 @@ void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
   for (std::size_t k = 0; k < nonrep; ++k) v = v->next_variable;
   for (std::size_t i = 0; v; v = v->next_variable, ++i) {
     Column& c = *active[i % active.size()];
-    if (nonrep && to_oid(v->name, v->name_length) < c.base) return unfold();  // never before what was asked
+    const OidView o{v->name, v->name_length};
+    if (nonrep && o.compare(c.base) < 0) return unfold();  // never before what was asked
     if (c.done) continue;
-    const Oid o = to_oid(v->name, v->name_length);
-    if (v->type == SNMP_ENDOFMIBVIEW || o.size() <= c.base.size() ||
-        !std::equal(c.base.begin(), c.base.end(), o.begin())) {
+    if (v->type == SNMP_ENDOFMIBVIEW || !o.below(c.base)) {
       c.done = true;
       continue;
     }
-    if (!(o > c.cur)) {  // an agent that does not advance would loop forever
+    if (o.compare(c.cur) <= 0) {  // an agent that does not advance would loop forever
       c.done = true;
       state_.count_error("not_increasing");
       continue;
     }
-    c.cur = o;
+    c.cur.assign(o.p, o.p + o.n);
     if (!count_bytes(v)) return fail("oversized");
     auto& rows = data_.columns[c.base];
-    rows[Oid(o.begin() + static_cast<long>(c.base.size()), o.end())] = to_val(v);
+    rows[Oid(o.p + c.base.size(), o.p + o.n)] = to_val(v);
     if (rows.size() > static_cast<std::size_t>(max_interfaces_)) return fail("too_many_rows");
   }
   folded_.clear();
