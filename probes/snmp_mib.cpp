@@ -2,6 +2,7 @@
 // custom objects, folded into a device's state (SnmpDeviceState::apply). Pure: no sockets.
 #include "probes/snmp_mib.h"
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 
@@ -77,16 +78,20 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
     return it == d.columns.end() ? nullptr : &it->second;
   };
   if (column(kIfTable, kIfOper) || column(kIfXTable, kIfName)) {
-    std::map<std::uint32_t, std::map<std::pair<int, std::uint32_t>, const SnmpVal*>> rows;
+    // A row's values by (table, column): ifTable's columns end at 22, ifXTable's at 19.
+    constexpr std::uint32_t kCols = 32;
+    using Row = std::array<const SnmpVal*, 2 * kCols>;
+    std::map<std::uint32_t, Row> rows;
     for (const auto& [c, vals] : d.columns) {
       int table = 0;
       if (is_column(c, kIfTable))
         table = 1;
       else if (is_column(c, kIfXTable))
         table = 2;
-      if (!table) continue;
+      if (!table || c.back() >= kCols) continue;
       for (const auto& [idx, v] : vals)
-        if (idx.size() == 1 && v.type != SnmpVal::T::Missing) rows[idx[0]][{table, c.back()}] = &v;
+        if (idx.size() == 1 && v.type != SnmpVal::T::Missing)
+          rows[idx[0]][(table - 1) * kCols + c.back()] = &v;
     }
     std::map<std::uint32_t, Iface> next;
     for (const auto& row : rows) {
@@ -94,8 +99,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
       const std::uint32_t ifindex = row.first;
       const auto& r = row.second;
       const auto get = [&](int t, std::uint32_t c) -> const SnmpVal* {
-        auto it = r.find({t, c});
-        return it == r.end() ? nullptr : it->second;
+        return c < kCols ? r[(t - 1) * kCols + c] : nullptr;
       };
       Iface f = ifaces_.count(ifindex) ? ifaces_[ifindex] : Iface{};
       // Names as exported (valid UTF-8, at most a DisplayString), and patterns match those.
