@@ -109,9 +109,6 @@ class SnmpRequest {
   const std::string& fail_kind() const { return fail_kind_; }
   const PollData& data() const { return data_; }
   const std::vector<Oid>& scalars() const { return scalars_; }
-  // The scalars (instance .0) asked for in the first GETBULK as its non-repeaters, by the OID of
-  // their object, until its reply came: GETNEXT of sysUpTime is sysUpTime.0.
-  const std::vector<Oid>& folded() const { return folded_; }
   const std::vector<Column>& columns() const { return cols_; }
   std::uint64_t sent() const { return sent_; }
   std::uint64_t received() const { return received_; }
@@ -140,7 +137,9 @@ class SnmpRequest {
   Next next_ = Next::Wait;
   std::string fail_kind_;
   std::vector<Oid> scalars_;  // sorted: asked for with a GET
-  std::vector<Oid> folded_;   // sorted: instance .0 of each, asked for in the first GETBULK
+  // Scalars of instance .0 asked for in the first GETBULK as its non-repeaters, by the OID of their
+  // object (GETNEXT of sysUpTime is sysUpTime.0), until its reply came. Sorted.
+  std::vector<Oid> folded_;
   std::vector<Column> cols_;
   PollData data_;
   bool resent_time_ = false, rekey_ = false;
