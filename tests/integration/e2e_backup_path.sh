@@ -84,7 +84,7 @@ for a in json.load(sys.stdin)["data"]["alerts"]:
 
 for s in k a a.c; do wait_for 'v == 1 or v == 2' siteprobe_site_state "site=\"$s\"" 40; done
 wait_for 'v == 0' siteprobe_site_on_backup_path 'site="a.c"' 5
-scrape | grep -q '^siteprobe_site_backup_parent_info{parent="k",site="a.c"} 1$' || fail "no siteprobe_site_backup_parent_info"
+scrape | grep '^siteprobe_site_backup_parent_info{parent="k",site="a.c"} 1$' >/dev/null || fail "no siteprobe_site_backup_parent_info"
 pass "all 3 sites up, commune a.c on its primary path"
 
 t0=$(date +%s)
@@ -95,8 +95,8 @@ echo "primary link cut: a.c on its backup path after $(($(date +%s) - t0)) s"
 [ "$(metric siteprobe_site_state 'site="a.c"')" = 1 ] || fail "a.c is not up on its backup path"
 grep -q 'msg="site on backup path" site=a.c' "$TMP/siteprobe.log" || fail "no log line for the backup path"
 # The status board publishes while someone watches: the first read wakes it.
-for _ in $(seq 1 20); do in_ns curl -fsS "$SP_URL/status/live.json" | grep -q '"why.backup_path"' && break; sleep 0.5; done
-in_ns curl -fsS "$SP_URL/status/live.json" | grep -q '"why.backup_path"' || fail "the status page's changes lack the backup path"
+for _ in $(seq 1 20); do in_ns curl -fsS "$SP_URL/status/live.json" | grep '"why.backup_path"' >/dev/null && break; sleep 0.5; done
+in_ns curl -fsS "$SP_URL/status/live.json" | grep '"why.backup_path"' >/dev/null || fail "the status page's changes lack the backup path"
 until firing | grep -q '^SiteOnBackupPath a.c warning$'; do
   ! firing | grep -qv '^SiteOnBackupPath ' || { firing; fail "other alerts firing with a.c on its backup path"; }
   [ $(($(date +%s) - t0)) -le 150 ] || fail "SiteOnBackupPath did not fire within 150 s"

@@ -63,7 +63,7 @@ scrape() { curl -fsS -u "prometheus:$pw" "$SP_URL/metrics"; }  # for lib.sh's me
 start
 valid_scrape warmup
 grep -qi '^Content-Encoding: gzip' scrape.h || fail "no gzip although the scrape asked for it"
-gzip -dc scrape.gz | grep -q '^siteprobe_build_info' || fail "gzip body is not the exposition"
+gzip -dc scrape.gz | grep '^siteprobe_build_info' >/dev/null || fail "gzip body is not the exposition"
 pass "Prometheus-style scrape: 200, gzip"
 
 # --- malformed Authorization headers: 401, never a crash (Basic ==== once aborted the daemon)

@@ -96,6 +96,8 @@ start_siteprobe() {
   fail "siteprobe not ready after 10 s"
 }
 
+# Pipe a scrape (or any long output) into a reader of its whole input (`grep X >/dev/null`), not
+# `grep -q`: that stops at the first match, and under pipefail curl's failed write fails the line.
 scrape() { in_ns curl -fsS "$SP_URL/metrics"; }
 
 # metric NAME 'label="x",other="y"' -> the value of the one series whose labels include all given.

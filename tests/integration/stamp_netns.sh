@@ -209,7 +209,7 @@ promtool check metrics <"$TMP/metrics" >"$TMP/promtool.out" 2>&1 || { cat "$TMP/
 pass "promtool check metrics: clean with path-test series"
 
 # The reflector is still up and says what it did.
-ip netns exec $C curl -fsS "127.0.0.1:$REFLECT_PORT/metrics" | grep -q 'siteprobe_reflector_packets_total{result="reflected"}' \
+ip netns exec $C curl -fsS "127.0.0.1:$REFLECT_PORT/metrics" | grep 'siteprobe_reflector_packets_total{result="reflected"}' >/dev/null \
   || fail "reflector metrics"
 kill -0 $RPID || fail "reflector died"
 pass "stamp_netns"
