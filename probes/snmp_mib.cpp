@@ -80,7 +80,7 @@ void SnmpDeviceState::apply(const PollData& d, const Settings& s, double now_s) 
   if (column(kIfTable, kIfOper) || column(kIfXTable, kIfName)) {
     // A row's values by (table, column): ifTable's columns end at 22, ifXTable's at 19.
     constexpr std::uint32_t kCols = 32;
-    using Row = std::array<const SnmpVal*, 2 * kCols>;
+    using Row = std::array<const SnmpVal*, std::size_t{2} * kCols>;
     std::map<std::uint32_t, Row> rows;
     for (const auto& [c, vals] : d.columns) {
       int table = 0;
