@@ -8,6 +8,14 @@ namespace siteprobe::probes {
 
 SnmpVal to_val(const netsnmp_variable_list* v) {
   SnmpVal r;
+  to_val(v, r);
+  return r;
+}
+
+void to_val(const netsnmp_variable_list* v, SnmpVal& r) {
+  r.i = 0;
+  r.u = 0;
+  r.s.clear();
   switch (v->type) {
     case ASN_INTEGER:
       r.type = SnmpVal::T::Int;
@@ -44,7 +52,6 @@ SnmpVal to_val(const netsnmp_variable_list* v) {
     default:
       r.type = SnmpVal::T::Other;
   }
-  return r;
 }
 
 Oid to_oid(const oid* o, std::size_t n) {
@@ -325,8 +332,20 @@ void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
     }
     c.cur.assign(o.p, o.p + o.n);
     if (!count_bytes(v)) return fail("oversized");
-    auto& rows = data_.columns[c.base];
-    rows[Oid(o.p + c.base.size(), o.p + o.n)] = to_val(v);
+    if (!c.rows) c.rows = &data_.columns[c.base];
+    auto& rows = *c.rows;
+    if (pool_ && !pool_->nodes.empty()) {  // a row node of an earlier poll: no allocation
+      auto node = std::move(pool_->nodes.back());
+      pool_->nodes.pop_back();
+      node.key().assign(o.p + c.base.size(), o.p + o.n);
+      to_val(v, node.mapped());
+      if (auto r = rows.insert(std::move(node)); !r.inserted) {  // OIDs increase: cannot happen
+        r.position->second = std::move(r.node.mapped());
+        pool_->nodes.push_back(std::move(r.node));
+      }
+    } else {
+      rows[Oid(o.p + c.base.size(), o.p + o.n)] = to_val(v);
+    }
     if (rows.size() > static_cast<std::size_t>(max_interfaces_)) return fail("too_many_rows");
   }
   folded_.clear();
@@ -344,6 +363,12 @@ bool SnmpRequest::count_bytes(const netsnmp_variable_list* v) {
   bytes_ += std::min(v->val_len, kMaxValueBytes) + 8;
   const auto scale = static_cast<std::size_t>(std::max(1, max_interfaces_ / 1024));
   return bytes_ <= kMaxPollBytes * scale;
+}
+
+void SnmpRequest::recycle(SnmpRowPool& pool) {
+  for (auto& [base, rows] : data_.columns)
+    while (!rows.empty() && pool.nodes.size() < SnmpRowPool::kMax)
+      pool.nodes.push_back(rows.extract(rows.begin()));
 }
 
 }  // namespace siteprobe::probes

@@ -12,6 +12,7 @@
 #undef non_repeaters
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,14 @@ struct SnmpAgent {
   bool no_fold = false;   // answered a GETBULK's non-repeaters as repeaters: GET the scalars
 };
 
+// Row nodes of finished polls (their OID and string keep their capacity), for the next polls' walk
+// replies: a poll's rows then cost no allocation, nor the fastbin churn that makes glibc
+// consolidate before each of net-snmp's 1 KB varbinds. At most kMax are kept.
+struct SnmpRowPool {
+  static constexpr std::size_t kMax = 4096;
+  std::vector<std::map<Oid, SnmpVal>::node_type> nodes;
+};
+
 class SnmpRequest {
  public:
   enum class Step { Discover, Get, Walk, Done };
@@ -74,6 +83,7 @@ class SnmpRequest {
   struct Column {
     Oid base, cur;
     bool done = false;
+    std::map<Oid, SnmpVal>* rows = nullptr;  // its rows in data(), once it has some
   };
 
   // `version` is "1", "2c" or "3". Errors of the poll that do not end it go to `state`.
@@ -86,6 +96,10 @@ class SnmpRequest {
 
   // The PDU of the current step (the caller owns it), or null if net-snmp could not make one.
   netsnmp_pdu* make_pdu();
+  // Walk replies take their row nodes from `pool` (not owned; null: none) while it has some.
+  void use_pool(SnmpRowPool* pool) { pool_ = pool; }
+  // Gives the rows collected back to `pool` (data() loses them).
+  void recycle(SnmpRowPool& pool);
   // Whether the caller could send that PDU.
   void on_sent(bool ok) {
     if (ok)
@@ -147,6 +161,7 @@ class SnmpRequest {
   std::size_t bytes_ = 0;  // decoded so far, bounded by kMaxPollBytes
   int max_rep_ = 0;        // of the GETBULK in flight
   bool walking_ = false;   // a reply of the walk came: its columns have moved on
+  SnmpRowPool* pool_ = nullptr;
 };
 
 // The datagram of `pdu` as session `s` would send it ("" if net-snmp cannot encode it).
@@ -163,6 +178,7 @@ void init_net_snmp();
 
 // net-snmp's variable and OID as siteprobe keeps them.
 SnmpVal to_val(const netsnmp_variable_list* v);
+void to_val(const netsnmp_variable_list* v, SnmpVal& into);  // reuses into's string
 Oid to_oid(const oid* o, std::size_t n);
 
 }  // namespace siteprobe::probes

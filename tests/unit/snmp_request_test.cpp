@@ -396,3 +396,35 @@ TEST_CASE("poll_now queues a device at once unless it is polling or waiting; its
   s.finished("a");
   CHECK(s.next_due() == due);
 }
+
+TEST_CASE("Row nodes recycled from a poll carry nothing of it into the next", "[snmp][request]") {
+  SnmpRowPool pool;
+  Fixture f;
+  f.req.use_pool(&pool);
+  f.send();
+  f.receive(reply({{row(kCol, 1), 5}, {row(kCol, 2), 6}, {row(kCol, 3), 7}, {{1, 3, 6, 1, 4, 1, 9, 3}, 0}}));
+  REQUIRE(f.req.next() == Next::Done);
+  f.req.recycle(pool);
+  CHECK(pool.nodes.size() == 3);
+  CHECK(f.req.data().columns.at(kCol).empty());
+  // The next poll takes those nodes: one row fewer, other indexes and values, an endOfMibView.
+  SnmpRequest next("2c", 100, f.agent, f.state, kDeadline);
+  next.use_pool(&pool);
+  next.plan({}, {&kWalked});
+  Pdu bulk(next.make_pdu(), &snmp_free_pdu);
+  next.on_sent(true);
+  next.on_callback(NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE,
+                   reply({{row(kCol, 4), 40}, {row(kCol, 9), 90}}).get());
+  REQUIRE(next.next() == Next::Send);
+  Pdu more(next.make_pdu(), &snmp_free_pdu);
+  next.on_sent(true);
+  next.on_callback(NETSNMP_CALLBACK_OP_RECEIVED_MESSAGE, reply({{row(kCol, 10), -1}}).get());
+  REQUIRE(next.next() == Next::Done);
+  CHECK(pool.nodes.size() == 1);  // two taken
+  const auto& rows = next.data().columns.at(kCol);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows.at({4}).i == 40);
+  CHECK(rows.at({4}).type == SnmpVal::T::Int);
+  CHECK(rows.at({9}).i == 90);
+  CHECK(rows.count({1}) == 0);
+}
