@@ -43,18 +43,32 @@ const char* const kErrs[4] = {
     "siteprobe_snmp_interface_receive_errors_total", "siteprobe_snmp_interface_transmit_errors_total",
     "siteprobe_snmp_interface_receive_discards_total", "siteprobe_snmp_interface_transmit_discards_total"};
 
-// One sample into its family's text; V is double or std::uint64_t (counters print as integers).
-// The map is looked up by string_view: a std::string key made per line was a malloc per sample.
-// `rows`: how many lines the family will get, reserved at its first (growing a family's text
-// line by line cost a reallocation and copy every few interfaces).
-template <class V>
-void line(SnmpText& out, std::string_view family, const std::string& labels, V v, std::size_t rows = 1) {
-  auto it = out.find(family);
-  if (it == out.end()) {
-    it = out.emplace(std::string(family), std::string()).first;
-    it->second.reserve(rows * (family.size() + labels.size() + 24));
+// Lines into one family's text (V: double, or std::uint64_t for counters, printed as integers).
+// The map is looked up by string_view, and at a family's first line only: a std::string key per
+// line was a malloc per sample, and a lookup per line a tenth of the render. `rows`: how many
+// lines the family will get, reserved at its first (growing a family's text line by line cost a
+// reallocation and copy every few interfaces).
+struct PerRow {
+  SnmpText& out;
+  std::string_view family;
+  std::size_t rows = 1;
+  std::string* text = nullptr;
+  template <class V>
+  void add(const std::string& labels, V v) {
+    if (!text) {
+      auto it = out.find(family);
+      if (it == out.end()) {
+        it = out.emplace(std::string(family), std::string()).first;
+        it->second.reserve(rows * (family.size() + labels.size() + 24));
+      }
+      text = &it->second;
+    }
+    append_line(*text, family, labels, v);
   }
-  append_line(it->second, family, labels, v);
+};
+template <class V>
+void line(SnmpText& out, std::string_view family, const std::string& labels, V v) {
+  PerRow{out, family}.add(labels, v);
 }
 
 }  // namespace
@@ -109,18 +123,23 @@ void SnmpDeviceState::render(const std::string& labels, SnmpText& out) const {
              label("sys_object_id", sys_oid_),
          1.0);
   const std::size_t n = ifaces_.size();
+  PerRow oper{out, kF[10], n}, admin{out, kF[11], n}, uplink{out, kF[12], n}, speed{out, kF[13], n},
+      hc{out, kF[14], n};
+  PerRow traffic[4] = {
+      {out, kTraffic[0], n}, {out, kTraffic[1], n}, {out, kTraffic[2], n}, {out, kTraffic[3], n}};
+  PerRow errs[4] = {{out, kErrs[0], n}, {out, kErrs[1], n}, {out, kErrs[2], n}, {out, kErrs[3], n}};
   for (const auto& [idx, f] : ifaces_) {
     const std::string l = labels + sep + label("if_alias", f.alias) + "," +
                           label("if_index", std::to_string(idx)) + "," + label("if_name", f.name);
-    line(out, kF[10], l, f.oper, n);
-    line(out, kF[11], l, f.admin, n);
-    line(out, kF[12], l, f.uplink ? 1.0 : 0.0, n);
-    line(out, kF[13], l, f.speed_bps / 8, n);
-    line(out, kF[14], l, f.hc ? 1.0 : 0.0, n);
+    oper.add(l, f.oper);
+    admin.add(l, f.admin);
+    uplink.add(l, f.uplink ? 1.0 : 0.0);
+    speed.add(l, f.speed_bps / 8);
+    hc.add(l, f.hc ? 1.0 : 0.0);
     for (int k = 0; k < 4; ++k)
-      if (f.src[k]) line(out, kTraffic[k], l, f.total[k], n);
+      if (f.src[k]) traffic[k].add(l, f.total[k]);
     for (int k = 0; k < 4; ++k)
-      if (f.err[k].have) line(out, kErrs[k], l, f.err[k].total, n);
+      if (f.err[k].have) errs[k].add(l, f.err[k].total);
   }
   for (const auto& c : custom_)
     line(out, c.family, labels + (c.labels.empty() ? "" : sep + c.labels), c.value);
