@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -202,7 +201,6 @@ class SnmpProber final : public Prober {
     std::string usm_key;  // v3: user@address:port (see SnmpSchedule::set)
     SnmpAgent agent;
     SnmpDeviceState state;
-    std::shared_ptr<SnmpText> shown, spare;  // see publish()
   };
   struct Poll {
     Poll(SnmpProber& s, Dev& d, std::int64_t now)
@@ -244,7 +242,7 @@ class SnmpProber final : public Prober {
     drop_kept(d);
     if (d.poll) finish(d.poll, true);
     sched_.remove(d.target.key);
-    x_->set(d.target.key, nullptr);
+    x_->drop(d.target.key);
   }
   void show_load() { x_->set_load(sched_.in_flight(), sched_.waiting(), kept_); }
   // Closes a kept session once libuv has let go of its socket.
@@ -282,21 +280,8 @@ class SnmpProber final : public Prober {
   void after_io(Poll* p);
   void on_wake(std::int64_t now);
   void finish(Poll* p, bool aborted);
-  // Renders the device's text into the one shown before the current one, once no scrape holds it
-  // any more: its map nodes and strings keep their capacity, so a poll's render does not allocate
-  // them again (a new map per poll was a tenth of the CPU per poll).
   void publish(Dev& d) {
-    std::shared_ptr<SnmpText> t = std::move(d.spare);
-    if (t && t.use_count() == 1) {
-      std::atomic_thread_fence(std::memory_order_acquire);  // after the last scrape's reads of it
-      for (auto& kv : *t) kv.second.clear();
-    } else {
-      t = std::make_shared<SnmpText>();
-    }
-    d.state.render(d.labels, *t);
-    for (auto it = t->begin(); it != t->end();) it = it->second.empty() ? t->erase(it) : std::next(it);
-    x_->set(d.target.key, t);
-    d.spare = std::exchange(d.shown, std::move(t));
+    x_->render(d.target.key, [&](SnmpText& t) { d.state.render(d.labels, t); });
   }
   // Reads the datagram waiting on the poll's socket and acts on it.
   void read(Poll* p) {

@@ -145,12 +145,32 @@ void SnmpDeviceState::render(const std::string& labels, SnmpText& out) const {
     line(out, c.family, labels + (c.labels.empty() ? "" : sep + c.labels), c.value);
 }
 
-void SnmpExposition::set(const std::string& key, std::shared_ptr<const Text> t) {
+void SnmpExposition::drop(const std::string& key) {
   std::lock_guard<std::mutex> l(mu_);
-  if (t)
-    by_key_[key] = std::move(t);
-  else
-    by_key_.erase(key);
+  by_key_.erase(key);
+}
+
+void SnmpExposition::render(const std::string& key, const std::function<void(Text&)>& fill) {
+  const auto drop_empty = [](Text& t) {
+    for (auto it = t.begin(); it != t.end();) it = it->second.empty() ? t.erase(it) : std::next(it);
+  };
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = by_key_.find(key);
+    // Only the map holds it: no scrape reads it, and none can take it while the lock is held.
+    if (it != by_key_.end() && it->second.use_count() == 1) {
+      std::atomic_thread_fence(std::memory_order_acquire);  // after the last scrape's reads of it
+      for (auto& kv : *it->second) kv.second.clear();
+      fill(*it->second);
+      drop_empty(*it->second);
+      return;
+    }
+  }
+  auto t = std::make_shared<Text>();
+  fill(*t);
+  drop_empty(*t);
+  std::lock_guard<std::mutex> l(mu_);
+  by_key_[key] = std::move(t);
 }
 
 void SnmpExposition::set_custom(std::map<std::string, std::pair<std::string, std::string>> c) {

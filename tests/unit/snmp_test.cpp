@@ -5,6 +5,7 @@
 
 #include "inventory/config.h"
 #include "probes/registry.h"
+#include "probes/snmp_exposition.h"
 
 using namespace siteprobe;
 using namespace siteprobe::probes;
@@ -351,4 +352,39 @@ TEST_CASE("Custom objects may not take any built-in SNMP family name", "[snmp][c
   }
   CHECK(std::find(snmp_builtin_families().begin(), snmp_builtin_families().end(),
                   "siteprobe_snmp_polls_in_flight") != snmp_builtin_families().end());
+}
+
+TEST_CASE("A device's SNMP text is re-rendered in place only when no scrape holds it", "[snmp]") {
+  SnmpExposition x;
+  const auto fill = [](double v) {
+    return [v](SnmpText& t) {
+      t["siteprobe_snmp_up"] +=
+          "siteprobe_snmp_up{device=\"d\"} " + std::to_string(static_cast<int>(v)) + "\n";
+      if (v > 1) t["siteprobe_snmp_uptime_seconds"] += "siteprobe_snmp_uptime_seconds{device=\"d\"} 5\n";
+    };
+  };
+  x.render("p/d", fill(2));
+  Exposition::Parts held = x.parts();  // a scrape in progress
+  x.render("p/d", fill(1));            // must not change what that scrape reads
+  std::string before, now;
+  for (Exposition::Parts p = held; p(before);) {
+  }
+  x.Exposition::render(now);
+  CHECK(before.find("siteprobe_snmp_up{device=\"d\"} 2\n") != std::string::npos);
+  CHECK(before.find("siteprobe_snmp_uptime_seconds{device=\"d\"} 5\n") != std::string::npos);
+  CHECK(now.find("siteprobe_snmp_up{device=\"d\"} 1\n") != std::string::npos);
+  // A family that got no line this time is gone, HELP and TYPE too.
+  CHECK(now.find("siteprobe_snmp_uptime_seconds") == std::string::npos);
+  held = nullptr;
+  x.render("p/d", fill(3));  // no scrape holds it: filled in place
+  x.render("p/d", fill(4));
+  now.clear();
+  x.Exposition::render(now);
+  CHECK(now.find("siteprobe_snmp_up{device=\"d\"} 4\n") != std::string::npos);
+  CHECK(now.find("} 3\n") == std::string::npos);
+  CHECK(now.find("siteprobe_snmp_uptime_seconds{device=\"d\"} 5\n") != std::string::npos);
+  x.drop("p/d");
+  now.clear();
+  x.Exposition::render(now);
+  CHECK(now.find("device=\"d\"") == std::string::npos);
 }
