@@ -175,11 +175,12 @@ class SnmpProber final : public Prober {
  private:
   struct Poll;
   // A device's session kept from one poll to the next: its socket, and the libuv watcher on it
-  // (left running: see on_readable). A poll that succeeded leaves its session to the device's next poll, so a
-  // device polled often costs no socket, bind and net-snmp session set-up each time (21 % of the CPU per poll
-  // at 100 polls/s). A failed poll closes its session: the next one starts clean, and a v3 session is kept
-  // only once it was opened with the agent's engine ID. At most 1024 are kept, and no more than a quarter of
-  // the file descriptor limit (one each, besides the polls in flight); a reload drops them all.
+  // (left running: see on_readable). A poll that succeeded leaves its session to the device's next
+  // poll, so a device polled often costs no socket, bind and net-snmp session set-up each time
+  // (21 % of the CPU per poll at 100 polls/s). A failed poll closes its session: the next one
+  // starts clean, and a v3 session is kept only once it was opened with the agent's engine ID. At
+  // most 1024 are kept, and no more than a quarter of the file descriptor limit (one each, besides
+  // the polls in flight); a reload drops them all.
   struct Kept {
     SnmpSession sess;
     uv_poll_t* io = nullptr;
