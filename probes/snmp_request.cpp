@@ -339,10 +339,7 @@ void SnmpRequest::walk_reply(netsnmp_pdu* pdu) {
       pool_->nodes.pop_back();
       node.key().assign(o.p + c.base.size(), o.p + o.n);
       to_val(v, node.mapped());
-      if (auto r = rows.insert(std::move(node)); !r.inserted) {  // OIDs increase: cannot happen
-        r.position->second = std::move(r.node.mapped());
-        pool_->nodes.push_back(std::move(r.node));
-      }
+      rows.insert(std::move(node));  // a new index: OIDs increase within a column (checked above)
     } else {
       rows[Oid(o.p + c.base.size(), o.p + o.n)] = to_val(v);
     }
