@@ -211,6 +211,10 @@ bool Daemon::start() {
     board_->on_round(device_index, round, unix_now());
     reports_->on_round(device_index, round);
   };
+  ctx.prefetch_round = [this](std::uint32_t device_index, bool deep) {
+    states_->prefetch(device_index, deep);
+    board_->prefetch(device_index, deep);
+  };
   ctx.on_check = [this](const std::string& key, const probes::CheckResult& c) {
     readiness_->on_check(key, c);
     board_->on_check(key, c, unix_now());

@@ -434,6 +434,26 @@ int readiness(int argc, char** argv) {
   return 2;
 }
 
+// The daemon's heap on transparent huge pages (glibc.malloc.hugetlb=1: malloc madvises what it
+// maps, where the kernel's THP mode is `madvise` or `always`). At 10k targets the per-target state
+// spans tens of MB, and with 4 KB pages most of the probe path's accesses missed the TLB, which
+// also made their prefetches void: huge pages cut siteprobe's own CPU per probe by a third
+// (docs/performance.md). glibc reads its tunables only at start, so the daemon runs itself again
+// once with the tunable added, before any thread exists; GLIBC_TUNABLES already naming
+// glibc.malloc.hugetlb (=0 turns it off) is kept as it is, and a failed exec goes on as it was.
+void use_huge_pages(char** argv) {
+  const char* t = std::getenv("GLIBC_TUNABLES");
+  const std::string have = t ? t : "";
+  if (have.find("glibc.malloc.hugetlb") != std::string::npos) return;
+  const std::string want = (have.empty() ? "" : have + ":") + "glibc.malloc.hugetlb=1";
+  if (setenv("GLIBC_TUNABLES", want.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  if (t)  // the exec failed: as before
+    setenv("GLIBC_TUNABLES", have.c_str(), 1);
+  else
+    unsetenv("GLIBC_TUNABLES");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -457,6 +477,7 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "report") == 0) return report(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "path-test") == 0) return siteprobe::path_test_main(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reflect") == 0) return siteprobe::reflect_main(argc, argv);
+  use_huge_pages(argv);
   siteprobe::Options opts;
   siteprobe::LogLevel level = siteprobe::LogLevel::Info;
   siteprobe::LogFormat format = siteprobe::LogFormat::Logfmt;

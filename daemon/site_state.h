@@ -38,6 +38,7 @@
 #include "metrics/series.h"
 #include "probes/probe.h"
 #include "util/emodel.h"
+#include "util/prefetch.h"
 
 namespace siteprobe {
 
@@ -86,6 +87,23 @@ class SiteStates final : public Exposition {
   static constexpr std::uint32_t kNoSlot = probes::kNoDevice;
   std::uint32_t slot(const std::string& key) const;
   void on_round(std::uint32_t slot, const probes::RoundResult& r);
+  // Prefetches what on_round(slot) touches: the device's track, then (deep) its window and quality
+  // series (probes::PrefetchFn).
+  void prefetch(std::uint32_t slot, bool deep) const {
+    if (slot >= devices_.size()) return;
+    const DeviceTrack& t = devices_[slot];
+    const auto* p = reinterpret_cast<const char*>(&t);
+    if (!deep) {
+      siteprobe::prefetch(p);
+      siteprobe::prefetch(p + sizeof t - 1);
+      return;
+    }
+    if (!t.window.items.empty()) {
+      siteprobe::prefetch(&t.window.items.front());
+      siteprobe::prefetch(&t.window.items.back());
+    }
+    if (t.q) siteprobe::prefetch(&t.q->r);
+  }
   // By key, for tests and tools: slot(key), then on_round(slot).
   void on_round(const std::string& key, const probes::RoundResult& r) { on_round(slot(key), r); }
   // Re-decides the sites whose inputs changed since the last call (and their subtrees where a

@@ -27,6 +27,7 @@
 #include "daemon/site_state.h"
 #include "inventory/config.h"
 #include "probes/probe.h"
+#include "util/prefetch.h"
 
 namespace siteprobe {
 
@@ -54,11 +55,12 @@ class DeviceHistory {
   static std::uint16_t tenths(float ms) {
     return static_cast<std::uint16_t>(std::clamp(ms * 10 + 0.5F, 0.F, 65534.F));
   }
-  std::array<std::uint16_t, kPoints> loss_{};
-  std::array<std::uint16_t, kPoints> rtt_{};
+  // What every round writes first (StatusBoard::prefetch).
   std::int64_t minute_ = -1;  // the bucket being filled; -1 before the first round
   std::uint32_t attempted_ = 0, received_ = 0;
   float rtt_sum_ = 0;  // ms, weighted by replies
+  std::array<std::uint16_t, kPoints> loss_{};
+  std::array<std::uint16_t, kPoints> rtt_{};
 };
 
 class StatusBoard {
@@ -93,6 +95,14 @@ class StatusBoard {
   // All on the loop thread.
   void configure(std::shared_ptr<const Config> config, const SiteStates& states);
   void on_round(std::uint32_t slot, const probes::RoundResult& r, double now);
+  // Prefetches what on_round(slot) touches (probes::PrefetchFn; nothing is behind a pointer).
+  void prefetch(std::uint32_t slot, bool deep) const {
+    if (deep || slot >= devs_.size()) return;
+    const Dev& d = devs_[slot];
+    siteprobe::prefetch(&d);
+    siteprobe::prefetch(&d.jitter_ms);
+    siteprobe::prefetch(reinterpret_cast<const char*>(&d.hist) + 23);  // its counters
+  }
   void on_check(const std::string& key, const probes::CheckResult& c, double now);
   void on_snmp(const std::string& key, const probes::SnmpResult& r, double now);
   void on_site_change(const Site& site, SiteState from, SiteState to, double now);
@@ -121,13 +131,13 @@ class StatusBoard {
   static std::string site_json(const Snapshot& s, const std::string& site_id);
 
  private:
-  struct Dev {
+  struct Dev {  // what on_round() reads and writes first (prefetch())
     std::size_t site = 0;
     const Device* device = nullptr;
-    std::string key;
-    bool endpoint = false;
     double loss = NAN, rtt_ms = NAN, jitter_ms = NAN;
     DeviceHistory hist;
+    bool endpoint = false;
+    std::string key;
     std::map<std::string, bool> service_up;    // by service name
     std::unique_ptr<probes::SnmpResult> snmp;  // the last poll; null before the first
   };

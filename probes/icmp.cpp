@@ -17,6 +17,7 @@
 
 #include "metrics/families.h"
 #include "probes/registry.h"
+#include "util/prefetch.h"
 
 namespace siteprobe::probes {
 
@@ -110,31 +111,33 @@ namespace {
 enum : std::uint8_t { kFree = 0, kPending, kReceived, kExpired };
 }  // namespace
 
-struct IcmpEngine::Slot {
-  std::uint32_t idx = 0;
-  std::uint32_t device_index = kNoDevice;  // Target::device_index, handed back with each round
-  std::string key;
-  IcmpSettings s;
-  sockaddr_storage addr{};
-  std::uint16_t round_no = 0;  // invalidates queued Send events of an earlier round
-  bool in_round = false;
-  int to_send = 0;  // and outstanding_[idx]: packets sent, neither answered nor expired
-  std::uint16_t next_seq = 0, round_first_seq = 0;
-  std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
-  bool round_stalled = false;      // overran, or a packet expired while the kernel was dropping replies
-  // A trap's extra rounds (probe_now): the round in flight is one; more are due after it (one asked
-  // for while a round was in flight, and confirmations while extra rounds find the device silent).
-  bool round_extra = false, extra_pending = false;
-  int extra_left = 0;
+// Laid out hot first: a send, a reply and a deadline read only the first three cache lines (the
+// address's bytes in use included), which prefetch() fetches.
+struct alignas(64) IcmpEngine::Slot {
   struct Pkt {
     std::uint16_t seq = 0;
     std::uint8_t state = kFree;
     std::int64_t sent_mono = 0;
   };
-  std::vector<Pkt> ring;  // a power of two larger than a round, indexed by seq
-  Pkt& pkt(std::uint16_t seq) { return ring[seq & (ring.size() - 1)]; }
-
+  std::uint32_t idx = 0;
+  std::uint32_t device_index = kNoDevice;  // Target::device_index, handed back with each round
+  std::uint16_t round_no = 0;              // invalidates queued Send events of an earlier round
+  std::uint16_t next_seq = 0, round_first_seq = 0;
+  bool in_round = false;
+  bool round_stalled = false;  // overran, or a packet expired while the kernel was dropping replies
+  // A trap's extra rounds (probe_now): the round in flight is one; more are due after it (one asked
+  // for while a round was in flight, and confirmations while extra rounds find the device silent).
+  bool round_extra = false, extra_pending = false;
+  int extra_left = 0;
+  int to_send = 0;                 // and outstanding_[idx]: packets sent, neither answered nor expired
+  std::vector<Pkt> ring;           // a power of two larger than a round, indexed by seq
+  std::vector<double> round_rtts;  // per packet of the round, NaN if not (yet) answered
   std::shared_ptr<IcmpSeries> m;
+  IcmpSettings s;
+  sockaddr_storage addr{};
+  std::string key;
+  Pkt& pkt(std::uint16_t seq) { return ring[seq & (ring.size() - 1)]; }
+  const Pkt& pkt(std::uint16_t seq) const { return ring[seq & (ring.size() - 1)]; }
 };
 
 IcmpEngine::IcmpEngine(IcmpFamilies& m, IcmpExposition& x, std::uint64_t cookie, SendFn send, Clock realtime)
@@ -242,23 +245,73 @@ void IcmpEngine::run(std::int64_t now) {
   // Only when the loop ran late: on time, the I/O callbacks have kept up, and the drain's syscalls
   // would cost every wakeup.
   if (const auto due = sched_.next_due(); drain_ && due && now - *due > kGrainNs + kLateNs) drain_();
-  while (const auto e = sched_.pop(now)) {
-    // Most deadlines find their packet answered: told from a dense array, without touching the slot.
-    if (e->kind == kDeadline && outstanding_[e->slot] == 0) continue;
-    Slot& s = *slots_[e->slot];
-    // An extra round in flight stands for this grid round (the grid itself is kept): cutting it
-    // short would make it an overrun, a round without a verdict, and end its confirmations.
-    if (e->kind == Scheduler::kStart && s.in_round && s.round_extra) continue;
-    if (e->kind == Scheduler::kStart || (e->kind == kNow && !s.in_round)) {  // kNow: a trap's extra round
-      start_round(s, now);
-      s.round_extra = e->kind == kNow;
-    } else if (e->kind == kSend && e->arg == s.round_no)  // not a leftover of an overrun round
-      send_next(s, now);
-    else if (e->kind == kDeadline)
-      expire(s, static_cast<std::uint16_t>(e->arg));
+  // A grain's events as one batch, each stage prefetching what the next reads (see prefetch()).
+  // Most deadlines find their packet answered, told from the dense outstanding_ without the slot.
+  while (sched_.pop_due(now, due_) > 0) {
+    for (int stage = 0; stage < 2; ++stage)
+      for (const auto& e : due_)
+        if (e.kind != kDeadline) prefetch(slots_[e.slot].get(), stage, -1);
+    for (const auto& e : due_) handle(e, now);
+    due_.clear();
   }
   flush();
   publish();
+}
+
+void IcmpEngine::handle(const Scheduler::Event& e, std::int64_t now) {
+  if (e.kind == kDeadline && outstanding_[e.slot] == 0) return;
+  Slot& s = *slots_[e.slot];
+  // An extra round in flight stands for this grid round (the grid itself is kept): cutting it
+  // short would make it an overrun, a round without a verdict, and end its confirmations.
+  if (e.kind == Scheduler::kStart && s.in_round && s.round_extra) return;
+  if (e.kind == Scheduler::kStart || (e.kind == kNow && !s.in_round)) {  // kNow: a trap's extra round
+    start_round(s, now);
+    s.round_extra = e.kind == kNow;
+  } else if (e.kind == kSend && e.arg == s.round_no)  // not a leftover of an overrun round
+    send_next(s, now);
+  else if (e.kind == kDeadline)
+    expire(s, static_cast<std::uint16_t>(e.arg));
+}
+
+// seq: the packet a reply answers, or -1 for the next one to send. A reply that may end its round
+// also prefetches the device's state in the round's consumers.
+void IcmpEngine::prefetch(const Slot* s, int stage, int seq) const {
+  if (!s) return;
+  const auto* p = reinterpret_cast<const char*>(s);
+  if (stage == 0) {
+    siteprobe::prefetch(p);
+    siteprobe::prefetch(p + 64);
+    siteprobe::prefetch(p + 128);
+  } else if (stage == 1) {
+    if (!s->ring.empty())
+      siteprobe::prefetch(&s->pkt(static_cast<std::uint16_t>(seq < 0 ? s->next_seq : seq)));
+    siteprobe::prefetch(s->round_rtts.data());
+    const auto* m = reinterpret_cast<const char*>(s->m.get());
+    for (std::size_t off = 0; off < sizeof(IcmpSeries); off += 64) siteprobe::prefetch(m + off);
+  } else if (seq >= 0) {
+    siteprobe::prefetch(s->m->rtt.buckets.get());
+  }
+  if (stage > 0 && seq >= 0 && prefetch_round_ && s->to_send == 0 && outstanding_[s->idx] == 1)
+    prefetch_round_(s->device_index, stage == 2);
+}
+
+void IcmpEngine::prefetch(bool ipv6, const std::uint8_t* const* data, const std::size_t* len,
+                          std::size_t n) const {
+  // The slot and sequence an echo reply names (unchecked: a hint only), as decode_echo() reads them.
+  const auto slot_of = [&](std::size_t i, std::uint16_t& seq) -> const Slot* {
+    const std::uint8_t* p = data[i];
+    if (len[i] < kIcmpHeader + kPayloadMin || p[0] != (ipv6 ? kV6EchoReply : kV4EchoReply)) return nullptr;
+    seq = static_cast<std::uint16_t>(p[6] << 8 | p[7]);
+    const std::uint8_t* d = p + kIcmpHeader + 8;
+    const std::uint32_t idx =
+        std::uint32_t{d[0]} << 24 | std::uint32_t{d[1]} << 16 | std::uint32_t{d[2]} << 8 | d[3];
+    return idx < slots_.size() ? slots_[idx].get() : nullptr;
+  };
+  for (int stage = 0; stage < 3; ++stage)
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint16_t seq = 0;
+      prefetch(slot_of(i, seq), stage, seq);
+    }
 }
 
 void IcmpEngine::publish() {

@@ -127,6 +127,7 @@ class IcmpEngine {
 
   void set_rate(double packets_per_second) { rate_ = packets_per_second; }
   void on_round(RoundFn fn) { on_round_ = std::move(fn); }
+  void prefetch_round(PrefetchFn fn) { prefetch_round_ = std::move(fn); }
   // Reads every reply already queued on the sockets. run() calls it before any deadline expires:
   // libuv runs timers before I/O, so after a stall the replies waiting in the socket (on time by
   // their kernel timestamps) would otherwise count as lost.
@@ -152,6 +153,10 @@ class IcmpEngine {
   // (CLOCK_REALTIME), now the monotonic time.
   void on_packet(bool ipv6, const std::uint8_t* data, std::size_t len, const sockaddr_storage& src,
                  std::int64_t rx_ns, std::int64_t now);
+  // Prefetches what on_packet() will read for a batch of received messages (as on_packet() takes
+  // them), before any is handled: at 10k targets each reply's target state is a cache miss, and
+  // waiting for them together rather than one at a time halves the engine's cost per probe.
+  void prefetch(bool ipv6, const std::uint8_t* const* data, const std::size_t* len, std::size_t n) const;
   std::size_t in_flight() const { return in_flight_; }
   // Sets the in-flight gauge (once a batch, not once a packet): run() does at its end, the socket
   // after each batch of replies it reads.
@@ -164,6 +169,10 @@ class IcmpEngine {
   struct Slot;
   enum Ev : std::uint8_t { kSend = 1, kDeadline, kNow };  // and Scheduler::kStart: a round
 
+  void handle(const Scheduler::Event& e, std::int64_t now);
+  // The stages of prefetching a slot's state: the slot itself, then what it points to, then the
+  // RTT histogram's buckets (and the device's state in the on_round consumers, in two stages).
+  void prefetch(const Slot* s, int stage, int seq) const;
   void start_round(Slot& s, std::int64_t now);
   void send_next(Slot& s, std::int64_t now);
   void expire(Slot& s, std::uint16_t seq);
@@ -179,12 +188,14 @@ class IcmpEngine {
   std::vector<OutPacket> tx_ = std::vector<OutPacket>(kBatch);  // buffers reused
   std::size_t tx_n_ = 0;
   RoundFn on_round_;
+  PrefetchFn prefetch_round_;
   std::function<void()> drain_;
   std::int64_t drops_at_ = -1;
   std::uint16_t ident_[2] = {0, 0};
   std::vector<std::unique_ptr<Slot>> slots_;  // index = slot id in payloads; null = free
   std::unordered_map<std::string, std::uint32_t> by_key_;
   Scheduler sched_;
+  std::vector<Scheduler::Event> due_;  // run()'s batch, reused
   std::size_t in_flight_ = 0, published_ = 0;
   // Per slot, dense (a deadline checks it without loading the slot): packets in flight.
   std::vector<std::uint32_t> outstanding_;

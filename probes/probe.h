@@ -78,6 +78,11 @@ struct RoundResult {
 };
 // `device_index` is the round's Target::device_index as of the last set_targets().
 using RoundFn = std::function<void(std::uint32_t device_index, const RoundResult&)>;
+// A hint that a round of the device may soon come to RoundFn: its consumers prefetch the state the
+// round will touch. Called twice per device: first the state itself, then (`deep`) what it points
+// to, so a batch of rounds (a grain's deadlines, a read of 64 replies) waits for its cache misses
+// together rather than one at a time. It changes no result.
+using PrefetchFn = std::function<void(std::uint32_t device_index, bool deep)>;
 
 // What one call-service check (SIP, H.323, TCP) of a device found.
 struct CheckResult {
@@ -116,8 +121,9 @@ struct TrapEvent {
 struct ProbeContext {
   uv_loop_t* loop = nullptr;
   prometheus::Registry* registry = nullptr;
-  RoundFn on_round;  // reachability rounds (ICMP): site state and the watchdog
-  CheckFn on_check;  // call-service and TCP checks: readiness
+  RoundFn on_round;           // reachability rounds (ICMP): site state and the watchdog
+  PrefetchFn prefetch_round;  // before rounds that may come to on_round (optional)
+  CheckFn on_check;           // call-service and TCP checks: readiness
   std::function<void(const std::string& msg, const std::string& key, const std::string& value)> log_info;
   PathTestFn on_path_test;                        // path-test results (probes/stamp.h)
   SnmpFn on_snmp;                                 // SNMP polls: the status page's uplink column

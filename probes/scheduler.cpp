@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/prefetch.h"
+
 namespace siteprobe::probes {
 
 std::int64_t splay_offset_ns(const std::string& key, std::int64_t interval_ns) {
@@ -94,32 +96,48 @@ std::optional<std::int64_t> Scheduler::next_due() const {
   return events_.top().when;
 }
 
+bool Scheduler::accept(Event& e, std::int64_t now) {
+  if (!live(e.slot, e.generation)) return false;  // removed since
+  if (e.kind != kStart && e.kind != kPaced) return true;
+  Slot& s = slots_[e.slot];
+  if (e.arg != s.epoch) return false;  // rescheduled since
+  if (e.kind == kPaced) {
+    s.held = false;
+  } else {
+    // The next grid point after now: a start that came late skips what it missed.
+    events_.push({grid_at_or_after(s.phase, s.interval, now + 1), e.slot, e.generation, s.epoch, kStart});
+    if (s.held) return false;  // still waiting for its paced start: one start, not two
+    const std::int64_t at = spacing_ > 0 ? std::max(now, paced_until_) : now;
+    if (spacing_ > 0) paced_until_ = at + spacing_;
+    if (at > now) {
+      s.held = true;
+      events_.push({at, e.slot, e.generation, s.epoch, kPaced});
+      return false;
+    }
+  }
+  e.kind = kStart;
+  return true;
+}
+
 std::optional<Scheduler::Event> Scheduler::pop(std::int64_t now) {
   while (!events_.empty() && events_.top().when <= now) {
     Event e = events_.top();
     events_.pop();
-    if (!live(e.slot, e.generation)) continue;  // removed since
-    if (e.kind != kStart && e.kind != kPaced) return e;
-    Slot& s = slots_[e.slot];
-    if (e.arg != s.epoch) continue;  // rescheduled since
-    if (e.kind == kPaced) {
-      s.held = false;
-    } else {
-      // The next grid point after now: a start that came late skips what it missed.
-      events_.push({grid_at_or_after(s.phase, s.interval, now + 1), e.slot, e.generation, s.epoch, kStart});
-      if (s.held) continue;  // still waiting for its paced start: one start, not two
-      const std::int64_t at = spacing_ > 0 ? std::max(now, paced_until_) : now;
-      if (spacing_ > 0) paced_until_ = at + spacing_;
-      if (at > now) {
-        s.held = true;
-        events_.push({at, e.slot, e.generation, s.epoch, kPaced});
-        continue;
-      }
-    }
-    e.kind = kStart;
-    return e;
+    if (accept(e, now)) return e;
   }
   return std::nullopt;
+}
+
+// accept() queues only events due after `now`, so taking every due event first changes nothing.
+std::size_t Scheduler::pop_due(std::int64_t now, std::vector<Event>& out) {
+  const std::size_t first = out.size();
+  taken_.clear();
+  for (; !events_.empty() && events_.top().when <= now; events_.pop()) taken_.push_back(events_.top());
+  for (const Event& e : taken_)
+    if (e.slot < slots_.size()) siteprobe::prefetch(&slots_[e.slot]);
+  for (Event& e : taken_)
+    if (accept(e, now)) out.push_back(e);
+  return out.size() - first;
 }
 
 }  // namespace siteprobe::probes

@@ -115,6 +115,10 @@ class Scheduler {
   // The next event due at `now` of a live slot, or nullopt. A kStart also queues the slot's next
   // grid start; pacing may hold it back (then it comes from a later pop).
   std::optional<Event> pop(std::int64_t now);
+  // Appends to `out` every event that pop(now) calls would return, in the same order; returns how
+  // many. The due events are taken off the queue first and their slots prefetched together: at 10k
+  // targets a grain's events are as many cache misses, otherwise waited for one at a time.
+  std::size_t pop_due(std::int64_t now, std::vector<Event>& out);
 
  private:
   static constexpr std::uint8_t kPaced = 255;  // a grid start held back by pacing
@@ -124,8 +128,13 @@ class Scheduler {
     bool held = false;  // a start held back by pacing is queued
   };
 
+  // Whether a due event `e`, just taken off the queue, goes to the engine (a kPaced one as kStart);
+  // a grid start also queues the slot's next one.
+  bool accept(Event& e, std::int64_t now);
+
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
+  std::vector<Event> taken_;  // pop_due()'s, reused
   std::uint32_t next_generation_ = 1;
   EventQueue events_;
   std::int64_t spacing_ = 0, paced_until_ = 0;

@@ -107,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   int traces = 0, done = 0;
   const auto on_packet = [&](bool v6, const std::uint8_t* p, std::size_t len, const sockaddr_storage& from,
                              std::int64_t rx) {
+    engine.prefetch(v6, &p, &len, 1);  // reads the forged packet too, as read_socket() has it do
     if (!(tracer.active() && tracer.on_packet(v6, p, len, from, mono)))
       engine.on_packet(v6, p, len, from, rx, mono);
   };

@@ -47,6 +47,11 @@ for _ in $(seq 1 50); do grep -q 'msg="siteprobe started"' "$TMP/siteprobe.log" 
 listening=$(nsenter --net=/proc/$SP_PID/ns/net ss -Hltn | awk '{print $4}' | paste -sd' ')
 [ "$listening" = "127.0.0.1:9723" ] || fail "by default siteprobe listens on '$listening', wanted 127.0.0.1:9723"
 pass "default listen address: 127.0.0.1:9723 only"
+# The daemon runs itself again once with its heap on huge pages (daemon/main.cpp use_huge_pages).
+tr '\0' '\n' </proc/$SP_PID/environ | grep -qx 'GLIBC_TUNABLES=glibc.malloc.hugetlb=1' ||
+  fail "the daemon's environment lacks GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+[ "$(readlink /proc/$SP_PID/exe)" = "$(readlink -f "$SP_BIN")" ] || fail "the daemon is not $SP_BIN after its exec"
+pass "the daemon's heap is on huge pages (GLIBC_TUNABLES), same binary, same pid"
 
 # Every line at start, at reload and at stop is logfmt: ts=... level=... msg=...
 SP_URL=http://127.0.0.1:9723
@@ -64,3 +69,13 @@ kill -TERM $SP_PID; wait $SP_PID || fail "siteprobe exited $? on SIGTERM"; SP_PI
 bad=$(grep -vE '^ts=[0-9T:.Z-]+ level=(debug|info|warn|error) msg=' "$TMP/siteprobe.log" || true)
 [ -z "$bad" ] || fail "lines that are not logfmt: $bad"
 pass "every log line is logfmt ($(wc -l <"$TMP/siteprobe.log") lines)"
+
+# An operator's own setting of the tunable is kept (no second exec).
+unshare --net sh -c "ip link set lo up && GLIBC_TUNABLES=glibc.malloc.hugetlb=0 exec '$SP_BIN' --config '$TMP/inv.yml'" \
+  >"$TMP/siteprobe.log" 2>&1 &
+SP_PID=$!
+for _ in $(seq 1 50); do grep -q 'msg="siteprobe started"' "$TMP/siteprobe.log" && break; sleep 0.1; done
+tr '\0' '\n' </proc/$SP_PID/environ | grep -qx 'GLIBC_TUNABLES=glibc.malloc.hugetlb=0' ||
+  fail "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 was not kept: $(tr '\0' '\n' </proc/$SP_PID/environ | grep GLIBC_)"
+kill -TERM $SP_PID; wait $SP_PID || fail "siteprobe exited $? on SIGTERM"; SP_PID=""
+pass "GLIBC_TUNABLES=glibc.malloc.hugetlb=0 from the operator is kept"
