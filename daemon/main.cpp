@@ -436,11 +436,11 @@ int readiness(int argc, char** argv) {
 
 // The daemon's heap on transparent huge pages (glibc.malloc.hugetlb=1: malloc madvises what it
 // maps, where the kernel's THP mode is `madvise` or `always`). At 10k targets the per-target state
-// spans tens of MB, and with 4 KB pages most of the probe path's accesses missed the TLB, which
-// also made their prefetches void: huge pages cut siteprobe's own CPU per probe by a third
-// (docs/performance.md). glibc reads its tunables only at start, so the daemon runs itself again
-// once with the tunable added, before any thread exists; GLIBC_TUNABLES already naming
-// glibc.malloc.hugetlb (=0 turns it off) is kept as it is, and a failed exec goes on as it was.
+// spans tens of MB, and with 4 KB pages most of the probe path's reads missed the TLB (its user
+// CPU fell by a third in a profile at 10k targets: docs/performance.md). glibc reads its tunables
+// only at start, so the daemon runs itself again once with the tunable added, before any thread
+// exists; a GLIBC_TUNABLES already naming glibc.malloc.hugetlb (=0 turns it off) is kept as it is,
+// and a failed exec goes on as it was.
 void use_huge_pages(char** argv) {
   const char* t = std::getenv("GLIBC_TUNABLES");
   const std::string have = t ? t : "";

@@ -75,6 +75,21 @@ done
 [ "$(metric siteprobe_icmp_receive_queue_drops_total 'family="ipv4"')" = 0 ] || fail "receive drops"
 pass "no invalid replies, no receive drops"
 
+# Raw sockets: requests go out on a second, send-only socket whose ICMP filter blocks every type
+# (probes/icmp_socket.cpp). After all these rounds its receive queue is still empty and it dropped
+# nothing; the first one, in fd order, reads the replies.
+icmp_raw=()
+for fd in $(ls /proc/$SP_PID/fd | sort -n); do
+  ino=$(readlink /proc/$SP_PID/fd/$fd | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+  [ -n "$ino" ] || continue
+  line=$(awk -v i="$ino" '$10 == i && $2 ~ /:0001$/' /proc/$SP_PID/net/raw)
+  [ -n "$line" ] && icmp_raw+=("$line")
+done
+[ ${#icmp_raw[@]} = 2 ] || fail "${#icmp_raw[@]} raw ICMP sockets, wanted 2 (receive, send): ${icmp_raw[*]}"
+read -r _ _ _ _ queues _ _ _ _ _ _ _ drops <<<"${icmp_raw[1]}"
+[ "${queues#*:}" = 00000000 ] && [ "$drops" = 0 ] || fail "the send-only socket queued replies: ${icmp_raw[1]}"
+pass "raw ICMP: a receive socket and a send-only one that never queues a reply"
+
 kill -TERM "$SP_PID"
 for _ in $(seq 1 50); do kill -0 "$SP_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$SP_PID" 2>/dev/null && fail "still running 5 s after SIGTERM"
