@@ -79,15 +79,17 @@ pass "no invalid replies, no receive drops"
 # (probes/icmp_socket.cpp). After all these rounds its receive queue is still empty and it dropped
 # nothing; the first one, in fd order, reads the replies.
 icmp_raw=()
-for fd in $(ls /proc/$SP_PID/fd | sort -n); do
-  ino=$(readlink /proc/$SP_PID/fd/$fd | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
+for fd in $(find "/proc/$SP_PID/fd" -mindepth 1 -printf '%f\n' | sort -n); do
+  ino=$(readlink "/proc/$SP_PID/fd/$fd" | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p')
   [ -n "$ino" ] || continue
   line=$(awk -v i="$ino" '$10 == i && $2 ~ /:0001$/' /proc/$SP_PID/net/raw)
   [ -n "$line" ] && icmp_raw+=("$line")
 done
 [ ${#icmp_raw[@]} = 2 ] || fail "${#icmp_raw[@]} raw ICMP sockets, wanted 2 (receive, send): ${icmp_raw[*]}"
 read -r _ _ _ _ queues _ _ _ _ _ _ _ drops <<<"${icmp_raw[1]}"
-[ "${queues#*:}" = 00000000 ] && [ "$drops" = 0 ] || fail "the send-only socket queued replies: ${icmp_raw[1]}"
+if [ "${queues#*:}" != 00000000 ] || [ "$drops" != 0 ]; then
+  fail "the send-only socket queued replies: ${icmp_raw[1]}"
+fi
 pass "raw ICMP: a receive socket and a send-only one that never queues a reply"
 
 kill -TERM "$SP_PID"
