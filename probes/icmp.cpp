@@ -297,14 +297,9 @@ void IcmpEngine::prefetch(const Slot* s, int stage, int seq) const {
 
 void IcmpEngine::prefetch(bool ipv6, const std::uint8_t* const* data, const std::size_t* len,
                           std::size_t n) const {
-  // The slot and sequence an echo reply names (unchecked: a hint only), as decode_echo() reads them.
   const auto slot_of = [&](std::size_t i, std::uint16_t& seq) -> const Slot* {
-    const std::uint8_t* p = data[i];
-    if (len[i] < kIcmpHeader + kPayloadMin || p[0] != (ipv6 ? kV6EchoReply : kV4EchoReply)) return nullptr;
-    seq = static_cast<std::uint16_t>(p[6] << 8 | p[7]);
-    const std::uint8_t* d = p + kIcmpHeader + 8;
-    const std::uint32_t idx =
-        std::uint32_t{d[0]} << 24 | std::uint32_t{d[1]} << 16 | std::uint32_t{d[2]} << 8 | d[3];
+    std::uint32_t idx = 0;
+    if (!peek_echo_slot(ipv6, data[i], len[i], idx, seq)) return nullptr;
     return idx < slots_.size() ? slots_[idx].get() : nullptr;
   };
   for (int stage = 0; stage < 3; ++stage)

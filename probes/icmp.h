@@ -66,6 +66,9 @@ struct ParsedIcmp {
 
 // Parses one ICMP message that starts at the ICMP header (IPv4 header already stripped).
 ParsedIcmp parse_icmp(bool ipv6, const std::uint8_t* data, std::size_t len);
+// The slot and sequence an echo reply names, read as parse_icmp() would, unchecked (a prefetch hint).
+bool peek_echo_slot(bool ipv6, const std::uint8_t* data, std::size_t len, std::uint32_t& slot,
+                    std::uint16_t& seq);
 // Length of the IPv4 header at `data`, or 0 if it is not a valid one.
 std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len);
 

@@ -86,6 +86,14 @@ void build_echo(bool ipv6, const EchoFields& f, std::size_t payload_bytes, std::
   if (!ipv6) put16(&b[2], checksum(b.data(), b.size()));
 }
 
+bool peek_echo_slot(bool ipv6, const std::uint8_t* p, std::size_t len, std::uint32_t& slot,
+                    std::uint16_t& seq) {
+  if (len < kIcmpHeader + kPayloadMin || p[0] != (ipv6 ? kV6EchoReply : kV4EchoReply)) return false;
+  seq = get16(p + 6);
+  slot = get_be<std::uint32_t>(p + kIcmpHeader + 8);
+  return true;
+}
+
 std::size_t ipv4_header_len(const std::uint8_t* data, std::size_t len) {
   if (len < 20 || (data[0] >> 4) != 4) return 0;
   const std::size_t ihl = static_cast<std::size_t>(data[0] & 0x0f) * 4;
